@@ -1,0 +1,1 @@
+//! krait: build, index, serve and install conda packages.
