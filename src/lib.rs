@@ -1,1 +1,7 @@
 //! krait: build, index, serve and install conda packages.
+//!
+//! The library is laid out by concern; the CLI in [`cli`] only parses arguments and calls in.
+//! - [`channel`]: configuration (`.condarc`), channel resolution, indexing, search.
+
+pub mod channel;
+pub mod cli;

@@ -1,0 +1,1 @@
+//! Channels: configuration, resolution of channel arguments, indexing and search.

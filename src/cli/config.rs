@@ -1,0 +1,11 @@
+//! `krait config`.
+
+use crate::cli::GlobalArgs;
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
+    Err(miette::miette!("krait config is being written"))
+}

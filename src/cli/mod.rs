@@ -1,0 +1,80 @@
+//! Command-line layer: one file per subcommand, each parsing its arguments and calling the library.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+mod config;
+mod index;
+mod search;
+
+/// Options every subcommand accepts.
+#[derive(Debug, clap::Args, Clone)]
+pub struct GlobalArgs {
+    /// Print only errors (no progress bars, no summaries).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// More log output (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "krait", version, about = "Build, index, serve and install conda packages")]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show krait's merged configuration and where each value comes from.
+    Config(config::Args),
+    /// Write repodata.json for every subdir of a channel folder.
+    Index(index::Args),
+    /// Search channels for packages matching MatchSpecs or name globs.
+    Search(search::Args),
+}
+
+/// Entry point of the binary: run one command and turn its error into a report and exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.global);
+    let result = match cli.command {
+        Command::Config(args) => config::run(args, &cli.global),
+        Command::Index(args) => index::run(args, &cli.global),
+        Command::Search(args) => search::run(args, &cli.global),
+    };
+    match result {
+        Ok(code) => code,
+        Err(report) => {
+            eprintln!("{report:?}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(global: &GlobalArgs) {
+    let level = match global.verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KRAIT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("krait={level},warn")));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .init();
+}
+
+/// A current-thread-free tokio runtime for commands that do async I/O.
+pub(crate) fn runtime() -> miette::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| miette::miette!("cannot start the async runtime: {e}"))
+}
