@@ -1,11 +1,63 @@
-//! `krait index`.
+//! `krait index CHANNEL_DIR`: write repodata for every subdir of a channel folder.
 
+use crate::channel::index::{index_channel, IndexOptions};
 use crate::cli::GlobalArgs;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The channel folder (holding linux-64/, noarch/, ...).
+    channel: PathBuf,
+    /// Re-read every archive instead of reusing records of unchanged ones.
+    #[arg(long)]
+    force: bool,
+    /// Do not write repodata.json.zst.
+    #[arg(long)]
+    no_zst: bool,
+    /// Print a JSON report.
+    #[arg(long)]
+    json: bool,
+}
 
-pub fn run(_args: Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
-    Err(miette::miette!("krait index is being written"))
+pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
+    let options = IndexOptions {
+        force: args.force,
+        write_zst: !args.no_zst,
+        progress: !global.quiet && !args.json,
+    };
+    let reports = index_channel(&args.channel, &options)?;
+    let mut bad = 0;
+    for report in &reports {
+        for archive in &report.bad {
+            eprintln!(
+                "error: skipped {}: {}",
+                archive.path.display(),
+                archive.reason
+            );
+            bad += 1;
+        }
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&reports).expect("reports serialize")
+        );
+    } else if !global.quiet {
+        for r in &reports {
+            println!(
+                "{:<12} {:>6} packages ({} read, {} unchanged, {} bad)",
+                r.subdir,
+                r.packages,
+                r.read,
+                r.reused,
+                r.bad.len()
+            );
+        }
+    }
+    if bad > 0 {
+        eprintln!("error: {bad} archive(s) could not be indexed and were left out");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -4,8 +4,13 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod config;
+mod create;
+mod env_common;
 mod index;
+mod install;
+mod remove;
 mod search;
+mod update;
 
 /// Options every subcommand accepts.
 #[derive(Debug, clap::Args, Clone)]
@@ -19,7 +24,11 @@ pub struct GlobalArgs {
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "krait", version, about = "Build, index, serve and install conda packages")]
+#[command(
+    name = "krait",
+    version,
+    about = "Build, index, serve and install conda packages"
+)]
 struct Cli {
     #[command(flatten)]
     global: GlobalArgs,
@@ -31,10 +40,18 @@ struct Cli {
 enum Command {
     /// Show krait's merged configuration and where each value comes from.
     Config(config::Args),
+    /// Create an environment from specs, a spec file, environment.yml or a lockfile.
+    Create(create::Args),
     /// Write repodata.json for every subdir of a channel folder.
     Index(index::Args),
+    /// Install packages into an environment, or roll it back to a revision.
+    Install(install::Args),
+    /// Remove packages (and what depends on them) from an environment.
+    Remove(remove::Args),
     /// Search channels for packages matching MatchSpecs or name globs.
     Search(search::Args),
+    /// Update packages of an environment.
+    Update(update::Args),
 }
 
 /// Entry point of the binary: run one command and turn its error into a report and exit code.
@@ -43,8 +60,12 @@ pub fn main() -> ExitCode {
     init_logging(&cli.global);
     let result = match cli.command {
         Command::Config(args) => config::run(args, &cli.global),
+        Command::Create(args) => create::run(args, &cli.global),
         Command::Index(args) => index::run(args, &cli.global),
+        Command::Install(args) => install::run(args, &cli.global),
+        Command::Remove(args) => remove::run(args, &cli.global),
         Command::Search(args) => search::run(args, &cli.global),
+        Command::Update(args) => update::run(args, &cli.global),
     };
     match result {
         Ok(code) => code,

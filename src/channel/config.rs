@@ -1,0 +1,426 @@
+//! krait's configuration: conda's `.condarc` files plus `KRAIT_*` environment variables.
+//!
+//! Files are read where conda reads them, lowest priority first: `$XDG_CONFIG_HOME/conda/.condarc`
+//! (default `~/.config/conda/.condarc`), `~/.conda/.condarc`, `~/.condarc`, then `$CONDARC`.
+//! `KRAIT_*` variables override every file. As in conda, a later source replaces a scalar,
+//! lists are merged with the higher-priority source's items first (duplicates dropped), and maps
+//! are merged key by key.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use url::Url;
+
+/// Errors while reading configuration.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    #[diagnostic(help("fix the YAML in this file or unset CONDARC to skip it"))]
+    Parse { path: PathBuf, message: String },
+    #[error("{origin}: invalid value {value:?} for `{key}`: {reason}")]
+    InvalidValue {
+        origin: String,
+        key: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
+/// How channel order constrains the solver, with conda's meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelPriority {
+    /// A package found in a higher-priority channel hides every record of the same name in lower ones.
+    Strict,
+    /// Higher-priority channels are preferred, but lower ones may still provide a package.
+    #[default]
+    Flexible,
+    /// Channel order is ignored; the highest version wins.
+    Disabled,
+}
+
+impl std::str::FromStr for ChannelPriority {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "strict" => Ok(Self::Strict),
+            "flexible" | "true" => Ok(Self::Flexible),
+            "disabled" | "false" => Ok(Self::Disabled),
+            _ => Err("expected strict, flexible or disabled".into()),
+        }
+    }
+}
+
+/// One `.condarc` file as written; every key optional, unknown keys ignored as conda does.
+#[derive(Debug, Default, Deserialize)]
+struct RawConfig {
+    channels: Option<Vec<String>>,
+    default_channels: Option<Vec<String>>,
+    channel_alias: Option<String>,
+    custom_channels: Option<BTreeMap<String, String>>,
+    channel_priority: Option<serde_yaml::Value>,
+    pkgs_dirs: Option<Vec<String>>,
+    envs_dirs: Option<Vec<String>>,
+    offline: Option<bool>,
+}
+
+/// The merged configuration, with the source of every key that was set.
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub channels: Vec<String>,
+    pub default_channels: Vec<String>,
+    pub channel_alias: Url,
+    pub custom_channels: BTreeMap<String, Url>,
+    pub channel_priority: ChannelPriority,
+    pub pkgs_dirs: Vec<PathBuf>,
+    pub envs_dirs: Vec<PathBuf>,
+    pub offline: bool,
+    /// Per key, the files or variables that set it, highest priority first.
+    #[serde(skip)]
+    pub sources: BTreeMap<&'static str, Vec<String>>,
+    /// The configuration files that exist and were read, lowest priority first.
+    #[serde(skip)]
+    pub files: Vec<PathBuf>,
+}
+
+/// Where krait keeps its own state when nothing is configured: `~/.krait`.
+pub fn krait_home() -> PathBuf {
+    std::env::var_os("KRAIT_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home_dir().join(".krait"))
+}
+
+fn home_dir() -> PathBuf {
+    dirs::home_dir().unwrap_or_else(|| PathBuf::from("/"))
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let home = krait_home();
+        Config {
+            channels: vec!["defaults".into()],
+            default_channels: vec![
+                "https://repo.anaconda.com/pkgs/main".into(),
+                "https://repo.anaconda.com/pkgs/r".into(),
+            ],
+            channel_alias: Url::parse("https://conda.anaconda.org/").expect("static URL"),
+            custom_channels: BTreeMap::new(),
+            channel_priority: ChannelPriority::Flexible,
+            pkgs_dirs: vec![home.join("pkgs")],
+            envs_dirs: vec![home.join("envs")],
+            offline: false,
+            sources: BTreeMap::new(),
+            files: Vec::new(),
+        }
+    }
+}
+
+/// The configuration files conda reads, lowest priority first (whether or not they exist).
+pub fn search_path() -> Vec<PathBuf> {
+    let home = home_dir();
+    let xdg = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home.join(".config"));
+    let mut files = vec![
+        xdg.join("conda").join(".condarc"),
+        home.join(".conda").join(".condarc"),
+        home.join(".condarc"),
+    ];
+    if let Some(condarc) = std::env::var_os("CONDARC") {
+        files.push(PathBuf::from(condarc));
+    }
+    files
+}
+
+/// Expands `~` and `$VAR`/`${VAR}` in a configured path, as conda does.
+fn expand_path(raw: &str) -> PathBuf {
+    let with_vars = regex::Regex::new(r"\$\{(\w+)\}|\$(\w+)")
+        .expect("static regex")
+        .replace_all(raw, |caps: &regex::Captures| {
+            let name = caps
+                .get(1)
+                .or_else(|| caps.get(2))
+                .expect("one group matches");
+            std::env::var(name.as_str()).unwrap_or_default()
+        })
+        .into_owned();
+    match with_vars.strip_prefix('~') {
+        Some(rest) => home_dir().join(rest.trim_start_matches('/')),
+        None => PathBuf::from(with_vars),
+    }
+}
+
+fn parse_url(origin: &str, key: &'static str, value: &str) -> Result<Url, ConfigError> {
+    let with_slash = if value.ends_with('/') {
+        value.to_string()
+    } else {
+        format!("{value}/")
+    };
+    Url::parse(&with_slash).map_err(|e| ConfigError::InvalidValue {
+        origin: origin.into(),
+        key,
+        value: value.into(),
+        reason: e.to_string(),
+    })
+}
+
+/// Merges a lower-priority list under a higher-priority one, conda style.
+fn merge_list<T: PartialEq + Clone>(higher: &mut Vec<T>, lower: &[T]) {
+    for item in lower {
+        if !higher.contains(item) {
+            higher.push(item.clone());
+        }
+    }
+}
+
+/// Accumulates sources from highest to lowest priority.
+struct Merger {
+    config: Config,
+    set: std::collections::BTreeSet<&'static str>,
+}
+
+impl Merger {
+    /// Records that `origin` sets `key`; true when it is the first (highest-priority) source to.
+    fn claim(&mut self, key: &'static str, origin: &str) -> bool {
+        self.config
+            .sources
+            .entry(key)
+            .or_default()
+            .push(origin.to_string());
+        self.set.insert(key)
+    }
+
+    /// Applies one source. Sources arrive highest priority first, so scalars keep the first value
+    /// and lists take lower-priority items after their own.
+    fn apply(&mut self, origin: &str, raw: RawConfig) -> Result<(), ConfigError> {
+        let lists = [
+            ("channels", raw.channels),
+            ("default_channels", raw.default_channels),
+        ];
+        for (key, items) in lists {
+            let Some(items) = items else { continue };
+            let first = self.claim(key, origin);
+            let target = match key {
+                "channels" => &mut self.config.channels,
+                _ => &mut self.config.default_channels,
+            };
+            merge_into(target, items, first);
+        }
+        let dirs = [("pkgs_dirs", raw.pkgs_dirs), ("envs_dirs", raw.envs_dirs)];
+        for (key, raw_dirs) in dirs {
+            let Some(raw_dirs) = raw_dirs else { continue };
+            let first = self.claim(key, origin);
+            let target = match key {
+                "pkgs_dirs" => &mut self.config.pkgs_dirs,
+                _ => &mut self.config.envs_dirs,
+            };
+            merge_into(
+                target,
+                raw_dirs.iter().map(|d| expand_path(d)).collect(),
+                first,
+            );
+        }
+        if let Some(alias) = raw.channel_alias {
+            let url = parse_url(origin, "channel_alias", &alias)?;
+            if self.claim("channel_alias", origin) {
+                self.config.channel_alias = url;
+            }
+        }
+        if let Some(custom) = raw.custom_channels {
+            self.claim("custom_channels", origin);
+            for (name, url) in custom {
+                let url = parse_url(origin, "custom_channels", &url)?;
+                self.config.custom_channels.entry(name).or_insert(url);
+            }
+        }
+        if let Some(priority) = raw.channel_priority {
+            let text = match &priority {
+                serde_yaml::Value::String(s) => s.clone(),
+                serde_yaml::Value::Bool(b) => b.to_string(),
+                other => format!("{other:?}"),
+            };
+            let parsed =
+                text.parse::<ChannelPriority>()
+                    .map_err(|reason| ConfigError::InvalidValue {
+                        origin: origin.into(),
+                        key: "channel_priority",
+                        value: text.clone(),
+                        reason,
+                    })?;
+            if self.claim("channel_priority", origin) {
+                self.config.channel_priority = parsed;
+            }
+        }
+        if let Some(offline) = raw.offline {
+            if self.claim("offline", origin) {
+                self.config.offline = offline;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Replaces the default list with the first source's, then merges lower-priority sources under it.
+fn merge_into<T: PartialEq + Clone>(target: &mut Vec<T>, items: Vec<T>, first: bool) {
+    if first {
+        *target = items;
+    } else {
+        merge_list(target, &items);
+    }
+}
+
+fn list_from_env(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// Reads `KRAIT_*` variables into the same shape as a file.
+fn raw_from_env() -> Result<Option<(String, RawConfig)>, ConfigError> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let mut names = Vec::new();
+    let mut raw = RawConfig::default();
+    if let Some(v) = var("KRAIT_CHANNELS") {
+        names.push("KRAIT_CHANNELS");
+        raw.channels = Some(list_from_env(&v));
+    }
+    if let Some(v) = var("KRAIT_DEFAULT_CHANNELS") {
+        names.push("KRAIT_DEFAULT_CHANNELS");
+        raw.default_channels = Some(list_from_env(&v));
+    }
+    if let Some(v) = var("KRAIT_CHANNEL_ALIAS") {
+        names.push("KRAIT_CHANNEL_ALIAS");
+        raw.channel_alias = Some(v);
+    }
+    if let Some(v) = var("KRAIT_CHANNEL_PRIORITY") {
+        names.push("KRAIT_CHANNEL_PRIORITY");
+        raw.channel_priority = Some(serde_yaml::Value::String(v));
+    }
+    if let Some(v) = var("KRAIT_PKGS_DIRS") {
+        names.push("KRAIT_PKGS_DIRS");
+        raw.pkgs_dirs = Some(list_from_env(&v));
+    }
+    if let Some(v) = var("KRAIT_ENVS_DIRS") {
+        names.push("KRAIT_ENVS_DIRS");
+        raw.envs_dirs = Some(list_from_env(&v));
+    }
+    if let Some(v) = var("KRAIT_OFFLINE") {
+        names.push("KRAIT_OFFLINE");
+        raw.offline = Some(match v.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => true,
+            "0" | "false" | "no" | "off" => false,
+            _ => {
+                return Err(ConfigError::InvalidValue {
+                    origin: "KRAIT_OFFLINE".into(),
+                    key: "offline",
+                    value: v,
+                    reason: "expected true or false".into(),
+                })
+            }
+        });
+    }
+    Ok((!names.is_empty()).then(|| ("environment".to_string(), raw)))
+}
+
+fn read_file(path: &Path) -> Result<RawConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if text.trim().is_empty() {
+        return Ok(RawConfig::default());
+    }
+    serde_yaml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+impl Config {
+    /// Loads the configuration from conda's files and `KRAIT_*` variables.
+    pub fn load() -> Result<Config, ConfigError> {
+        let files: Vec<PathBuf> = search_path().into_iter().filter(|p| p.is_file()).collect();
+        let mut sources = Vec::new();
+        if let Some(env) = raw_from_env()? {
+            sources.push(env);
+        }
+        for file in files.iter().rev() {
+            sources.push((file.display().to_string(), read_file(file)?));
+        }
+        let mut merger = Merger {
+            config: Config::default(),
+            set: Default::default(),
+        };
+        for (origin, raw) in sources {
+            merger.apply(&origin, raw)?;
+        }
+        merger.config.files = files;
+        Ok(merger.config)
+    }
+
+    /// The first package cache directory, where repodata and package caches live.
+    pub fn pkgs_dir(&self) -> &Path {
+        self.pkgs_dirs
+            .first()
+            .map(PathBuf::as_path)
+            .unwrap_or(Path::new("."))
+    }
+
+    /// The source that decided a key, or `default` when nothing set it.
+    pub fn source_of(&self, key: &str) -> String {
+        self.sources
+            .get(key)
+            .map(|s| s.join(", "))
+            .unwrap_or_else(|| "default".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_merge_with_higher_priority_first_and_scalars_keep_the_highest() {
+        let mut merger = Merger {
+            config: Config::default(),
+            set: Default::default(),
+        };
+        let high: RawConfig =
+            serde_yaml::from_str("channels: [a, b]\nchannel_priority: strict\n").unwrap();
+        let low: RawConfig = serde_yaml::from_str(
+            "channels: [b, c]\nchannel_priority: disabled\nchannel_alias: https://example.invalid\n",
+        )
+        .unwrap();
+        merger.apply("high", high).unwrap();
+        merger.apply("low", low).unwrap();
+        let config = merger.config;
+        assert_eq!(config.channels, vec!["a", "b", "c"]);
+        assert_eq!(config.channel_priority, ChannelPriority::Strict);
+        assert_eq!(config.channel_alias.as_str(), "https://example.invalid/");
+        assert_eq!(config.source_of("channels"), "high, low");
+        assert_eq!(config.source_of("channel_alias"), "low");
+        assert_eq!(config.source_of("offline"), "default");
+    }
+
+    #[test]
+    fn bad_priority_names_origin_and_value() {
+        let mut merger = Merger {
+            config: Config::default(),
+            set: Default::default(),
+        };
+        let raw: RawConfig = serde_yaml::from_str("channel_priority: sometimes\n").unwrap();
+        let err = merger.apply("/x/.condarc", raw).unwrap_err().to_string();
+        assert!(
+            err.contains("/x/.condarc") && err.contains("sometimes"),
+            "{err}"
+        );
+    }
+}

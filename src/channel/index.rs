@@ -1,0 +1,390 @@
+//! `krait index`: write `repodata.json` (and `.zst`) for every subdir of a channel folder.
+//!
+//! Incremental: the records of the previous run are kept in `<channel>/.cache/krait-index/`,
+//! keyed by file name with the archive's size and modification time, so a re-run reads only
+//! archives that are new or changed. Every archive read is validated: its `info/index.json` must
+//! parse, agree with the file name and sit in the right subdir, and the whole archive must
+//! decompress. A bad archive is reported with its path and reason and left out of the index.
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rattler_conda_types::package::{ArchiveIdentifier, CondaArchiveType, DistArchiveIdentifier};
+use rattler_conda_types::{ChannelInfo, PackageRecord, RepoData, Subdir};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::{Cursor, Read};
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+/// Errors that stop indexing altogether (a bad archive does not: it is reported and skipped).
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum IndexError {
+    #[error("channel directory not found: {0}")]
+    #[diagnostic(help("pass the folder that holds the subdirs (linux-64/, noarch/, ...)"))]
+    MissingChannel(PathBuf),
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Options of one indexing run.
+#[derive(Debug, Clone, Default)]
+pub struct IndexOptions {
+    /// Ignore the previous run's records and read every archive.
+    pub force: bool,
+    /// Also write `repodata.json.zst`.
+    pub write_zst: bool,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+/// An archive that could not be indexed.
+#[derive(Debug, Clone, Serialize)]
+pub struct BadArchive {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// What indexing did in one subdir.
+#[derive(Debug, Clone, Serialize)]
+pub struct SubdirReport {
+    pub subdir: String,
+    /// Records in the written repodata.json.
+    pub packages: usize,
+    /// Archives opened and read in this run.
+    pub read: usize,
+    /// Archives whose record was reused from the previous run.
+    pub reused: usize,
+    pub bad: Vec<BadArchive>,
+}
+
+/// What one record cache entry remembers about an archive.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CachedRecord {
+    size: u64,
+    mtime_ns: u128,
+    record: PackageRecord,
+}
+
+type RecordCache = BTreeMap<String, CachedRecord>;
+
+/// Indexes every subdir of `channel` (creating `noarch/` if absent, as conda-index does).
+pub fn index_channel(
+    channel: &Path,
+    options: &IndexOptions,
+) -> Result<Vec<SubdirReport>, IndexError> {
+    if !channel.is_dir() {
+        return Err(IndexError::MissingChannel(channel.to_path_buf()));
+    }
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| IndexError::Io { path, source }
+    };
+    let noarch = channel.join("noarch");
+    if !noarch.is_dir() {
+        std::fs::create_dir_all(&noarch).map_err(|source| IndexError::Write {
+            path: noarch.clone(),
+            source,
+        })?;
+    }
+    let mut subdirs = Vec::new();
+    for entry in std::fs::read_dir(channel).map_err(io(channel))? {
+        let entry = entry.map_err(io(channel))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if entry.path().is_dir() && name.parse::<Subdir>().is_ok() {
+            subdirs.push(name);
+        }
+    }
+    subdirs.sort();
+    subdirs
+        .iter()
+        .map(|subdir| index_subdir(channel, subdir, options))
+        .collect()
+}
+
+/// One archive found in a subdir folder.
+struct Archive {
+    file_name: String,
+    path: PathBuf,
+    size: u64,
+    mtime_ns: u128,
+}
+
+fn index_subdir(
+    channel: &Path,
+    subdir: &str,
+    options: &IndexOptions,
+) -> Result<SubdirReport, IndexError> {
+    let dir = channel.join(subdir);
+    let cache_path = channel
+        .join(".cache")
+        .join("krait-index")
+        .join(format!("{subdir}.json"));
+    let previous: RecordCache = if options.force {
+        RecordCache::new()
+    } else {
+        std::fs::read(&cache_path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default()
+    };
+
+    let archives = list_archives(&dir)?;
+    let (reused, to_read): (Vec<&Archive>, Vec<&Archive>) = archives.iter().partition(|a| {
+        previous
+            .get(&a.file_name)
+            .is_some_and(|c| c.size == a.size && c.mtime_ns == a.mtime_ns)
+    });
+
+    let bar = if options.progress && !to_read.is_empty() {
+        ProgressBar::new(to_read.len() as u64).with_style(
+            ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} {wide_msg}")
+                .expect("static template")
+                .progress_chars("=> "),
+        )
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_prefix(subdir.to_string());
+    let results: Vec<(&Archive, Result<PackageRecord, String>)> = to_read
+        .par_iter()
+        .map(|archive| {
+            let result = read_record(archive, subdir);
+            bar.inc(1);
+            (*archive, result)
+        })
+        .collect();
+    bar.finish_and_clear();
+
+    let mut cache = RecordCache::new();
+    for archive in &reused {
+        let entry = previous[&archive.file_name].clone();
+        cache.insert(archive.file_name.clone(), entry);
+    }
+    let mut bad = Vec::new();
+    for (archive, result) in results {
+        match result {
+            Ok(record) => {
+                cache.insert(
+                    archive.file_name.clone(),
+                    CachedRecord {
+                        size: archive.size,
+                        mtime_ns: archive.mtime_ns,
+                        record,
+                    },
+                );
+            }
+            Err(reason) => bad.push(BadArchive {
+                path: archive.path.clone(),
+                reason,
+            }),
+        }
+    }
+    bad.sort_by(|a, b| a.path.cmp(&b.path));
+
+    let repodata = repodata_from(subdir, &cache);
+    let json = serde_json::to_vec_pretty(&repodata).expect("repodata serializes");
+    write_atomic(&dir.join("repodata.json"), &json)?;
+    let zst_path = dir.join("repodata.json.zst");
+    if options.write_zst {
+        let compressed = zstd::bulk::compress(&json, 16).map_err(|source| IndexError::Write {
+            path: zst_path.clone(),
+            source,
+        })?;
+        write_atomic(&zst_path, &compressed)?;
+    } else if zst_path.exists() {
+        // A stale .zst would be preferred by clients over the fresh repodata.json.
+        std::fs::remove_file(&zst_path).map_err(|source| IndexError::Write {
+            path: zst_path.clone(),
+            source,
+        })?;
+    }
+    if let Some(parent) = cache_path.parent() {
+        std::fs::create_dir_all(parent).map_err(|source| IndexError::Write {
+            path: parent.to_path_buf(),
+            source,
+        })?;
+    }
+    let cache_json = serde_json::to_vec(&cache).expect("cache serializes");
+    write_atomic(&cache_path, &cache_json)?;
+
+    Ok(SubdirReport {
+        subdir: subdir.to_string(),
+        packages: cache.len(),
+        read: to_read.len(),
+        reused: reused.len(),
+        bad,
+    })
+}
+
+fn list_archives(dir: &Path) -> Result<Vec<Archive>, IndexError> {
+    let io = |source| IndexError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut archives = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        if CondaArchiveType::split_str(&file_name).is_none() {
+            continue;
+        }
+        let meta = entry.metadata().map_err(io)?;
+        if !meta.is_file() {
+            continue;
+        }
+        let mtime_ns = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        archives.push(Archive {
+            path: entry.path(),
+            file_name,
+            size: meta.len(),
+            mtime_ns,
+        });
+    }
+    archives.sort_by(|a, b| a.file_name.cmp(&b.file_name));
+    Ok(archives)
+}
+
+/// Reads and validates one archive, returning its repodata record or why it is unusable.
+fn read_record(archive: &Archive, subdir: &str) -> Result<PackageRecord, String> {
+    let bytes = std::fs::read(&archive.path).map_err(|e| format!("cannot read: {e}"))?;
+    let (stem, kind) = CondaArchiveType::split_str(&archive.file_name).ok_or("not an archive")?;
+    let expected: ArchiveIdentifier = stem.parse().map_err(|_| {
+        format!(
+            "file name {:?} is not <name>-<version>-<build>",
+            archive.file_name
+        )
+    })?;
+    let mut record = read_info(&bytes, kind)?;
+    let actual = (
+        record.name.as_normalized(),
+        record.version.to_string(),
+        record.build.as_str(),
+    );
+    if actual.0 != expected.name
+        || actual.1 != expected.version
+        || actual.2 != expected.build_string
+    {
+        return Err(format!(
+            "info/index.json says {}-{}-{} but the file name says {}-{}-{}",
+            actual.0, actual.1, actual.2, expected.name, expected.version, expected.build_string
+        ));
+    }
+    if record.subdir != subdir {
+        return Err(format!(
+            "info/index.json has subdir {:?} but the archive is in {subdir}/",
+            record.subdir
+        ));
+    }
+    record.size = Some(bytes.len() as u64);
+    Ok(record)
+}
+
+/// Parses `info/index.json` (and `info/run_exports.json`) out of an archive held in memory,
+/// reading the whole tar stream so that truncated or corrupt archives are caught.
+fn read_info(bytes: &[u8], kind: CondaArchiveType) -> Result<PackageRecord, String> {
+    let mut found = InfoFiles::default();
+    match kind {
+        CondaArchiveType::Conda => {
+            let mut tar = rattler_package_streaming::seek::stream_conda_info(Cursor::new(bytes))
+                .map_err(|e| corrupt(&e))?;
+            found.scan(&mut tar, bytes)?;
+            // The content part must be a readable zip member too.
+            rattler_package_streaming::seek::stream_conda_content(Cursor::new(bytes))
+                .map_err(|e| corrupt(&e))?;
+        }
+        CondaArchiveType::TarBz2 => {
+            let mut tar = rattler_package_streaming::read::stream_tar_bz2(Cursor::new(bytes));
+            found.scan(&mut tar, bytes)?;
+        }
+    }
+    let mut record = found.record.ok_or("the archive has no info/index.json")?;
+    record.run_exports = found.run_exports;
+    Ok(record)
+}
+
+fn corrupt(e: &dyn std::fmt::Display) -> String {
+    format!("corrupt archive: {e}")
+}
+
+/// The `info/` files the index needs from an archive.
+#[derive(Default)]
+struct InfoFiles {
+    record: Option<PackageRecord>,
+    run_exports: Option<rattler_conda_types::package::RunExportsJson>,
+}
+
+impl InfoFiles {
+    /// Reads every entry of a tar stream, keeping `index.json` and `run_exports.json`.
+    fn scan<R: Read>(&mut self, tar: &mut tar::Archive<R>, bytes: &[u8]) -> Result<(), String> {
+        for entry in tar.entries().map_err(|e| corrupt(&e))? {
+            let mut entry = entry.map_err(|e| corrupt(&e))?;
+            let path = entry.path().map_err(|e| corrupt(&e))?.into_owned();
+            if path == Path::new("info/index.json") {
+                let parsed = rattler_index::package_record_from_index_json(bytes, &mut entry)
+                    .map_err(|e| format!("info/index.json is invalid: {e}"))?;
+                self.record = Some(parsed);
+            } else if path == Path::new("info/run_exports.json") {
+                let mut text = String::new();
+                entry.read_to_string(&mut text).map_err(|e| corrupt(&e))?;
+                self.run_exports = Some(
+                    serde_json::from_str(&text)
+                        .map_err(|e| format!("info/run_exports.json is invalid: {e}"))?,
+                );
+            } else {
+                std::io::copy(&mut entry, &mut std::io::sink()).map_err(|e| corrupt(&e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn repodata_from(subdir: &str, cache: &RecordCache) -> RepoData {
+    let mut repodata = RepoData {
+        info: Some(
+            serde_json::from_value::<ChannelInfo>(serde_json::json!({ "subdir": subdir }))
+                .expect("a subdir-only channel info deserializes"),
+        ),
+        packages: Default::default(),
+        conda_packages: Default::default(),
+        v3: Default::default(),
+        removed: Default::default(),
+        version: Some(1),
+    };
+    for (file_name, entry) in cache {
+        let Some(id) = DistArchiveIdentifier::try_from_filename(file_name) else {
+            continue;
+        };
+        if file_name.ends_with(".conda") {
+            repodata.conda_packages.insert(id, entry.record.clone());
+        } else {
+            repodata.packages.insert(id, entry.record.clone());
+        }
+    }
+    repodata
+}
+
+/// Writes a file so readers see either the old or the new content, never a partial one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IndexError> {
+    let err = |source| IndexError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+    std::io::Write::write_all(&mut tmp, bytes).map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
+}

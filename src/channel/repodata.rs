@@ -1,0 +1,123 @@
+//! Loading repodata through `rattler_repodata_gateway`, for local and HTTP channels alike.
+//!
+//! The gateway caches fetched repodata under `<first pkgs_dir>/cache` and prefers
+//! `repodata.json.zst` when a server has it. `offline` reads only that cache.
+
+use super::config::Config;
+use rattler_cache::package_cache::PackageCache;
+use rattler_conda_types::{Channel, MatchSpec, RepoDataRecord, Subdir};
+use rattler_repodata_gateway::fetch::CacheAction;
+use rattler_repodata_gateway::{ChannelConfig, Gateway, RepoData, SourceConfig};
+use std::path::PathBuf;
+
+/// Errors while loading repodata.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum RepodataError {
+    #[error("cannot load repodata from {channels}: {message}")]
+    #[diagnostic(help(
+        "check that each channel is reachable and holds valid <subdir>/repodata.json files"
+    ))]
+    Gateway { channels: String, message: String },
+    #[error("{path}: malformed repodata: {message}")]
+    #[diagnostic(help("re-index the channel with `krait index`"))]
+    Malformed { path: PathBuf, message: String },
+}
+
+/// A gateway configured from krait's configuration.
+pub fn gateway(config: &Config) -> Gateway {
+    let cache_action = if config.offline {
+        CacheAction::ForceCacheOnly
+    } else {
+        CacheAction::CacheOrFetch
+    };
+    Gateway::builder()
+        .with_cache_dir(config.pkgs_dir().join("cache"))
+        .with_package_cache(PackageCache::new(config.pkgs_dir()))
+        .with_channel_config(ChannelConfig {
+            default: SourceConfig {
+                cache_action,
+                ..SourceConfig::default()
+            },
+            per_channel: Default::default(),
+        })
+        .finish()
+}
+
+/// The records of `channels` (in `subdir` and `noarch`) whose names the specs select; with
+/// `recursive` also those of their dependencies. One bucket per channel and subdir, in
+/// channel priority order: the shape the solver takes.
+pub async fn query_repodata(
+    gateway: &Gateway,
+    channels: &[Channel],
+    subdir: Subdir,
+    specs: Vec<MatchSpec>,
+    recursive: bool,
+) -> Result<Vec<RepoData>, RepodataError> {
+    let mut subdirs = vec![subdir];
+    if subdir != Subdir::NoArch {
+        subdirs.push(Subdir::NoArch);
+    }
+    let output = gateway
+        .query(channels.iter().cloned(), subdirs, specs)
+        .recursive(recursive)
+        .execute()
+        .await
+        .map_err(|e| {
+            let subdirs = [subdir, Subdir::NoArch];
+            match channels
+                .iter()
+                .find_map(|c| unreadable_local_repodata(c, &subdirs))
+            {
+                Some((path, message)) => RepodataError::Malformed { path, message },
+                None => RepodataError::Gateway {
+                    channels: channels
+                        .iter()
+                        .map(|c| c.base_url.as_str().trim_end_matches('/').to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    message: error_chain(&e),
+                },
+            }
+        })?;
+    Ok(output.repodata)
+}
+
+/// Like [`query_repodata`], flattened into records (channel order kept).
+pub async fn query(
+    gateway: &Gateway,
+    channels: &[Channel],
+    subdir: Subdir,
+    specs: Vec<MatchSpec>,
+    recursive: bool,
+) -> Result<Vec<RepoDataRecord>, RepodataError> {
+    let buckets = query_repodata(gateway, channels, subdir, specs, recursive).await?;
+    Ok(buckets.iter().flat_map(|r| r.iter().cloned()).collect())
+}
+
+/// For a local channel, the first `repodata.json` of `subdirs` that does not parse, and why:
+/// the gateway's own message does not say which file it was.
+fn unreadable_local_repodata(channel: &Channel, subdirs: &[Subdir]) -> Option<(PathBuf, String)> {
+    let dir = channel.base_url.url().to_file_path().ok()?;
+    subdirs.iter().find_map(|subdir| {
+        let path = dir.join(subdir.as_str()).join("repodata.json");
+        let bytes = std::fs::read(&path).ok()?;
+        serde_json::from_slice::<rattler_conda_types::RepoData>(&bytes)
+            .err()
+            .map(|e| (path, e.to_string()))
+    })
+}
+
+/// An error with its causes, one line: the gateway hides the useful part (which file, which
+/// line) in its sources.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
+}

@@ -1,0 +1,44 @@
+//! `krait remove [-n|-p] (PACKAGE... | --all)`.
+
+use crate::cli::env_common::{parse_names, SolveArgs};
+use crate::cli::GlobalArgs;
+use crate::env::install::{self, Operation};
+use crate::env::prefix::{self, TargetArgs};
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// Packages to remove (with everything that depends on them).
+    #[arg(required_unless_present = "all")]
+    packages: Vec<String>,
+    /// Remove every package, and the environment itself.
+    #[arg(long, conflicts_with = "packages")]
+    all: bool,
+    #[command(flatten)]
+    solve: SolveArgs,
+}
+
+pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
+    let ctx = args.solve.context()?;
+    let prefix = prefix::existing(&ctx.config, &args.target)?;
+    let operation = if args.all {
+        Operation::Remove(None)
+    } else {
+        Operation::Remove(Some(parse_names(&args.packages)?))
+    };
+    let runtime = crate::cli::runtime()?;
+    let outcome = runtime.block_on(install::run(
+        &ctx,
+        &prefix,
+        operation,
+        &args.solve.run_options(global, false),
+    ))?;
+    if args.all && !outcome.dry_run {
+        std::fs::remove_dir_all(&prefix)
+            .map_err(|e| miette::miette!("cannot remove {}: {e}", prefix.display()))?;
+    }
+    args.solve.print(&outcome, global);
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,180 @@
+//! Environment prefixes: where named environments live, the per-prefix lock, installed records.
+
+use crate::channel::config::Config;
+use rattler_conda_types::PrefixRecord;
+use std::path::{Path, PathBuf};
+
+/// Errors about locating or locking an environment.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum PrefixError {
+    #[error("environment {name:?} does not exist (looked in {searched})")]
+    #[diagnostic(help(
+        "list environments with `krait env list`, or create it with `krait create -n {name}`"
+    ))]
+    UnknownName { name: String, searched: String },
+    #[error("{0} is not a conda environment (it has no conda-meta/ folder)")]
+    #[diagnostic(help("create it with `krait create -p PATH`"))]
+    NotAnEnvironment(PathBuf),
+    #[error("no writable envs_dirs entry to create {0:?} in")]
+    NoWritableEnvsDir(String),
+    #[error("cannot read installed packages in {path}: {message}")]
+    Records { path: PathBuf, message: String },
+    #[error("cannot lock {path}: {source}")]
+    Lock {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// `-n NAME` / `-p PATH`, as every environment command takes them.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TargetArgs {
+    /// Name of the environment (under the configured envs_dirs).
+    #[arg(short = 'n', long = "name", conflicts_with = "prefix")]
+    pub name: Option<String>,
+    /// Full path to the environment.
+    #[arg(short = 'p', long = "prefix")]
+    pub prefix: Option<PathBuf>,
+}
+
+/// Makes a path absolute without requiring it to exist.
+pub fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Finds an existing environment by name or path.
+pub fn existing(config: &Config, target: &TargetArgs) -> Result<PathBuf, PrefixError> {
+    let prefix = match (&target.name, &target.prefix) {
+        (_, Some(path)) => absolute(path),
+        (Some(name), None) => config
+            .envs_dirs
+            .iter()
+            .map(|dir| dir.join(name))
+            .find(|p| p.join("conda-meta").is_dir())
+            .ok_or_else(|| PrefixError::UnknownName {
+                name: name.clone(),
+                searched: config
+                    .envs_dirs
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?,
+        (None, None) => match std::env::var_os("CONDA_PREFIX") {
+            Some(active) => PathBuf::from(active),
+            None => {
+                return Err(PrefixError::UnknownName {
+                    name: String::new(),
+                    searched: "no -n/-p given and no environment is active".into(),
+                })
+            }
+        },
+    };
+    if !prefix.join("conda-meta").is_dir() {
+        return Err(PrefixError::NotAnEnvironment(prefix));
+    }
+    Ok(prefix)
+}
+
+/// Where a new environment goes: `-p` as given, `-n` in the first writable envs_dir.
+pub fn for_create(config: &Config, target: &TargetArgs) -> Result<PathBuf, PrefixError> {
+    if let Some(path) = &target.prefix {
+        return Ok(absolute(path));
+    }
+    let name = target.name.clone().unwrap_or_default();
+    for dir in &config.envs_dirs {
+        if std::fs::create_dir_all(dir).is_ok() && is_writable(dir) {
+            return Ok(absolute(&dir.join(&name)));
+        }
+    }
+    Err(PrefixError::NoWritableEnvsDir(name))
+}
+
+fn is_writable(dir: &Path) -> bool {
+    tempfile::tempfile_in(dir).is_ok()
+}
+
+/// Every environment under the configured envs_dirs, sorted.
+pub fn list(config: &Config) -> Vec<PathBuf> {
+    let mut envs = Vec::new();
+    for dir in &config.envs_dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if entry.path().join("conda-meta").is_dir() {
+                envs.push(entry.path());
+            }
+        }
+    }
+    envs.sort();
+    envs
+}
+
+/// The packages installed in a prefix (empty for a prefix that does not exist yet).
+pub fn installed(prefix: &Path) -> Result<Vec<PrefixRecord>, PrefixError> {
+    let meta = prefix.join("conda-meta");
+    if !meta.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut records = Vec::new();
+    let entries = std::fs::read_dir(&meta).map_err(|e| PrefixError::Records {
+        path: meta.clone(),
+        message: e.to_string(),
+    })?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let record = PrefixRecord::from_path(&path).map_err(|e| PrefixError::Records {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            records.push(record);
+        }
+    }
+    records.sort_by(|a, b| {
+        a.repodata_record
+            .package_record
+            .name
+            .cmp(&b.repodata_record.package_record.name)
+    });
+    Ok(records)
+}
+
+/// An exclusive lock on a prefix, held while a transaction runs; released on drop.
+pub struct PrefixLock {
+    _file: std::fs::File,
+}
+
+impl PrefixLock {
+    /// Waits until no other krait process holds the prefix, then holds it.
+    pub fn acquire(prefix: &Path, quiet: bool) -> Result<PrefixLock, PrefixError> {
+        let meta = prefix.join("conda-meta");
+        let path = meta.join(".krait.lock");
+        let err = |source| PrefixError::Lock {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&meta).map_err(err)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(err)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                if !quiet {
+                    eprintln!(
+                        "waiting for another krait process to finish with {}",
+                        prefix.display()
+                    );
+                }
+                file.lock().map_err(err)?;
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(err(e)),
+        }
+        Ok(PrefixLock { _file: file })
+    }
+}

@@ -1,0 +1,122 @@
+//! Solving an environment: repodata from the gateway, resolvo through `rattler_solve`, the
+//! host's virtual packages, `conda-meta/pinned`, and conda's stability rule (keep what is
+//! installed unless a spec changes it).
+
+use crate::channel::config::ChannelPriority;
+use crate::channel::repodata::{self, RepodataError};
+use rattler_conda_types::{
+    Channel, GenericVirtualPackage, MatchSpec, PackageName, PrefixRecord, RepoDataRecord, Subdir,
+};
+use rattler_repodata_gateway::Gateway;
+use rattler_solve::{resolvo::Solver, SolveError, SolverImpl, SolverTask};
+use rattler_virtual_packages::{VirtualPackageOverrides, VirtualPackages};
+
+/// Errors while solving.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum SolveFailure {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Repodata(#[from] RepodataError),
+    #[error("the request cannot be satisfied:\n{0}")]
+    #[diagnostic(help(
+        "relax a version constraint, add a channel with -c, or check conda-meta/pinned"
+    ))]
+    Unsatisfiable(String),
+    #[error("solver error: {0}")]
+    Other(String),
+    #[error("cannot detect virtual packages: {0}")]
+    VirtualPackages(String),
+}
+
+/// What to solve for.
+pub struct SolveRequest<'a> {
+    pub channels: &'a [Channel],
+    pub subdir: Subdir,
+    pub specs: Vec<MatchSpec>,
+    /// What the prefix holds now.
+    pub installed: &'a [PrefixRecord],
+    /// Names whose installed record must not hold the solve back (being updated or removed).
+    pub unlocked: Vec<PackageName>,
+    /// `conda-meta/pinned`: constraints every solve honours.
+    pub pinned: Vec<MatchSpec>,
+    pub priority: ChannelPriority,
+}
+
+/// The virtual packages of the target: detected for the host (with `CONDA_OVERRIDE_*`), or
+/// the platform's defaults when solving for another subdir.
+pub fn virtual_packages(subdir: Subdir) -> Result<Vec<GenericVirtualPackage>, SolveFailure> {
+    let overrides = VirtualPackageOverrides::from_env();
+    let detected = if Some(subdir) == Subdir::current() {
+        VirtualPackages::detect(&overrides, None)
+    } else {
+        VirtualPackages::detect_for_platform(subdir, &overrides, None)
+    }
+    .map_err(|e| SolveFailure::VirtualPackages(e.to_string()))?;
+    Ok(detected.into_generic_virtual_packages().collect())
+}
+
+/// Solves a request. As conda does, a first attempt freezes every installed package the specs
+/// do not name; if that is unsatisfiable, installed packages are only preferred.
+pub async fn solve(
+    gateway: &Gateway,
+    request: SolveRequest<'_>,
+) -> Result<Vec<RepoDataRecord>, SolveFailure> {
+    let mut names: Vec<MatchSpec> = request.specs.clone();
+    names.extend(
+        request
+            .installed
+            .iter()
+            .map(|r| MatchSpec::from(r.repodata_record.package_record.name.clone())),
+    );
+    let buckets =
+        repodata::query_repodata(gateway, request.channels, request.subdir, names, true).await?;
+    let virtual_packages = virtual_packages(request.subdir)?;
+    let spec_names: Vec<&PackageName> = request
+        .specs
+        .iter()
+        .filter_map(|s| s.name.as_exact())
+        .chain(request.unlocked.iter())
+        .collect();
+    let installed: Vec<&RepoDataRecord> = request
+        .installed
+        .iter()
+        .map(|r| &r.repodata_record)
+        .filter(|r| !request.unlocked.contains(&r.package_record.name))
+        .collect();
+    let frozen: Vec<&RepoDataRecord> = installed
+        .iter()
+        .copied()
+        .filter(|r| !spec_names.contains(&&r.package_record.name))
+        .collect();
+    let channel_priority = match request.priority {
+        ChannelPriority::Strict => rattler_solve::ChannelPriority::Strict,
+        // resolvo knows strict and disabled; flexible prefers earlier channels only on ties.
+        ChannelPriority::Flexible | ChannelPriority::Disabled => {
+            rattler_solve::ChannelPriority::Disabled
+        }
+    };
+    let attempt = |pinned: Vec<&RepoDataRecord>| {
+        let task = SolverTask {
+            specs: request.specs.clone(),
+            constraints: request.pinned.clone(),
+            virtual_packages: virtual_packages.clone(),
+            locked_packages: installed.clone(),
+            pinned_packages: pinned,
+            channel_priority,
+            ..SolverTask::from_iter(&buckets)
+        };
+        Solver.solve(task)
+    };
+    let result = match attempt(frozen) {
+        Ok(result) => Ok(result),
+        Err(SolveError::Unsolvable(_)) if !request.installed.is_empty() => attempt(Vec::new()),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(result) => Ok(result.records),
+        Err(SolveError::Unsolvable(messages)) => {
+            Err(SolveFailure::Unsatisfiable(messages.join("\n")))
+        }
+        Err(e) => Err(SolveFailure::Other(e.to_string())),
+    }
+}

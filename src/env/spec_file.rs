@@ -1,0 +1,213 @@
+//! What to install, from the command line and `--file`: MatchSpecs, spec-list files,
+//! `@EXPLICIT` files (installed without solving), `environment.yml`, and conda-lock / pixi
+//! lockfiles (via `rattler_lock`, installed without solving).
+
+use crate::channel::resolve::{host_subdir, ChannelArgs};
+use rattler_conda_types::package::{DistArchiveIdentifier, IndexJson};
+use rattler_conda_types::PackageArchiveHash;
+use rattler_conda_types::{
+    EnvironmentYaml, ExplicitEnvironmentSpec, MatchSpec, PackageRecord, ParseStrictness,
+    RepoDataRecord,
+};
+use std::path::{Path, PathBuf};
+
+/// Errors in specs and spec files; each names the spec or the file and line.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum SpecFileError {
+    #[error("invalid MatchSpec {spec:?}: {reason}")]
+    #[diagnostic(help("examples: numpy, 'numpy>=1.26', 'python=3.11'"))]
+    InvalidSpec { spec: String, reason: String },
+    #[error("{path}:{line}: invalid MatchSpec {spec:?}: {reason}")]
+    InvalidSpecInFile {
+        path: PathBuf,
+        line: usize,
+        spec: String,
+        reason: String,
+    },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    #[diagnostic(help("fix the file; line and column are given where known"))]
+    Malformed { path: PathBuf, message: String },
+    #[error("{path} has no packages for {subdir}")]
+    NoPackagesForPlatform { path: PathBuf, subdir: String },
+    #[error("cannot mix an @EXPLICIT file or lockfile with other specs")]
+    MixedExact,
+}
+
+/// What the user asked to install.
+#[derive(Debug)]
+pub enum Request {
+    /// Specs to solve for.
+    Specs(Vec<MatchSpec>),
+    /// Records to install as they are.
+    Exact(Vec<RepoDataRecord>),
+}
+
+fn parse_spec(spec: &str) -> Result<MatchSpec, String> {
+    MatchSpec::from_str(spec, ParseStrictness::Lenient).map_err(|e| e.to_string())
+}
+
+fn is_lockfile(path: &Path) -> bool {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    name.ends_with(".lock") || name.ends_with("-lock.yml") || name.ends_with("-lock.yaml")
+}
+
+/// Combines command-line specs and `--file`s; channels named in files are added to `channels`.
+pub fn gather(
+    specs: &[String],
+    files: &[PathBuf],
+    channels: &mut ChannelArgs,
+    platform: Option<&str>,
+) -> Result<Request, SpecFileError> {
+    let mut out = Vec::new();
+    for spec in specs {
+        out.push(
+            parse_spec(spec).map_err(|reason| SpecFileError::InvalidSpec {
+                spec: spec.clone(),
+                reason,
+            })?,
+        );
+    }
+    let mut exact: Option<Vec<RepoDataRecord>> = None;
+    for path in files {
+        let text = std::fs::read_to_string(path).map_err(|source| SpecFileError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let subdir = match platform {
+            Some(p) => p.to_string(),
+            None => host_subdir().to_string(),
+        };
+        if is_lockfile(path) {
+            exact = Some(lockfile_records(path, &subdir)?);
+        } else if text.lines().any(|l| l.trim() == "@EXPLICIT") {
+            exact = Some(explicit_records(path)?);
+        } else if path.extension().is_some_and(|e| e == "yml" || e == "yaml") {
+            let env =
+                EnvironmentYaml::from_yaml_str(&text).map_err(|e| SpecFileError::Malformed {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?;
+            for channel in &env.channels {
+                channels.channels.push(channel.to_string());
+            }
+            out.extend(env.match_specs().cloned());
+            if env.pip_specs().is_some() {
+                tracing::warn!(
+                    "{}: pip dependencies are not installed by krait",
+                    path.display()
+                );
+            }
+        } else {
+            for (index, raw) in text.lines().enumerate() {
+                let line = raw.split('#').next().unwrap_or("").trim();
+                if line.is_empty() || line.starts_with('@') {
+                    continue;
+                }
+                out.push(
+                    parse_spec(line).map_err(|reason| SpecFileError::InvalidSpecInFile {
+                        path: path.clone(),
+                        line: index + 1,
+                        spec: line.to_string(),
+                        reason,
+                    })?,
+                );
+            }
+        }
+    }
+    match exact {
+        Some(_) if !out.is_empty() => Err(SpecFileError::MixedExact),
+        Some(records) => Ok(Request::Exact(records)),
+        None => Ok(Request::Specs(out)),
+    }
+}
+
+fn lockfile_records(path: &Path, subdir: &str) -> Result<Vec<RepoDataRecord>, SpecFileError> {
+    let malformed = |message: String| SpecFileError::Malformed {
+        path: path.to_path_buf(),
+        message,
+    };
+    let lock = rattler_lock::LockFile::from_path(path).map_err(|e| malformed(e.to_string()))?;
+    let env = lock
+        .default_environment()
+        .ok_or_else(|| malformed("the lockfile has no `default` environment".into()))?;
+    let platform = lock
+        .platform(subdir)
+        .ok_or_else(|| SpecFileError::NoPackagesForPlatform {
+            path: path.to_path_buf(),
+            subdir: subdir.to_string(),
+        })?;
+    env.conda_repodata_records(platform)
+        .map_err(|e| malformed(e.to_string()))?
+        .ok_or_else(|| SpecFileError::NoPackagesForPlatform {
+            path: path.to_path_buf(),
+            subdir: subdir.to_string(),
+        })
+}
+
+/// Reads an `@EXPLICIT` file. Each URL must name a local archive or one on a reachable
+/// server; its `info/index.json` gives the record, its `#sha256` fragment the expected hash.
+fn explicit_records(path: &Path) -> Result<Vec<RepoDataRecord>, SpecFileError> {
+    let malformed = |message: String| SpecFileError::Malformed {
+        path: path.to_path_buf(),
+        message,
+    };
+    let spec = ExplicitEnvironmentSpec::from_path(path).map_err(|e| malformed(e.to_string()))?;
+    let mut records = Vec::new();
+    for entry in spec.packages {
+        let url = entry.url.clone();
+        let file_name = url
+            .path_segments()
+            .and_then(|mut s| s.next_back())
+            .unwrap_or_default()
+            .to_string();
+        let identifier = DistArchiveIdentifier::try_from_filename(&file_name)
+            .ok_or_else(|| malformed(format!("{url} does not name a conda archive")))?;
+        let local = url.to_file_path().map_err(|_| {
+            malformed(format!(
+                "{url}: only file:// URLs are supported in @EXPLICIT files"
+            ))
+        })?;
+        let index = rattler_package_streaming::seek::read_package_file::<IndexJson>(&local)
+            .map_err(|e| malformed(format!("{}: {e}", local.display())))?;
+        let bytes = std::fs::read(&local).map_err(|source| SpecFileError::Read {
+            path: local.clone(),
+            source,
+        })?;
+        let sha256 = rattler_digest::compute_bytes_digest::<rattler_digest::Sha256>(&bytes);
+        let md5 = rattler_digest::compute_bytes_digest::<rattler_digest::Md5>(&bytes);
+        let mismatch = match entry.package_archive_hash().ok().flatten() {
+            Some(PackageArchiveHash::Sha256(expected)) if expected != sha256 => {
+                Some(("sha256", hex::encode(expected), hex::encode(sha256)))
+            }
+            Some(PackageArchiveHash::Md5(expected)) if expected != md5 => {
+                Some(("md5", hex::encode(expected), hex::encode(md5)))
+            }
+            _ => None,
+        };
+        if let Some((kind, expected, actual)) = mismatch {
+            return Err(malformed(format!(
+                "{url}: the archive's {kind} is {actual} but the file says {expected}"
+            )));
+        }
+        let package_record = PackageRecord::from_index_json(
+            index,
+            Some(bytes.len() as u64),
+            Some(sha256),
+            Some(md5),
+        )
+        .map_err(|e| malformed(e.to_string()))?;
+        let channel_url = url.join("../..").ok().map(|u| u.to_string());
+        records.push(RepoDataRecord {
+            package_record,
+            identifier,
+            url,
+            channel: channel_url,
+        });
+    }
+    Ok(records)
+}

@@ -1,0 +1,255 @@
+//! Applying a solved environment to a prefix, all or nothing.
+//!
+//! rattler's `Installer` links and unlinks but does not roll back. Before it runs we note every
+//! path in the prefix and keep hard links (copies where linking fails) of every file it may
+//! remove: the files of packages being removed or replaced and `conda-meta/`. If any step fails
+//! (a link or unlink error, a failing post-link script, Ctrl-C) we delete what appeared and put
+//! the kept files back, so the prefix is as it was.
+
+use rattler::install::{IndicatifReporter, Installer, InstallerError, LinkOptions, Transaction};
+use rattler_cache::package_cache::PackageCache;
+use rattler_conda_types::{MatchSpec, PrefixRecord, RepoDataRecord, Subdir};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// Errors while applying a transaction. The prefix is restored before any of these is returned.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum TransactionFailure {
+    #[error("cannot plan the transaction: {0}")]
+    Plan(String),
+    #[error("installation failed and {prefix} was rolled back: {message}")]
+    #[diagnostic(help("nothing was changed; fix the cause above and run the command again"))]
+    RolledBack { prefix: PathBuf, message: String },
+    #[error("installation failed ({message}) and rolling back {prefix} also failed: {rollback}")]
+    RollbackFailed {
+        prefix: PathBuf,
+        message: String,
+        rollback: String,
+    },
+    #[error("cannot prepare the rollback copy of {prefix}: {source}")]
+    Snapshot {
+        prefix: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The packages a solve would add, change and remove.
+pub type Plan = Transaction<PrefixRecord, RepoDataRecord>;
+
+/// Diffs what is installed against the solved records.
+pub fn plan(
+    installed: &[PrefixRecord],
+    desired: &[RepoDataRecord],
+    subdir: Subdir,
+) -> Result<Plan, TransactionFailure> {
+    Transaction::from_current_and_desired(installed.to_vec(), desired.to_vec(), None, None, subdir)
+        .map_err(|e| TransactionFailure::Plan(e.to_string()))
+}
+
+/// How to link files.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LinkMode {
+    /// Copy every file instead of hard-linking or reflinking from the cache.
+    pub copy: bool,
+}
+
+/// Options of one transaction run.
+pub struct ApplyOptions<'a> {
+    pub cache: &'a PackageCache,
+    pub subdir: Subdir,
+    pub requested: Vec<MatchSpec>,
+    pub link: LinkMode,
+    pub progress: bool,
+}
+
+/// What a rollback needs: the paths that existed and the kept copies of files that may go.
+struct Snapshot {
+    prefix: PathBuf,
+    before: HashSet<PathBuf>,
+    keep_dir: PathBuf,
+    kept: Vec<PathBuf>,
+}
+
+const KEEP_DIR: &str = ".krait-rollback";
+
+fn walk_relative(prefix: &Path) -> HashSet<PathBuf> {
+    walkdir::WalkDir::new(prefix)
+        .min_depth(1)
+        .into_iter()
+        .filter_entry(|e| e.file_name() != KEEP_DIR)
+        .filter_map(Result::ok)
+        .filter_map(|e| e.path().strip_prefix(prefix).ok().map(Path::to_path_buf))
+        .collect()
+}
+
+impl Snapshot {
+    fn take(prefix: &Path, plan: &Plan) -> Result<Snapshot, std::io::Error> {
+        let keep_dir = prefix.join(KEEP_DIR).join(std::process::id().to_string());
+        if keep_dir.exists() {
+            std::fs::remove_dir_all(&keep_dir)?;
+        }
+        std::fs::create_dir_all(&keep_dir)?;
+        let mut to_keep: Vec<PathBuf> = plan
+            .removed_packages()
+            .flat_map(|r| r.files.iter().cloned())
+            .collect();
+        if let Ok(entries) = std::fs::read_dir(prefix.join("conda-meta")) {
+            to_keep.extend(
+                entries
+                    .flatten()
+                    .filter(|e| e.path().is_file())
+                    .map(|e| PathBuf::from("conda-meta").join(e.file_name())),
+            );
+        }
+        let mut kept = Vec::new();
+        for rel in to_keep {
+            let source = prefix.join(&rel);
+            let Ok(meta) = std::fs::symlink_metadata(&source) else {
+                continue;
+            };
+            let target = keep_dir.join(&rel);
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            if meta.file_type().is_symlink() {
+                let link = std::fs::read_link(&source)?;
+                std::os::unix::fs::symlink(link, &target)?;
+            } else if std::fs::hard_link(&source, &target).is_err() {
+                std::fs::copy(&source, &target)?;
+            }
+            kept.push(rel);
+        }
+        Ok(Snapshot {
+            prefix: prefix.to_path_buf(),
+            before: walk_relative(prefix),
+            keep_dir,
+            kept,
+        })
+    }
+
+    /// Puts the prefix back as it was when the snapshot was taken.
+    fn restore(&self) -> Result<(), std::io::Error> {
+        let now = walk_relative(&self.prefix);
+        let mut new_paths: Vec<&PathBuf> = now.difference(&self.before).collect();
+        // Deepest first, so files go before the folders that hold them.
+        new_paths.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+        for rel in new_paths {
+            let path = self.prefix.join(rel);
+            match std::fs::symlink_metadata(&path) {
+                Ok(meta) if meta.is_dir() => {
+                    let _ = std::fs::remove_dir(&path);
+                }
+                Ok(_) => std::fs::remove_file(&path)?,
+                Err(_) => {}
+            }
+        }
+        for rel in &self.kept {
+            let target = self.prefix.join(rel);
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            if std::fs::symlink_metadata(&target).is_ok() {
+                std::fs::remove_file(&target)?;
+            }
+            std::fs::rename(self.keep_dir.join(rel), &target)?;
+        }
+        self.discard();
+        Ok(())
+    }
+
+    fn discard(&self) {
+        let _ = std::fs::remove_dir_all(&self.keep_dir);
+        let _ = std::fs::remove_dir(self.prefix.join(KEEP_DIR));
+    }
+}
+
+/// Why an installation attempt failed, before rollback.
+enum Failure {
+    Installer(InstallerError),
+    PostLink(String),
+    Interrupted,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Installer(e) => f.write_str(&crate::channel::repodata::error_chain(e)),
+            Failure::PostLink(m) => f.write_str(m),
+            Failure::Interrupted => f.write_str("interrupted (Ctrl-C)"),
+        }
+    }
+}
+
+/// Applies `desired` to `prefix` (which holds `installed`), rolling back on any failure.
+pub async fn apply(
+    prefix: &Path,
+    installed: Vec<PrefixRecord>,
+    desired: Vec<RepoDataRecord>,
+    plan: &Plan,
+    options: ApplyOptions<'_>,
+) -> Result<(), TransactionFailure> {
+    std::fs::create_dir_all(prefix.join("conda-meta")).map_err(|source| {
+        TransactionFailure::Snapshot {
+            prefix: prefix.to_path_buf(),
+            source,
+        }
+    })?;
+    let snapshot = Snapshot::take(prefix, plan).map_err(|source| TransactionFailure::Snapshot {
+        prefix: prefix.to_path_buf(),
+        source,
+    })?;
+    let link_options = if options.link.copy {
+        LinkOptions {
+            allow_symbolic_links: Some(true),
+            allow_hard_links: Some(false),
+            allow_ref_links: Some(false),
+        }
+    } else {
+        LinkOptions::default()
+    };
+    let mut installer = Installer::new()
+        .with_package_cache(options.cache.clone())
+        .with_installed_packages(installed)
+        .with_target_platform(options.subdir)
+        .with_requested_specs(options.requested)
+        .with_link_options(link_options)
+        .with_execute_link_scripts(true);
+    if options.progress {
+        installer = installer.with_reporter(IndicatifReporter::builder().finish());
+    }
+    let failure = tokio::select! {
+        result = installer.install(prefix, desired) => match result {
+            Ok(result) => match result.post_link_script_result {
+                Some(Ok(post)) if !post.failed_packages.is_empty() => Some(Failure::PostLink(format!(
+                    "post-link script failed for {}",
+                    post.failed_packages.iter().map(|p| p.as_source()).collect::<Vec<_>>().join(", ")
+                ))),
+                Some(Err(e)) => Some(Failure::PostLink(format!("post-link scripts failed: {e}"))),
+                _ => None,
+            },
+            Err(e) => Some(Failure::Installer(e)),
+        },
+        _ = tokio::signal::ctrl_c() => {
+            // Let the installer's blocking file tasks settle before putting files back.
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            Some(Failure::Interrupted)
+        }
+    };
+    match failure {
+        None => {
+            snapshot.discard();
+            Ok(())
+        }
+        Some(failure) => match snapshot.restore() {
+            Ok(()) => Err(TransactionFailure::RolledBack {
+                prefix: prefix.to_path_buf(),
+                message: failure.to_string(),
+            }),
+            Err(e) => Err(TransactionFailure::RollbackFailed {
+                prefix: prefix.to_path_buf(),
+                message: failure.to_string(),
+                rollback: e.to_string(),
+            }),
+        },
+    }
+}

@@ -1,0 +1,174 @@
+//! Real conda package archives for tests and the demo, written with `rattler_package_streaming`.
+
+use rattler_conda_types::compression_level::CompressionLevel;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+
+/// Archive format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Conda,
+    TarBz2,
+}
+
+impl Format {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Conda => ".conda",
+            Format::TarBz2 => ".tar.bz2",
+        }
+    }
+}
+
+/// What goes into one package.
+#[derive(Debug, Clone)]
+pub struct Package {
+    pub name: String,
+    pub version: String,
+    pub build: String,
+    pub build_number: u64,
+    pub subdir: String,
+    pub depends: Vec<String>,
+    pub constrains: Vec<String>,
+    pub license: String,
+    /// Files of the package payload: path relative to the prefix, contents.
+    pub files: Vec<(String, Vec<u8>)>,
+    pub timestamp_ms: i64,
+}
+
+impl Package {
+    pub fn new(name: &str, version: &str, build: &str, subdir: &str) -> Package {
+        let build_number = build
+            .rsplit('_')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        Package {
+            name: name.into(),
+            version: version.into(),
+            build: build.into(),
+            build_number,
+            subdir: subdir.into(),
+            depends: Vec::new(),
+            constrains: Vec::new(),
+            license: "MIT".into(),
+            files: vec![(
+                format!("share/{name}/README"),
+                format!("{name} {version}\n").into_bytes(),
+            )],
+            timestamp_ms: 1_700_000_000_000,
+        }
+    }
+
+    pub fn depends(mut self, deps: &[&str]) -> Package {
+        self.depends = deps.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    pub fn constrains(mut self, deps: &[&str]) -> Package {
+        self.constrains = deps.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    pub fn file_name(&self, format: Format) -> String {
+        format!(
+            "{}-{}-{}{}",
+            self.name,
+            self.version,
+            self.build,
+            format.extension()
+        )
+    }
+
+    /// The `info/index.json` content.
+    pub fn index_json(&self) -> serde_json::Value {
+        let mut index = json!({
+            "name": self.name,
+            "version": self.version,
+            "build": self.build,
+            "build_number": self.build_number,
+            "subdir": self.subdir,
+            "depends": self.depends,
+            "constrains": self.constrains,
+            "license": self.license,
+            "timestamp": self.timestamp_ms,
+        });
+        if self.subdir == "noarch" {
+            index["noarch"] = json!("generic");
+        } else if let Some((platform, arch)) = self.subdir.split_once('-') {
+            index["platform"] = json!(platform);
+            index["arch"] = json!(if arch == "64" { "x86_64" } else { arch });
+        }
+        index
+    }
+
+    /// Writes the archive into `<channel>/<subdir>/` and returns its path.
+    pub fn write(&self, channel: &Path, format: Format) -> PathBuf {
+        let staging = tempfile::tempdir().unwrap();
+        let root = staging.path();
+        let mut paths = Vec::new();
+        let mut paths_json = Vec::new();
+        for (rel, data) in &self.files {
+            let path = root.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, data).unwrap();
+            paths.push(path.clone());
+            paths_json.push(json!({
+                "_path": rel,
+                "path_type": "hardlink",
+                "sha256": hex::encode(rattler_digest::compute_bytes_digest::<rattler_digest::Sha256>(data)),
+                "size_in_bytes": data.len(),
+            }));
+        }
+        let info = root.join("info");
+        std::fs::create_dir_all(&info).unwrap();
+        let mut write_info = |name: &str, content: String| {
+            std::fs::write(info.join(name), content).unwrap();
+            paths.push(info.join(name));
+        };
+        write_info(
+            "index.json",
+            serde_json::to_string_pretty(&self.index_json()).unwrap(),
+        );
+        write_info(
+            "paths.json",
+            serde_json::to_string_pretty(&json!({"paths": paths_json, "paths_version": 1}))
+                .unwrap(),
+        );
+        write_info(
+            "about.json",
+            serde_json::to_string(&json!({"license": self.license})).unwrap(),
+        );
+        let files: String = self.files.iter().map(|(p, _)| format!("{p}\n")).collect();
+        write_info("files", files);
+
+        let dir = channel.join(&self.subdir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join(self.file_name(format));
+        let file = std::fs::File::create(&out).unwrap();
+        let timestamp = jiff::Timestamp::from_millisecond(self.timestamp_ms).unwrap();
+        match format {
+            Format::Conda => rattler_package_streaming::write::write_conda_package(
+                file,
+                root,
+                &paths,
+                CompressionLevel::Default,
+                None,
+                &format!("{}-{}-{}", self.name, self.version, self.build),
+                Some(&timestamp),
+                None,
+            )
+            .unwrap(),
+            Format::TarBz2 => rattler_package_streaming::write::write_tar_bz2_package(
+                file,
+                root,
+                &paths,
+                CompressionLevel::Default,
+                Some(&timestamp),
+                None,
+            )
+            .unwrap(),
+        }
+        out
+    }
+}

@@ -1,0 +1,113 @@
+//! Shared test support: real package archives, an isolated krait invocation, a loopback HTTP
+//! server, and the peer-client Python from `scripts/test`'s venv.
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+pub mod fixtures;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A krait command with its configuration isolated under `home` (HOME, caches, no CONDARC).
+pub fn krait(home: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_krait"));
+    cmd.env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env_remove("CONDARC")
+        .env("KRAIT_PKGS_DIRS", home.join("pkgs"))
+        .env("KRAIT_ENVS_DIRS", home.join("envs"))
+        .env_remove("KRAIT_CHANNELS")
+        .env_remove("KRAIT_OFFLINE");
+    cmd
+}
+
+/// Runs a command and returns its output, printing it when the test fails later.
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("command runs");
+    eprintln!(
+        "$ {:?}\n--- stdout\n{}--- stderr\n{}",
+        cmd,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Runs a command that must succeed; returns stdout.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = run(cmd);
+    assert!(out.status.success(), "command failed: {:?}", cmd);
+    String::from_utf8(out.stdout).expect("utf-8 stdout")
+}
+
+/// Runs a command that must fail; returns stderr.
+pub fn run_err(cmd: &mut Command) -> String {
+    let out = run(cmd);
+    assert!(
+        !out.status.success(),
+        "command unexpectedly succeeded: {:?}",
+        cmd
+    );
+    String::from_utf8(out.stderr).expect("utf-8 stderr")
+}
+
+/// The venv Python that `scripts/test` installs the peer clients into.
+pub fn peer_python() -> PathBuf {
+    let python = std::env::var_os("KRAIT_TEST_PYTHON").unwrap_or_else(|| {
+        panic!("KRAIT_TEST_PYTHON is not set: run the tests through scripts/test, which installs the peer clients")
+    });
+    PathBuf::from(python)
+}
+
+/// Runs a script from `tests/py/` with the peer Python.
+pub fn peer_script(script: &str) -> Command {
+    let mut cmd = Command::new(peer_python());
+    cmd.arg(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/py")
+            .join(script),
+    );
+    cmd
+}
+
+/// A static file server on 127.0.0.1 serving `root`, alive as long as the value is.
+pub struct HttpServer {
+    pub url: String,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl HttpServer {
+    pub fn serve(root: &Path) -> HttpServer {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let root = root.to_path_buf();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        runtime.spawn(async move {
+            let app =
+                axum::Router::new().fallback_service(tower_http::services::ServeDir::new(root));
+            axum::serve(listener, app).await.unwrap();
+        });
+        HttpServer {
+            url: format!("http://{addr}"),
+            _runtime: runtime,
+        }
+    }
+}
+
+/// Copies a directory tree.
+pub fn copy_dir(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.unwrap();
+        let target = to.join(entry.path().strip_prefix(from).unwrap());
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
