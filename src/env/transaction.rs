@@ -6,7 +6,9 @@
 //! (a link or unlink error, a failing post-link script, Ctrl-C) we delete what appeared and put
 //! the kept files back, so the prefix is as it was.
 
-use rattler::install::{IndicatifReporter, Installer, InstallerError, LinkOptions, Transaction};
+use rattler::install::{
+    ExternalSymlinkPolicy, IndicatifReporter, Installer, InstallerError, LinkOptions, Transaction,
+};
 use rattler_cache::package_cache::PackageCache;
 use rattler_conda_types::{MatchSpec, PrefixRecord, RepoDataRecord, Subdir};
 use std::collections::HashSet;
@@ -111,10 +113,13 @@ impl Snapshot {
             if let Some(parent) = target.parent() {
                 std::fs::create_dir_all(parent)?;
             }
+            // conda-meta records are rewritten in place by the installer, so they are copied;
+            // package files are only ever unlinked, so a hard link keeps them cheaply.
+            let in_place = rel.starts_with("conda-meta");
             if meta.file_type().is_symlink() {
                 let link = std::fs::read_link(&source)?;
                 std::os::unix::fs::symlink(link, &target)?;
-            } else if std::fs::hard_link(&source, &target).is_err() {
+            } else if in_place || std::fs::hard_link(&source, &target).is_err() {
                 std::fs::copy(&source, &target)?;
             }
             kept.push(rel);
@@ -213,6 +218,8 @@ pub async fn apply(
         .with_target_platform(options.subdir)
         .with_requested_specs(options.requested)
         .with_link_options(link_options)
+        // Archives are untrusted: a symlink pointing out of the prefix is refused.
+        .with_external_symlink_policy(ExternalSymlinkPolicy::Deny)
         .with_execute_link_scripts(true);
     if options.progress {
         installer = installer.with_reporter(IndicatifReporter::builder().finish());
