@@ -572,3 +572,56 @@ fn a_damaged_cache_entry_is_extracted_again_not_linked() {
         "libb 1.0\n"
     );
 }
+
+/// Writes a `.tar.bz2` whose payload entry and `paths.json` use `evil_path` verbatim (the tar
+/// crate refuses to build such names, so the header bytes are written directly).
+fn write_hostile_archive(channel: &Path, name: &str, evil_path: &str) {
+    let index = Package::new(name, "1.0", "h0_0", "linux-64").index_json();
+    let paths = serde_json::json!({"paths": [{"_path": evil_path, "path_type": "hardlink", "size_in_bytes": 5}], "paths_version": 1});
+    let out = channel
+        .join("linux-64")
+        .join(format!("{name}-1.0-h0_0.tar.bz2"));
+    let file = std::fs::File::create(out).unwrap();
+    let mut tar = tar::Builder::new(bzip2::write::BzEncoder::new(
+        file,
+        bzip2::Compression::default(),
+    ));
+    let mut append = |raw_name: &str, data: &[u8]| {
+        let mut header = tar::Header::new_gnu();
+        let field = &mut header.as_gnu_mut().unwrap().name;
+        field[..raw_name.len()].copy_from_slice(raw_name.as_bytes());
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_cksum();
+        tar.append(&header, data).unwrap();
+    };
+    append("info/index.json", index.to_string().as_bytes());
+    append("info/paths.json", paths.to_string().as_bytes());
+    append(evil_path, b"evil\n");
+    tar.into_inner().unwrap().finish().unwrap();
+}
+
+#[test]
+fn archive_paths_outside_the_prefix_are_refused() {
+    let env = Env::new();
+    let target = env.home.path().join("escaped.txt");
+    write_hostile_archive(&env.channel, "dotdot", "../escaped.txt");
+    write_hostile_archive(&env.channel, "absolute", target.to_str().unwrap());
+    run_ok(krait(env.home.path()).arg("index").arg(&env.channel));
+    for name in ["dotdot", "absolute"] {
+        let prefix = env.prefix(name);
+        let err = env.err("create", &prefix, &[name]);
+        assert!(
+            err.contains(&format!("{name}-1.0-h0_0.tar.bz2: refusing the path"))
+                && err.contains("outside the prefix"),
+            "{err}"
+        );
+        assert!(
+            !prefix.exists(),
+            "{name}: the failed create left {}",
+            prefix.display()
+        );
+        assert!(!target.exists(), "{name} wrote outside the prefix");
+    }
+}
