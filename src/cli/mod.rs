@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 mod config;
 mod index;
+mod render;
 mod search;
 
 /// Options every subcommand accepts.
@@ -19,7 +20,11 @@ pub struct GlobalArgs {
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "krait", version, about = "Build, index, serve and install conda packages")]
+#[command(
+    name = "krait",
+    version,
+    about = "Build, index, serve and install conda packages"
+)]
 struct Cli {
     #[command(flatten)]
     global: GlobalArgs,
@@ -35,6 +40,8 @@ enum Command {
     Index(index::Args),
     /// Search channels for packages matching MatchSpecs or name globs.
     Search(search::Args),
+    /// Render a conda-build meta.yaml recipe for every variant, as conda-build does.
+    Render(render::Args),
 }
 
 /// Entry point of the binary: run one command and turn its error into a report and exit code.
@@ -45,6 +52,7 @@ pub fn main() -> ExitCode {
         Command::Config(args) => config::run(args, &cli.global),
         Command::Index(args) => index::run(args, &cli.global),
         Command::Search(args) => search::run(args, &cli.global),
+        Command::Render(args) => render::run(args, &cli.global),
     };
     match result {
         Ok(code) => code,
