@@ -2,7 +2,9 @@
 //!
 //! The library is laid out by concern; the CLI in [`cli`] only parses arguments and calls in.
 //! - [`channel`]: configuration (`.condarc`), channel resolution, indexing, search.
+//! - [`recipe`]: rendering conda-build `meta.yaml` recipes (selectors, Jinja, variants, outputs).
 
 pub mod channel;
 pub mod cli;
 pub mod env;
+pub mod recipe;

@@ -9,6 +9,7 @@ mod env_common;
 mod index;
 mod install;
 mod remove;
+mod render;
 mod search;
 mod update;
 
@@ -52,6 +53,8 @@ enum Command {
     Search(search::Args),
     /// Update packages of an environment.
     Update(update::Args),
+    /// Render a conda-build meta.yaml recipe for every variant, as conda-build does.
+    Render(render::Args),
 }
 
 /// Entry point of the binary: run one command and turn its error into a report and exit code.
@@ -71,6 +74,7 @@ pub fn main() -> ExitCode {
         Command::Remove(args) => remove::run(args, &cli.global),
         Command::Search(args) => search::run(args, &cli.global),
         Command::Update(args) => update::run(args, &cli.global),
+        Command::Render(args) => render::run(args, &cli.global),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,681 @@
+//! Jinja rendering of `meta.yaml` with minijinja and conda-build's context
+//! (`environ.get_dict`, `jinja_context.context_processor`): variables, `environ`/`os`, Python
+//! string methods (minijinja-contrib's pycompat) and the recipe functions.
+
+use super::context::{native_compiler, selector_names, Host};
+use super::error::{Location, RecipeError, Result};
+use super::pins::{apply_pin_expressions, ensure_valid_spec};
+use super::selectors::{select_lines, Namespace, PyValue};
+use super::variants::Variant;
+use minijinja::value::{Kwargs, Object, Rest, Value};
+use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Marks the build string of a sibling output in an exact `pin_subpackage`; replaced once the
+/// sibling's build string is known.
+pub const EXACT_PIN_MARKER: &str = "__krait_build_string_of__";
+/// Marks a `pin_compatible()` left pending until the build resolves the host environment.
+pub const PIN_COMPATIBLE_MARKER: &str = "__krait_pin_compatible__";
+/// conda-build's `PKG_HASH` placeholder while rendering.
+pub const PKG_HASH_PLACEHOLDER: &str = "1234567";
+
+/// What the package section rendered to so far (unknown in the first pass).
+#[derive(Debug, Clone, Default)]
+pub struct PackageVars {
+    pub name: Option<String>,
+    pub version: Option<String>,
+    pub build_number: Option<String>,
+}
+
+/// Inputs of one Jinja pass.
+pub struct JinjaInput<'a> {
+    pub meta_path: &'a Path,
+    pub recipe_dir: &'a Path,
+    pub source_dir: Option<&'a Path>,
+    pub host: &'a Host<'a>,
+    pub variant: &'a Variant,
+    pub namespace: Arc<Namespace>,
+    pub package: PackageVars,
+    /// Output name -> version, for `pin_subpackage`.
+    pub subpackages: &'a HashMap<String, String>,
+    pub host_prefix: &'a str,
+    pub build_prefix: &'a str,
+    /// Strict: undefined variables and unresolvable functions are errors (the final pass).
+    pub strict: bool,
+}
+
+struct Shared {
+    recipe_dir: PathBuf,
+    source_dir: Option<PathBuf>,
+    target_platform: rattler_conda_types::Subdir,
+    variant: Variant,
+    subpackages: HashMap<String, String>,
+    strict: bool,
+}
+
+impl Shared {
+    fn variant_str(&self, key: &str) -> Option<String> {
+        match self.variant.get(key)? {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Array(items) => items.first()?.as_str().map(String::from),
+            _ => None,
+        }
+    }
+
+    /// conda-build's `_target`: `<pkg>_<target_platform> [<version>.*]`.
+    fn target_package(&self, language: &str, component: &str) -> String {
+        let default = if component == "compiler" {
+            native_compiler(language, self.target_platform)
+        } else {
+            language.to_string()
+        };
+        let key = format!("{language}_{component}");
+        let package = self.variant_str(&key).unwrap_or(default);
+        let target = self
+            .variant_str("target_platform")
+            .unwrap_or_else(|| self.target_platform.as_str().to_string());
+        let name = format!("{package}_{target}");
+        match self.variant_str(&format!("{key}_version")) {
+            Some(version) if !version.is_empty() => ensure_valid_spec(&format!("{name} {version}")),
+            _ => name,
+        }
+    }
+
+    /// `_find_file`: recipe dir when asked, else the source (work) dir, else the recipe dir.
+    fn find_file(&self, file: &str, from_recipe_dir: bool) -> Option<PathBuf> {
+        let path = Path::new(file);
+        let candidates: Vec<PathBuf> = if path.is_absolute() {
+            vec![path.to_path_buf()]
+        } else if from_recipe_dir {
+            vec![self.recipe_dir.join(path)]
+        } else {
+            self.source_dir
+                .iter()
+                .map(|d| d.join(path))
+                .chain(std::iter::once(self.recipe_dir.join(path)))
+                .collect()
+        };
+        candidates.into_iter().find(|p| p.is_file())
+    }
+
+    fn missing_file(&self, function: &str, file: &str) -> std::result::Result<Value, Error> {
+        if self.strict {
+            Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!(
+                    "{function}: file `{file}` not found in the source directory or the recipe \
+                     directory {}",
+                    self.recipe_dir.display()
+                ),
+            ))
+        } else {
+            Ok(Value::from(()))
+        }
+    }
+}
+
+/// The result of `load_file_regex`: a Python `re.Match` with `.group(n)`, `.groups()` and `[n]`.
+#[derive(Debug)]
+struct RegexMatch {
+    groups: Vec<Option<String>>,
+    span: (usize, usize),
+}
+
+impl RegexMatch {
+    fn group(&self, index: &Value) -> std::result::Result<Value, Error> {
+        let i = usize::try_from(index.clone())
+            .map_err(|_| Error::new(ErrorKind::InvalidOperation, "group index must be an int"))?;
+        match self.groups.get(i) {
+            Some(g) => Ok(g.clone().map(Value::from).unwrap_or(Value::from(()))),
+            None => Err(Error::new(ErrorKind::InvalidOperation, "no such group")),
+        }
+    }
+}
+
+impl Object for RegexMatch {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.group(key).ok()
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &minijinja::State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> std::result::Result<Value, Error> {
+        match method {
+            "group" => match args {
+                [] => self.group(&Value::from(0)),
+                [one] => self.group(one),
+                many => Ok(Value::from(
+                    many.iter()
+                        .map(|a| self.group(a))
+                        .collect::<std::result::Result<Vec<_>, _>>()?,
+                )),
+            },
+            "groups" => Ok(Value::from(
+                self.groups[1..]
+                    .iter()
+                    .map(|g| g.clone().map(Value::from).unwrap_or(Value::from(())))
+                    .collect::<Vec<_>>(),
+            )),
+            "start" => Ok(Value::from(self.span.0)),
+            "end" => Ok(Value::from(self.span.1)),
+            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+        }
+    }
+
+    fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "<re.Match object; span=({}, {}), match='{}'>",
+            self.span.0,
+            self.span.1,
+            self.groups[0].as_deref().unwrap_or("")
+        )
+    }
+}
+
+/// The restricted `os` module: `os.environ`, `os.getenv()`, `os.sep`, `os.pathsep`.
+#[derive(Debug)]
+struct OsModule {
+    environ: Value,
+}
+
+impl Object for OsModule {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        match key.as_str()? {
+            "environ" => Some(self.environ.clone()),
+            "sep" => Some(Value::from(std::path::MAIN_SEPARATOR.to_string())),
+            "pathsep" => Some(Value::from(if cfg!(windows) { ";" } else { ":" })),
+            _ => None,
+        }
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &minijinja::State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> std::result::Result<Value, Error> {
+        if method != "getenv" {
+            return Err(Error::from(ErrorKind::UnknownMethod));
+        }
+        let key = args.first().cloned().unwrap_or_default();
+        Ok(self
+            .environ
+            .get_item(&key)
+            .ok()
+            .filter(|v| !v.is_undefined())
+            .unwrap_or_else(|| args.get(1).cloned().unwrap_or(Value::from(()))))
+    }
+}
+
+fn py_to_value(value: &PyValue) -> Value {
+    match value {
+        PyValue::None => Value::from(()),
+        PyValue::Bool(b) => Value::from(*b),
+        PyValue::Int(i) => Value::from(*i),
+        PyValue::Float(f) => Value::from(*f),
+        PyValue::Str(s) => Value::from(s.as_str()),
+        PyValue::List(items) | PyValue::Tuple(items) => {
+            Value::from(items.iter().map(py_to_value).collect::<Vec<_>>())
+        }
+        PyValue::Dict(entries) => Value::from(
+            entries
+                .iter()
+                .map(|(k, v)| (k.to_py_str(), py_to_value(v)))
+                .collect::<BTreeMap<_, _>>(),
+        ),
+        other => Value::from(other.to_py_str()),
+    }
+}
+
+/// Parse JSON, TOML or YAML text into a Jinja value (`load_file_data`, `load_str_data`).
+fn parse_data(text: &str, format: &str) -> std::result::Result<Value, Error> {
+    let bad = |e: String| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            format!("cannot parse {format}: {e}"),
+        )
+    };
+    let json: serde_json::Value = match format {
+        "json" => serde_json::from_str(text).map_err(|e| bad(e.to_string()))?,
+        "toml" => toml::from_str(text).map_err(|e| bad(e.to_string()))?,
+        "yaml" | "yml" => serde_yaml::from_str(text).map_err(|e| bad(e.to_string()))?,
+        other => {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!("unknown data format `{other}`: use json, toml or yaml"),
+            ))
+        }
+    };
+    Ok(Value::from_serialize(json))
+}
+
+fn kwarg_flag(kwargs: &Kwargs, key: &str) -> bool {
+    kwargs
+        .get::<Option<bool>>(key)
+        .ok()
+        .flatten()
+        .unwrap_or(false)
+}
+
+/// A pin argument: absent gives `default`, `None` gives no pin.
+fn pin_arg(positional: Option<Value>, kwargs: &Kwargs, key: &str, default: &str) -> Option<String> {
+    let value = match positional {
+        Some(v) => v,
+        None if kwargs.has(key) => kwargs.get::<Value>(key).unwrap_or_default(),
+        None => return Some(default.to_string()),
+    };
+    if value.is_none() || value.is_undefined() {
+        None
+    } else {
+        Some(value.to_string())
+    }
+}
+
+fn add_functions(env: &mut Environment<'_>, shared: &Arc<Shared>) {
+    let s = shared.clone();
+    env.add_function("compiler", move |language: String| {
+        s.target_package(&language, "compiler")
+    });
+    let s = shared.clone();
+    env.add_function("stdlib", move |language: String| {
+        s.target_package(&language, "stdlib")
+    });
+    let s = shared.clone();
+    env.add_function("cdt", move |package: String| {
+        let arch = s
+            .target_platform
+            .arch()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let (mut cdt_name, mut cdt_arch) = match arch.as_str() {
+            "ppc64le" | "aarch64" | "ppc64" | "s390x" => ("cos7".to_string(), arch.clone()),
+            "x86_64" => ("cos6".to_string(), "x86_64".to_string()),
+            _ => ("cos6".to_string(), "i686".to_string()),
+        };
+        if let Some(name) = s.variant_str("cdt_name") {
+            cdt_name = name;
+        }
+        if let Some(a) = s.variant_str("cdt_arch") {
+            cdt_arch = a;
+        }
+        match package.split_once(' ') {
+            Some((name, rest)) => format!("{name}-{cdt_name}-{cdt_arch} {rest}"),
+            None => format!("{package}-{cdt_name}-{cdt_arch}"),
+        }
+    });
+    let s = shared.clone();
+    env.add_function(
+        "pin_subpackage",
+        move |name: String, min_pin: Option<Value>, max_pin: Option<Value>, kwargs: Kwargs| {
+            let min = pin_arg(min_pin, &kwargs, "min_pin", "x.x.x.x.x.x");
+            let max = pin_arg(max_pin, &kwargs, "max_pin", "x");
+            let exact = kwarg_flag(&kwargs, "exact");
+            let Some(version) = s.subpackages.get(&name) else {
+                return if s.strict {
+                    Err(Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!(
+                            "pin_subpackage('{name}'): this recipe has no output named `{name}`; \
+                             use pin_compatible() for packages built by other recipes"
+                        ),
+                    ))
+                } else {
+                    Ok(name)
+                };
+            };
+            if exact {
+                return Ok(format!("{name} {version} {EXACT_PIN_MARKER}{name}"));
+            }
+            let range = apply_pin_expressions(version, min.as_deref(), max.as_deref())
+                .map_err(|e| Error::new(ErrorKind::InvalidOperation, e))?;
+            Ok(format!("{name} {range}").trim_end().to_string())
+        },
+    );
+    env.add_function(
+        "pin_compatible",
+        |name: String, min_pin: Option<Value>, max_pin: Option<Value>, kwargs: Kwargs| {
+            let field = |v: Option<String>| v.unwrap_or_else(|| "None".into());
+            let lower = kwargs.get::<Option<String>>("lower_bound").ok().flatten();
+            let upper = kwargs.get::<Option<String>>("upper_bound").ok().flatten();
+            format!(
+                "{name} {PIN_COMPATIBLE_MARKER} min_pin={} max_pin={} lower_bound={} upper_bound={} exact={}",
+                field(pin_arg(min_pin, &kwargs, "min_pin", "x.x.x.x.x.x")),
+                field(pin_arg(max_pin, &kwargs, "max_pin", "x")),
+                field(lower),
+                field(upper),
+                kwarg_flag(&kwargs, "exact"),
+            )
+        },
+    );
+    let s = shared.clone();
+    env.add_function(
+        "load_file_regex",
+        move |load_file: String, regex_pattern: String, kwargs: Kwargs| {
+            let from_recipe_dir = kwarg_flag(&kwargs, "from_recipe_dir");
+            let Some(path) = s.find_file(&load_file, from_recipe_dir) else {
+                return s.missing_file("load_file_regex", &load_file);
+            };
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
+            let regex = regex::Regex::new(&regex_pattern).map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("bad regex `{regex_pattern}`: {e}"),
+                )
+            })?;
+            Ok(match regex.captures(&text) {
+                None => Value::from(()),
+                Some(caps) => {
+                    let whole = caps.get(0).expect("group 0");
+                    Value::from_object(RegexMatch {
+                        groups: caps
+                            .iter()
+                            .map(|g| g.map(|m| m.as_str().to_string()))
+                            .collect(),
+                        span: (whole.start(), whole.end()),
+                    })
+                }
+            })
+        },
+    );
+    let s = shared.clone();
+    env.add_function(
+        "load_file_data",
+        move |filename: String, fmt: Option<String>, kwargs: Kwargs| {
+            let from_recipe_dir = kwarg_flag(&kwargs, "from_recipe_dir");
+            let Some(path) = s.find_file(&filename, from_recipe_dir) else {
+                return if s.strict {
+                    s.missing_file("load_file_data", &filename)
+                } else {
+                    Ok(Value::from(BTreeMap::<String, Value>::new()))
+                };
+            };
+            let format = fmt.unwrap_or_else(|| {
+                path.extension()
+                    .and_then(|e| e.to_str())
+                    .unwrap_or("json")
+                    .to_string()
+            });
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
+            parse_data(&text, &format)
+        },
+    );
+    env.add_function("load_str_data", |text: String, fmt: String| {
+        parse_data(&text, &fmt)
+    });
+    let s = shared.clone();
+    env.add_function("load_setup_py_data", move |_args: Rest<Value>| {
+        if s.strict {
+            Err(Error::new(
+                ErrorKind::InvalidOperation,
+                "load_setup_py_data() needs to run setup.py with a Python interpreter, which \
+                 krait render does not do: read the version with load_file_regex() instead",
+            ))
+        } else {
+            Ok(Value::from(BTreeMap::<String, Value>::new()))
+        }
+    });
+}
+
+/// Build variables conda-build exposes while rendering (`environ.get_dict`).
+fn build_vars(input: &JinjaInput<'_>) -> BTreeMap<String, String> {
+    let mut vars = BTreeMap::new();
+    let win = input.host.target_platform.is_windows();
+    let variant = |k: &str| match input.variant.get(k) {
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let prefix = input.host_prefix.to_string();
+    let sep = if win { "\\" } else { "/" };
+    vars.insert("CONDA_BUILD".into(), "1".into());
+    vars.insert("CONDA_BUILD_STATE".into(), "RENDER".into());
+    vars.insert("PREFIX".into(), prefix.clone());
+    vars.insert("BUILD_PREFIX".into(), input.build_prefix.to_string());
+    vars.insert("RECIPE_DIR".into(), input.recipe_dir.display().to_string());
+    if let Some(src) = input.source_dir {
+        vars.insert("SRC_DIR".into(), src.display().to_string());
+    }
+    let platform = input.host.target_platform;
+    vars.insert("SUBDIR".into(), platform.as_str().into());
+    vars.insert(
+        "ARCH".into(),
+        match platform.arch().map(|a| a.to_string()).as_deref() {
+            Some("x86_64") => "64".into(),
+            Some("x86") => "32".into(),
+            Some(other) => other.into(),
+            None => String::new(),
+        },
+    );
+    vars.insert(
+        "SHLIB_EXT".into(),
+        if win {
+            ".dll"
+        } else if platform.is_osx() {
+            ".dylib"
+        } else {
+            ".so"
+        }
+        .into(),
+    );
+    if let Some(python) = variant("python") {
+        let py_ver: String = python
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .split('.')
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(".");
+        let stdlib = if win {
+            format!("{prefix}{sep}Lib")
+        } else {
+            format!("{prefix}/lib/python{py_ver}")
+        };
+        vars.insert("PY_VER".into(), py_ver.clone());
+        vars.insert("CONDA_PY".into(), py_ver.replace('.', ""));
+        vars.insert(
+            "PY3K".into(),
+            if py_ver.starts_with('3') { "1" } else { "0" }.into(),
+        );
+        vars.insert("SP_DIR".into(), format!("{stdlib}{sep}site-packages"));
+        vars.insert("STDLIB_DIR".into(), stdlib);
+        vars.insert(
+            "PYTHON".into(),
+            if win {
+                format!("{prefix}\\python.exe")
+            } else {
+                format!("{prefix}/bin/python")
+            },
+        );
+    }
+    if let Some(numpy) = variant("numpy") {
+        let npy: Vec<&str> = numpy.split('.').take(2).collect();
+        vars.insert("NPY_VER".into(), npy.join("."));
+        vars.insert("CONDA_NPY".into(), npy.join(""));
+    }
+    for (key, var, conda) in [
+        ("perl", "PERL_VER", "CONDA_PERL"),
+        ("lua", "LUA_VER", "CONDA_LUA"),
+        ("r_base", "R_VER", "CONDA_R"),
+    ] {
+        if let Some(v) = variant(key) {
+            vars.insert(var.into(), v.clone());
+            vars.insert(conda.into(), v);
+        }
+    }
+    let pkg = &input.package;
+    if let Some(name) = &pkg.name {
+        vars.insert("PKG_NAME".into(), name.clone());
+    }
+    if let Some(version) = &pkg.version {
+        vars.insert("PKG_VERSION".into(), version.clone());
+    }
+    if let Some(number) = &pkg.build_number {
+        vars.insert("PKG_BUILDNUM".into(), number.clone());
+    }
+    if pkg.name.is_some() {
+        vars.insert("PKG_HASH".into(), PKG_HASH_PLACEHOLDER.into());
+    }
+    vars
+}
+
+/// The full Jinja context: selector names, build variables, variant keys (as strings), `environ`.
+fn context(input: &JinjaInput<'_>) -> BTreeMap<String, Value> {
+    let mut ctx: BTreeMap<String, Value> = selector_names(input.host, input.variant)
+        .iter()
+        .map(|(k, v)| (k.clone(), py_to_value(v)))
+        .collect();
+    let vars = build_vars(input);
+    for (k, v) in &vars {
+        ctx.insert(k.clone(), Value::from(v.as_str()));
+    }
+    for (k, v) in input.variant {
+        ctx.insert(k.clone(), Value::from_serialize(v));
+    }
+    let mut environ: BTreeMap<String, String> = input.host.env.clone();
+    environ.extend(vars);
+    let environ = Value::from(environ);
+    ctx.insert("environ".into(), environ.clone());
+    ctx.insert("os".into(), Value::from_object(OsModule { environ }));
+    ctx
+}
+
+/// The recipe functions registered by [`add_functions`].
+const FUNCTIONS: [&str; 9] = [
+    "compiler",
+    "stdlib",
+    "cdt",
+    "pin_subpackage",
+    "pin_compatible",
+    "load_file_regex",
+    "load_file_data",
+    "load_str_data",
+    "load_setup_py_data",
+];
+
+const JINJA_BUILTINS: [&str; 8] = [
+    "range",
+    "dict",
+    "namespace",
+    "loop",
+    "self",
+    "true",
+    "false",
+    "none",
+];
+
+/// Render one recipe text (already selector-filtered) with Jinja.
+pub fn render(text: &str, input: &JinjaInput<'_>) -> Result<String> {
+    let shared = Arc::new(Shared {
+        recipe_dir: input.recipe_dir.to_path_buf(),
+        source_dir: input.source_dir.map(Path::to_path_buf),
+        target_platform: input.host.target_platform,
+        variant: input.variant.clone(),
+        subpackages: input.subpackages.clone(),
+        strict: input.strict,
+    });
+    let mut env = Environment::new();
+    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    env.set_undefined_behavior(if input.strict {
+        UndefinedBehavior::Strict
+    } else {
+        UndefinedBehavior::Chainable
+    });
+    let recipe_dir = input.recipe_dir.to_path_buf();
+    let namespace = input.namespace.clone();
+    env.set_loader(move |name| {
+        let path = recipe_dir.join(name);
+        let Ok(raw) = std::fs::read_to_string(&path) else {
+            return Ok(None);
+        };
+        // Imported templates get the same selector filtering as meta.yaml.
+        select_lines(&raw, &namespace, &path)
+            .map(Some)
+            .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))
+    });
+    add_functions(&mut env, &shared);
+    let ctx = context(input);
+    let name = input
+        .meta_path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "meta.yaml".into());
+    let template = env
+        .template_from_named_str(&name, text)
+        .map_err(|e| jinja_error(&e, input, text, None))?;
+    template.render(&ctx).map_err(|e| {
+        let undefined = (e.kind() == ErrorKind::UndefinedError).then(|| {
+            let known: HashSet<&str> = ctx.keys().map(String::as_str).collect();
+            let mut names: Vec<String> = template
+                .undeclared_variables(false)
+                .into_iter()
+                .filter(|n| {
+                    !known.contains(n.as_str())
+                        && !FUNCTIONS.contains(&n.as_str())
+                        && !JINJA_BUILTINS.contains(&n.as_str())
+                })
+                .collect();
+            names.sort();
+            names
+        });
+        jinja_error(&e, input, text, undefined)
+    })
+}
+
+fn jinja_error(
+    error: &Error,
+    input: &JinjaInput<'_>,
+    text: &str,
+    undefined: Option<Vec<String>>,
+) -> RecipeError {
+    let main_name = input
+        .meta_path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string());
+    let in_main = error.name().is_none() || error.name() == main_name.as_deref();
+    let file = if in_main {
+        input.meta_path.to_path_buf()
+    } else {
+        input.recipe_dir.join(error.name().unwrap_or_default())
+    };
+    let line = error.line().unwrap_or(0);
+    let column = match (in_main, error.range()) {
+        (true, Some(range)) if range.start <= text.len() => {
+            range.start - text[..range.start].rfind('\n').map(|p| p + 1).unwrap_or(0) + 1
+        }
+        _ => 1,
+    };
+    let location = Location::new(file, line, column);
+    if let Some(names) = undefined {
+        let line_text = text.lines().nth(line.saturating_sub(1)).unwrap_or("");
+        let name = names
+            .iter()
+            .find(|n| line_text.contains(n.as_str()))
+            .or(names.first())
+            .cloned();
+        if let Some(name) = name {
+            return RecipeError::UndefinedVariable { location, name };
+        }
+    }
+    let mut message = error.detail().unwrap_or("").to_string();
+    if message.is_empty() {
+        message = error.kind().to_string();
+    }
+    RecipeError::Jinja { location, message }
+}

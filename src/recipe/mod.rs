@@ -1,0 +1,382 @@
+//! Rendering classic conda-build `meta.yaml` recipes into typed metadata, one
+//! [`RenderedVariant`] per variant, as conda-build would.
+//!
+//! The layers stay separate (reference §6): text preprocessing ([`selectors`], [`jinja`]), a
+//! YAML tree that keeps scalars as strings ([`yaml`]), variant configuration ([`variants`]),
+//! and the typed model ([`model`]) assembled per output ([`outputs`]). Each variant's text is
+//! rendered once; outputs are split from the typed tree, never by re-rendering text per output.
+
+pub mod context;
+pub mod error;
+pub mod hash;
+pub mod jinja;
+pub mod model;
+pub mod outputs;
+pub mod pins;
+pub mod selectors;
+pub mod variants;
+pub mod yaml;
+
+pub use error::{Location, RecipeError, Result};
+pub use model::{
+    About, BoolOrGlobs, Build, Dependency, Files, Output, Package, PinCompatible, RenderedVariant,
+    Requirements, RunExports, Source, Test,
+};
+
+use context::{default_variant, selector_namespace, Host};
+use jinja::{JinjaInput, PackageVars};
+use model::Reader;
+use outputs::{split_sections, RecipeSections, VariantInputs};
+use rattler_conda_types::Subdir;
+use selectors::select_lines;
+use serde_json::{Map, Value as Json};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use variants::{
+    combine_specs, explode, find_used_variables_in_batch_script,
+    find_used_variables_in_shell_script, find_used_variables_in_text, load_config_file,
+    select_subspaces, Variant, VariantSpec,
+};
+
+/// A recipe on disk: its `meta.yaml` and the folder around it.
+#[derive(Debug, Clone)]
+pub struct Recipe {
+    pub meta_path: PathBuf,
+    pub dir: PathBuf,
+    pub text: String,
+}
+
+impl Recipe {
+    /// Load a recipe from a folder containing `meta.yaml` (or `meta.yml`), or the file itself.
+    pub fn load(path: &Path) -> Result<Self> {
+        let meta_path = if path.is_dir() {
+            ["meta.yaml", "meta.yml"]
+                .iter()
+                .map(|f| path.join(f))
+                .find(|p| p.is_file())
+                .ok_or_else(|| RecipeError::NoMetaYaml(path.to_path_buf()))?
+        } else {
+            path.to_path_buf()
+        };
+        let text = std::fs::read_to_string(&meta_path).map_err(|source| RecipeError::Io {
+            path: meta_path.clone(),
+            source,
+        })?;
+        let dir = meta_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Ok(Self {
+            meta_path,
+            dir,
+            text,
+        })
+    }
+}
+
+/// How to render: platforms, extra variant files and values, environment.
+#[derive(Debug, Clone)]
+pub struct RenderOptions {
+    pub target_platform: Subdir,
+    pub build_platform: Subdir,
+    /// `-m` files, merged after the recipe's own conda_build_config.yaml, in order.
+    pub variant_config_files: Vec<PathBuf>,
+    /// `--variant KEY=VALUE` and `--python X.Y` values (each key: one or more values).
+    pub variant_overrides: Map<String, Json>,
+    /// Environment variables visible to selectors and `environ` (the process env by default).
+    pub env: BTreeMap<String, String>,
+    /// Extracted source, for `load_file_regex`/`load_file_data` (the recipe dir otherwise).
+    pub source_dir: Option<PathBuf>,
+    /// Host prefix rendered into `PREFIX`/`PYTHON`/`SP_DIR` (`$PREFIX` until a build sets it).
+    pub host_prefix: Option<String>,
+    pub build_prefix: Option<String>,
+}
+
+impl RenderOptions {
+    pub fn new(target_platform: Subdir) -> Self {
+        Self {
+            target_platform,
+            build_platform: Subdir::current().unwrap_or(Subdir::Linux64),
+            variant_config_files: Vec::new(),
+            variant_overrides: Map::new(),
+            env: std::env::vars().collect(),
+            source_dir: None,
+            host_prefix: None,
+            build_prefix: None,
+        }
+    }
+}
+
+/// All variants of a recipe plus the warnings rendering produced.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub variants: Vec<RenderedVariant>,
+    /// Variants removed by `build/skip`.
+    pub skipped: usize,
+    pub warnings: Vec<String>,
+}
+
+impl Rendered {
+    /// Every output of every variant, in build order.
+    pub fn outputs(&self) -> impl Iterator<Item = &Output> {
+        self.variants.iter().flat_map(|v| v.outputs.iter())
+    }
+}
+
+/// The variant specs in conda-build's stacking order: internal defaults, the recipe's
+/// conda_build_config.yaml, each `-m` file, then command-line values.
+fn variant_specs(
+    recipe: &Recipe,
+    options: &RenderOptions,
+    host: &Host<'_>,
+) -> Result<Vec<VariantSpec>> {
+    let defaults = default_variant(options.target_platform);
+    // Config files' selectors see the defaults and the command-line values.
+    let mut base: Variant = defaults.clone().into_iter().collect();
+    for (k, v) in &options.variant_overrides {
+        base.insert(
+            k.clone(),
+            variants::ensure_list(v)
+                .first()
+                .cloned()
+                .unwrap_or(Json::Null),
+        );
+    }
+    let namespace = selector_namespace(host, &base);
+    let mut specs = vec![VariantSpec {
+        source: "internal defaults".into(),
+        values: defaults,
+    }];
+    let recipe_config = recipe.dir.join("conda_build_config.yaml");
+    if recipe_config.is_file() {
+        specs.push(load_config_file(&recipe_config, &namespace)?);
+    }
+    for file in &options.variant_config_files {
+        specs.push(load_config_file(file, &namespace)?);
+    }
+    if !options.variant_overrides.is_empty() {
+        specs.push(VariantSpec {
+            source: "command line".into(),
+            values: options.variant_overrides.clone(),
+        });
+    }
+    Ok(specs)
+}
+
+/// Variables the whole recipe uses (conda-build's `force_global` detection): decides which
+/// variants are distinct.
+fn recipe_used_vars(
+    recipe: &Recipe,
+    variant: &Variant,
+    selected: &str,
+    options: &RenderOptions,
+) -> HashSet<String> {
+    let keys: Vec<&String> = variant.keys().collect();
+    let mut used = find_used_variables_in_text(keys.iter().copied(), &recipe.text, true);
+    used.extend(find_used_variables_in_text(
+        keys.iter().copied(),
+        selected,
+        false,
+    ));
+    if let Ok(text) = std::fs::read_to_string(recipe.dir.join("build.sh")) {
+        used.extend(find_used_variables_in_shell_script(
+            keys.iter().copied(),
+            &text,
+        ));
+    }
+    if options.target_platform.is_windows() {
+        if let Ok(text) = std::fs::read_to_string(recipe.dir.join("bld.bat")) {
+            used.extend(find_used_variables_in_batch_script(
+                keys.iter().copied(),
+                &text,
+            ));
+        }
+    }
+    for key in ["target_platform", "channel_targets"] {
+        if variant.contains_key(key) {
+            used.insert(key.to_string());
+        }
+    }
+    used
+}
+
+fn project(variant: &Variant, keys: &HashSet<String>) -> Variant {
+    variant
+        .iter()
+        .filter(|(k, _)| keys.contains(*k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Render every variant of `recipe`.
+pub fn render_recipe(recipe: &Recipe, options: &RenderOptions) -> Result<Rendered> {
+    let host = Host {
+        target_platform: options.target_platform,
+        build_platform: options.build_platform,
+        env: &options.env,
+    };
+    let specs = variant_specs(recipe, options, &host)?;
+    let combined = combine_specs(&specs)?;
+    let all_variants = select_subspaces(explode(&combined), &specs[1..]);
+    let raw_sections = split_sections(&recipe.text);
+
+    let mut seen_projections = HashSet::new();
+    let mut used_cache: HashMap<String, HashSet<String>> = HashMap::new();
+    let mut distinct = Vec::new();
+    for variant in all_variants {
+        let namespace = Arc::new(selector_namespace(&host, &variant));
+        let selected = select_lines(&recipe.text, &namespace, &recipe.meta_path)?;
+        let used = used_cache
+            .entry(selected.clone())
+            .or_insert_with(|| recipe_used_vars(recipe, &variant, &selected, options))
+            .clone();
+        let key = serde_json::to_string(&project(&variant, &used)).unwrap_or_default();
+        if seen_projections.insert(key) {
+            distinct.push((variant, namespace, selected));
+        }
+    }
+
+    let mut rendered = Rendered {
+        variants: Vec::new(),
+        skipped: 0,
+        warnings: Vec::new(),
+    };
+    let mut seen_outputs = HashSet::new();
+    for (variant, namespace, selected) in distinct {
+        let Some(mut one) = render_variant(
+            recipe,
+            options,
+            &host,
+            &variant,
+            namespace,
+            &selected,
+            &raw_sections,
+            &mut rendered.warnings,
+        )?
+        else {
+            rendered.skipped += 1;
+            continue;
+        };
+        one.outputs
+            .retain(|o| seen_outputs.insert(format!("{}/{}", o.subdir, o.dist_name())));
+        if !one.outputs.is_empty() {
+            rendered.variants.push(one);
+        }
+    }
+    rendered.warnings.sort();
+    rendered.warnings.dedup();
+    Ok(rendered)
+}
+
+/// Names, versions and build number from a lenient first pass, for `PKG_*` and
+/// `pin_subpackage`.
+fn first_pass_info(root: &yaml::Node) -> (PackageVars, HashMap<String, String>) {
+    let package = root.get("package");
+    let text = |n: Option<&yaml::Node>| {
+        n.and_then(yaml::Node::as_str)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+    };
+    let vars = PackageVars {
+        name: text(package.and_then(|p| p.get("name"))),
+        version: text(package.and_then(|p| p.get("version"))),
+        build_number: text(root.get("build").and_then(|b| b.get("number"))).or(Some("0".into())),
+    };
+    let mut subpackages = HashMap::new();
+    if let (Some(name), Some(version)) = (&vars.name, &vars.version) {
+        subpackages.insert(name.clone(), version.clone());
+    }
+    if let Some(yaml::Value::Seq(items)) = root.get("outputs").map(|o| &o.value) {
+        for item in items {
+            if let Some(name) = text(item.get("name")) {
+                if let Some(version) = text(item.get("version")).or(vars.version.clone()) {
+                    subpackages.insert(name, version);
+                }
+            }
+        }
+    }
+    (vars, subpackages)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn render_variant(
+    recipe: &Recipe,
+    options: &RenderOptions,
+    host: &Host<'_>,
+    variant: &Variant,
+    namespace: Arc<selectors::Namespace>,
+    selected: &str,
+    raw_sections: &RecipeSections,
+    warnings: &mut Vec<String>,
+) -> Result<Option<RenderedVariant>> {
+    let win = options.target_platform.is_windows();
+    let host_prefix = options
+        .host_prefix
+        .clone()
+        .unwrap_or_else(|| if win { "%PREFIX%" } else { "$PREFIX" }.to_string());
+    let build_prefix = options.build_prefix.clone().unwrap_or_else(|| {
+        if win {
+            "%BUILD_PREFIX%"
+        } else {
+            "$BUILD_PREFIX"
+        }
+        .to_string()
+    });
+    let mut input = JinjaInput {
+        meta_path: &recipe.meta_path,
+        recipe_dir: &recipe.dir,
+        source_dir: options.source_dir.as_deref(),
+        host,
+        variant,
+        namespace: namespace.clone(),
+        package: PackageVars::default(),
+        subpackages: &HashMap::new(),
+        host_prefix: &host_prefix,
+        build_prefix: &build_prefix,
+        strict: false,
+    };
+    // Pass 1 (lenient, like UndefinedNeverFail) learns names and versions when the recipe
+    // refers to them; a failure here only means the strict pass reports the real problem.
+    let subpackages;
+    if recipe.text.contains("PKG_") || recipe.text.contains("pin_subpackage") {
+        let info = jinja::render(selected, &input)
+            .and_then(|text| select_lines(&text, &namespace, &recipe.meta_path))
+            .and_then(|text| yaml::parse(&text, &recipe.meta_path))
+            .map(|root| first_pass_info(&root));
+        if let Ok((vars, subs)) = info {
+            input.package = vars;
+            subpackages = subs;
+            input.subpackages = &subpackages;
+        }
+    }
+    input.strict = true;
+    let text = jinja::render(selected, &input)?;
+    let text = select_lines(&text, &namespace, &recipe.meta_path)?;
+    let root = yaml::parse(&text, &recipe.meta_path)?;
+    let selected_sections = split_sections(selected);
+    let inputs = VariantInputs {
+        recipe,
+        variant,
+        host,
+        raw: raw_sections,
+        selected: &selected_sections,
+    };
+    let mut reader = Reader {
+        file: &recipe.meta_path,
+        warnings,
+    };
+    let Some(assembled) = outputs::assemble(&root, &inputs, &mut reader)? else {
+        return Ok(None);
+    };
+    let used: HashSet<String> = assembled.used_vars.into_iter().collect();
+    Ok(Some(RenderedVariant {
+        recipe_dir: recipe.dir.clone(),
+        target_platform: options.target_platform,
+        build_platform: options.build_platform,
+        variant: project(variant, &used),
+        source: assembled.source,
+        build_script: assembled.build_script,
+        outputs: assembled.outputs,
+    }))
+}
