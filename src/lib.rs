@@ -4,6 +4,7 @@
 //! - [`channel`]: configuration (`.condarc`), channel resolution, indexing, search.
 //! - [`recipe`]: rendering conda-build `meta.yaml` recipes (selectors, Jinja, variants, outputs).
 
+pub mod build;
 pub mod channel;
 pub mod cli;
 pub mod env;

@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod build;
 mod config;
 mod create;
 mod env_common;
@@ -11,6 +12,7 @@ mod install;
 mod remove;
 mod render;
 mod search;
+mod test;
 mod update;
 
 /// Options every subcommand accepts.
@@ -39,6 +41,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Build conda packages from meta.yaml recipes.
+    Build(build::Args),
     /// Show krait's merged configuration and where each value comes from.
     Config(config::Args),
     /// Create an environment from specs, a spec file, environment.yml or a lockfile.
@@ -51,6 +55,8 @@ enum Command {
     Remove(remove::Args),
     /// Search channels for packages matching MatchSpecs or name globs.
     Search(search::Args),
+    /// Re-run the tests of a built package.
+    Test(test::Args),
     /// Update packages of an environment.
     Update(update::Args),
     /// Render a conda-build meta.yaml recipe for every variant, as conda-build does.
@@ -67,12 +73,14 @@ pub fn main() -> ExitCode {
     }))
     .ok();
     let result = match cli.command {
+        Command::Build(args) => build::run(args, &cli.global),
         Command::Config(args) => config::run(args, &cli.global),
         Command::Create(args) => create::run(args, &cli.global),
         Command::Index(args) => index::run(args, &cli.global),
         Command::Install(args) => install::run(args, &cli.global),
         Command::Remove(args) => remove::run(args, &cli.global),
         Command::Search(args) => search::run(args, &cli.global),
+        Command::Test(args) => test::run(args, &cli.global),
         Command::Update(args) => update::run(args, &cli.global),
         Command::Render(args) => render::run(args, &cli.global),
     };

@@ -1,0 +1,642 @@
+//! `krait build`: from rendered recipes to tested packages in an indexed output channel.
+//!
+//! Per variant: fetch sources into `<croot>/<name>_<time>/work`, create the build and host
+//! environments with the env engine (host at a prefix padded to conda-build's placeholder
+//! length; merged with build when the recipe has no `host`), run the script, take the files it
+//! added to the host prefix, package each output, index the output folder, and test.
+
+pub mod package;
+pub mod script;
+pub mod source;
+pub mod test;
+
+use crate::channel::config::Config;
+use crate::channel::index::{index_channel, IndexOptions};
+use crate::channel::resolve::{ChannelArgs, ChannelResolver};
+use crate::env::install::{self, Context, Operation, RunOptions};
+use crate::recipe::model::{Dependency, Output, RenderedVariant};
+use crate::recipe::{render_recipe, Recipe, RenderOptions};
+use package::{ArchiveFormat, PackageInput};
+use rattler_conda_types::{MatchSpec, PrefixRecord, Subdir};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// Errors of a build.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum BuildError {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Recipe(#[from] crate::recipe::RecipeError),
+    #[error("source: {0}")]
+    Source(String),
+    #[error("the build script failed with exit code {code}; see {log}")]
+    ScriptFailed { code: i32, log: PathBuf },
+    #[error("cannot create the {which} environment: {message}")]
+    Environment {
+        which: &'static str,
+        message: String,
+    },
+    #[error("test failed: {0}")]
+    #[diagnostic(help("the package was moved to the output folder's broken/ subfolder"))]
+    TestFailed(String),
+    #[error("{0}")]
+    Io(String),
+    #[error("no recipe (meta.yaml) found in {0}")]
+    NoRecipe(PathBuf),
+    #[error("recipes depend on each other in a cycle: {0}")]
+    Cycle(String),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Index(#[from] crate::channel::index::IndexError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Config(#[from] crate::channel::config::ConfigError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Resolve(#[from] crate::channel::resolve::ResolveError),
+}
+
+/// How to build.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub channels: ChannelArgs,
+    pub variant_config_files: Vec<PathBuf>,
+    pub variant_overrides: serde_json::Map<String, serde_json::Value>,
+    pub output_folder: PathBuf,
+    pub croot: PathBuf,
+    pub format: ArchiveFormat,
+    pub test: bool,
+    pub keep_build_dirs: bool,
+    pub quiet: bool,
+}
+
+/// A package that was built (and tested unless `--no-test`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Built {
+    pub name: String,
+    pub archive: PathBuf,
+}
+
+/// The recipes under `paths`: a recipe folder, a `meta.yaml`, or a folder of recipe folders.
+pub fn find_recipes(paths: &[PathBuf]) -> Result<Vec<Recipe>, BuildError> {
+    let mut recipes = Vec::new();
+    for path in paths {
+        let is_recipe =
+            path.is_file() || path.join("meta.yaml").is_file() || path.join("meta.yml").is_file();
+        if is_recipe {
+            recipes.push(Recipe::load(path)?);
+            continue;
+        }
+        let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| BuildError::Io(format!("{}: {e}", path.display())))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.join("meta.yaml").is_file())
+            .collect();
+        found.sort();
+        if found.is_empty() {
+            return Err(BuildError::NoRecipe(path.clone()));
+        }
+        for dir in found {
+            recipes.push(Recipe::load(&dir)?);
+        }
+    }
+    Ok(recipes)
+}
+
+/// Orders rendered recipes so that each comes after the recipes whose outputs it needs.
+fn build_order(
+    rendered: Vec<(Recipe, Vec<RenderedVariant>)>,
+) -> Result<Vec<(Recipe, Vec<RenderedVariant>)>, BuildError> {
+    let provides: Vec<BTreeSet<String>> = rendered
+        .iter()
+        .map(|(_, vs)| {
+            vs.iter()
+                .flat_map(|v| {
+                    v.outputs
+                        .iter()
+                        .map(|o| o.package.name.as_normalized().to_string())
+                })
+                .collect()
+        })
+        .collect();
+    let needs: Vec<BTreeSet<String>> = rendered
+        .iter()
+        .map(|(_, vs)| {
+            vs.iter()
+                .flat_map(|v| v.outputs.iter())
+                .flat_map(|o| {
+                    o.requirements
+                        .build
+                        .iter()
+                        .chain(&o.requirements.host)
+                        .chain(&o.requirements.run)
+                })
+                .map(Dependency::name)
+                .collect()
+        })
+        .collect();
+    let mut order = Vec::new();
+    let mut done = vec![false; rendered.len()];
+    while order.len() < rendered.len() {
+        let ready = (0..rendered.len()).find(|&i| {
+            !done[i]
+                && (0..rendered.len()).all(|j| {
+                    j == i
+                        || done[j]
+                        || provides[j].is_disjoint(&needs[i])
+                        || !provides[i].is_disjoint(&provides[j])
+                })
+        });
+        match ready {
+            Some(i) => {
+                done[i] = true;
+                order.push(i);
+            }
+            None => {
+                let stuck: Vec<String> = (0..rendered.len())
+                    .filter(|i| !done[*i])
+                    .map(|i| rendered[i].0.dir.display().to_string())
+                    .collect();
+                return Err(BuildError::Cycle(stuck.join(", ")));
+            }
+        }
+    }
+    let mut slots: Vec<Option<(Recipe, Vec<RenderedVariant>)>> =
+        rendered.into_iter().map(Some).collect();
+    Ok(order
+        .into_iter()
+        .map(|i| slots[i].take().expect("each index once"))
+        .collect())
+}
+
+/// conda-build's host prefix: a path padded with `_placehold` to 255 characters, so that
+/// installs can replace it with any shorter prefix.
+fn padded_host_prefix(root: &Path) -> PathBuf {
+    let mut text = root.join("_h_env").display().to_string();
+    while text.len() < 255 {
+        text.push_str("_placehold");
+    }
+    text.truncate(255);
+    PathBuf::from(text)
+}
+
+fn relative_files(prefix: &Path) -> BTreeSet<PathBuf> {
+    walkdir::WalkDir::new(prefix)
+        .follow_links(false)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| !e.file_type().is_dir())
+        .filter_map(|e| e.path().strip_prefix(prefix).ok().map(Path::to_path_buf))
+        .filter(|p| !p.starts_with("conda-meta") && !p.starts_with(".krait-rollback"))
+        .collect()
+}
+
+/// Runs every recipe; returns the archives written.
+pub fn build(paths: &[PathBuf], options: &BuildOptions) -> Result<Vec<Built>, BuildError> {
+    let config = Config::load()?;
+    let target = Subdir::current().unwrap_or(Subdir::Linux64);
+    let mut rendered = Vec::new();
+    for recipe in find_recipes(paths)? {
+        let mut render = RenderOptions::new(target);
+        render.variant_config_files = options.variant_config_files.clone();
+        render.variant_overrides = options.variant_overrides.clone();
+        let result = render_recipe(&recipe, &render)?;
+        for warning in &result.warnings {
+            tracing::warn!("{warning}");
+        }
+        rendered.push((recipe, result.variants));
+    }
+    let rendered = build_order(rendered)?;
+    std::fs::create_dir_all(&options.output_folder)
+        .map_err(|e| BuildError::Io(format!("{}: {e}", options.output_folder.display())))?;
+    index_channel(
+        &options.output_folder,
+        &IndexOptions {
+            write_zst: true,
+            ..IndexOptions::default()
+        },
+    )?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| BuildError::Io(e.to_string()))?;
+    let mut built = Vec::new();
+    for (recipe, variants) in rendered {
+        for variant in variants {
+            built.extend(build_variant(
+                &recipe, &variant, options, &config, &runtime,
+            )?);
+        }
+    }
+    Ok(built)
+}
+
+/// An environment context over the output folder plus the given channels.
+pub fn context(
+    config: &Config,
+    options_channels: &ChannelArgs,
+    output_folder: &Path,
+) -> Result<Context, BuildError> {
+    let mut channels = options_channels.clone();
+    channels
+        .channels
+        .insert(0, output_folder.display().to_string());
+    let resolved = ChannelResolver::new(config).channels_for(&channels)?;
+    Ok(Context::new(
+        config.clone(),
+        resolved,
+        Subdir::current().unwrap_or(Subdir::Linux64),
+        false,
+    ))
+}
+
+fn specs_of(deps: &[Dependency]) -> Vec<MatchSpec> {
+    deps.iter()
+        .filter_map(|d| match d {
+            Dependency::Spec(spec) => Some(spec.clone()),
+            Dependency::PinCompatible(_) => None,
+        })
+        .collect()
+}
+
+fn create_env(
+    ctx: &Context,
+    runtime: &tokio::runtime::Runtime,
+    prefix: &Path,
+    specs: Vec<MatchSpec>,
+    which: &'static str,
+) -> Result<Vec<PrefixRecord>, BuildError> {
+    std::fs::create_dir_all(prefix.join("conda-meta"))
+        .map_err(|e| BuildError::Io(e.to_string()))?;
+    if !specs.is_empty() {
+        let options = RunOptions {
+            yes: true,
+            quiet: true,
+            command_line: format!("krait build ({which} environment)"),
+            ..RunOptions::default()
+        };
+        runtime
+            .block_on(install::run(
+                ctx,
+                prefix,
+                Operation::Install(specs),
+                &options,
+            ))
+            .map_err(|e| BuildError::Environment {
+                which,
+                message: e.to_string(),
+            })?;
+    }
+    crate::env::prefix::installed(prefix).map_err(|e| BuildError::Environment {
+        which,
+        message: e.to_string(),
+    })
+}
+
+/// The run exports a package declares: from its record, else from its cached `info/`.
+fn run_exports_of(record: &PrefixRecord) -> Option<rattler_conda_types::package::RunExportsJson> {
+    if let Some(exports) = &record.repodata_record.package_record.run_exports {
+        return Some(exports.clone());
+    }
+    let dir = record.extracted_package_dir.as_ref()?;
+    let text = std::fs::read_to_string(dir.join("info/run_exports.json")).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Final run requirements and constraints of an output: its own, `pin_compatible` resolved
+/// against the host environment, plus run exports of build (strong) and host (weak and strong)
+/// dependencies, minus what `ignore_run_exports(_from)` drops.
+fn run_requirements(
+    output: &Output,
+    build_env: &[PrefixRecord],
+    host_env: &[PrefixRecord],
+    merged: bool,
+) -> (Vec<String>, Vec<String>) {
+    let mut depends: Vec<String> = Vec::new();
+    let push = |list: &mut Vec<String>, spec: String| {
+        if !list.contains(&spec) {
+            list.push(spec);
+        }
+    };
+    for dep in &output.requirements.run {
+        match dep {
+            Dependency::Spec(spec) => push(&mut depends, spec.to_string()),
+            Dependency::PinCompatible(pin) => {
+                let installed = host_env
+                    .iter()
+                    .find(|r| r.repodata_record.package_record.name.as_normalized() == pin.name);
+                let spec = match installed {
+                    Some(r) if pin.exact => {
+                        let p = &r.repodata_record.package_record;
+                        format!("{} {} {}", pin.name, p.version, p.build)
+                    }
+                    Some(r) => {
+                        let version = r.repodata_record.package_record.version.to_string();
+                        match crate::recipe::pins::apply_pin_expressions(
+                            &version,
+                            Some(pin.min_pin.as_deref().unwrap_or("x.x.x.x.x.x")),
+                            Some(pin.max_pin.as_deref().unwrap_or("x")),
+                        ) {
+                            Ok(pinned) => format!("{} {}", pin.name, pinned),
+                            Err(e) => {
+                                tracing::warn!("pin_compatible({}): {e}", pin.name);
+                                pin.name.clone()
+                            }
+                        }
+                    }
+                    None => pin.name.clone(),
+                };
+                push(&mut depends, spec);
+            }
+        }
+    }
+    let mut constrains: Vec<String> = output
+        .requirements
+        .run_constrained
+        .iter()
+        .map(|d| match d {
+            Dependency::Spec(s) => s.to_string(),
+            Dependency::PinCompatible(p) => p.name.clone(),
+        })
+        .collect();
+    let ignored = &output.build.ignore_run_exports;
+    let ignored_from = &output.build.ignore_run_exports_from;
+    let noarch = !output.build.noarch.is_none();
+    let mut apply = |records: &[PrefixRecord], from_host: bool| {
+        for record in records {
+            let source = record.repodata_record.package_record.name.as_normalized();
+            if ignored_from.iter().any(|i| i == source) {
+                continue;
+            }
+            let Some(exports) = run_exports_of(record) else {
+                continue;
+            };
+            let mut runs: Vec<&String> = Vec::new();
+            let mut cons: Vec<&String> = Vec::new();
+            if noarch {
+                if from_host {
+                    runs.extend(&exports.noarch);
+                }
+            } else {
+                runs.extend(&exports.strong);
+                cons.extend(&exports.strong_constrains);
+                if from_host {
+                    runs.extend(&exports.weak);
+                    cons.extend(&exports.weak_constrains);
+                }
+            }
+            for spec in runs {
+                let name = spec.split_whitespace().next().unwrap_or("");
+                if !ignored.iter().any(|i| i == name) {
+                    push(&mut depends, spec.clone());
+                }
+            }
+            for spec in cons {
+                push(&mut constrains, spec.clone());
+            }
+        }
+    };
+    if !merged {
+        apply(build_env, false);
+    }
+    apply(host_env, true);
+    (depends, constrains)
+}
+
+fn timestamp_ms() -> i64 {
+    match std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+    {
+        Some(seconds) => seconds * 1000,
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or_default(),
+    }
+}
+
+fn build_variant(
+    recipe: &Recipe,
+    variant: &RenderedVariant,
+    options: &BuildOptions,
+    config: &Config,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<Vec<Built>, BuildError> {
+    let top = variant
+        .outputs
+        .iter()
+        .find(|o| o.is_top_level)
+        .or(variant.outputs.first())
+        .ok_or_else(|| BuildError::NoRecipe(recipe.dir.clone()))?;
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default();
+    let root = options
+        .croot
+        .join(format!("{}_{stamp}", top.package.name.as_normalized()));
+    let io = |e: std::io::Error| BuildError::Io(format!("{}: {e}", root.display()));
+    std::fs::create_dir_all(&root).map_err(io)?;
+    let work = root.join("work");
+    source::fetch_all(
+        &variant.source,
+        &variant.recipe_dir,
+        &work,
+        &options.croot.join("src_cache"),
+    )?;
+
+    let ctx = context(config, &options.channels, &options.output_folder)?;
+    let merged = !variant.outputs.iter().any(|o| o.requirements.has_host);
+    let host_prefix = padded_host_prefix(&root);
+    let build_prefix = if merged {
+        host_prefix.clone()
+    } else {
+        root.join("_build_env")
+    };
+    let build_specs: Vec<MatchSpec> = variant
+        .outputs
+        .iter()
+        .flat_map(|o| specs_of(&o.requirements.build))
+        .collect();
+    let host_specs: Vec<MatchSpec> = variant
+        .outputs
+        .iter()
+        .flat_map(|o| specs_of(&o.requirements.host))
+        .collect();
+    let (build_env, host_env) = if merged {
+        let all: Vec<MatchSpec> = build_specs.into_iter().chain(host_specs).collect();
+        let env = create_env(&ctx, runtime, &host_prefix, all, "build")?;
+        (env.clone(), env)
+    } else {
+        let b = create_env(&ctx, runtime, &build_prefix, build_specs, "build")?;
+        let h = create_env(&ctx, runtime, &host_prefix, host_specs, "host")?;
+        (b, h)
+    };
+
+    let dirs = script::Dirs {
+        work: root.clone(),
+        src: work.clone(),
+        build_prefix: build_prefix.clone(),
+        host_prefix: host_prefix.clone(),
+        recipe: variant.recipe_dir.clone(),
+    };
+    let before = relative_files(&host_prefix);
+    let mut built = Vec::new();
+    let build_script = variant
+        .build_script
+        .clone()
+        .or_else(|| std::fs::read_to_string(variant.recipe_dir.join("build.sh")).ok());
+    if let Some(script_text) = &build_script {
+        let (h, v) = (build_hash(top), top.package.version.to_string());
+        let env = script::environment(&dirs, &identity(top, variant, &h, &v));
+        script::run(script_text, &dirs, &env, options.quiet, "conda_build")?;
+    }
+    let after_top = relative_files(&host_prefix);
+    let top_new: Vec<PathBuf> = after_top.difference(&before).cloned().collect();
+
+    for output in &variant.outputs {
+        let mut files: Vec<PathBuf> = if let Some(script_name) = &output.script {
+            let marker = relative_files(&host_prefix);
+            let text = std::fs::read_to_string(variant.recipe_dir.join(script_name))
+                .map_err(|e| BuildError::Io(format!("{script_name}: {e}")))?;
+            let (h, v) = (build_hash(output), output.package.version.to_string());
+            let env = script::environment(&dirs, &identity(output, variant, &h, &v));
+            script::run(
+                &text,
+                &dirs,
+                &env,
+                options.quiet,
+                &format!("output_{}", output.package.name.as_normalized()),
+            )?;
+            relative_files(&host_prefix)
+                .difference(&marker)
+                .cloned()
+                .collect()
+        } else {
+            match &output.files {
+                Some(crate::recipe::model::Files::List(globs)) => select(&top_new, globs, &[]),
+                Some(crate::recipe::model::Files::IncludeExclude { include, exclude }) => {
+                    select(&top_new, include, exclude)
+                }
+                None if output.is_top_level || variant.outputs.len() == 1 => top_new.clone(),
+                None => Vec::new(),
+            }
+        };
+        for always in &output.build.always_include_files {
+            let path = PathBuf::from(always);
+            if host_prefix.join(&path).exists() && !files.contains(&path) {
+                files.push(path);
+            }
+        }
+        files.sort();
+        let (depends, constrains) = run_requirements(output, &build_env, &host_env, merged);
+        let rendered_yaml = serde_yaml::to_string(output).unwrap_or_default();
+        let input = PackageInput {
+            variant,
+            output,
+            host_prefix: &host_prefix,
+            files,
+            depends,
+            constrains,
+            timestamp_ms: timestamp_ms(),
+            format: options.format,
+            rendered_yaml,
+        };
+        let staging = root.join(format!("pkg_{}", output.package.name.as_normalized()));
+        let archive = package::write_package(&input, &staging, &options.output_folder)?;
+        index_channel(
+            &options.output_folder,
+            &IndexOptions {
+                write_zst: true,
+                ..IndexOptions::default()
+            },
+        )?;
+        if !options.quiet {
+            eprintln!("built {}", archive.display());
+        }
+        if options.test {
+            let spec = format!(
+                "{} =={} {}",
+                output.package.name.as_normalized(),
+                output.package.version,
+                output.build.string
+            );
+            let test_ctx = context(config, &options.channels, &options.output_folder)?;
+            if let Err(e) = test::run_tests(
+                &test_ctx,
+                runtime,
+                &spec,
+                &staging.join("info/test"),
+                &root.join("_test_env"),
+                options.quiet,
+            ) {
+                let broken = options.output_folder.join("broken");
+                std::fs::create_dir_all(&broken).map_err(io)?;
+                let moved = broken.join(archive.file_name().unwrap_or_default());
+                std::fs::rename(&archive, &moved).map_err(io)?;
+                index_channel(
+                    &options.output_folder,
+                    &IndexOptions {
+                        write_zst: true,
+                        ..IndexOptions::default()
+                    },
+                )?;
+                return Err(e);
+            }
+        }
+        built.push(Built {
+            name: output.package.name.as_normalized().to_string(),
+            archive,
+        });
+    }
+    if !options.keep_build_dirs {
+        let _ = std::fs::remove_dir_all(&root);
+    }
+    Ok(built)
+}
+
+/// The files among `candidates` matching any include glob and no exclude glob.
+fn select(candidates: &[PathBuf], include: &[String], exclude: &[String]) -> Vec<PathBuf> {
+    let matches = |globs: &[String], p: &Path| {
+        let text = p.to_string_lossy();
+        globs.iter().any(|g| {
+            glob::Pattern::new(g).is_ok_and(|pat| pat.matches(&text))
+                || text.starts_with(&format!("{}/", g.trim_end_matches('/')))
+        })
+    };
+    candidates
+        .iter()
+        .filter(|p| matches(include, p) && !matches(exclude, p))
+        .cloned()
+        .collect()
+}
+
+/// The `h1234567` part of a build string (`PKG_HASH`), empty when the build has none.
+fn build_hash(output: &Output) -> String {
+    output
+        .build
+        .string
+        .split('_')
+        .find(|p| {
+            p.len() == 8 && p.starts_with('h') && p[1..].chars().all(|c| c.is_ascii_hexdigit())
+        })
+        .unwrap_or("")
+        .to_string()
+}
+
+fn identity<'a>(
+    output: &'a Output,
+    variant: &'a RenderedVariant,
+    hash: &'a str,
+    version: &'a str,
+) -> script::Identity<'a> {
+    script::Identity {
+        name: output.package.name.as_normalized(),
+        version,
+        build_number: output.build.number,
+        build_string: &output.build.string,
+        hash,
+        target_platform: variant.target_platform.as_str(),
+        build_platform: variant.build_platform.as_str(),
+        script_env: &output.build.script_env,
+    }
+}

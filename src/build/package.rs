@@ -1,0 +1,494 @@
+//! Turning the files an output installed into a conda package: the noarch python layout,
+//! prefix detection (`paths.json` placeholders, `info/has_prefix`), RPATH rewriting to
+//! `$ORIGIN`-relative paths with patchelf, the `info/` files conda-build writes, and a
+//! reproducible `.conda` or `.tar.bz2` archive.
+
+use super::BuildError;
+use crate::recipe::model::{BoolOrGlobs, Output, RenderedVariant};
+use rattler_conda_types::compression_level::CompressionLevel;
+use rattler_conda_types::NoArchType;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Archive format of built packages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ArchiveFormat {
+    Conda,
+    #[value(name = "tar.bz2")]
+    TarBz2,
+}
+
+impl ArchiveFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            ArchiveFormat::Conda => ".conda",
+            ArchiveFormat::TarBz2 => ".tar.bz2",
+        }
+    }
+}
+
+/// Everything packaging needs besides the files.
+pub struct PackageInput<'a> {
+    pub variant: &'a RenderedVariant,
+    pub output: &'a Output,
+    pub host_prefix: &'a Path,
+    /// Paths relative to the host prefix that the package holds.
+    pub files: Vec<PathBuf>,
+    /// Final run requirements (run exports and pins applied).
+    pub depends: Vec<String>,
+    pub constrains: Vec<String>,
+    pub timestamp_ms: i64,
+    pub format: ArchiveFormat,
+    pub rendered_yaml: String,
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> BuildError + '_ {
+    move |e| BuildError::Io(format!("{}: {e}", path.display()))
+}
+
+fn glob_matches(globs: &[String], path: &Path) -> bool {
+    let text = path.to_string_lossy();
+    globs
+        .iter()
+        .any(|g| glob::Pattern::new(g).is_ok_and(|p| p.matches(&text)) || text == g.as_str())
+}
+
+/// Where a noarch python file goes in the package: site-packages and scripts are moved to
+/// the interpreter-independent `site-packages/` and `python-scripts/`.
+fn noarch_python_path(rel: &Path) -> Option<PathBuf> {
+    let text = rel.to_string_lossy();
+    if text.ends_with(".pyc") || text.contains("__pycache__") {
+        return None;
+    }
+    if let Some(pos) = text.find("/site-packages/") {
+        if text.starts_with("lib/python") {
+            return Some(
+                PathBuf::from("site-packages").join(&text[pos + "/site-packages/".len()..]),
+            );
+        }
+    }
+    if let Some(script) = text.strip_prefix("bin/") {
+        return Some(PathBuf::from("python-scripts").join(script));
+    }
+    Some(rel.to_path_buf())
+}
+
+fn is_elf(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"\x7fELF")
+}
+
+/// Rewrites RPATH entries that point into the host prefix to `$ORIGIN`-relative ones.
+fn relocate_elf(
+    path: &Path,
+    rel: &Path,
+    host_prefix: &Path,
+    extra_rpaths: &[String],
+) -> Result<(), BuildError> {
+    let out = match Command::new("patchelf")
+        .arg("--print-rpath")
+        .arg(path)
+        .output()
+    {
+        Ok(out) if out.status.success() => out,
+        Ok(_) => return Ok(()), // not a dynamic object patchelf understands (static, object file)
+        Err(e) => {
+            return Err(BuildError::Io(format!(
+                "patchelf is needed to relocate {}: {e}",
+                rel.display()
+            )))
+        }
+    };
+    let current = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let depth = rel.parent().map_or(0, |p| p.components().count());
+    let to_root = if depth == 0 {
+        String::new()
+    } else {
+        "/..".repeat(depth)
+    };
+    let host = host_prefix.display().to_string();
+    let mut entries: Vec<String> = Vec::new();
+    for entry in current
+        .split(':')
+        .filter(|e| !e.is_empty())
+        .map(String::from)
+        .chain(extra_rpaths.iter().map(|r| format!("{host}/{r}")))
+    {
+        let fixed = match entry.strip_prefix(&host) {
+            Some(inside) => format!("$ORIGIN{to_root}{inside}")
+                .trim_end_matches('/')
+                .to_string(),
+            None => entry,
+        };
+        if !entries.contains(&fixed) {
+            entries.push(fixed);
+        }
+    }
+    if entries.is_empty() || entries.join(":") == current {
+        return Ok(());
+    }
+    let status = Command::new("patchelf")
+        .arg("--force-rpath")
+        .arg("--set-rpath")
+        .arg(entries.join(":"))
+        .arg(path)
+        .status()
+        .map_err(|e| BuildError::Io(format!("patchelf: {e}")))?;
+    if !status.success() {
+        return Err(BuildError::Io(format!(
+            "patchelf could not set the RPATH of {}",
+            rel.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Builds the package in a staging folder and writes the archive into `out_dir`.
+pub fn write_package(
+    input: &PackageInput<'_>,
+    staging: &Path,
+    out_dir: &Path,
+) -> Result<PathBuf, BuildError> {
+    let output = input.output;
+    let build = &output.build;
+    let noarch_python = build.noarch.is_python();
+    if staging.exists() {
+        std::fs::remove_dir_all(staging).map_err(io(staging))?;
+    }
+    std::fs::create_dir_all(staging.join("info")).map_err(io(staging))?;
+    let host = input.host_prefix.display().to_string();
+    let relocate = !matches!(build.binary_relocation, BoolOrGlobs::Bool(false));
+    let mut paths_json = Vec::new();
+    let mut has_prefix = Vec::new();
+    let mut files_list = Vec::new();
+    let mut seen = BTreeSet::new();
+    for rel in &input.files {
+        let source = input.host_prefix.join(rel);
+        let target_rel = if noarch_python {
+            match noarch_python_path(rel) {
+                Some(p) => p,
+                None => continue,
+            }
+        } else {
+            rel.clone()
+        };
+        if !seen.insert(target_rel.clone()) {
+            continue;
+        }
+        let target = staging.join(&target_rel);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        let meta = std::fs::symlink_metadata(&source).map_err(io(&source))?;
+        let mut entry = json!({ "_path": target_rel.to_string_lossy() });
+        if meta.file_type().is_symlink() {
+            let link = std::fs::read_link(&source).map_err(io(&source))?;
+            std::os::unix::fs::symlink(&link, &target).map_err(io(&target))?;
+            entry["path_type"] = json!("softlink");
+            entry["size_in_bytes"] = json!(0);
+        } else {
+            std::fs::copy(&source, &target).map_err(io(&target))?;
+            let head = std::fs::read(&target).map_err(io(&target))?;
+            if relocate && is_elf(&head) && !cfg!(target_os = "macos") {
+                let selected = match &build.binary_relocation {
+                    BoolOrGlobs::Globs(globs) => glob_matches(globs, &target_rel),
+                    BoolOrGlobs::Bool(b) => *b,
+                };
+                if selected {
+                    relocate_elf(&target, &target_rel, input.host_prefix, &build.rpaths)?;
+                }
+            }
+            let bytes = std::fs::read(&target).map_err(io(&target))?;
+            let ignored = match &build.ignore_prefix_files {
+                BoolOrGlobs::Bool(all) => *all,
+                BoolOrGlobs::Globs(globs) => glob_matches(globs, &target_rel),
+            };
+            let holds_prefix = !ignored && memchr_find(&bytes, host.as_bytes());
+            if holds_prefix {
+                let binary = bytes.contains(&0) || is_elf(&bytes);
+                let forced_text = glob_matches(&build.has_prefix_files, &target_rel);
+                let forced_binary = glob_matches(&build.binary_has_prefix_files, &target_rel);
+                let mode = if forced_text {
+                    "text"
+                } else if forced_binary || binary {
+                    "binary"
+                } else {
+                    "text"
+                };
+                if mode == "text" || build.detect_binary_files_with_prefix || forced_binary {
+                    entry["prefix_placeholder"] = json!(host);
+                    entry["file_mode"] = json!(mode);
+                    has_prefix.push(format!("{host} {mode} {}", target_rel.to_string_lossy()));
+                }
+            }
+            entry["path_type"] = json!("hardlink");
+            entry["sha256"] = json!(hex::encode(rattler_digest::compute_bytes_digest::<
+                rattler_digest::Sha256,
+            >(&bytes)));
+            entry["size_in_bytes"] = json!(bytes.len());
+        }
+        if glob_matches(&build.no_link, &target_rel) {
+            entry["no_link"] = json!(true);
+        }
+        files_list.push(target_rel.to_string_lossy().into_owned());
+        paths_json.push(entry);
+    }
+    let info = staging.join("info");
+    let write = |name: &str, content: String| -> Result<(), BuildError> {
+        let path = info.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        std::fs::write(&path, content).map_err(io(&path))
+    };
+    write("index.json", pretty(&index_json(input)))?;
+    write(
+        "paths.json",
+        pretty(&json!({ "paths": paths_json, "paths_version": 1 })),
+    )?;
+    write(
+        "files",
+        files_list.iter().map(|f| format!("{f}\n")).collect(),
+    )?;
+    if !has_prefix.is_empty() {
+        write(
+            "has_prefix",
+            has_prefix.iter().map(|l| format!("{l}\n")).collect(),
+        )?;
+    }
+    let mut about = serde_json::to_value(&output.about).unwrap_or(json!({}));
+    about["extra"] = Value::Object(output.extra.clone());
+    about["conda_build_version"] = json!(format!("krait {}", env!("CARGO_PKG_VERSION")));
+    write("about.json", pretty(&about))?;
+    write("hash_input.json", pretty(&json!(output.hash_input)))?;
+    if !build.run_exports.is_empty() {
+        write("run_exports.json", pretty(&json!(build.run_exports)))?;
+    }
+    if noarch_python {
+        write(
+            "link.json",
+            pretty(&json!({
+                "noarch": {"type": "python", "entry_points": build.entry_points},
+                "package_metadata_version": 1
+            })),
+        )?;
+    }
+    for license in &output.about.license_file {
+        let from = input.variant.recipe_dir.join(license);
+        let src_from = input.host_prefix.join(license);
+        let source = [from, src_from].into_iter().find(|p| p.is_file());
+        if let Some(source) = source {
+            let name = Path::new(license)
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            std::fs::create_dir_all(info.join("licenses")).map_err(io(&info))?;
+            std::fs::copy(&source, info.join("licenses").join(name)).map_err(io(&source))?;
+        }
+    }
+    if build.include_recipe {
+        let recipe_out = info.join("recipe");
+        super::source::copy_tree(&input.variant.recipe_dir, &recipe_out)?;
+        let original = recipe_out.join("meta.yaml");
+        if original.exists() {
+            std::fs::rename(&original, recipe_out.join("meta.yaml.template"))
+                .map_err(io(&original))?;
+        }
+        write("recipe/meta.yaml", input.rendered_yaml.clone())?;
+    }
+    write_test_files(input, &info)?;
+
+    let subdir_dir = out_dir.join(&output.subdir);
+    std::fs::create_dir_all(&subdir_dir).map_err(io(&subdir_dir))?;
+    let dist = output.dist_name();
+    let archive = subdir_dir.join(format!("{dist}{}", input.format.extension()));
+    let mut members: Vec<PathBuf> = walkdir::WalkDir::new(staging)
+        .follow_links(false)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| !e.file_type().is_dir())
+        .map(|e| e.path().to_path_buf())
+        .collect();
+    members.sort();
+    normalise_modes(staging)?;
+    let timestamp = jiff::Timestamp::from_millisecond(input.timestamp_ms)
+        .map_err(|e| BuildError::Io(e.to_string()))?;
+    let tmp = tempfile::NamedTempFile::new_in(&subdir_dir).map_err(io(&subdir_dir))?;
+    let file = tmp.reopen().map_err(io(&subdir_dir))?;
+    match input.format {
+        ArchiveFormat::Conda => rattler_package_streaming::write::write_conda_package(
+            file,
+            staging,
+            &members,
+            CompressionLevel::Default,
+            None,
+            &dist,
+            Some(&timestamp),
+            None,
+        ),
+        ArchiveFormat::TarBz2 => rattler_package_streaming::write::write_tar_bz2_package(
+            file,
+            staging,
+            &members,
+            CompressionLevel::Default,
+            Some(&timestamp),
+            None,
+        ),
+    }
+    .map_err(io(&archive))?;
+    tmp.persist(&archive)
+        .map_err(|e| BuildError::Io(format!("{}: {}", archive.display(), e.error)))?;
+    Ok(archive)
+}
+
+/// Group and others get what the owner has (minus write), so umask does not leak into archives.
+fn normalise_modes(staging: &Path) -> Result<(), BuildError> {
+    use std::os::unix::fs::PermissionsExt;
+    for entry in walkdir::WalkDir::new(staging)
+        .follow_links(false)
+        .into_iter()
+        .filter_map(Result::ok)
+    {
+        if entry.file_type().is_symlink() {
+            continue;
+        }
+        let mode = entry
+            .metadata()
+            .map_err(|e| BuildError::Io(e.to_string()))?
+            .permissions()
+            .mode();
+        let owner = mode & 0o700;
+        let normal = owner | ((owner >> 3) & 0o050) | ((owner >> 6) & 0o005);
+        std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(normal))
+            .map_err(io(entry.path()))?;
+    }
+    Ok(())
+}
+
+fn memchr_find(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn pretty(value: &Value) -> String {
+    serde_json::to_string_pretty(value).expect("json") + "\n"
+}
+
+fn index_json(input: &PackageInput<'_>) -> Value {
+    let output = input.output;
+    let about = &output.about.fields;
+    let mut index = json!({
+        "name": output.package.name.as_normalized(),
+        "version": output.package.version.to_string(),
+        "build": output.build.string,
+        "build_number": output.build.number,
+        "depends": input.depends,
+        "subdir": output.subdir,
+        "timestamp": input.timestamp_ms,
+    });
+    if !input.constrains.is_empty() {
+        index["constrains"] = json!(input.constrains);
+    }
+    for key in ["license", "license_family"] {
+        if let Some(value) = about.get(key) {
+            index[key] = json!(value);
+        }
+    }
+    match &output.build.noarch {
+        n if n.is_none() => {
+            if let Some((platform, arch)) = output.subdir.split_once('-') {
+                index["platform"] = json!(platform);
+                index["arch"] = json!(match arch {
+                    "64" => "x86_64",
+                    "32" => "x86",
+                    other => other,
+                });
+            }
+        }
+        n => {
+            index["noarch"] = json!(if *n == NoArchType::python() {
+                "python"
+            } else {
+                "generic"
+            });
+        }
+    }
+    if !output.build.track_features.is_empty() {
+        index["track_features"] = json!(output.build.track_features.join(" "));
+    }
+    if !output.build.features.is_empty() {
+        index["features"] = json!(output.build.features.join(" "));
+    }
+    index
+}
+
+/// `info/test/`: the test commands as `run_test.sh`, imports as `run_test.py`, the recipe's
+/// own run_test scripts, and test files.
+fn write_test_files(input: &PackageInput<'_>, info: &Path) -> Result<(), BuildError> {
+    let test = &input.output.test;
+    let dir = info.join("test");
+    let recipe = &input.variant.recipe_dir;
+    let own: Vec<&str> = ["run_test.sh", "run_test.py", "run_test.pl"]
+        .into_iter()
+        .filter(|f| recipe.join(f).is_file())
+        .collect();
+    if test.is_empty() && own.is_empty() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    let mut sh = String::new();
+    if !test.commands.is_empty() {
+        sh.push_str("set -ex\n");
+        for command in &test.commands {
+            sh.push_str(command);
+            sh.push('\n');
+        }
+    }
+    if own.contains(&"run_test.sh") {
+        let script = std::fs::read_to_string(recipe.join("run_test.sh")).map_err(io(recipe))?;
+        sh.push_str(&script);
+    }
+    if !sh.is_empty() {
+        std::fs::write(dir.join("run_test.sh"), sh).map_err(io(&dir))?;
+    }
+    let mut py = String::new();
+    for module in &test.imports {
+        py.push_str(&format!("import {module}\n"));
+    }
+    if own.contains(&"run_test.py") {
+        py.push_str(&std::fs::read_to_string(recipe.join("run_test.py")).map_err(io(recipe))?);
+    }
+    if !py.is_empty() {
+        std::fs::write(dir.join("run_test.py"), py).map_err(io(&dir))?;
+    }
+    if own.contains(&"run_test.pl") {
+        std::fs::copy(recipe.join("run_test.pl"), dir.join("run_test.pl")).map_err(io(&dir))?;
+    }
+    if !test.requires.is_empty() {
+        std::fs::write(
+            dir.join("test_time_dependencies.json"),
+            pretty(&json!(test.requires)),
+        )
+        .map_err(io(&dir))?;
+    }
+    for pattern in &test.files {
+        for entry in glob::glob(&recipe.join(pattern).to_string_lossy())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let rel = entry.strip_prefix(recipe).unwrap_or(&entry);
+            let target = dir.join(rel);
+            if entry.is_dir() {
+                super::source::copy_tree(&entry, &target)?;
+            } else {
+                if let Some(parent) = target.parent() {
+                    std::fs::create_dir_all(parent).map_err(io(parent))?;
+                }
+                std::fs::copy(&entry, &target).map_err(io(&entry))?;
+            }
+        }
+    }
+    Ok(())
+}

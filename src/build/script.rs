@@ -1,0 +1,162 @@
+//! Running a build script with conda-build's environment: `PREFIX`, `BUILD_PREFIX`, `SRC_DIR`,
+//! `RECIPE_DIR`, `PKG_*`, `PYTHON`, `SP_DIR`, ... and every `build/script_env` variable passed
+//! through. Output is streamed (unless quiet) and logged; a failing script stops the build with
+//! its exit code and the log's path.
+
+use super::BuildError;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Where a build happens.
+pub struct Dirs {
+    pub work: PathBuf,
+    pub src: PathBuf,
+    pub build_prefix: PathBuf,
+    pub host_prefix: PathBuf,
+    pub recipe: PathBuf,
+}
+
+/// What the script is building.
+pub struct Identity<'a> {
+    pub name: &'a str,
+    pub version: &'a str,
+    pub build_number: u64,
+    pub build_string: &'a str,
+    pub hash: &'a str,
+    pub target_platform: &'a str,
+    pub build_platform: &'a str,
+    pub script_env: &'a [String],
+}
+
+/// The Python `major.minor` installed in a prefix, if any.
+pub fn python_version(prefix: &Path) -> Option<String> {
+    let lib = prefix.join("lib");
+    std::fs::read_dir(lib).ok()?.flatten().find_map(|e| {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let version = name.strip_prefix("python")?;
+        (version.contains('.') && e.path().join("os.py").exists()).then(|| version.to_string())
+    })
+}
+
+/// conda-build's script environment.
+pub fn environment(dirs: &Dirs, id: &Identity<'_>) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    let mut set = |k: &str, v: String| {
+        env.insert(k.to_string(), v);
+    };
+    let host = dirs.host_prefix.display().to_string();
+    set("PREFIX", host.clone());
+    set("BUILD_PREFIX", dirs.build_prefix.display().to_string());
+    set("SRC_DIR", dirs.src.display().to_string());
+    set("RECIPE_DIR", dirs.recipe.display().to_string());
+    set("PKG_NAME", id.name.to_string());
+    set("PKG_VERSION", id.version.to_string());
+    set("PKG_BUILDNUM", id.build_number.to_string());
+    set("PKG_BUILD_STRING", id.build_string.to_string());
+    set("PKG_HASH", id.hash.to_string());
+    set(
+        "CPU_COUNT",
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .to_string(),
+    );
+    set(
+        "SHLIB_EXT",
+        if id.target_platform.starts_with("osx") {
+            ".dylib"
+        } else {
+            ".so"
+        }
+        .to_string(),
+    );
+    set("HOST", "x86_64-conda-linux-gnu".to_string());
+    set("target_platform", id.target_platform.to_string());
+    set("build_platform", id.build_platform.to_string());
+    set("CONDA_BUILD", "1".to_string());
+    set("PYTHONNOUSERSITE", "1".to_string());
+    if let Some(py) = python_version(&dirs.host_prefix) {
+        set("PYTHON", format!("{host}/bin/python"));
+        set("PY_VER", py.clone());
+        set("STDLIB_DIR", format!("{host}/lib/python{py}"));
+        set("SP_DIR", format!("{host}/lib/python{py}/site-packages"));
+    }
+    let path = std::env::var("PATH").unwrap_or_default();
+    set(
+        "PATH",
+        format!("{}/bin:{host}/bin:{path}", dirs.build_prefix.display()),
+    );
+    for name in id.script_env {
+        if let Ok(value) = std::env::var(name) {
+            set(name, value);
+        }
+    }
+    env
+}
+
+/// Writes `script` into the work folder and runs it with bash, logging to `<work>/build.log`.
+pub fn run(
+    script: &str,
+    dirs: &Dirs,
+    env: &BTreeMap<String, String>,
+    quiet: bool,
+    log_name: &str,
+) -> Result<(), BuildError> {
+    let script_path = dirs.work.join(format!("{log_name}.sh"));
+    let activate: String = [&dirs.build_prefix, &dirs.host_prefix]
+        .iter()
+        .map(|p| {
+            format!(
+                "for f in \"{}\"/etc/conda/activate.d/*.sh; do [ -f \"$f\" ] && . \"$f\"; done\n",
+                p.display()
+            )
+        })
+        .collect();
+    let body = format!("set -e\n{activate}set -x\ncd \"$SRC_DIR\"\n{script}\n");
+    std::fs::write(&script_path, body)
+        .map_err(|e| BuildError::Io(format!("{}: {e}", script_path.display())))?;
+    let log_path = dirs.work.join(format!("{log_name}.log"));
+    let mut log = std::fs::File::create(&log_path)
+        .map_err(|e| BuildError::Io(format!("{}: {e}", log_path.display())))?;
+    let mut child = Command::new("bash")
+        .arg(&script_path)
+        .env_clear()
+        .envs(env)
+        .env("HOME", std::env::var("HOME").unwrap_or_default())
+        .current_dir(&dirs.src)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| BuildError::Io(format!("bash: {e}")))?;
+    let stderr = child.stderr.take().expect("piped");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let tx_err = tx.clone();
+    let err_thread = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx_err.send(line);
+        }
+    });
+    let stdout = child.stdout.take().expect("piped");
+    let out_thread = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    for line in rx {
+        let _ = writeln!(log, "{line}");
+        if !quiet {
+            eprintln!("{line}");
+        }
+    }
+    let _ = out_thread.join();
+    let _ = err_thread.join();
+    let status = child.wait().map_err(|e| BuildError::Io(e.to_string()))?;
+    if !status.success() {
+        return Err(BuildError::ScriptFailed {
+            code: status.code().unwrap_or(-1),
+            log: log_path,
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,331 @@
+//! Fetching a recipe's sources into the work folder: `url` (relative path, `file://`,
+//! `http(s)://`, mirrors) with a verified hash and a source cache, archives extracted with
+//! single-top-folder hoisting, `path` copies (symlinks kept), `git_url` through the git CLI,
+//! `folder`, and `patches` applied with GNU patch.
+
+use super::BuildError;
+use crate::recipe::model::Source;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn failed(message: impl Into<String>) -> BuildError {
+    BuildError::Source(message.into())
+}
+
+/// Fetches every source of a variant into `work`.
+pub fn fetch_all(
+    sources: &[Source],
+    recipe_dir: &Path,
+    work: &Path,
+    cache: &Path,
+) -> Result<(), BuildError> {
+    std::fs::create_dir_all(work).map_err(|e| failed(format!("{}: {e}", work.display())))?;
+    for source in sources {
+        let dest = match &source.folder {
+            Some(folder) => work.join(folder),
+            None => work.to_path_buf(),
+        };
+        std::fs::create_dir_all(&dest).map_err(|e| failed(format!("{}: {e}", dest.display())))?;
+        if !source.url.is_empty() {
+            let archive = fetch_url(source, recipe_dir, cache)?;
+            unpack(&archive, &dest, source)?;
+        } else if let Some(path) = &source.path {
+            copy_tree(&recipe_dir.join(path), &dest)?;
+        } else if let Some(git) = &source.git_url {
+            git_clone(git, source, recipe_dir, &dest)?;
+        }
+        for patch in &source.patches {
+            apply_patch(&recipe_dir.join(patch), &dest)?;
+        }
+    }
+    Ok(())
+}
+
+/// Downloads (or copies) the first mirror that works into the source cache and checks its hash.
+fn fetch_url(source: &Source, recipe_dir: &Path, cache: &Path) -> Result<PathBuf, BuildError> {
+    std::fs::create_dir_all(cache).map_err(|e| failed(format!("{}: {e}", cache.display())))?;
+    let mut errors = Vec::new();
+    for raw in &source.url {
+        let name = source
+            .file_name
+            .clone()
+            .unwrap_or_else(|| raw.rsplit('/').next().unwrap_or("source").to_string());
+        let key = source
+            .sha256
+            .clone()
+            .or_else(|| source.md5.clone())
+            .or_else(|| source.sha1.clone());
+        let cached = cache.join(match &key {
+            Some(hash) => format!("{}_{name}", &hash[..hash.len().min(12)]),
+            None => name.clone(),
+        });
+        if key.is_some() && cached.is_file() && verify(&cached, source).is_ok() {
+            return Ok(cached);
+        }
+        let bytes = if raw.starts_with("http://") || raw.starts_with("https://") {
+            match reqwest::blocking::get(raw).and_then(|r| r.error_for_status()) {
+                Ok(response) => match response.bytes() {
+                    Ok(b) => b.to_vec(),
+                    Err(e) => {
+                        errors.push(format!("{raw}: {e}"));
+                        continue;
+                    }
+                },
+                Err(e) => {
+                    errors.push(format!("{raw}: {e}"));
+                    continue;
+                }
+            }
+        } else {
+            let path = match raw.strip_prefix("file://") {
+                Some(p) => PathBuf::from(p),
+                None => recipe_dir.join(raw),
+            };
+            match std::fs::read(&path) {
+                Ok(b) => b,
+                Err(e) => {
+                    errors.push(format!("{}: {e}", path.display()));
+                    continue;
+                }
+            }
+        };
+        let tmp = cached.with_extension("partial");
+        std::fs::write(&tmp, &bytes).map_err(|e| failed(format!("{}: {e}", tmp.display())))?;
+        if let Err(e) = verify(&tmp, source) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(failed(format!("{raw}: {e}")));
+        }
+        std::fs::rename(&tmp, &cached).map_err(|e| failed(format!("{}: {e}", cached.display())))?;
+        return Ok(cached);
+    }
+    Err(failed(format!(
+        "no source URL could be fetched: {}",
+        errors.join("; ")
+    )))
+}
+
+/// Checks the archive against every hash the recipe gives.
+fn verify(path: &Path, source: &Source) -> Result<(), String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let checks: [(&str, &Option<String>, Box<dyn Fn(&[u8]) -> String>); 3] = [
+        (
+            "sha256",
+            &source.sha256,
+            Box::new(|b| {
+                hex::encode(rattler_digest::compute_bytes_digest::<rattler_digest::Sha256>(b))
+            }),
+        ),
+        (
+            "md5",
+            &source.md5,
+            Box::new(|b| {
+                hex::encode(rattler_digest::compute_bytes_digest::<rattler_digest::Md5>(
+                    b,
+                ))
+            }),
+        ),
+        (
+            "sha1",
+            &source.sha1,
+            Box::new(|b| {
+                use sha1::Digest;
+                hex::encode(sha1::Sha1::digest(b))
+            }),
+        ),
+    ];
+    for (kind, expected, compute) in checks {
+        if let Some(expected) = expected {
+            let actual = compute(&bytes);
+            if !actual.eq_ignore_ascii_case(expected.trim()) {
+                return Err(format!(
+                    "{kind} mismatch: the recipe says {expected}, the download has {actual}"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Extracts a source archive (or copies a plain file) into `dest`; a single top-level folder
+/// is hoisted, as conda-build does.
+fn unpack(archive: &Path, dest: &Path, source: &Source) -> Result<(), BuildError> {
+    let name = archive
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .to_lowercase();
+    let is_tar = [
+        ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".tar.zst", ".tar",
+    ]
+    .iter()
+    .any(|ext| name.ends_with(ext));
+    if !is_tar && !name.ends_with(".zip") {
+        let target = dest.join(source.file_name.clone().unwrap_or_else(|| {
+            archive
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        }));
+        std::fs::copy(archive, &target)
+            .map_err(|e| failed(format!("{}: {e}", target.display())))?;
+        return Ok(());
+    }
+    let staging = tempfile::tempdir_in(dest).map_err(|e| failed(e.to_string()))?;
+    let status = if name.ends_with(".zip") {
+        Command::new("unzip")
+            .arg("-q")
+            .arg(archive)
+            .arg("-d")
+            .arg(staging.path())
+            .status()
+    } else {
+        Command::new("tar")
+            .arg("-xf")
+            .arg(archive)
+            .arg("-C")
+            .arg(staging.path())
+            .status()
+    };
+    match status {
+        Ok(s) if s.success() => {}
+        Ok(s) => {
+            return Err(failed(format!(
+                "cannot extract {}: exit {s}",
+                archive.display()
+            )))
+        }
+        Err(e) => return Err(failed(format!("cannot extract {}: {e}", archive.display()))),
+    }
+    let entries: Vec<_> = std::fs::read_dir(staging.path())
+        .map_err(|e| failed(e.to_string()))?
+        .flatten()
+        .collect();
+    let root = match entries.as_slice() {
+        [only] if only.path().is_dir() && !source.no_hoist => only.path(),
+        _ => staging.path().to_path_buf(),
+    };
+    for entry in std::fs::read_dir(&root)
+        .map_err(|e| failed(e.to_string()))?
+        .flatten()
+    {
+        let target = dest.join(entry.file_name());
+        std::fs::rename(entry.path(), &target)
+            .map_err(|e| failed(format!("{}: {e}", target.display())))?;
+    }
+    Ok(())
+}
+
+/// Copies a folder tree, keeping symlinks as symlinks.
+pub fn copy_tree(from: &Path, to: &Path) -> Result<(), BuildError> {
+    if !from.exists() {
+        return Err(failed(format!(
+            "source path {} does not exist",
+            from.display()
+        )));
+    }
+    for entry in walkdir::WalkDir::new(from).follow_links(false) {
+        let entry = entry.map_err(|e| failed(e.to_string()))?;
+        let rel = entry
+            .path()
+            .strip_prefix(from)
+            .expect("walkdir stays under its root");
+        if rel.components().any(|c| c.as_os_str() == ".git")
+            && entry.depth() > 0
+            && rel.starts_with(".git")
+        {
+            continue;
+        }
+        let target = to.join(rel);
+        let io = |e: std::io::Error| failed(format!("{}: {e}", target.display()));
+        if entry.file_type().is_symlink() {
+            let link = std::fs::read_link(entry.path()).map_err(io)?;
+            let _ = std::fs::remove_file(&target);
+            std::os::unix::fs::symlink(link, &target).map_err(io)?;
+        } else if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).map_err(io)?;
+        } else {
+            std::fs::copy(entry.path(), &target).map_err(io)?;
+        }
+    }
+    Ok(())
+}
+
+fn git_clone(url: &str, source: &Source, recipe_dir: &Path, dest: &Path) -> Result<(), BuildError> {
+    let url =
+        if Path::new(url).is_relative() && !url.contains("://") && recipe_dir.join(url).exists() {
+            recipe_dir.join(url).display().to_string()
+        } else {
+            url.to_string()
+        };
+    let mut clone = Command::new("git");
+    clone.arg("clone").arg("--quiet");
+    if let Some(depth) = source.git_depth.filter(|d| *d > 0) {
+        clone
+            .arg("--depth")
+            .arg(depth.to_string())
+            .arg("--no-single-branch");
+    }
+    let out = clone
+        .arg(&url)
+        .arg(dest)
+        .output()
+        .map_err(|e| failed(format!("git: {e}")))?;
+    if !out.status.success() {
+        return Err(failed(format!(
+            "git clone {url}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    if let Some(rev) = &source.git_rev {
+        let out = Command::new("git")
+            .args(["checkout", "--quiet", rev])
+            .current_dir(dest)
+            .output()
+            .map_err(|e| failed(e.to_string()))?;
+        if !out.status.success() {
+            return Err(failed(format!(
+                "git checkout {rev}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Applies a patch with GNU patch, finding the strip level as conda-build does: the first of
+/// -p0..-p3 that applies cleanly in a dry run.
+fn apply_patch(patch: &Path, dest: &Path) -> Result<(), BuildError> {
+    if !patch.is_file() {
+        return Err(failed(format!("patch {} does not exist", patch.display())));
+    }
+    for level in 0..4 {
+        let dry = Command::new("patch")
+            .args([
+                "--dry-run",
+                "--batch",
+                "--silent",
+                &format!("-p{level}"),
+                "-i",
+            ])
+            .arg(patch)
+            .current_dir(dest)
+            .output()
+            .map_err(|e| failed(format!("patch: {e}")))?;
+        if dry.status.success() {
+            let real = Command::new("patch")
+                .args(["--batch", "--silent", &format!("-p{level}"), "-i"])
+                .arg(patch)
+                .current_dir(dest)
+                .output()
+                .map_err(|e| failed(format!("patch: {e}")))?;
+            if real.status.success() {
+                return Ok(());
+            }
+        }
+    }
+    Err(failed(format!(
+        "patch {} does not apply at any strip level 0-3",
+        patch.display()
+    )))
+}

@@ -1,0 +1,31 @@
+//! `krait test ARCHIVE`: re-run the tests of a built package.
+
+use crate::build::test::test_archive;
+use crate::channel::config::Config;
+use crate::channel::resolve::ChannelArgs;
+use crate::cli::GlobalArgs;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The package archive (.conda or .tar.bz2) inside a channel folder.
+    archive: PathBuf,
+    #[command(flatten)]
+    channels: ChannelArgs,
+}
+
+pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
+    let archive = crate::env::prefix::absolute(&args.archive);
+    let channel = archive
+        .parent()
+        .and_then(|subdir| subdir.parent())
+        .ok_or_else(|| miette::miette!("{} is not inside a channel folder", archive.display()))?;
+    let config = Config::load()?;
+    let ctx = crate::build::context(&config, &args.channels, channel)?;
+    test_archive(&ctx, &archive, global.quiet)?;
+    if !global.quiet {
+        println!("tests passed: {}", archive.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
