@@ -4,8 +4,12 @@
 //! Two images *match* when their whole-image dHashes are close, or when one's frame hash is
 //! close to one of the other's window hashes (a crop, border or aspect crop). Plain union-find
 //! over matches chains unrelated pictures (A matches B, B matches C, A and C differ), so groups
-//! are merged strongest match first, and only when at least half of the pairs across the two
-//! groups pass a looser check.
+//! are merged strongest match first, and only when the merge is verified: at least half of the
+//! pairs across the two groups pass a looser check, or a *core* member of each group (one that
+//! matches more than half of its group, such as the uncropped original) match each other.
+//! Crops of one original need the second rule: a 16:9 crop and a 10 % crop of the same photo do
+//! not contain each other, but both are inside the original. A chain cannot grow through its
+//! ends, which are never core.
 
 use crate::dhash::DHash;
 use crate::progress;
@@ -90,6 +94,20 @@ pub fn group(candidates: &[Candidate], options: &DedupeOptions) -> Vec<usize> {
         let (whole, tile) = pair[i * n + j];
         whole <= options.verify_whole || tile.is_some_and(|t| t <= options.verify_tile)
     };
+    let strict = |i: usize, j: usize| {
+        let (whole, tile) = pair[i * n + j];
+        whole <= options.whole || tile.is_some_and(|t| t <= options.tile)
+    };
+    let best = |group: &[usize]| {
+        *group
+            .iter()
+            .max_by(|&&x, &&y| prefer(&candidates[x], &candidates[y]))
+            .expect("groups are not empty")
+    };
+    let core = |x: usize, group: &[usize]| {
+        let degree = group.iter().filter(|&&y| y != x && strict(x, y)).count();
+        group.len() == 1 || degree * 2 > group.len() - 1
+    };
     let mut cluster_of: Vec<usize> = (0..n).collect();
     let mut members: Vec<Vec<usize>> = (0..n).map(|i| vec![i]).collect();
     for (_, i, j) in edges {
@@ -103,7 +121,14 @@ pub fn group(candidates: &[Candidate], options: &DedupeOptions) -> Vec<usize> {
             .flat_map(|&x| members[b].iter().map(move |&y| (x, y)))
             .filter(|&(x, y)| loose(x, y))
             .count();
-        if (passing as f64) < options.verify_fraction * total as f64 {
+        let verified = passing as f64 >= options.verify_fraction * total as f64
+            || members[a].iter().any(|&x| {
+                core(x, &members[a])
+                    && members[b]
+                        .iter()
+                        .any(|&y| strict(x, y) && core(y, &members[b]))
+            });
+        if !verified {
             continue;
         }
         let (keep, gone) = if members[a].len() >= members[b].len() {
@@ -119,25 +144,22 @@ pub fn group(candidates: &[Candidate], options: &DedupeOptions) -> Vec<usize> {
     }
     let mut canonical = vec![0; n];
     for group in members.iter().filter(|g| !g.is_empty()) {
-        let best = *group
-            .iter()
-            .max_by(|&&x, &&y| {
-                let (a, b) = (&candidates[x], &candidates[y]);
-                // Largest first, then least compressed (more bytes per pixel), then a stable id.
-                a.pixels
-                    .cmp(&b.pixels)
-                    .then(
-                        (a.bytes as f64 / a.pixels.max(1) as f64)
-                            .total_cmp(&(b.bytes as f64 / b.pixels.max(1) as f64)),
-                    )
-                    .then(b.id.cmp(&a.id))
-            })
-            .expect("groups are not empty");
+        let best = best(group);
         for &m in group {
             canonical[m] = best;
         }
     }
     canonical
+}
+
+/// Which of two images makes the better canonical: the largest, then the least compressed
+/// (more bytes per pixel), then a stable order of ids.
+fn prefer(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
+    let bytes_per_pixel = |c: &Candidate| c.bytes as f64 / c.pixels.max(1) as f64;
+    a.pixels
+        .cmp(&b.pixels)
+        .then(bytes_per_pixel(a).total_cmp(&bytes_per_pixel(b)))
+        .then(b.id.cmp(&a.id))
 }
 
 #[derive(Debug, Default, serde::Serialize)]

@@ -76,6 +76,13 @@ enum Command {
         #[arg(long)]
         exclude: Option<String>,
     },
+    /// Print the 14 default output configurations as JSON, a starting point for --config.
+    DefaultConfigs,
+    /// Show a hotel's kept images in order, with the URLs each stands for.
+    Ranking {
+        #[arg(long)]
+        hotel: String,
+    },
     /// Render every kept image in each configuration.
     Generate(GenerateArgs),
     /// All stages in order: trigger (for each --catalog), download, fingerprint, dedupe,
@@ -192,6 +199,9 @@ struct GenerateArgs {
     /// JSON list of configurations (default: the 14 built-in ones).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Rendering threads (default: all cores).
+    #[arg(long = "generate-jobs")]
+    generate_jobs: Option<usize>,
 }
 
 fn parse_partner_catalog(text: &str) -> Result<(String, PathBuf), String> {
@@ -291,6 +301,30 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             prioritise::run(&mut store, true)?;
             print(cli, json!({"hotel": hotel, "image": sha256}), || {
                 format!("hotel {hotel}: override recorded for {sha256}")
+            });
+        }
+        Command::DefaultConfigs => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&generate::default_configs())?
+            );
+        }
+        Command::Ranking { hotel } => {
+            let ranking = Store::open(&cli.db)?.hotel_ranking(hotel)?;
+            print(cli, json!(ranking), || {
+                ranking
+                    .iter()
+                    .map(|row| {
+                        format!(
+                            "{:>3} {} {:.3} {}",
+                            row.rank,
+                            &row.image[..16],
+                            row.score,
+                            row.urls.join(" ")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
             });
         }
         Command::Generate(args) => {
@@ -418,7 +452,7 @@ fn run_generate(
         &args.out,
         &configs,
         limits.unwrap_or_default(),
-        jobs(None),
+        jobs(args.generate_jobs),
         hidden,
     )?;
     Ok(summary)

@@ -17,6 +17,11 @@ pub enum StoreError {
         path: String,
         source: rusqlite::Error,
     },
+    #[error("cannot create the state database's folder {path}: {source}")]
+    Folder {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("state database: {0}")]
     Sql(#[from] rusqlite::Error),
     #[error(
@@ -207,6 +212,16 @@ pub struct RankedImage {
     pub rank: i64,
 }
 
+/// A kept image of one hotel, with the URLs partners list for it or for its duplicates.
+#[derive(Clone, Debug, Serialize)]
+pub struct RankingRow {
+    pub rank: i64,
+    /// sha256 of the canonical image.
+    pub image: String,
+    pub score: f64,
+    pub urls: Vec<String>,
+}
+
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Status {
     pub catalog_entries: BTreeMap<String, u64>,
@@ -232,6 +247,12 @@ impl Store {
             path: path.display().to_string(),
             source,
         };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| StoreError::Folder {
+                path: parent.display().to_string(),
+                source,
+            })?;
+        }
         let conn = Connection::open(path).map_err(open_error)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(open_error)?;
@@ -626,6 +647,39 @@ impl Store {
             })?
             .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
+    }
+
+    /// One hotel's kept images in order.
+    pub fn hotel_ranking(&self, hotel_group: &str) -> Result<Vec<RankingRow>> {
+        let mut statement = self.conn.prepare(
+            "SELECT r.rank, r.sha256, r.score, c.url
+             FROM ranking r
+             JOIN duplicates k ON k.hotel_group = r.hotel_group AND k.canonical = r.sha256
+             JOIN downloads d ON d.sha256 = k.sha256
+             JOIN catalog_entries c ON c.url = d.url AND c.hotel_group = r.hotel_group AND c.active = 1
+             WHERE r.hotel_group = ?1
+             ORDER BY r.rank, c.url",
+        )?;
+        let mut ranking: Vec<RankingRow> = Vec::new();
+        let mut rows = statement.query([hotel_group])?;
+        while let Some(row) = rows.next()? {
+            let rank: i64 = row.get(0)?;
+            let url: String = row.get(3)?;
+            match ranking.last_mut() {
+                Some(last) if last.rank == rank => {
+                    if !last.urls.contains(&url) {
+                        last.urls.push(url);
+                    }
+                }
+                _ => ranking.push(RankingRow {
+                    rank,
+                    image: row.get(1)?,
+                    score: row.get(2)?,
+                    urls: vec![url],
+                }),
+            }
+        }
+        Ok(ranking)
     }
 
     /// The digest an output was rendered with, if it was.
