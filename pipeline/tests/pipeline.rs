@@ -318,3 +318,69 @@ fn kill_during_download_and_generate_then_resume_equals_uninterrupted() {
         );
     }
 }
+
+/// Runs imgpipe expecting failure; returns its stderr.
+fn fails(command: &mut Command) -> String {
+    let output = command.output().unwrap();
+    assert!(!output.status.success(), "{command:?} should fail");
+    String::from_utf8(output.stderr).unwrap()
+}
+
+#[test]
+fn bad_arguments_fail_naming_the_problem_and_record_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let missing = dir.path().join("nowhere.csv");
+    let stderr = fails(
+        imgpipe(&state)
+            .args(["trigger", "--partner", "p"])
+            .arg("--catalog")
+            .arg(&missing),
+    );
+    assert!(stderr.contains("nowhere.csv"), "{stderr}");
+    let headerless = dir.path().join("p.csv");
+    std::fs::write(&headerless, "h1,g1,http://127.0.0.1/a.jpg\n").unwrap();
+    let stderr = fails(
+        imgpipe(&state)
+            .args(["trigger", "--partner", "p"])
+            .arg("--catalog")
+            .arg(&headerless),
+    );
+    assert!(
+        stderr.contains("p.csv") && stderr.contains("partner_hotel_id"),
+        "{stderr}"
+    );
+    let status = json(imgpipe(&state).arg("status"));
+    assert!(
+        status["catalog_entries"].as_object().unwrap().is_empty(),
+        "{status:#}"
+    );
+    assert!(
+        status["downloads"].as_object().unwrap().is_empty(),
+        "{status:#}"
+    );
+
+    let config = dir.path().join("sizes.json");
+    std::fs::write(
+        &config,
+        r#"[{"name": "a b", "width": 10, "height": 10, "mode": "fit", "format": "jpeg"}]"#,
+    )
+    .unwrap();
+    let stderr = fails(
+        imgpipe(&state)
+            .arg("generate")
+            .arg("--config")
+            .arg(&config)
+            .arg("--out")
+            .arg(dir.path().join("out")),
+    );
+    assert!(
+        stderr.contains("sizes.json") && stderr.contains("\"a b\""),
+        "{stderr}"
+    );
+    let stderr = fails(imgpipe(&state).args(["override", "--hotel", "h", "--first", "abc"]));
+    assert!(
+        stderr.contains("abc") && stderr.contains("\"h\""),
+        "{stderr}"
+    );
+}
