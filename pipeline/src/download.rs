@@ -1,0 +1,317 @@
+//! The download stage: fetch queued URLs (http, https, file) into the content store.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::stream::{self, StreamExt};
+use reqwest::header::{CONTENT_LENGTH, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
+use reqwest::StatusCode;
+use tokio::sync::Semaphore;
+
+use crate::blobstore::BlobStore;
+use crate::decode::{format_name, sniff};
+use crate::progress;
+use crate::store::{DownloadJob, DownloadOutcome, Store, StoreError};
+
+#[derive(Clone, Debug)]
+pub struct DownloadOptions {
+    /// Requests in flight over all hosts.
+    pub concurrency: usize,
+    /// Requests in flight to one host: partners' servers are not ours to overload.
+    pub per_host: usize,
+    /// Whole-request timeout.
+    pub timeout: Duration,
+    /// Extra attempts after a timeout, connection error or 5xx.
+    pub retries: u32,
+    /// First retry delay; doubled for each further attempt.
+    pub backoff: Duration,
+    /// Larger bodies are refused.
+    pub max_bytes: u64,
+}
+
+impl Default for DownloadOptions {
+    fn default() -> Self {
+        DownloadOptions {
+            concurrency: 32,
+            per_host: 4,
+            timeout: Duration::from_secs(30),
+            retries: 3,
+            backoff: Duration::from_millis(500),
+            max_bytes: 50 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot build the HTTP client: {0}")]
+    Client(reqwest::Error),
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+pub struct DownloadSummary {
+    pub stored: u64,
+    pub not_modified: u64,
+    pub failed: u64,
+}
+
+/// A failed attempt: whether trying again may help, a short reason and the details.
+struct Failure {
+    retryable: bool,
+    reason: String,
+    detail: String,
+}
+
+impl Failure {
+    fn permanent(reason: &str, detail: String) -> Failure {
+        Failure {
+            retryable: false,
+            reason: reason.to_owned(),
+            detail,
+        }
+    }
+}
+
+struct Fetched {
+    body: Option<Vec<u8>>,
+    etag: Option<String>,
+    last_modified: Option<String>,
+}
+
+pub async fn run(
+    store: &mut Store,
+    blobs: &BlobStore,
+    options: &DownloadOptions,
+    quiet: bool,
+) -> Result<DownloadSummary, DownloadError> {
+    let jobs = store.queued_downloads()?;
+    let client = reqwest::Client::builder()
+        .timeout(options.timeout)
+        .connect_timeout(options.timeout)
+        .user_agent(concat!("imgpipe/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(DownloadError::Client)?;
+    let mut hosts: HashMap<String, Arc<Semaphore>> = HashMap::new();
+    for job in &jobs {
+        hosts
+            .entry(host_key(&job.url))
+            .or_insert_with(|| Arc::new(Semaphore::new(options.per_host.max(1))));
+    }
+    let bar = progress::bar(jobs.len(), "download", quiet);
+    let mut summary = DownloadSummary::default();
+    let mut results = stream::iter(jobs)
+        .map(|job| {
+            let client = client.clone();
+            let limit = hosts[&host_key(&job.url)].clone();
+            let blobs = blobs.clone();
+            let options = options.clone();
+            async move {
+                let _permit = limit
+                    .acquire_owned()
+                    .await
+                    .expect("semaphore is never closed");
+                let (attempts, outcome) = fetch_with_retries(&client, &blobs, &job, &options).await;
+                (job.url, attempts, outcome)
+            }
+        })
+        .buffer_unordered(options.concurrency.max(1));
+    while let Some((url, attempts, outcome)) = results.next().await {
+        match &outcome {
+            DownloadOutcome::Stored { .. } => summary.stored += 1,
+            DownloadOutcome::NotModified => summary.not_modified += 1,
+            DownloadOutcome::Failed { reason, detail } => {
+                summary.failed += 1;
+                tracing::warn!("{url}: {reason}: {detail}");
+            }
+        }
+        store.record_download(&url, attempts, &outcome)?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(summary)
+}
+
+/// Per-host limits key on scheme, host and port; local files share one key.
+fn host_key(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(parsed) if parsed.scheme() != "file" => format!(
+            "{}://{}:{}",
+            parsed.scheme(),
+            parsed.host_str().unwrap_or_default(),
+            parsed.port_or_known_default().unwrap_or_default()
+        ),
+        _ => "file".to_owned(),
+    }
+}
+
+async fn fetch_with_retries(
+    client: &reqwest::Client,
+    blobs: &BlobStore,
+    job: &DownloadJob,
+    options: &DownloadOptions,
+) -> (u32, DownloadOutcome) {
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let failure = match fetch_once(client, blobs, job, options).await {
+            Ok(fetched) => return (attempts, store_body(blobs, fetched)),
+            Err(failure) => failure,
+        };
+        if !failure.retryable || attempts > options.retries {
+            let detail = if attempts > 1 {
+                format!("{} (after {attempts} attempts)", failure.detail)
+            } else {
+                failure.detail
+            };
+            return (
+                attempts,
+                DownloadOutcome::Failed {
+                    reason: failure.reason,
+                    detail,
+                },
+            );
+        }
+        tokio::time::sleep(options.backoff * 2u32.pow(attempts - 1)).await;
+    }
+}
+
+fn store_body(blobs: &BlobStore, fetched: Fetched) -> DownloadOutcome {
+    let Some(body) = fetched.body else {
+        return DownloadOutcome::NotModified;
+    };
+    let Some(format) = sniff(&body) else {
+        let prefix: String = String::from_utf8_lossy(&body[..body.len().min(16)])
+            .chars()
+            .map(|c| if c.is_control() { '.' } else { c })
+            .collect();
+        return DownloadOutcome::Failed {
+            reason: "not-an-image".to_owned(),
+            detail: format!(
+                "body of {} bytes starts with {prefix:?}, not JPEG, PNG or WebP",
+                body.len()
+            ),
+        };
+    };
+    match blobs.put(&body) {
+        Ok(sha256) => DownloadOutcome::Stored {
+            sha256,
+            size: body.len() as u64,
+            format: format_name(format).to_owned(),
+            etag: fetched.etag,
+            last_modified: fetched.last_modified,
+        },
+        Err(error) => DownloadOutcome::Failed {
+            reason: "store-error".to_owned(),
+            detail: error.to_string(),
+        },
+    }
+}
+
+async fn fetch_once(
+    client: &reqwest::Client,
+    blobs: &BlobStore,
+    job: &DownloadJob,
+    options: &DownloadOptions,
+) -> Result<Fetched, Failure> {
+    let url =
+        url::Url::parse(&job.url).map_err(|e| Failure::permanent("bad-url", e.to_string()))?;
+    if url.scheme() == "file" {
+        return fetch_file(&url, options).await;
+    }
+    let mut request = client.get(url);
+    // Conditional only when we still hold the body the validators describe.
+    if job.sha256.as_deref().is_some_and(|sha| blobs.contains(sha)) {
+        if let Some(etag) = &job.etag {
+            request = request.header(IF_NONE_MATCH, etag);
+        }
+        if let Some(modified) = &job.last_modified {
+            request = request.header(IF_MODIFIED_SINCE, modified);
+        }
+    }
+    let network = |error: reqwest::Error| {
+        let reason = if error.is_timeout() {
+            "timeout"
+        } else if error.is_connect() {
+            "connect-error"
+        } else {
+            "http-error"
+        };
+        Failure {
+            retryable: true,
+            reason: reason.to_owned(),
+            detail: error.to_string(),
+        }
+    };
+    let mut response = request.send().await.map_err(network)?;
+    let status = response.status();
+    if status == StatusCode::NOT_MODIFIED {
+        return Ok(Fetched {
+            body: None,
+            etag: None,
+            last_modified: None,
+        });
+    }
+    if !status.is_success() {
+        let retryable = status.is_server_error()
+            || status == StatusCode::TOO_MANY_REQUESTS
+            || status == StatusCode::REQUEST_TIMEOUT;
+        return Err(Failure {
+            retryable,
+            reason: format!("http-{}", status.as_u16()),
+            detail: format!("server answered {status}"),
+        });
+    }
+    let header = |name| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let (etag, last_modified) = (header(ETAG), header(LAST_MODIFIED));
+    let declared: Option<u64> = header(CONTENT_LENGTH).and_then(|v| v.parse().ok());
+    if let Some(length) = declared.filter(|&length| length > options.max_bytes) {
+        return Err(too_large(length, options.max_bytes));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(network)? {
+        body.extend_from_slice(&chunk);
+        if body.len() as u64 > options.max_bytes {
+            return Err(too_large(body.len() as u64, options.max_bytes));
+        }
+    }
+    Ok(Fetched {
+        body: Some(body),
+        etag,
+        last_modified,
+    })
+}
+
+fn too_large(length: u64, max: u64) -> Failure {
+    Failure::permanent(
+        "too-large-body",
+        format!("body of at least {length} bytes exceeds the maximum of {max} (--max-bytes)"),
+    )
+}
+
+async fn fetch_file(url: &url::Url, options: &DownloadOptions) -> Result<Fetched, Failure> {
+    let path = url
+        .to_file_path()
+        .map_err(|()| Failure::permanent("bad-url", format!("{url} is not a local file path")))?;
+    let missing = |error: std::io::Error| {
+        Failure::permanent("file-error", format!("{}: {error}", path.display()))
+    };
+    let metadata = tokio::fs::metadata(&path).await.map_err(missing)?;
+    if metadata.len() > options.max_bytes {
+        return Err(too_large(metadata.len(), options.max_bytes));
+    }
+    let body = tokio::fs::read(&path).await.map_err(missing)?;
+    Ok(Fetched {
+        body: Some(body),
+        etag: None,
+        last_modified: None,
+    })
+}

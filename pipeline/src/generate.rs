@@ -1,0 +1,452 @@
+//! The generate stage: render every kept image in each configured size, format and quality,
+//! with fast_image_resize. Outputs go to `<out>/<hotel>/<image>/<config>.<ext>`; one whose
+//! recorded digest (source + configuration) is current and whose file exists is skipped.
+
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Mutex};
+
+use fast_image_resize::{images::Image, FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use image::codecs::jpeg::JpegEncoder;
+use image::codecs::png::PngEncoder;
+use image::codecs::webp::WebPEncoder;
+use image::{ExtendedColorType, ImageEncoder, RgbImage};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::blobstore::{hex, BlobStore};
+use crate::decode::{self, DecodeLimits};
+use crate::progress;
+use crate::store::{RankedImage, Store, StoreError};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Scale down to fit inside the box, keeping the aspect ratio (never enlarges).
+    Fit,
+    /// Fit inside the box and pad to exactly its size with white.
+    Fill,
+    /// Scale to cover the box and cut the centre to exactly its size.
+    Crop,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Jpeg,
+    Png,
+    /// Lossless WebP (the `image` crate encodes WebP losslessly only).
+    Webp,
+}
+
+impl Format {
+    fn extension(self) -> &'static str {
+        match self {
+            Format::Jpeg => "jpg",
+            Format::Png => "png",
+            Format::Webp => "webp",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputConfig {
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    pub mode: Mode,
+    pub format: Format,
+    /// JPEG quality, 1–100 (ignored by lossless formats).
+    #[serde(default = "default_quality")]
+    pub quality: u8,
+}
+
+fn default_quality() -> u8 {
+    85
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("config file {path}: {message}")]
+    Config { path: String, message: String },
+    #[error("output folder {path}: {source}")]
+    Output {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// The 14 default configurations: thumbnails, squares and crops for lists, fitted sizes from
+/// phone to desktop, a letterboxed card, a hero banner and two lossless WebP variants.
+pub fn default_configs() -> Vec<OutputConfig> {
+    use Format::*;
+    use Mode::*;
+    let config = |name: &str, width, height, mode, format, quality| OutputConfig {
+        name: name.to_owned(),
+        width,
+        height,
+        mode,
+        format,
+        quality,
+    };
+    vec![
+        config("thumb-s", 100, 75, Crop, Jpeg, 80),
+        config("thumb-m", 200, 150, Crop, Jpeg, 80),
+        config("thumb-l", 320, 240, Crop, Jpeg, 82),
+        config("square-s", 150, 150, Crop, Jpeg, 80),
+        config("square-m", 300, 300, Crop, Jpeg, 82),
+        config("card", 400, 300, Fill, Jpeg, 82),
+        config("mobile-s", 480, 320, Fit, Jpeg, 82),
+        config("mobile-m", 640, 480, Fit, Jpeg, 82),
+        config("mobile-l", 828, 621, Fit, Jpeg, 85),
+        config("tablet", 1024, 768, Fit, Jpeg, 85),
+        config("desktop", 1440, 1080, Fit, Jpeg, 85),
+        config("hero", 1920, 640, Crop, Jpeg, 85),
+        config("icon", 64, 64, Crop, Png, 100),
+        config("webp-m", 640, 480, Fit, Webp, 100),
+    ]
+}
+
+/// Reads a JSON list of configurations; names must be unique and usable as file names.
+pub fn load_configs(path: &Path) -> Result<Vec<OutputConfig>, GenerateError> {
+    let error = |message: String| GenerateError::Config {
+        path: path.display().to_string(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+    let configs: Vec<OutputConfig> = serde_json::from_str(&text).map_err(|e| {
+        error(format!(
+            "{e} (expected a JSON list of {{name, width, height, mode: fit|fill|crop, format: jpeg|png|webp, quality}})"
+        ))
+    })?;
+    let mut names = std::collections::BTreeSet::new();
+    for config in &configs {
+        if config.name.is_empty()
+            || !config
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+        {
+            return Err(error(format!(
+                "config name {:?} must be letters, digits, - or _",
+                config.name
+            )));
+        }
+        if !names.insert(&config.name) {
+            return Err(error(format!(
+                "config name {:?} appears twice",
+                config.name
+            )));
+        }
+        if config.width == 0 || config.height == 0 || !(1..=100).contains(&config.quality) {
+            return Err(error(format!(
+                "config {:?}: width and height must be positive, quality 1-100",
+                config.name
+            )));
+        }
+    }
+    Ok(configs)
+}
+
+/// Identifies the rendering of one source with one configuration.
+fn digest(sha256: &str, config: &OutputConfig) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(concat!("imgpipe-generate/", env!("CARGO_PKG_VERSION")).as_bytes());
+    hasher.update(sha256.as_bytes());
+    hasher.update(serde_json::to_vec(config).expect("configs serialise"));
+    hex(&hasher.finalize())[..16].to_owned()
+}
+
+/// Renders one configuration of a decoded RGB image to encoded bytes.
+pub fn render(source: &Image<'_>, config: &OutputConfig, resizer: &mut Resizer) -> Vec<u8> {
+    let (width, height) = (f64::from(source.width()), f64::from(source.height()));
+    let (box_w, box_h) = (f64::from(config.width), f64::from(config.height));
+    let lanczos = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
+    let fitted = |allow_enlarge: bool| {
+        let mut scale = (box_w / width).min(box_h / height);
+        if !allow_enlarge {
+            scale = scale.min(1.0);
+        }
+        (
+            ((width * scale).round() as u32).clamp(1, config.width),
+            ((height * scale).round() as u32).clamp(1, config.height),
+        )
+    };
+    let resized = |w: u32, h: u32, options: &ResizeOptions, resizer: &mut Resizer| {
+        let mut out = Image::new(w, h, PixelType::U8x3);
+        resizer
+            .resize(source, &mut out, options)
+            .expect("same pixel type on both sides");
+        out
+    };
+    let (out_w, out_h, pixels) = match config.mode {
+        Mode::Fit => {
+            let (w, h) = fitted(false);
+            (w, h, resized(w, h, &lanczos, resizer).into_vec())
+        }
+        Mode::Crop => {
+            // The largest centred source rectangle with the box's aspect ratio.
+            let aspect = box_w / box_h;
+            let (crop_w, crop_h) = if width / height > aspect {
+                (height * aspect, height)
+            } else {
+                (width, width / aspect)
+            };
+            let options = lanczos.crop(
+                (width - crop_w) / 2.0,
+                (height - crop_h) / 2.0,
+                crop_w,
+                crop_h,
+            );
+            (
+                config.width,
+                config.height,
+                resized(config.width, config.height, &options, resizer).into_vec(),
+            )
+        }
+        Mode::Fill => {
+            let (w, h) = fitted(true);
+            let inner = resized(w, h, &lanczos, resizer);
+            let mut canvas =
+                RgbImage::from_pixel(config.width, config.height, image::Rgb([255, 255, 255]));
+            let inner = RgbImage::from_raw(w, h, inner.into_vec()).expect("sized buffer");
+            image::imageops::replace(
+                &mut canvas,
+                &inner,
+                i64::from((config.width - w) / 2),
+                i64::from((config.height - h) / 2),
+            );
+            (config.width, config.height, canvas.into_raw())
+        }
+    };
+    let mut encoded = Vec::new();
+    let result =
+        match config.format {
+            Format::Jpeg => JpegEncoder::new_with_quality(&mut encoded, config.quality)
+                .write_image(&pixels, out_w, out_h, ExtendedColorType::Rgb8),
+            Format::Png => PngEncoder::new(&mut encoded).write_image(
+                &pixels,
+                out_w,
+                out_h,
+                ExtendedColorType::Rgb8,
+            ),
+            Format::Webp => WebPEncoder::new_lossless(&mut encoded).write_image(
+                &pixels,
+                out_w,
+                out_h,
+                ExtendedColorType::Rgb8,
+            ),
+        };
+    result.expect("encoding RGB8 into memory does not fail");
+    encoded
+}
+
+/// Decodes a source for rendering: RGB (alpha dropped), as fir wants it.
+pub fn source_image(
+    body: &[u8],
+    limits: DecodeLimits,
+) -> Result<Image<'static>, decode::DecodeError> {
+    let (_, decoded) = decode::decode(body, limits)?;
+    let rgb = decoded.to_rgb8();
+    let (w, h) = rgb.dimensions();
+    Ok(Image::from_vec_u8(w, h, rgb.into_raw(), PixelType::U8x3)
+        .expect("rgb buffer matches its dimensions"))
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+pub struct GenerateSummary {
+    pub rendered: u64,
+    pub up_to_date: u64,
+    pub failed: u64,
+}
+
+/// One output to (re)render.
+struct Work {
+    image: RankedImage,
+    configs: Vec<(OutputConfig, String, PathBuf)>,
+}
+
+enum Rendered {
+    Output {
+        image: RankedImage,
+        config: String,
+        digest: String,
+        path: PathBuf,
+    },
+    Failed {
+        image: RankedImage,
+        detail: String,
+    },
+}
+
+pub fn run(
+    store: &Store,
+    blobs: &BlobStore,
+    out: &Path,
+    configs: &[OutputConfig],
+    limits: DecodeLimits,
+    jobs: usize,
+    quiet: bool,
+) -> Result<GenerateSummary, GenerateError> {
+    let output_error = |source| GenerateError::Output {
+        path: out.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(out).map_err(output_error)?;
+    crate::atomic::sweep(out).map_err(output_error)?;
+    let mut summary = GenerateSummary::default();
+    let mut work = Vec::new();
+    for image in store.ranking()? {
+        let mut stale = Vec::new();
+        for config in configs {
+            let digest = digest(&image.sha256, config);
+            let path = out
+                .join(safe_component(&image.hotel_group))
+                .join(&image.sha256[..16])
+                .join(format!("{}.{}", config.name, config.format.extension()));
+            let current = store.output_digest(&image.hotel_group, &image.sha256, &config.name)?;
+            if current.as_deref() == Some(digest.as_str()) && path.is_file() {
+                summary.up_to_date += 1;
+            } else {
+                stale.push((config.clone(), digest, path));
+            }
+        }
+        if !stale.is_empty() {
+            work.push(Work {
+                image,
+                configs: stale,
+            });
+        }
+    }
+    let bar = progress::bar(
+        work.iter().map(|w| w.configs.len()).sum(),
+        "generate",
+        quiet,
+    );
+    let queue = Mutex::new(work.into_iter());
+    let (sender, receiver) = mpsc::channel();
+    std::thread::scope(|scope| -> Result<(), GenerateError> {
+        for _ in 0..jobs.max(1) {
+            let sender = sender.clone();
+            let queue = &queue;
+            scope.spawn(move || {
+                let mut resizer = Resizer::new();
+                loop {
+                    let Some(Work { image, configs }) = queue.lock().expect("queue lock").next()
+                    else {
+                        break;
+                    };
+                    let source = blobs
+                        .read(&image.sha256)
+                        .map_err(|e| e.to_string())
+                        .and_then(|body| source_image(&body, limits).map_err(|e| e.to_string()));
+                    let source = match source {
+                        Ok(source) => source,
+                        Err(detail) => {
+                            let _ = sender.send(Rendered::Failed { image, detail });
+                            continue;
+                        }
+                    };
+                    for (config, digest, path) in configs {
+                        let bytes = render(&source, &config, &mut resizer);
+                        let rendered = match crate::atomic::write(&path, &bytes) {
+                            Ok(()) => Rendered::Output {
+                                image: image.clone(),
+                                config: config.name,
+                                digest,
+                                path,
+                            },
+                            Err(error) => Rendered::Failed {
+                                image: image.clone(),
+                                detail: format!("{}: {error}", path.display()),
+                            },
+                        };
+                        if sender.send(rendered).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+        drop(sender);
+        for rendered in receiver {
+            match rendered {
+                Rendered::Output {
+                    image,
+                    config,
+                    digest,
+                    path,
+                } => {
+                    store.record_output(
+                        &image.hotel_group,
+                        &image.sha256,
+                        &config,
+                        &digest,
+                        &path.display().to_string(),
+                    )?;
+                    summary.rendered += 1;
+                }
+                Rendered::Failed { image, detail } => {
+                    tracing::warn!(
+                        "hotel {} image {}: {detail}",
+                        image.hotel_group,
+                        image.sha256
+                    );
+                    summary.failed += 1;
+                }
+            }
+            bar.inc(1);
+        }
+        Ok(())
+    })?;
+    bar.finish_and_clear();
+    Ok(summary)
+}
+
+/// Hotel ids come from partners: keep them to a safe file-name alphabet.
+fn safe_component(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect::<String>()
+        .trim_start_matches('.')
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_give_the_promised_sizes() {
+        let rgb = RgbImage::from_fn(800, 400, |x, y| {
+            image::Rgb([(x % 256) as u8, (y % 256) as u8, 90])
+        });
+        let source = Image::from_vec_u8(800, 400, rgb.into_raw(), PixelType::U8x3).unwrap();
+        let mut resizer = Resizer::new();
+        let mut size = |mode, format| {
+            let config = OutputConfig {
+                name: "t".to_owned(),
+                width: 300,
+                height: 300,
+                mode,
+                format,
+                quality: 80,
+            };
+            let bytes = render(&source, &config, &mut resizer);
+            let decoded = image::load_from_memory(&bytes).unwrap();
+            (decoded.width(), decoded.height())
+        };
+        assert_eq!(size(Mode::Fit, Format::Jpeg), (300, 150));
+        assert_eq!(size(Mode::Fill, Format::Png), (300, 300));
+        assert_eq!(size(Mode::Crop, Format::Webp), (300, 300));
+        assert_eq!(default_configs().len(), 14);
+        assert_eq!(safe_component("../h 1"), "_h_1");
+    }
+}

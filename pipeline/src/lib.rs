@@ -1,0 +1,18 @@
+//! imgpipe: the hotel-image ingestion pipeline (trigger → download → fingerprint → dedupe →
+//! prioritise → generate) over one state store.
+
+pub mod atomic;
+pub mod blobstore;
+pub mod catalog;
+pub mod decode;
+pub mod dedupe;
+pub mod dhash;
+pub mod download;
+pub mod eval;
+pub mod fingerprint;
+pub mod generate;
+pub mod prioritise;
+pub mod progress;
+pub mod quality;
+pub mod store;
+pub mod tiles;

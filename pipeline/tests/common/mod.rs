@@ -1,0 +1,264 @@
+//! Shared by the integration tests: the peer Python (for ImageHash, Pillow and the
+//! scikit-image photos), the imgpipe binary, and an HTTP server on 127.0.0.1.
+
+#![allow(dead_code)] // Each test binary uses its own part of this module.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use sha2::{Digest, Sha256};
+
+/// The test venv's python, made by scripts/test.
+pub fn python() -> PathBuf {
+    let python = std::env::var_os("KRAIT_TEST_PYTHON").unwrap_or_else(|| {
+        panic!(
+            "KRAIT_TEST_PYTHON is not set: run scripts/test, which creates .venv-test with \
+             ImageHash, Pillow and scikit-image (scripts/test-requirements.txt) and points \
+             KRAIT_TEST_PYTHON at its python"
+        )
+    });
+    PathBuf::from(python)
+}
+
+/// Runs the peer python with a script; panics with its stderr on failure.
+pub fn run_python(args: &[&str]) -> String {
+    let output = Command::new(python())
+        .args(args)
+        .output()
+        .expect("run KRAIT_TEST_PYTHON");
+    assert!(
+        output.status.success(),
+        "python {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8 output")
+}
+
+/// scikit-image's bundled photos (skimage/data) in the test venv.
+pub fn skimage_data() -> PathBuf {
+    let dir = run_python(&[
+        "-c",
+        "import skimage, os; print(os.path.join(os.path.dirname(skimage.__file__), 'data'))",
+    ]);
+    PathBuf::from(dir.trim())
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("pipeline/ is in the repo")
+        .to_path_buf()
+}
+
+pub fn imgpipe(state: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_imgpipe"));
+    command
+        .arg("--db")
+        .arg(state.join("state.db"))
+        .arg("--store")
+        .arg(state.join("store"))
+        .arg("--quiet");
+    command
+}
+
+/// Runs imgpipe and returns its output, panicking with stderr when it fails.
+pub fn ok(command: &mut Command) -> Output {
+    let output = command.output().expect("run imgpipe");
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+pub fn json(command: &mut Command) -> serde_json::Value {
+    let output = ok(command.arg("--json"));
+    serde_json::from_slice(&output.stdout).expect("imgpipe --json prints JSON")
+}
+
+/// A file server on 127.0.0.1 for the sample partners: `/images/...` from a folder (with ETag
+/// and If-None-Match), `/status/<code>/...` answers that status, `/hang/...` never answers in
+/// time. Every request can be slowed down by `delay`.
+pub struct Server {
+    pub base_url: String,
+    pub requests: Arc<AtomicUsize>,
+}
+
+#[derive(Clone)]
+struct ServerState {
+    root: PathBuf,
+    delay: Duration,
+    requests: Arc<AtomicUsize>,
+}
+
+impl Server {
+    pub fn start(root: &Path, delay: Duration) -> Server {
+        let requests = Arc::new(AtomicUsize::new(0));
+        let state = ServerState {
+            root: root.to_path_buf(),
+            delay,
+            requests: requests.clone(),
+        };
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("tokio runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind 127.0.0.1");
+                sender
+                    .send(listener.local_addr().expect("local address"))
+                    .expect("report address");
+                let app = Router::new()
+                    .route("/images/{*path}", get(serve_file))
+                    .route("/status/{code}/{*rest}", get(serve_status))
+                    .route("/hang/{*rest}", get(hang))
+                    .with_state(state);
+                axum::serve(listener, app).await.expect("serve");
+            });
+        });
+        let address = receiver.recv().expect("server started");
+        Server {
+            base_url: format!("http://{address}"),
+            requests,
+        }
+    }
+
+    pub fn request_count(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+async fn serve_file(
+    State(state): State<ServerState>,
+    UrlPath(path): UrlPath<String>,
+    headers: HeaderMap,
+) -> Response {
+    state.requests.fetch_add(1, Ordering::SeqCst);
+    tokio::time::sleep(state.delay).await;
+    if path.split('/').any(|part| part == ".." || part.is_empty()) {
+        return StatusCode::BAD_REQUEST.into_response();
+    }
+    let Ok(body) = tokio::fs::read(state.root.join("images").join(&path)).await else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let etag = format!("\"{}\"", &hex(&Sha256::digest(&body))[..16]);
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        == Some(etag.as_str())
+    {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    }
+    (StatusCode::OK, [(header::ETAG, etag)], body).into_response()
+}
+
+async fn serve_status(
+    State(state): State<ServerState>,
+    UrlPath((code, _)): UrlPath<(u16, String)>,
+) -> Response {
+    state.requests.fetch_add(1, Ordering::SeqCst);
+    StatusCode::from_u16(code)
+        .unwrap_or(StatusCode::BAD_REQUEST)
+        .into_response()
+}
+
+async fn hang(State(state): State<ServerState>) -> Response {
+    state.requests.fetch_add(1, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    StatusCode::OK.into_response()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Makes the sample partners (scripts/make-sample-partners) served by `server`.
+pub fn make_sample_partners(out: &Path, server: &Server, extra: &[&str]) {
+    let script = repo_root().join("scripts/make-sample-partners");
+    let mut args = vec![
+        script.to_str().expect("utf-8 path"),
+        "--out",
+        out.to_str().expect("utf-8 path"),
+        "--base-url",
+        &server.base_url,
+    ];
+    args.extend_from_slice(extra);
+    run_python(&args);
+}
+
+/// `--catalog PARTNER=FILE` arguments for every catalog the script wrote.
+pub fn catalog_args(corpus: &Path) -> Vec<String> {
+    let mut catalogs: Vec<PathBuf> = std::fs::read_dir(corpus.join("catalogs"))
+        .expect("catalogs folder")
+        .map(|entry| entry.expect("entry").path())
+        .collect();
+    catalogs.sort();
+    catalogs
+        .iter()
+        .flat_map(|path| {
+            let partner = path
+                .file_stem()
+                .expect("stem")
+                .to_string_lossy()
+                .into_owned();
+            [
+                "--catalog".to_owned(),
+                format!("{partner}={}", path.display()),
+            ]
+        })
+        .collect()
+}
+
+/// Relative path → bytes of every file under `root`, for comparing two runs.
+pub fn tree(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let relative = path
+                    .strip_prefix(root)
+                    .expect("under root")
+                    .display()
+                    .to_string();
+                files.insert(relative, std::fs::read(&path).expect("read file"));
+            }
+        }
+    }
+    files
+}
+
+/// Number of files under `root` (0 when it does not exist yet).
+pub fn count_files(root: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|entry| {
+            let path = entry.path();
+            if path.is_dir() {
+                count_files(&path)
+            } else {
+                1
+            }
+        })
+        .sum()
+}
