@@ -8,7 +8,7 @@ use super::pins::{apply_pin_expressions, ensure_valid_spec};
 use super::selectors::{select_lines, Namespace, PyValue};
 use super::variants::Variant;
 use minijinja::value::{Kwargs, Object, Rest, Value};
-use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
+use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -256,6 +256,23 @@ fn parse_data(text: &str, format: &str) -> std::result::Result<Value, Error> {
     Ok(Value::from_serialize(json))
 }
 
+/// A positional argument that may also be passed by keyword, as Python allows.
+fn required_arg(
+    positional: Option<String>,
+    kwargs: &Kwargs,
+    key: &str,
+) -> std::result::Result<String, Error> {
+    match positional {
+        Some(v) => Ok(v),
+        None => kwargs.get::<String>(key).map_err(|_| {
+            Error::new(
+                ErrorKind::MissingArgument,
+                format!("missing argument `{key}`"),
+            )
+        }),
+    }
+}
+
 fn kwarg_flag(kwargs: &Kwargs, key: &str) -> bool {
     kwargs
         .get::<Option<bool>>(key)
@@ -357,7 +374,9 @@ fn add_functions(env: &mut Environment<'_>, shared: &Arc<Shared>) {
     let s = shared.clone();
     env.add_function(
         "load_file_regex",
-        move |load_file: String, regex_pattern: String, kwargs: Kwargs| {
+        move |load_file: Option<String>, regex_pattern: Option<String>, kwargs: Kwargs| {
+            let load_file = required_arg(load_file, &kwargs, "load_file")?;
+            let regex_pattern = required_arg(regex_pattern, &kwargs, "regex_pattern")?;
             let from_recipe_dir = kwarg_flag(&kwargs, "from_recipe_dir");
             let Some(path) = s.find_file(&load_file, from_recipe_dir) else {
                 return s.missing_file("load_file_regex", &load_file);
@@ -392,7 +411,9 @@ fn add_functions(env: &mut Environment<'_>, shared: &Arc<Shared>) {
     let s = shared.clone();
     env.add_function(
         "load_file_data",
-        move |filename: String, fmt: Option<String>, kwargs: Kwargs| {
+        move |filename: Option<String>, fmt: Option<String>, kwargs: Kwargs| {
+            let filename = required_arg(filename, &kwargs, "load_file")?;
+            let fmt = fmt.or_else(|| kwargs.get::<Option<String>>("fmt").ok().flatten());
             let from_recipe_dir = kwarg_flag(&kwargs, "from_recipe_dir");
             let Some(path) = s.find_file(&filename, from_recipe_dir) else {
                 return if s.strict {
@@ -569,6 +590,34 @@ const FUNCTIONS: [&str; 9] = [
     "load_setup_py_data",
 ];
 
+/// Python methods on values: minijinja-contrib's pycompat plus `str.rsplit`, which recipes
+/// use for versions (`version.rsplit('.', 1)[0]`).
+fn python_methods(
+    state: &minijinja::State<'_, '_>,
+    value: &Value,
+    method: &str,
+    args: &[Value],
+) -> std::result::Result<Value, Error> {
+    if let ("rsplit", Some(s)) = (method, value.as_str()) {
+        let sep = args.first().and_then(|a| a.as_str().map(String::from));
+        let maxsplit = args
+            .get(1)
+            .and_then(|a| i64::try_from(a.clone()).ok())
+            .unwrap_or(-1);
+        let mut parts: Vec<String> = match (&sep, maxsplit) {
+            (Some(sep), n) if n >= 0 => s
+                .rsplitn(n as usize + 1, sep.as_str())
+                .map(String::from)
+                .collect(),
+            (Some(sep), _) => s.rsplit(sep.as_str()).map(String::from).collect(),
+            (None, _) => s.split_whitespace().rev().map(String::from).collect(),
+        };
+        parts.reverse();
+        return Ok(Value::from(parts));
+    }
+    minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
+}
+
 const JINJA_BUILTINS: [&str; 8] = [
     "range",
     "dict",
@@ -591,7 +640,9 @@ pub fn render(text: &str, input: &JinjaInput<'_>) -> Result<String> {
         strict: input.strict,
     });
     let mut env = Environment::new();
-    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    // minijinja JSON-escapes `.yaml` templates by default; Jinja2 does not escape at all.
+    env.set_auto_escape_callback(|_| AutoEscape::None);
+    env.set_unknown_method_callback(python_methods);
     env.set_undefined_behavior(if input.strict {
         UndefinedBehavior::Strict
     } else {

@@ -88,7 +88,8 @@ pub struct RenderOptions {
     pub env: BTreeMap<String, String>,
     /// Extracted source, for `load_file_regex`/`load_file_data` (the recipe dir otherwise).
     pub source_dir: Option<PathBuf>,
-    /// Host prefix rendered into `PREFIX`/`PYTHON`/`SP_DIR` (`$PREFIX` until a build sets it).
+    /// Host prefix rendered into `PREFIX`/`PYTHON`/`SP_DIR` (`$PREFIX` until a build sets it;
+    /// the builder renders again with its real, padded host prefix).
     pub host_prefix: Option<String>,
     pub build_prefix: Option<String>,
 }
@@ -310,19 +311,16 @@ fn render_variant(
     raw_sections: &RecipeSections,
     warnings: &mut Vec<String>,
 ) -> Result<Option<RenderedVariant>> {
-    let win = options.target_platform.is_windows();
+    // Until a build provides the real prefixes, the variable names stand in for them (a
+    // Windows-style `%PREFIX%` would start an invalid YAML scalar).
     let host_prefix = options
         .host_prefix
         .clone()
-        .unwrap_or_else(|| if win { "%PREFIX%" } else { "$PREFIX" }.to_string());
-    let build_prefix = options.build_prefix.clone().unwrap_or_else(|| {
-        if win {
-            "%BUILD_PREFIX%"
-        } else {
-            "$BUILD_PREFIX"
-        }
-        .to_string()
-    });
+        .unwrap_or_else(|| "$PREFIX".into());
+    let build_prefix = options
+        .build_prefix
+        .clone()
+        .unwrap_or_else(|| "$BUILD_PREFIX".into());
     let mut input = JinjaInput {
         meta_path: &recipe.meta_path,
         recipe_dir: &recipe.dir,
