@@ -657,7 +657,7 @@ pub fn render(text: &str, input: &JinjaInput<'_>) -> Result<String> {
         };
         // Imported templates get the same selector filtering as meta.yaml.
         select_lines(&raw, &namespace, &path)
-            .map(Some)
+            .map(|selected| Some(selected.text))
             .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))
     });
     add_functions(&mut env, &shared);

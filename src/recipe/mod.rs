@@ -229,8 +229,8 @@ pub fn render_recipe(recipe: &Recipe, options: &RenderOptions) -> Result<Rendere
         let namespace = Arc::new(selector_namespace(&host, &variant));
         let selected = select_lines(&recipe.text, &namespace, &recipe.meta_path)?;
         let used = used_cache
-            .entry(selected.clone())
-            .or_insert_with(|| recipe_used_vars(recipe, &variant, &selected, options))
+            .entry(selected.text.clone())
+            .or_insert_with(|| recipe_used_vars(recipe, &variant, &selected.text, options))
             .clone();
         let key = serde_json::to_string(&project(&variant, &used)).unwrap_or_default();
         if seen_projections.insert(key) {
@@ -307,7 +307,7 @@ fn render_variant(
     host: &Host<'_>,
     variant: &Variant,
     namespace: Arc<selectors::Namespace>,
-    selected: &str,
+    selected: &selectors::Selected,
     raw_sections: &RecipeSections,
     warnings: &mut Vec<String>,
 ) -> Result<Option<RenderedVariant>> {
@@ -338,9 +338,9 @@ fn render_variant(
     // refers to them; a failure here only means the strict pass reports the real problem.
     let subpackages;
     if recipe.text.contains("PKG_") || recipe.text.contains("pin_subpackage") {
-        let info = jinja::render(selected, &input)
+        let info = jinja::render(&selected.text, &input)
             .and_then(|text| select_lines(&text, &namespace, &recipe.meta_path))
-            .and_then(|text| yaml::parse(&text, &recipe.meta_path))
+            .and_then(|text| yaml::parse(&text.text, &recipe.meta_path))
             .map(|root| first_pass_info(&root));
         if let Ok((vars, subs)) = info {
             input.package = vars;
@@ -349,10 +349,16 @@ fn render_variant(
         }
     }
     input.strict = true;
-    let text = jinja::render(selected, &input)?;
-    let text = select_lines(&text, &namespace, &recipe.meta_path)?;
-    let root = yaml::parse(&text, &recipe.meta_path)?;
-    let selected_sections = split_sections(selected);
+    // Errors point at the file: filtered lines are mapped back to meta.yaml's lines (Jinja
+    // keeps line structure except where loops or includes expand).
+    let file = recipe.meta_path.as_path();
+    let text = jinja::render(&selected.text, &input)
+        .map_err(|e| e.map_line(file, |l| selected.original_line(l)))?;
+    let rendered = select_lines(&text, &namespace, file)
+        .map_err(|e| e.map_line(file, |l| selected.original_line(l)))?;
+    let root = yaml::parse(&rendered.text, file)
+        .map_err(|e| e.map_line(file, |l| selected.original_line(rendered.original_line(l))))?;
+    let selected_sections = split_sections(&selected.text);
     let inputs = VariantInputs {
         recipe,
         variant,
@@ -364,7 +370,9 @@ fn render_variant(
         file: &recipe.meta_path,
         warnings,
     };
-    let Some(assembled) = outputs::assemble(&root, &inputs, &mut reader)? else {
+    let assembled = outputs::assemble(&root, &inputs, &mut reader)
+        .map_err(|e| e.map_line(file, |l| selected.original_line(rendered.original_line(l))))?;
+    let Some(assembled) = assembled else {
         return Ok(None);
     };
     let used: HashSet<String> = assembled.used_vars.into_iter().collect();

@@ -206,7 +206,7 @@ pub struct Build {
 /// verbatim), or a `pin_compatible()` waiting for the solved host env.
 #[derive(Debug, Clone)]
 pub enum Dependency {
-    Spec { text: String, spec: MatchSpec },
+    Spec { text: String, spec: Box<MatchSpec> },
     PinCompatible(PinCompatible),
 }
 
@@ -266,7 +266,10 @@ impl Dependency {
         }
         let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
         MatchSpec::from_str(&text, ParseStrictness::Lenient)
-            .map(|spec| Dependency::Spec { text, spec })
+            .map(|spec| Dependency::Spec {
+                text,
+                spec: Box::new(spec),
+            })
             .map_err(|e| e.to_string())
     }
 }

@@ -55,7 +55,8 @@ pub fn load_config_file(path: &Path, namespace: &Namespace) -> Result<VariantSpe
         source,
     })?;
     let selected = select_lines(&text, namespace, path)?;
-    let root = yaml::parse(&selected, path)?;
+    let root = yaml::parse(&selected.text, path)
+        .map_err(|e| e.map_line(path, |l| selected.original_line(l)))?;
     let values = match root.to_base_json() {
         Json::Object(map) => map,
         Json::String(s) if s.is_empty() => Map::new(),
@@ -347,8 +348,10 @@ pub fn select_subspaces(mut variants: Vec<Variant>, specs: &[VariantSpec]) -> Ve
     variants
 }
 
-static REGEX_CACHE: LazyLock<Mutex<HashMap<(String, bool), Option<Regex>>>> =
-    LazyLock::new(Mutex::default);
+/// Compiled regexes per (variant key, selectors_only).
+type RegexCache = HashMap<(String, bool), Option<Regex>>;
+
+static REGEX_CACHE: LazyLock<Mutex<RegexCache>> = LazyLock::new(Mutex::default);
 
 /// The combined regex conda-build's `find_used_variables_in_text` builds for one key.
 fn used_variable_regex(key: &str, selectors_only: bool) -> Option<Regex> {
@@ -409,6 +412,11 @@ pub fn find_used_variables_in_text<'a>(
     let mut used = HashSet::new();
     let all_keys: Vec<&String> = keys.into_iter().collect();
     for key in &all_keys {
+        // `cdt('name')` renders with cdt_name/cdt_arch, so it uses every `cdt_*` key.
+        if !selectors_only && key.starts_with("cdt_") && text.contains("cdt(") {
+            used.insert((*key).clone());
+            continue;
+        }
         let compiler_lang = COMPILER_KEY
             .captures(key)
             .filter(|_| !selectors_only)
@@ -435,9 +443,6 @@ pub fn find_used_variables_in_text<'a>(
             {
                 used.insert("CONDA_BUILD_SYSROOT".into());
             }
-        }
-        if !selectors_only && key.starts_with("cdt_") && text.contains("cdt(") {
-            used.insert((*key).clone());
         }
     }
     used
