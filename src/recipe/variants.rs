@@ -448,18 +448,32 @@ pub fn find_used_variables_in_text<'a>(
     used
 }
 
+static SHELL_REGEX_CACHE: LazyLock<Mutex<HashMap<String, Option<Regex>>>> =
+    LazyLock::new(Mutex::default);
+
 /// `find_used_variables_in_shell_script`: `$var` or `${var}` as the first `$` after a line start.
 pub fn find_used_variables_in_shell_script<'a>(
     keys: impl IntoIterator<Item = &'a String>,
     text: &str,
 ) -> HashSet<String> {
+    if !text.contains('$') {
+        return HashSet::new();
+    }
+    let mut cache = SHELL_REGEX_CACHE.lock().expect("regex cache");
     keys.into_iter()
+        .filter(|key| text.contains(key.as_str()))
         .filter(|key| {
-            Regex::new(&format!(
-                r"(?m)^[^$]*?\$\{{?\s*{}\s*[\s|\}}]",
-                regex::escape(key)
-            ))
-            .is_ok_and(|r| r.is_match(text))
+            cache
+                .entry((*key).clone())
+                .or_insert_with(|| {
+                    Regex::new(&format!(
+                        r"(?m)^[^$]*?\$\{{?\s*{}\s*[\s|\}}]",
+                        regex::escape(key)
+                    ))
+                    .ok()
+                })
+                .as_ref()
+                .is_some_and(|r| r.is_match(text))
         })
         .cloned()
         .collect()
