@@ -225,3 +225,28 @@ fn error_lines_point_into_the_file_after_dropped_selector_lines() {
         "{err}"
     );
 }
+
+#[test]
+fn datetime_and_time_modules() {
+    let dir = recipe(
+        "package:\n  name: nightly\n  version: {{ datetime.datetime.now().strftime('%Y.%m.%d') }}\nbuild:\n  number: {{ (time.time() > 0)|int }}\nabout:\n  summary: built in {{ datetime.date.today().year }}\n",
+    );
+    let out = krait_render(dir.path(), &["--platform", "linux-64", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let output = &json[0]["outputs"][0];
+    let today = chrono::Local::now();
+    assert_eq!(
+        output["package"]["version"],
+        today.format("%Y.%m.%d").to_string()
+    );
+    assert_eq!(output["build"]["number"], 1);
+    assert_eq!(
+        output["about"]["summary"],
+        format!("built in {}", today.format("%Y"))
+    );
+}

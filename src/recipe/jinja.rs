@@ -214,6 +214,117 @@ impl Object for OsModule {
     }
 }
 
+/// The `time` module: `time.time()`, `time.strftime(fmt)`.
+#[derive(Debug)]
+struct TimeModule;
+
+impl Object for TimeModule {
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &minijinja::State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> std::result::Result<Value, Error> {
+        let now = chrono::Local::now();
+        match method {
+            "time" => Ok(Value::from(now.timestamp_micros() as f64 / 1e6)),
+            "strftime" => Ok(Value::from(strftime(&now, args)?)),
+            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+        }
+    }
+}
+
+fn strftime(
+    moment: &chrono::DateTime<chrono::Local>,
+    args: &[Value],
+) -> std::result::Result<String, Error> {
+    let format = args.first().and_then(|f| f.as_str()).ok_or_else(|| {
+        Error::new(
+            ErrorKind::MissingArgument,
+            "strftime() needs a format string",
+        )
+    })?;
+    let items: Vec<_> = chrono::format::StrftimeItems::new(format).collect();
+    if items.contains(&chrono::format::Item::Error) {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("bad strftime format `{format}`"),
+        ));
+    }
+    Ok(moment.format_with_items(items.into_iter()).to_string())
+}
+
+/// The `datetime` module: `datetime.datetime.now()`, `datetime.date.today()` and the
+/// resulting objects' `.year`/`.month`/`.day`/`.strftime()`.
+#[derive(Debug)]
+enum Datetime {
+    Module,
+    Class {
+        date_only: bool,
+    },
+    Moment {
+        at: chrono::DateTime<chrono::Local>,
+        date_only: bool,
+    },
+}
+
+impl Object for Datetime {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        use chrono::{Datelike, Timelike};
+        match (self.as_ref(), key.as_str()?) {
+            (Datetime::Module, "datetime") => {
+                Some(Value::from_object(Datetime::Class { date_only: false }))
+            }
+            (Datetime::Module, "date") => {
+                Some(Value::from_object(Datetime::Class { date_only: true }))
+            }
+            (Datetime::Moment { at, .. }, field) => match field {
+                "year" => Some(Value::from(at.year())),
+                "month" => Some(Value::from(at.month())),
+                "day" => Some(Value::from(at.day())),
+                "hour" => Some(Value::from(at.hour())),
+                "minute" => Some(Value::from(at.minute())),
+                "second" => Some(Value::from(at.second())),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &minijinja::State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> std::result::Result<Value, Error> {
+        match (self.as_ref(), method) {
+            (Datetime::Class { date_only }, "now" | "today" | "utcnow") => {
+                Ok(Value::from_object(Datetime::Moment {
+                    at: chrono::Local::now(),
+                    date_only: *date_only,
+                }))
+            }
+            (Datetime::Moment { at, .. }, "strftime") => Ok(Value::from(strftime(at, args)?)),
+            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+        }
+    }
+
+    fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.as_ref() {
+            Datetime::Moment {
+                at,
+                date_only: true,
+            } => write!(f, "{}", at.format("%Y-%m-%d")),
+            Datetime::Moment {
+                at,
+                date_only: false,
+            } => write!(f, "{}", at.format("%Y-%m-%d %H:%M:%S%.6f")),
+            Datetime::Module => write!(f, "<module 'datetime'>"),
+            Datetime::Class { .. } => write!(f, "<class 'datetime'>"),
+        }
+    }
+}
+
 fn py_to_value(value: &PyValue) -> Value {
     match value {
         PyValue::None => Value::from(()),
@@ -574,6 +685,8 @@ fn context(input: &JinjaInput<'_>) -> BTreeMap<String, Value> {
     let environ = Value::from(environ);
     ctx.insert("environ".into(), environ.clone());
     ctx.insert("os".into(), Value::from_object(OsModule { environ }));
+    ctx.insert("time".into(), Value::from_object(TimeModule));
+    ctx.insert("datetime".into(), Value::from_object(Datetime::Module));
     ctx
 }
 
