@@ -250,3 +250,73 @@ fn datetime_and_time_modules() {
         format!("built in {}", today.format("%Y"))
     );
 }
+
+/// PATH for renders that run Python: the test interpreter's folder first (scripts/test
+/// installs it and sets KRAIT_TEST_PYTHON), then the caller's PATH.
+fn path_with_test_python() -> String {
+    let mut dirs: Vec<std::path::PathBuf> = std::env::var_os("KRAIT_TEST_PYTHON")
+        .map(std::path::PathBuf::from)
+        .and_then(|p| p.parent().map(|d| d.to_path_buf()))
+        .into_iter()
+        .collect();
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    std::env::join_paths(dirs)
+        .unwrap()
+        .to_string_lossy()
+        .to_string()
+}
+
+#[test]
+fn load_setup_py_data_runs_setup_py() {
+    let dir = recipe(
+        "{% set data = load_setup_py_data(setup_file='setup.py', from_recipe_dir=True) %}\npackage:\n  name: {{ data.get('name') }}\n  version: {{ data['version'] }}\nrequirements:\n  run:\n  {% for req in data['install_requires'] %}\n    - {{ req }}\n  {% endfor %}\n",
+    );
+    std::fs::write(
+        dir.path().join("setup.py"),
+        "from setuptools import setup\nVERSION = '.'.join(['4', '5', '6'])\nsetup(name='frompy', version=VERSION, install_requires=['six >=1.16'])\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_krait"))
+        .args([
+            "render",
+            "--platform",
+            "linux-64",
+            "--output",
+            "--output-folder",
+            "/o",
+        ])
+        .arg(dir.path())
+        .env_clear()
+        .env("PATH", path_with_test_python())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "/o/linux-64/frompy-4.5.6-0.conda\n"
+    );
+}
+
+#[test]
+fn load_setup_py_data_without_python_fails_clearly() {
+    let dir = recipe("{% set data = load_setup_py_data() %}\npackage:\n  name: x\n  version: {{ data.version }}\n");
+    std::fs::write(dir.path().join("setup.py"), "raise SystemExit(1)\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_krait"))
+        .args(["render", "--platform", "linux-64"])
+        .arg(dir.path())
+        .env_clear()
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("no python3/python is on PATH") && err.contains("meta.yaml:1:"),
+        "{err}"
+    );
+}

@@ -7,7 +7,7 @@ use super::error::{Location, RecipeError, Result};
 use super::pins::{apply_pin_expressions, ensure_valid_spec};
 use super::selectors::{select_lines, Namespace, PyValue};
 use super::variants::Variant;
-use minijinja::value::{Kwargs, Object, Rest, Value};
+use minijinja::value::{Kwargs, Object, Value};
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -54,6 +54,8 @@ struct Shared {
     variant: Variant,
     subpackages: HashMap<String, String>,
     strict: bool,
+    /// `PATH` of the render environment, to find Python for `load_setup_py_data`.
+    path_env: Option<String>,
 }
 
 impl Shared {
@@ -552,17 +554,114 @@ fn add_functions(env: &mut Environment<'_>, shared: &Arc<Shared>) {
         parse_data(&text, &fmt)
     });
     let s = shared.clone();
-    env.add_function("load_setup_py_data", move |_args: Rest<Value>| {
-        if s.strict {
+    env.add_function("load_setup_py_data", move |kwargs: Kwargs| {
+        if !s.strict {
+            return Ok(Value::from(BTreeMap::<String, Value>::new()));
+        }
+        let setup_file = kwargs
+            .get::<Option<String>>("setup_file")
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| "setup.py".into());
+        let from_recipe_dir = kwarg_flag(&kwargs, "from_recipe_dir");
+        let Some(path) = s.find_file(&setup_file, from_recipe_dir) else {
+            return s.missing_file("load_setup_py_data", &setup_file);
+        };
+        run_setup_py(&path, s.path_env.as_deref()).map(Value::from_serialize)
+    });
+    env.add_function(
+        "load_setuptools",
+        |_kwargs: Kwargs| -> std::result::Result<Value, Error> {
             Err(Error::new(
                 ErrorKind::InvalidOperation,
-                "load_setup_py_data() needs to run setup.py with a Python interpreter, which \
-                 krait render does not do: read the version with load_file_regex() instead",
+                "load_setuptools() is the old name of load_setup_py_data(): use that",
             ))
-        } else {
-            Ok(Value::from(BTreeMap::<String, Value>::new()))
-        }
-    });
+        },
+    );
+}
+
+/// Runs setup.py with `setup()` captured, like conda-build's `load_setup_py_data.py`; a stub
+/// `setuptools` stands in when the interpreter has none.
+const SETUP_PY_SHIM: &str = r#"
+import json, os, sys, types
+path = os.path.abspath(sys.argv[1])
+captured = {}
+def setup(**kwargs):
+    captured.update(kwargs)
+def find_packages(*args, **kwargs):
+    return []
+try:
+    import setuptools
+    setuptools.setup = setup
+except ImportError:
+    sys.modules["setuptools"] = types.ModuleType("setuptools")
+    sys.modules["setuptools"].setup = setup
+    sys.modules["setuptools"].find_packages = find_packages
+try:
+    import distutils.core
+    distutils.core.setup = setup
+except ImportError:
+    pass
+os.chdir(os.path.dirname(path))
+sys.path.insert(0, os.getcwd())
+sys.argv = [path]
+exec(compile(open(path).read(), path, "exec"), {"__file__": path, "__name__": "__main__"})
+def clean(v):
+    if v is None or isinstance(v, (str, int, float, bool)):
+        return v
+    if isinstance(v, dict):
+        return {str(k): clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple, set)):
+        return [clean(x) for x in v]
+    return str(v)
+print(json.dumps(clean(captured)))
+"#;
+
+fn find_python(path_env: Option<&str>) -> Option<PathBuf> {
+    let dirs = std::env::split_paths(path_env?).collect::<Vec<_>>();
+    ["python3", "python", "python.exe"]
+        .iter()
+        .flat_map(|name| dirs.iter().map(move |d| d.join(name)))
+        .find(|p| p.is_file())
+}
+
+fn run_setup_py(
+    path: &Path,
+    path_env: Option<&str>,
+) -> std::result::Result<serde_json::Value, Error> {
+    let python = find_python(path_env).ok_or_else(|| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            "load_setup_py_data() runs setup.py with Python, but no python3/python is on PATH",
+        )
+    })?;
+    let out = std::process::Command::new(&python)
+        .arg("-c")
+        .arg(SETUP_PY_SHIM)
+        .arg(path)
+        .output()
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                format!("cannot run {}: {e}", python.display()),
+            )
+        })?;
+    if !out.status.success() {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!(
+                "load_setup_py_data(): {} failed: {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        ));
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            format!("load_setup_py_data(): bad output: {e}"),
+        )
+    })
 }
 
 /// Build variables conda-build exposes while rendering (`environ.get_dict`).
@@ -691,7 +790,7 @@ fn context(input: &JinjaInput<'_>) -> BTreeMap<String, Value> {
 }
 
 /// The recipe functions registered by [`add_functions`].
-const FUNCTIONS: [&str; 9] = [
+const FUNCTIONS: [&str; 10] = [
     "compiler",
     "stdlib",
     "cdt",
@@ -701,6 +800,7 @@ const FUNCTIONS: [&str; 9] = [
     "load_file_data",
     "load_str_data",
     "load_setup_py_data",
+    "load_setuptools",
 ];
 
 /// Python methods on values: minijinja-contrib's pycompat plus `str.rsplit`, which recipes
@@ -751,6 +851,7 @@ pub fn render(text: &str, input: &JinjaInput<'_>) -> Result<String> {
         variant: input.variant.clone(),
         subpackages: input.subpackages.clone(),
         strict: input.strict,
+        path_env: input.host.env.get("PATH").cloned(),
     });
     let mut env = Environment::new();
     // minijinja JSON-escapes `.yaml` templates by default; Jinja2 does not escape at all.
