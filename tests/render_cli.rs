@@ -320,3 +320,37 @@ fn load_setup_py_data_without_python_fails_clearly() {
         "{err}"
     );
 }
+
+#[test]
+fn force_keys_ignore_version_and_underspecified_run() {
+    // force_use_keys adds unused_key; force_ignore_keys drops zlib; ignore_version keeps libpng
+    // out of the hash (get_hash_contents), so the hash input is
+    // {"target_platform": "linux-64", "unused_key": "a"} -> sha1 -> ha117c7c.
+    let dir = recipe(
+        "package:\n  name: keys\n  version: 1.0\nbuild:\n  force_use_keys:\n    - unused_key\n  force_ignore_keys:\n    - zlib\nrequirements:\n  host:\n    - zlib\n    - libpng\n  run:\n    - libfoo 1.2\n",
+    );
+    std::fs::write(
+        dir.path().join("conda_build_config.yaml"),
+        "unused_key:\n  - a\nzlib:\n  - 1.3\nlibpng:\n  - 1.6\nignore_version:\n  - libpng\n",
+    )
+    .unwrap();
+    let out = krait_render(dir.path(), &["--platform", "linux-64", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let output = &json[0]["outputs"][0];
+    assert_eq!(output["build"]["string"], "ha117c7c_0");
+    assert_eq!(
+        output["requirements"]["host"],
+        serde_json::json!(["zlib 1.3.*", "libpng 1.6.*"])
+    );
+    // Under-specified run specs get `.*` and a warning (ensure_valid_spec(warn=True)).
+    assert_eq!(
+        output["requirements"]["run"],
+        serde_json::json!(["libfoo 1.2.*"])
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("adding .* to `libfoo 1.2`"));
+}
