@@ -354,3 +354,38 @@ fn force_keys_ignore_version_and_underspecified_run() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("adding .* to `libfoo 1.2`"));
 }
+
+#[test]
+fn pin_compatible_stays_pending_and_numpy_xx_leaves_the_hash() {
+    // max_pin='x.x' on numpy puts numpy in the build string (np20) and out of the hash
+    // (numpy_xx_re / uses_numpy_pin_compatible_without_xx); the pin itself needs the solved
+    // host env, so it is kept as a typed pending pin.
+    let dir = recipe(
+        "package:\n  name: npext\n  version: 0.1\nrequirements:\n  host:\n    - python\n    - numpy\n  run:\n    - python\n    - {{ pin_compatible('numpy', max_pin='x.x') }}\n",
+    );
+    let out = krait_render(
+        dir.path(),
+        &[
+            "--platform",
+            "linux-64",
+            "--json",
+            "--python",
+            "3.12",
+            "--variant",
+            "numpy=2.0",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let output = &json[0]["outputs"][0];
+    assert_eq!(output["build"]["string"], "np20py312_0");
+    assert_eq!(
+        output["requirements"]["run"][1],
+        serde_json::json!({"pin_compatible": {"name": "numpy", "min_pin": "x.x.x.x.x.x", "max_pin": "x.x", "lower_bound": null, "upper_bound": null, "exact": false}})
+    );
+    assert_eq!(output["requirements"]["run"][0], "python >=3.12,<3.13.0a0");
+}
