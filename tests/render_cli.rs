@@ -389,3 +389,22 @@ fn pin_compatible_stays_pending_and_numpy_xx_leaves_the_hash() {
     );
     assert_eq!(output["requirements"]["run"][0], "python >=3.12,<3.13.0a0");
 }
+
+#[test]
+fn values_print_like_python() {
+    // Jinja2 prints Python objects with str(): True/False/None and lists in repr form.
+    let dir = recipe(
+        "package:\n  name: reprs\n  version: 1.0\nabout:\n  summary: \"{{ win }} {{ environ.get('UNSET_VAR') }} {{ ['a', 1] }}\"\n",
+    );
+    let out = krait_render(dir.path(), &["--platform", "linux-64", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        json[0]["outputs"][0]["about"]["summary"],
+        "False None ['a', 1]"
+    );
+}

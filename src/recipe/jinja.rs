@@ -803,6 +803,59 @@ const FUNCTIONS: [&str; 10] = [
     "load_setuptools",
 ];
 
+/// Print values as Jinja2 does (Python's `str()`): `True`, `None`, `['a', 'b']`.
+fn python_formatter(
+    out: &mut minijinja::Output<'_>,
+    state: &minijinja::State<'_, '_>,
+    value: &Value,
+) -> std::result::Result<(), Error> {
+    use minijinja::value::ValueKind;
+    match value.kind() {
+        ValueKind::Bool | ValueKind::None | ValueKind::Seq | ValueKind::Map => {
+            fmt::Write::write_str(out, &python_repr(value, true)).map_err(Error::from)
+        }
+        _ => minijinja::escape_formatter(out, state, value),
+    }
+}
+
+fn python_repr(value: &Value, top_level: bool) -> String {
+    use minijinja::value::ValueKind;
+    let items = || value.try_iter().into_iter().flatten();
+    match value.kind() {
+        ValueKind::Bool if value.is_true() => "True".into(),
+        ValueKind::Bool => "False".into(),
+        ValueKind::None | ValueKind::Undefined => "None".into(),
+        ValueKind::String if !top_level => {
+            format!(
+                "'{}'",
+                value
+                    .as_str()
+                    .unwrap_or_default()
+                    .replace('\\', "\\\\")
+                    .replace('\'', "\\'")
+            )
+        }
+        ValueKind::Seq => format!(
+            "[{}]",
+            items()
+                .map(|v| python_repr(&v, false))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        ValueKind::Map => format!(
+            "{{{}}}",
+            items()
+                .map(|k| {
+                    let v = value.get_item(&k).unwrap_or_default();
+                    format!("{}: {}", python_repr(&k, false), python_repr(&v, false))
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        _ => value.to_string(),
+    }
+}
+
 /// Python methods on values: minijinja-contrib's pycompat plus `str.rsplit`, which recipes
 /// use for versions (`version.rsplit('.', 1)[0]`).
 fn python_methods(
@@ -856,6 +909,7 @@ pub fn render(text: &str, input: &JinjaInput<'_>) -> Result<String> {
     let mut env = Environment::new();
     // minijinja JSON-escapes `.yaml` templates by default; Jinja2 does not escape at all.
     env.set_auto_escape_callback(|_| AutoEscape::None);
+    env.set_formatter(python_formatter);
     env.set_unknown_method_callback(python_methods);
     env.set_undefined_behavior(if input.strict {
         UndefinedBehavior::Strict
