@@ -232,13 +232,27 @@ impl Selected {
     }
 }
 
+static SPLIT_CACHE: LazyLock<Mutex<HashMap<String, Arc<Vec<SplitLine>>>>> =
+    LazyLock::new(Mutex::default);
+
+/// `split_line` for every line, cached per text like conda-build's `_split_line_selector`:
+/// every variant filters the same recipe text.
+fn split_lines(text: &str) -> Arc<Vec<SplitLine>> {
+    let mut cache = SPLIT_CACHE.lock().expect("split cache");
+    if let Some(hit) = cache.get(text) {
+        return hit.clone();
+    }
+    let split = Arc::new(text.lines().map(split_line).collect::<Vec<_>>());
+    cache.insert(text.to_string(), split.clone());
+    split
+}
+
 /// Apply selectors to `text` as conda-build's `select_lines`: lines whose selector is false are
 /// dropped, the others lose their selector, comment-only lines become empty.
 pub fn select_lines(text: &str, namespace: &Namespace, file: &Path) -> Result<Selected> {
     let mut out = String::with_capacity(text.len());
     let mut lines = Vec::new();
-    for (index, raw) in text.lines().enumerate() {
-        let split = split_line(raw);
+    for (index, (raw, split)) in text.lines().zip(split_lines(text).iter()).enumerate() {
         let keep = match &split.selector {
             None => true,
             Some(selector) => {

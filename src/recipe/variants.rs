@@ -9,7 +9,7 @@ use regex::Regex;
 use serde_json::{Map, Value as Json};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 /// One point of the matrix: key -> value (strings; lists or dicts for special keys).
 pub type Variant = BTreeMap<String, Json>;
@@ -349,12 +349,13 @@ pub fn select_subspaces(mut variants: Vec<Variant>, specs: &[VariantSpec]) -> Ve
 }
 
 /// Compiled regexes per (variant key, selectors_only).
-type RegexCache = HashMap<(String, bool), Option<Regex>>;
+type RegexCache = HashMap<(String, bool), Option<Arc<Regex>>>;
 
 static REGEX_CACHE: LazyLock<Mutex<RegexCache>> = LazyLock::new(Mutex::default);
 
 /// The combined regex conda-build's `find_used_variables_in_text` builds for one key.
-fn used_variable_regex(key: &str, selectors_only: bool) -> Option<Regex> {
+/// Shared through an `Arc`: a cloned `Regex` would rebuild its lazy DFA cache on every use.
+fn used_variable_regex(key: &str, selectors_only: bool) -> Option<Arc<Regex>> {
     let mut cache = REGEX_CACHE.lock().expect("regex cache");
     cache
         .entry((key.to_string(), selectors_only))
@@ -391,7 +392,7 @@ fn used_variable_regex(key: &str, selectors_only: bool) -> Option<Regex> {
                     r"(?:^|[^\{{])\{{%\s*(?:el)?if\s*.*{v}\s*(?:[^%]*?)?%\}}"
                 ));
             }
-            Regex::new(&parts.join("|")).ok()
+            Regex::new(&parts.join("|")).ok().map(Arc::new)
         })
         .clone()
 }
