@@ -68,4 +68,23 @@ pub enum RecipeError {
     Outputs { file: PathBuf, message: String },
 }
 
+impl RecipeError {
+    /// Translate the line of an error in `file` (from filtered text back to the file).
+    pub fn map_line(mut self, file: &std::path::Path, map: impl Fn(usize) -> usize) -> Self {
+        match &mut self {
+            RecipeError::Yaml { location, .. }
+            | RecipeError::Selector { location, .. }
+            | RecipeError::UndefinedVariable { location, .. }
+            | RecipeError::Jinja { location, .. }
+            | RecipeError::Invalid { location, .. }
+                if location.file == file && location.line > 0 =>
+            {
+                location.line = map(location.line);
+            }
+            _ => {}
+        }
+        self
+    }
+}
+
 pub type Result<T, E = RecipeError> = std::result::Result<T, E>;

@@ -7,8 +7,8 @@ use super::error::{Location, RecipeError, Result};
 use super::pins::{apply_pin_expressions, ensure_valid_spec};
 use super::selectors::{select_lines, Namespace, PyValue};
 use super::variants::Variant;
-use minijinja::value::{Kwargs, Object, Rest, Value};
-use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
+use minijinja::value::{Kwargs, Object, Value};
+use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -54,6 +54,8 @@ struct Shared {
     variant: Variant,
     subpackages: HashMap<String, String>,
     strict: bool,
+    /// `PATH` of the render environment, to find Python for `load_setup_py_data`.
+    path_env: Option<String>,
 }
 
 impl Shared {
@@ -214,6 +216,117 @@ impl Object for OsModule {
     }
 }
 
+/// The `time` module: `time.time()`, `time.strftime(fmt)`.
+#[derive(Debug)]
+struct TimeModule;
+
+impl Object for TimeModule {
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &minijinja::State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> std::result::Result<Value, Error> {
+        let now = chrono::Local::now();
+        match method {
+            "time" => Ok(Value::from(now.timestamp_micros() as f64 / 1e6)),
+            "strftime" => Ok(Value::from(strftime(&now, args)?)),
+            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+        }
+    }
+}
+
+fn strftime(
+    moment: &chrono::DateTime<chrono::Local>,
+    args: &[Value],
+) -> std::result::Result<String, Error> {
+    let format = args.first().and_then(|f| f.as_str()).ok_or_else(|| {
+        Error::new(
+            ErrorKind::MissingArgument,
+            "strftime() needs a format string",
+        )
+    })?;
+    let items: Vec<_> = chrono::format::StrftimeItems::new(format).collect();
+    if items.contains(&chrono::format::Item::Error) {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("bad strftime format `{format}`"),
+        ));
+    }
+    Ok(moment.format_with_items(items.into_iter()).to_string())
+}
+
+/// The `datetime` module: `datetime.datetime.now()`, `datetime.date.today()` and the
+/// resulting objects' `.year`/`.month`/`.day`/`.strftime()`.
+#[derive(Debug)]
+enum Datetime {
+    Module,
+    Class {
+        date_only: bool,
+    },
+    Moment {
+        at: chrono::DateTime<chrono::Local>,
+        date_only: bool,
+    },
+}
+
+impl Object for Datetime {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        use chrono::{Datelike, Timelike};
+        match (self.as_ref(), key.as_str()?) {
+            (Datetime::Module, "datetime") => {
+                Some(Value::from_object(Datetime::Class { date_only: false }))
+            }
+            (Datetime::Module, "date") => {
+                Some(Value::from_object(Datetime::Class { date_only: true }))
+            }
+            (Datetime::Moment { at, .. }, field) => match field {
+                "year" => Some(Value::from(at.year())),
+                "month" => Some(Value::from(at.month())),
+                "day" => Some(Value::from(at.day())),
+                "hour" => Some(Value::from(at.hour())),
+                "minute" => Some(Value::from(at.minute())),
+                "second" => Some(Value::from(at.second())),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &minijinja::State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> std::result::Result<Value, Error> {
+        match (self.as_ref(), method) {
+            (Datetime::Class { date_only }, "now" | "today" | "utcnow") => {
+                Ok(Value::from_object(Datetime::Moment {
+                    at: chrono::Local::now(),
+                    date_only: *date_only,
+                }))
+            }
+            (Datetime::Moment { at, .. }, "strftime") => Ok(Value::from(strftime(at, args)?)),
+            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+        }
+    }
+
+    fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.as_ref() {
+            Datetime::Moment {
+                at,
+                date_only: true,
+            } => write!(f, "{}", at.format("%Y-%m-%d")),
+            Datetime::Moment {
+                at,
+                date_only: false,
+            } => write!(f, "{}", at.format("%Y-%m-%d %H:%M:%S%.6f")),
+            Datetime::Module => write!(f, "<module 'datetime'>"),
+            Datetime::Class { .. } => write!(f, "<class 'datetime'>"),
+        }
+    }
+}
+
 fn py_to_value(value: &PyValue) -> Value {
     match value {
         PyValue::None => Value::from(()),
@@ -254,6 +367,23 @@ fn parse_data(text: &str, format: &str) -> std::result::Result<Value, Error> {
         }
     };
     Ok(Value::from_serialize(json))
+}
+
+/// A positional argument that may also be passed by keyword, as Python allows.
+fn required_arg(
+    positional: Option<String>,
+    kwargs: &Kwargs,
+    key: &str,
+) -> std::result::Result<String, Error> {
+    match positional {
+        Some(v) => Ok(v),
+        None => kwargs.get::<String>(key).map_err(|_| {
+            Error::new(
+                ErrorKind::MissingArgument,
+                format!("missing argument `{key}`"),
+            )
+        }),
+    }
 }
 
 fn kwarg_flag(kwargs: &Kwargs, key: &str) -> bool {
@@ -357,7 +487,9 @@ fn add_functions(env: &mut Environment<'_>, shared: &Arc<Shared>) {
     let s = shared.clone();
     env.add_function(
         "load_file_regex",
-        move |load_file: String, regex_pattern: String, kwargs: Kwargs| {
+        move |load_file: Option<String>, regex_pattern: Option<String>, kwargs: Kwargs| {
+            let load_file = required_arg(load_file, &kwargs, "load_file")?;
+            let regex_pattern = required_arg(regex_pattern, &kwargs, "regex_pattern")?;
             let from_recipe_dir = kwarg_flag(&kwargs, "from_recipe_dir");
             let Some(path) = s.find_file(&load_file, from_recipe_dir) else {
                 return s.missing_file("load_file_regex", &load_file);
@@ -392,7 +524,9 @@ fn add_functions(env: &mut Environment<'_>, shared: &Arc<Shared>) {
     let s = shared.clone();
     env.add_function(
         "load_file_data",
-        move |filename: String, fmt: Option<String>, kwargs: Kwargs| {
+        move |filename: Option<String>, fmt: Option<String>, kwargs: Kwargs| {
+            let filename = required_arg(filename, &kwargs, "load_file")?;
+            let fmt = fmt.or_else(|| kwargs.get::<Option<String>>("fmt").ok().flatten());
             let from_recipe_dir = kwarg_flag(&kwargs, "from_recipe_dir");
             let Some(path) = s.find_file(&filename, from_recipe_dir) else {
                 return if s.strict {
@@ -420,17 +554,114 @@ fn add_functions(env: &mut Environment<'_>, shared: &Arc<Shared>) {
         parse_data(&text, &fmt)
     });
     let s = shared.clone();
-    env.add_function("load_setup_py_data", move |_args: Rest<Value>| {
-        if s.strict {
+    env.add_function("load_setup_py_data", move |kwargs: Kwargs| {
+        if !s.strict {
+            return Ok(Value::from(BTreeMap::<String, Value>::new()));
+        }
+        let setup_file = kwargs
+            .get::<Option<String>>("setup_file")
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| "setup.py".into());
+        let from_recipe_dir = kwarg_flag(&kwargs, "from_recipe_dir");
+        let Some(path) = s.find_file(&setup_file, from_recipe_dir) else {
+            return s.missing_file("load_setup_py_data", &setup_file);
+        };
+        run_setup_py(&path, s.path_env.as_deref()).map(Value::from_serialize)
+    });
+    env.add_function(
+        "load_setuptools",
+        |_kwargs: Kwargs| -> std::result::Result<Value, Error> {
             Err(Error::new(
                 ErrorKind::InvalidOperation,
-                "load_setup_py_data() needs to run setup.py with a Python interpreter, which \
-                 krait render does not do: read the version with load_file_regex() instead",
+                "load_setuptools() is the old name of load_setup_py_data(): use that",
             ))
-        } else {
-            Ok(Value::from(BTreeMap::<String, Value>::new()))
-        }
-    });
+        },
+    );
+}
+
+/// Runs setup.py with `setup()` captured, like conda-build's `load_setup_py_data.py`; a stub
+/// `setuptools` stands in when the interpreter has none.
+const SETUP_PY_SHIM: &str = r#"
+import json, os, sys, types
+path = os.path.abspath(sys.argv[1])
+captured = {}
+def setup(**kwargs):
+    captured.update(kwargs)
+def find_packages(*args, **kwargs):
+    return []
+try:
+    import setuptools
+    setuptools.setup = setup
+except ImportError:
+    sys.modules["setuptools"] = types.ModuleType("setuptools")
+    sys.modules["setuptools"].setup = setup
+    sys.modules["setuptools"].find_packages = find_packages
+try:
+    import distutils.core
+    distutils.core.setup = setup
+except ImportError:
+    pass
+os.chdir(os.path.dirname(path))
+sys.path.insert(0, os.getcwd())
+sys.argv = [path]
+exec(compile(open(path).read(), path, "exec"), {"__file__": path, "__name__": "__main__"})
+def clean(v):
+    if v is None or isinstance(v, (str, int, float, bool)):
+        return v
+    if isinstance(v, dict):
+        return {str(k): clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple, set)):
+        return [clean(x) for x in v]
+    return str(v)
+print(json.dumps(clean(captured)))
+"#;
+
+fn find_python(path_env: Option<&str>) -> Option<PathBuf> {
+    let dirs = std::env::split_paths(path_env?).collect::<Vec<_>>();
+    ["python3", "python", "python.exe"]
+        .iter()
+        .flat_map(|name| dirs.iter().map(move |d| d.join(name)))
+        .find(|p| p.is_file())
+}
+
+fn run_setup_py(
+    path: &Path,
+    path_env: Option<&str>,
+) -> std::result::Result<serde_json::Value, Error> {
+    let python = find_python(path_env).ok_or_else(|| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            "load_setup_py_data() runs setup.py with Python, but no python3/python is on PATH",
+        )
+    })?;
+    let out = std::process::Command::new(&python)
+        .arg("-c")
+        .arg(SETUP_PY_SHIM)
+        .arg(path)
+        .output()
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                format!("cannot run {}: {e}", python.display()),
+            )
+        })?;
+    if !out.status.success() {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!(
+                "load_setup_py_data(): {} failed: {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        ));
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            format!("load_setup_py_data(): bad output: {e}"),
+        )
+    })
 }
 
 /// Build variables conda-build exposes while rendering (`environ.get_dict`).
@@ -553,11 +784,13 @@ fn context(input: &JinjaInput<'_>) -> BTreeMap<String, Value> {
     let environ = Value::from(environ);
     ctx.insert("environ".into(), environ.clone());
     ctx.insert("os".into(), Value::from_object(OsModule { environ }));
+    ctx.insert("time".into(), Value::from_object(TimeModule));
+    ctx.insert("datetime".into(), Value::from_object(Datetime::Module));
     ctx
 }
 
 /// The recipe functions registered by [`add_functions`].
-const FUNCTIONS: [&str; 9] = [
+const FUNCTIONS: [&str; 10] = [
     "compiler",
     "stdlib",
     "cdt",
@@ -567,7 +800,89 @@ const FUNCTIONS: [&str; 9] = [
     "load_file_data",
     "load_str_data",
     "load_setup_py_data",
+    "load_setuptools",
 ];
+
+/// Print values as Jinja2 does (Python's `str()`): `True`, `None`, `['a', 'b']`.
+fn python_formatter(
+    out: &mut minijinja::Output<'_>,
+    state: &minijinja::State<'_, '_>,
+    value: &Value,
+) -> std::result::Result<(), Error> {
+    use minijinja::value::ValueKind;
+    match value.kind() {
+        ValueKind::Bool | ValueKind::None | ValueKind::Seq | ValueKind::Map => {
+            fmt::Write::write_str(out, &python_repr(value, true)).map_err(Error::from)
+        }
+        _ => minijinja::escape_formatter(out, state, value),
+    }
+}
+
+fn python_repr(value: &Value, top_level: bool) -> String {
+    use minijinja::value::ValueKind;
+    let items = || value.try_iter().into_iter().flatten();
+    match value.kind() {
+        ValueKind::Bool if value.is_true() => "True".into(),
+        ValueKind::Bool => "False".into(),
+        ValueKind::None | ValueKind::Undefined => "None".into(),
+        ValueKind::String if !top_level => {
+            format!(
+                "'{}'",
+                value
+                    .as_str()
+                    .unwrap_or_default()
+                    .replace('\\', "\\\\")
+                    .replace('\'', "\\'")
+            )
+        }
+        ValueKind::Seq => format!(
+            "[{}]",
+            items()
+                .map(|v| python_repr(&v, false))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        ValueKind::Map => format!(
+            "{{{}}}",
+            items()
+                .map(|k| {
+                    let v = value.get_item(&k).unwrap_or_default();
+                    format!("{}: {}", python_repr(&k, false), python_repr(&v, false))
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        _ => value.to_string(),
+    }
+}
+
+/// Python methods on values: minijinja-contrib's pycompat plus `str.rsplit`, which recipes
+/// use for versions (`version.rsplit('.', 1)[0]`).
+fn python_methods(
+    state: &minijinja::State<'_, '_>,
+    value: &Value,
+    method: &str,
+    args: &[Value],
+) -> std::result::Result<Value, Error> {
+    if let ("rsplit", Some(s)) = (method, value.as_str()) {
+        let sep = args.first().and_then(|a| a.as_str().map(String::from));
+        let maxsplit = args
+            .get(1)
+            .and_then(|a| i64::try_from(a.clone()).ok())
+            .unwrap_or(-1);
+        let mut parts: Vec<String> = match (&sep, maxsplit) {
+            (Some(sep), n) if n >= 0 => s
+                .rsplitn(n as usize + 1, sep.as_str())
+                .map(String::from)
+                .collect(),
+            (Some(sep), _) => s.rsplit(sep.as_str()).map(String::from).collect(),
+            (None, _) => s.split_whitespace().rev().map(String::from).collect(),
+        };
+        parts.reverse();
+        return Ok(Value::from(parts));
+    }
+    minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
+}
 
 const JINJA_BUILTINS: [&str; 8] = [
     "range",
@@ -589,9 +904,13 @@ pub fn render(text: &str, input: &JinjaInput<'_>) -> Result<String> {
         variant: input.variant.clone(),
         subpackages: input.subpackages.clone(),
         strict: input.strict,
+        path_env: input.host.env.get("PATH").cloned(),
     });
     let mut env = Environment::new();
-    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    // minijinja JSON-escapes `.yaml` templates by default; Jinja2 does not escape at all.
+    env.set_auto_escape_callback(|_| AutoEscape::None);
+    env.set_formatter(python_formatter);
+    env.set_unknown_method_callback(python_methods);
     env.set_undefined_behavior(if input.strict {
         UndefinedBehavior::Strict
     } else {
@@ -606,7 +925,7 @@ pub fn render(text: &str, input: &JinjaInput<'_>) -> Result<String> {
         };
         // Imported templates get the same selector filtering as meta.yaml.
         select_lines(&raw, &namespace, &path)
-            .map(Some)
+            .map(|selected| Some(selected.text))
             .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))
     });
     add_functions(&mut env, &shared);

@@ -88,7 +88,8 @@ pub struct RenderOptions {
     pub env: BTreeMap<String, String>,
     /// Extracted source, for `load_file_regex`/`load_file_data` (the recipe dir otherwise).
     pub source_dir: Option<PathBuf>,
-    /// Host prefix rendered into `PREFIX`/`PYTHON`/`SP_DIR` (`$PREFIX` until a build sets it).
+    /// Host prefix rendered into `PREFIX`/`PYTHON`/`SP_DIR` (`$PREFIX` until a build sets it;
+    /// the builder renders again with its real, padded host prefix).
     pub host_prefix: Option<String>,
     pub build_prefix: Option<String>,
 }
@@ -228,8 +229,8 @@ pub fn render_recipe(recipe: &Recipe, options: &RenderOptions) -> Result<Rendere
         let namespace = Arc::new(selector_namespace(&host, &variant));
         let selected = select_lines(&recipe.text, &namespace, &recipe.meta_path)?;
         let used = used_cache
-            .entry(selected.clone())
-            .or_insert_with(|| recipe_used_vars(recipe, &variant, &selected, options))
+            .entry(selected.text.clone())
+            .or_insert_with(|| recipe_used_vars(recipe, &variant, &selected.text, options))
             .clone();
         let key = serde_json::to_string(&project(&variant, &used)).unwrap_or_default();
         if seen_projections.insert(key) {
@@ -306,23 +307,20 @@ fn render_variant(
     host: &Host<'_>,
     variant: &Variant,
     namespace: Arc<selectors::Namespace>,
-    selected: &str,
+    selected: &selectors::Selected,
     raw_sections: &RecipeSections,
     warnings: &mut Vec<String>,
 ) -> Result<Option<RenderedVariant>> {
-    let win = options.target_platform.is_windows();
+    // Until a build provides the real prefixes, the variable names stand in for them (a
+    // Windows-style `%PREFIX%` would start an invalid YAML scalar).
     let host_prefix = options
         .host_prefix
         .clone()
-        .unwrap_or_else(|| if win { "%PREFIX%" } else { "$PREFIX" }.to_string());
-    let build_prefix = options.build_prefix.clone().unwrap_or_else(|| {
-        if win {
-            "%BUILD_PREFIX%"
-        } else {
-            "$BUILD_PREFIX"
-        }
-        .to_string()
-    });
+        .unwrap_or_else(|| "$PREFIX".into());
+    let build_prefix = options
+        .build_prefix
+        .clone()
+        .unwrap_or_else(|| "$BUILD_PREFIX".into());
     let mut input = JinjaInput {
         meta_path: &recipe.meta_path,
         recipe_dir: &recipe.dir,
@@ -340,9 +338,9 @@ fn render_variant(
     // refers to them; a failure here only means the strict pass reports the real problem.
     let subpackages;
     if recipe.text.contains("PKG_") || recipe.text.contains("pin_subpackage") {
-        let info = jinja::render(selected, &input)
+        let info = jinja::render(&selected.text, &input)
             .and_then(|text| select_lines(&text, &namespace, &recipe.meta_path))
-            .and_then(|text| yaml::parse(&text, &recipe.meta_path))
+            .and_then(|text| yaml::parse(&text.text, &recipe.meta_path))
             .map(|root| first_pass_info(&root));
         if let Ok((vars, subs)) = info {
             input.package = vars;
@@ -351,10 +349,16 @@ fn render_variant(
         }
     }
     input.strict = true;
-    let text = jinja::render(selected, &input)?;
-    let text = select_lines(&text, &namespace, &recipe.meta_path)?;
-    let root = yaml::parse(&text, &recipe.meta_path)?;
-    let selected_sections = split_sections(selected);
+    // Errors point at the file: filtered lines are mapped back to meta.yaml's lines (Jinja
+    // keeps line structure except where loops or includes expand).
+    let file = recipe.meta_path.as_path();
+    let text = jinja::render(&selected.text, &input)
+        .map_err(|e| e.map_line(file, |l| selected.original_line(l)))?;
+    let rendered = select_lines(&text, &namespace, file)
+        .map_err(|e| e.map_line(file, |l| selected.original_line(l)))?;
+    let root = yaml::parse(&rendered.text, file)
+        .map_err(|e| e.map_line(file, |l| selected.original_line(rendered.original_line(l))))?;
+    let selected_sections = split_sections(&selected.text);
     let inputs = VariantInputs {
         recipe,
         variant,
@@ -366,7 +370,9 @@ fn render_variant(
         file: &recipe.meta_path,
         warnings,
     };
-    let Some(assembled) = outputs::assemble(&root, &inputs, &mut reader)? else {
+    let assembled = outputs::assemble(&root, &inputs, &mut reader)
+        .map_err(|e| e.map_line(file, |l| selected.original_line(rendered.original_line(l))))?;
+    let Some(assembled) = assembled else {
         return Ok(None);
     };
     let used: HashSet<String> = assembled.used_vars.into_iter().collect();

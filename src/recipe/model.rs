@@ -202,10 +202,11 @@ pub struct Build {
     pub pre_unlink: Option<String>,
 }
 
-/// A requirement: a match spec, or a `pin_compatible()` waiting for the solved host env.
+/// A requirement: a match spec (with the text the recipe rendered, which conda-build keeps
+/// verbatim), or a `pin_compatible()` waiting for the solved host env.
 #[derive(Debug, Clone)]
 pub enum Dependency {
-    Spec(MatchSpec),
+    Spec { text: String, spec: Box<MatchSpec> },
     PinCompatible(PinCompatible),
 }
 
@@ -222,7 +223,7 @@ pub struct PinCompatible {
 impl Serialize for Dependency {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         match self {
-            Dependency::Spec(spec) => s.serialize_str(&spec.to_string()),
+            Dependency::Spec { text, .. } => s.serialize_str(text),
             Dependency::PinCompatible(pin) => {
                 let mut map = BTreeMap::new();
                 map.insert("pin_compatible", pin);
@@ -236,7 +237,7 @@ impl Dependency {
     /// The package name the requirement is about.
     pub fn name(&self) -> String {
         match self {
-            Dependency::Spec(spec) => spec
+            Dependency::Spec { spec, .. } => spec
                 .name
                 .as_exact()
                 .map(|n| n.as_normalized().to_string())
@@ -263,8 +264,12 @@ impl Dependency {
                 exact: field("exact").as_deref() == Some("true"),
             }));
         }
-        MatchSpec::from_str(text, ParseStrictness::Lenient)
-            .map(Dependency::Spec)
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        MatchSpec::from_str(&text, ParseStrictness::Lenient)
+            .map(|spec| Dependency::Spec {
+                text,
+                spec: Box::new(spec),
+            })
             .map_err(|e| e.to_string())
     }
 }

@@ -271,6 +271,20 @@ fn pin_run_as_build(
     Ok(())
 }
 
+/// `ensure_valid_spec(spec, warn=True)` on run and test requirements: `name 1.2` becomes
+/// `name 1.2.*`, with conda-build's warning (not for python and vc).
+fn star_underspecified(spec: &str, output: &str, what: &str, reader: &mut Reader<'_>) -> String {
+    let fixed = ensure_valid_spec(spec);
+    if fixed != spec && !matches!(first_token(spec), "python" | "vc") {
+        reader.warnings.push(format!(
+            "{}: adding .* to `{spec}` in {what} of {output} to ensure satisfiability; write \
+             `{fixed}` or use a relational operator",
+            reader.file.display()
+        ));
+    }
+    fixed
+}
+
 /// `trim_build_only_deps`: requirement-only uses count only when they reach the package.
 fn trim_build_only_deps(
     used: HashSet<String>,
@@ -746,6 +760,10 @@ pub fn assemble(
                 message,
             )
         })?;
+        let name_text = draft.name_node.as_str().unwrap_or_default().to_string();
+        for spec in draft.reqs.run.iter_mut() {
+            *spec = star_underspecified(spec, &name_text, "requirements/run", reader);
+        }
 
         let reqs_text = requirements_text(&draft.raw_text);
         let numpy_xx = NUMPY_XX.is_match(&reqs_text);
@@ -828,7 +846,13 @@ pub fn assemble(
                 has_host: draft.reqs.has_host,
                 ..Requirements::default()
             },
-            test: reader.test(test_node)?,
+            test: {
+                let mut test = reader.test(test_node)?;
+                for spec in test.requires.iter_mut() {
+                    *spec = star_underspecified(spec, &name_text, "test/requires", reader);
+                }
+                test
+            },
             about,
             extra,
             files: reader.files(draft.node.get("files"))?,

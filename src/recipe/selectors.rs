@@ -215,35 +215,63 @@ pub fn split_line(raw: &str) -> SplitLine {
     }
 }
 
-/// Apply selectors to `text`: keep lines whose selector is true (without the selector), blank
-/// the others and comment-only lines, so line numbers are preserved.
-pub fn select_lines(text: &str, namespace: &Namespace, file: &Path) -> Result<String> {
-    let mut out = String::with_capacity(text.len());
-    for (index, raw) in text.lines().enumerate() {
-        let split = split_line(raw);
-        match &split.selector {
-            None => out.push_str(&split.content),
-            Some(selector) => {
-                let keep =
-                    namespace
-                        .eval_cached(selector)
-                        .map_err(|message| RecipeError::Selector {
-                            location: Location::new(
-                                file,
-                                index + 1,
-                                raw.find('[').unwrap_or(0) + 1,
-                            ),
-                            selector: selector.clone(),
-                            message,
-                        })?;
-                if keep {
-                    out.push_str(&split.content);
-                }
-            }
+/// Text after selector filtering, with the original (1-based) line of every kept line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Selected {
+    pub text: String,
+    pub lines: Vec<usize>,
+}
+
+impl Selected {
+    /// The original line of a 1-based line of the filtered text.
+    pub fn original_line(&self, line: usize) -> usize {
+        match line.checked_sub(1).and_then(|i| self.lines.get(i)) {
+            Some(original) => *original,
+            None => self.lines.last().map(|l| l + 1).unwrap_or(line),
         }
-        out.push('\n');
     }
-    Ok(out)
+}
+
+static SPLIT_CACHE: LazyLock<Mutex<HashMap<String, Arc<Vec<SplitLine>>>>> =
+    LazyLock::new(Mutex::default);
+
+/// `split_line` for every line, cached per text like conda-build's `_split_line_selector`:
+/// every variant filters the same recipe text.
+fn split_lines(text: &str) -> Arc<Vec<SplitLine>> {
+    let mut cache = SPLIT_CACHE.lock().expect("split cache");
+    if let Some(hit) = cache.get(text) {
+        return hit.clone();
+    }
+    let split = Arc::new(text.lines().map(split_line).collect::<Vec<_>>());
+    cache.insert(text.to_string(), split.clone());
+    split
+}
+
+/// Apply selectors to `text` as conda-build's `select_lines`: lines whose selector is false are
+/// dropped, the others lose their selector, comment-only lines become empty.
+pub fn select_lines(text: &str, namespace: &Namespace, file: &Path) -> Result<Selected> {
+    let mut out = String::with_capacity(text.len());
+    let mut lines = Vec::new();
+    for (index, (raw, split)) in text.lines().zip(split_lines(text).iter()).enumerate() {
+        let keep = match &split.selector {
+            None => true,
+            Some(selector) => {
+                namespace
+                    .eval_cached(selector)
+                    .map_err(|message| RecipeError::Selector {
+                        location: Location::new(file, index + 1, raw.find('[').unwrap_or(0) + 1),
+                        selector: selector.clone(),
+                        message,
+                    })?
+            }
+        };
+        if keep {
+            out.push_str(&split.content);
+            out.push('\n');
+            lines.push(index + 1);
+        }
+    }
+    Ok(Selected { text: out, lines })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -450,11 +478,8 @@ impl ExprParser {
 
     fn arith(&mut self) -> std::result::Result<Expr, String> {
         let mut left = self.term()?;
-        loop {
-            let op = match self.peek() {
-                Some(Token::Op(op @ ("+" | "-"))) => *op,
-                _ => break,
-            };
+        while let Some(Token::Op(op @ ("+" | "-"))) = self.peek() {
+            let op = *op;
             self.pos += 1;
             left = Expr::Binary(op, Box::new(left), Box::new(self.term()?));
         }
@@ -463,11 +488,8 @@ impl ExprParser {
 
     fn term(&mut self) -> std::result::Result<Expr, String> {
         let mut left = self.factor()?;
-        loop {
-            let op = match self.peek() {
-                Some(Token::Op(op @ ("*" | "/" | "//" | "%"))) => *op,
-                _ => break,
-            };
+        while let Some(Token::Op(op @ ("*" | "/" | "//" | "%"))) = self.peek() {
+            let op = *op;
             self.pos += 1;
             left = Expr::Binary(op, Box::new(left), Box::new(self.factor()?));
         }
@@ -1181,10 +1203,11 @@ mod tests {
     }
 
     #[test]
-    fn select_keeps_line_numbers() {
+    fn select_drops_lines_and_maps_numbers() {
         let text = "a: 1  # [linux]\nb: 2  # [win]\nc: 3\n";
         let out = select_lines(text, &ns(), Path::new("meta.yaml")).unwrap();
-        assert_eq!(out, "a: 1\n\nc: 3\n");
+        assert_eq!(out.text, "a: 1\nc: 3\n");
+        assert_eq!(out.original_line(2), 3);
         let err = select_lines("a: 1  # [py <]\n", &ns(), Path::new("meta.yaml")).unwrap_err();
         assert!(err.to_string().starts_with("meta.yaml:1:"), "{err}");
     }

@@ -9,7 +9,7 @@ use regex::Regex;
 use serde_json::{Map, Value as Json};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 /// One point of the matrix: key -> value (strings; lists or dicts for special keys).
 pub type Variant = BTreeMap<String, Json>;
@@ -55,7 +55,8 @@ pub fn load_config_file(path: &Path, namespace: &Namespace) -> Result<VariantSpe
         source,
     })?;
     let selected = select_lines(&text, namespace, path)?;
-    let root = yaml::parse(&selected, path)?;
+    let root = yaml::parse(&selected.text, path)
+        .map_err(|e| e.map_line(path, |l| selected.original_line(l)))?;
     let values = match root.to_base_json() {
         Json::Object(map) => map,
         Json::String(s) if s.is_empty() => Map::new(),
@@ -347,11 +348,14 @@ pub fn select_subspaces(mut variants: Vec<Variant>, specs: &[VariantSpec]) -> Ve
     variants
 }
 
-static REGEX_CACHE: LazyLock<Mutex<HashMap<(String, bool), Option<Regex>>>> =
-    LazyLock::new(Mutex::default);
+/// Compiled regexes per (variant key, selectors_only).
+type RegexCache = HashMap<(String, bool), Option<Arc<Regex>>>;
+
+static REGEX_CACHE: LazyLock<Mutex<RegexCache>> = LazyLock::new(Mutex::default);
 
 /// The combined regex conda-build's `find_used_variables_in_text` builds for one key.
-fn used_variable_regex(key: &str, selectors_only: bool) -> Option<Regex> {
+/// Shared through an `Arc`: a cloned `Regex` would rebuild its lazy DFA cache on every use.
+fn used_variable_regex(key: &str, selectors_only: bool) -> Option<Arc<Regex>> {
     let mut cache = REGEX_CACHE.lock().expect("regex cache");
     cache
         .entry((key.to_string(), selectors_only))
@@ -388,7 +392,7 @@ fn used_variable_regex(key: &str, selectors_only: bool) -> Option<Regex> {
                     r"(?:^|[^\{{])\{{%\s*(?:el)?if\s*.*{v}\s*(?:[^%]*?)?%\}}"
                 ));
             }
-            Regex::new(&parts.join("|")).ok()
+            Regex::new(&parts.join("|")).ok().map(Arc::new)
         })
         .clone()
 }
@@ -409,6 +413,11 @@ pub fn find_used_variables_in_text<'a>(
     let mut used = HashSet::new();
     let all_keys: Vec<&String> = keys.into_iter().collect();
     for key in &all_keys {
+        // `cdt('name')` renders with cdt_name/cdt_arch, so it uses every `cdt_*` key.
+        if !selectors_only && key.starts_with("cdt_") && text.contains("cdt(") {
+            used.insert((*key).clone());
+            continue;
+        }
         let compiler_lang = COMPILER_KEY
             .captures(key)
             .filter(|_| !selectors_only)
@@ -436,25 +445,36 @@ pub fn find_used_variables_in_text<'a>(
                 used.insert("CONDA_BUILD_SYSROOT".into());
             }
         }
-        if !selectors_only && key.starts_with("cdt_") && text.contains("cdt(") {
-            used.insert((*key).clone());
-        }
     }
     used
 }
+
+static SHELL_REGEX_CACHE: LazyLock<Mutex<HashMap<String, Option<Regex>>>> =
+    LazyLock::new(Mutex::default);
 
 /// `find_used_variables_in_shell_script`: `$var` or `${var}` as the first `$` after a line start.
 pub fn find_used_variables_in_shell_script<'a>(
     keys: impl IntoIterator<Item = &'a String>,
     text: &str,
 ) -> HashSet<String> {
+    if !text.contains('$') {
+        return HashSet::new();
+    }
+    let mut cache = SHELL_REGEX_CACHE.lock().expect("regex cache");
     keys.into_iter()
+        .filter(|key| text.contains(key.as_str()))
         .filter(|key| {
-            Regex::new(&format!(
-                r"(?m)^[^$]*?\$\{{?\s*{}\s*[\s|\}}]",
-                regex::escape(key)
-            ))
-            .is_ok_and(|r| r.is_match(text))
+            cache
+                .entry((*key).clone())
+                .or_insert_with(|| {
+                    Regex::new(&format!(
+                        r"(?m)^[^$]*?\$\{{?\s*{}\s*[\s|\}}]",
+                        regex::escape(key)
+                    ))
+                    .ok()
+                })
+                .as_ref()
+                .is_some_and(|r| r.is_match(text))
         })
         .cloned()
         .collect()

@@ -1,0 +1,3 @@
+if [[ "$mpi" != "nompi" ]]; then export CC=mpicc; fi
+./configure --prefix=$PREFIX
+make install

@@ -1,0 +1,2 @@
+#pragma once
+#define MYLIB_VERSION "2.4.1"

@@ -1,0 +1,3 @@
+./configure --prefix=$PREFIX
+make -j${CPU_COUNT}
+make install

@@ -1,0 +1,2 @@
+./configure --prefix=$PREFIX --with-icu=$with_icu
+make install

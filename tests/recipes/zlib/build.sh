@@ -1,0 +1,2 @@
+cmake -G Ninja -DCMAKE_INSTALL_PREFIX=$PREFIX .
+ninja install

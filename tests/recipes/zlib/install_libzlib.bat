@@ -1,0 +1,1 @@
+copy zlib.dll %LIBRARY_BIN%

@@ -1,0 +1,1 @@
+cp -a $SRC_DIR/lib/libz*.so* $PREFIX/lib/ || true

@@ -1,0 +1,1 @@
+copy zlib.h %LIBRARY_INC%

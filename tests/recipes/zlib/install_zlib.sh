@@ -1,0 +1,1 @@
+cp $SRC_DIR/zlib.h $PREFIX/include/

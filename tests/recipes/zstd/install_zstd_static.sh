@@ -1,0 +1,1 @@
+cp build/lib/libzstd.a $PREFIX/lib

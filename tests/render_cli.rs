@@ -1,0 +1,410 @@
+//! `krait render` end to end: errors that name file, line and column; `--output` paths;
+//! `--python`/`--variant` overrides; the variant matrix.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn krait_render(recipe: &Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_krait"))
+        .arg("render")
+        .arg(recipe)
+        .args(extra)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .expect("run krait")
+}
+
+fn recipe(text: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("meta.yaml"), text).unwrap();
+    dir
+}
+
+fn stderr_of(out: &Output) -> String {
+    assert!(
+        !out.status.success(),
+        "expected failure, got:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+#[test]
+fn missing_package_name_is_reported() {
+    let dir = recipe("package:\n  version: 1.0\n");
+    let err = stderr_of(&krait_render(dir.path(), &["--platform", "linux-64"]));
+    assert!(
+        err.contains("missing `package/name`") && err.contains("meta.yaml"),
+        "{err}"
+    );
+}
+
+#[test]
+fn undefined_jinja_variable_names_variable_and_line() {
+    let dir = recipe("package:\n  name: foo\n  version: {{ versoin }}\n");
+    let err = stderr_of(&krait_render(dir.path(), &["--platform", "linux-64"]));
+    assert!(err.contains("undefined Jinja variable `versoin`"), "{err}");
+    assert!(err.contains("meta.yaml:3:"), "{err}");
+}
+
+#[test]
+fn bad_selector_names_line() {
+    let dir =
+        recipe("package:\n  name: foo\n  version: 1.0\nbuild:\n  number: 1  # [linux and (]\n");
+    let err = stderr_of(&krait_render(dir.path(), &["--platform", "linux-64"]));
+    assert!(
+        err.contains("meta.yaml:5:") && err.contains("invalid selector `[linux and (]`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn yaml_syntax_error_has_line_and_column() {
+    let dir = recipe("package:\n  name: foo\n  version: 1.0\nrequirements:\n  run: [a, b\n");
+    let err = stderr_of(&krait_render(dir.path(), &["--platform", "linux-64"]));
+    assert!(
+        err.contains("YAML syntax error") && err.contains("meta.yaml:"),
+        "{err}"
+    );
+}
+
+#[test]
+fn invalid_version_is_reported_at_its_node() {
+    let dir = recipe("package:\n  name: foo\n  version: 1.0-beta\n");
+    let err = stderr_of(&krait_render(dir.path(), &["--platform", "linux-64"]));
+    assert!(
+        err.contains("meta.yaml:3:12") && err.contains("invalid version `1.0-beta`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn no_meta_yaml_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = stderr_of(&krait_render(dir.path(), &[]));
+    assert!(err.contains("no meta.yaml in"), "{err}");
+}
+
+#[test]
+fn unknown_keys_warn_like_conda_build() {
+    let dir = recipe("package:\n  name: foo\n  version: 1.0\nbuild:\n  numbr: 1\n");
+    let out = krait_render(dir.path(), &["--platform", "linux-64"]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("meta.yaml:5:10: unknown key `build/numbr`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn output_paths_and_python_matrix() {
+    let dir = recipe(
+        "package:\n  name: ext\n  version: 2.0\nrequirements:\n  host:\n    - python\n  run:\n    - python\n",
+    );
+    let out = krait_render(
+        dir.path(),
+        &[
+            "--platform",
+            "linux-64",
+            "--python",
+            "3.11",
+            "--python",
+            "3.12",
+            "--output",
+            "--output-folder",
+            "/out",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // python is used (bare name in host), excluded from the hash; target_platform alone gives
+    // no hash (`dependencies == ["target_platform"]`), so the string is py<XY>_<number>.
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "/out/linux-64/ext-2.0-py311_0.conda\n/out/linux-64/ext-2.0-py312_0.conda\n"
+    );
+}
+
+#[test]
+fn variant_override_and_yaml_output() {
+    let dir = recipe(
+        "package:\n  name: withzlib\n  version: 1.0\nrequirements:\n  host:\n    - zlib\n  run:\n    - zlib\n",
+    );
+    let out = krait_render(
+        dir.path(),
+        &["--platform", "osx-arm64", "--variant", "zlib=1.3"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    // The bare host requirement is pinned to the variant value, with `.*` appended.
+    assert!(text.contains("- zlib 1.3.*"), "{text}");
+    // Hash input {"target_platform": "osx-arm64", "zlib": "1.3"}.
+    assert!(
+        text.contains("string: h") && text.contains("zlib: '1.3'"),
+        "{text}"
+    );
+}
+
+#[test]
+fn noarch_python_gets_conda_forge_pyhd8ed1ab() {
+    // conda-smithy's noarch CI config carries channel_targets and python_min, not python; the
+    // default python ("3.12", no space) is excluded from the hash and noarch drops
+    // target_platform, leaving {"channel_targets": "conda-forge main"} -> hd8ed1ab.
+    let dir = recipe(
+        "package:\n  name: purelib\n  version: 1.2.3\nbuild:\n  noarch: python\nrequirements:\n  host:\n    - python {{ python_min }}\n    - pip\n  run:\n    - python >={{ python_min }}\n",
+    );
+    std::fs::write(
+        dir.path().join("noarch.yaml"),
+        "channel_targets:\n  - conda-forge main\npython_min:\n  - '3.9'\n",
+    )
+    .unwrap();
+    let config = dir.path().join("noarch.yaml");
+    let out = krait_render(
+        dir.path(),
+        &[
+            "--platform",
+            "linux-64",
+            "--output",
+            "--output-folder",
+            "/out",
+            "-m",
+            config.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "/out/noarch/purelib-1.2.3-pyhd8ed1ab_0.conda\n"
+    );
+}
+
+#[test]
+fn selectors_in_included_templates_and_strict_second_pass() {
+    // `{% include %}` goes through the selector-filtering loader like `{% import %}`;
+    // PKG_VERSION is only known after the first (lenient) pass.
+    let dir = recipe(
+        "package:\n  name: inc\n  version: 0.3\nbuild:\n  script: echo {{ PKG_NAME }}-{{ PKG_VERSION }}\nabout:\n  summary: {% include 'summary.txt' %}\n",
+    );
+    std::fs::write(
+        dir.path().join("summary.txt"),
+        "for linux  # [linux]\nfor windows  # [win]\n",
+    )
+    .unwrap();
+    let out = krait_render(dir.path(), &["--platform", "win-64", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let output = &json[0]["outputs"][0];
+    assert_eq!(output["about"]["summary"], "for windows");
+    assert_eq!(output["build"]["script"], "echo inc-0.3");
+}
+
+#[test]
+fn error_lines_point_into_the_file_after_dropped_selector_lines() {
+    // Lines 3-4 are dropped for linux-64; the bad version on line 6 is still reported there.
+    let dir = recipe("package:\n  name: foo\n  # a comment\n  extra_line: 1  # [win]\n  other: 2  # [win]\n  version: 1.0-beta\n");
+    let err = stderr_of(&krait_render(dir.path(), &["--platform", "linux-64"]));
+    assert!(
+        err.contains("meta.yaml:6:12") && err.contains("invalid version"),
+        "{err}"
+    );
+}
+
+#[test]
+fn datetime_and_time_modules() {
+    let dir = recipe(
+        "package:\n  name: nightly\n  version: {{ datetime.datetime.now().strftime('%Y.%m.%d') }}\nbuild:\n  number: {{ (time.time() > 0)|int }}\nabout:\n  summary: built in {{ datetime.date.today().year }}\n",
+    );
+    let out = krait_render(dir.path(), &["--platform", "linux-64", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let output = &json[0]["outputs"][0];
+    let today = chrono::Local::now();
+    assert_eq!(
+        output["package"]["version"],
+        today.format("%Y.%m.%d").to_string()
+    );
+    assert_eq!(output["build"]["number"], 1);
+    assert_eq!(
+        output["about"]["summary"],
+        format!("built in {}", today.format("%Y"))
+    );
+}
+
+/// PATH for renders that run Python: the test interpreter's folder first (scripts/test
+/// installs it and sets KRAIT_TEST_PYTHON), then the caller's PATH.
+fn path_with_test_python() -> String {
+    let mut dirs: Vec<std::path::PathBuf> = std::env::var_os("KRAIT_TEST_PYTHON")
+        .map(std::path::PathBuf::from)
+        .and_then(|p| p.parent().map(|d| d.to_path_buf()))
+        .into_iter()
+        .collect();
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    std::env::join_paths(dirs)
+        .unwrap()
+        .to_string_lossy()
+        .to_string()
+}
+
+#[test]
+fn load_setup_py_data_runs_setup_py() {
+    let dir = recipe(
+        "{% set data = load_setup_py_data(setup_file='setup.py', from_recipe_dir=True) %}\npackage:\n  name: {{ data.get('name') }}\n  version: {{ data['version'] }}\nrequirements:\n  run:\n  {% for req in data['install_requires'] %}\n    - {{ req }}\n  {% endfor %}\n",
+    );
+    std::fs::write(
+        dir.path().join("setup.py"),
+        "from setuptools import setup\nVERSION = '.'.join(['4', '5', '6'])\nsetup(name='frompy', version=VERSION, install_requires=['six >=1.16'])\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_krait"))
+        .args([
+            "render",
+            "--platform",
+            "linux-64",
+            "--output",
+            "--output-folder",
+            "/o",
+        ])
+        .arg(dir.path())
+        .env_clear()
+        .env("PATH", path_with_test_python())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "/o/linux-64/frompy-4.5.6-0.conda\n"
+    );
+}
+
+#[test]
+fn load_setup_py_data_without_python_fails_clearly() {
+    let dir = recipe("{% set data = load_setup_py_data() %}\npackage:\n  name: x\n  version: {{ data.version }}\n");
+    std::fs::write(dir.path().join("setup.py"), "raise SystemExit(1)\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_krait"))
+        .args(["render", "--platform", "linux-64"])
+        .arg(dir.path())
+        .env_clear()
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("no python3/python is on PATH") && err.contains("meta.yaml:1:"),
+        "{err}"
+    );
+}
+
+#[test]
+fn force_keys_ignore_version_and_underspecified_run() {
+    // force_use_keys adds unused_key; force_ignore_keys drops zlib; ignore_version keeps libpng
+    // out of the hash (get_hash_contents), so the hash input is
+    // {"target_platform": "linux-64", "unused_key": "a"} -> sha1 -> ha117c7c.
+    let dir = recipe(
+        "package:\n  name: keys\n  version: 1.0\nbuild:\n  force_use_keys:\n    - unused_key\n  force_ignore_keys:\n    - zlib\nrequirements:\n  host:\n    - zlib\n    - libpng\n  run:\n    - libfoo 1.2\n",
+    );
+    std::fs::write(
+        dir.path().join("conda_build_config.yaml"),
+        "unused_key:\n  - a\nzlib:\n  - 1.3\nlibpng:\n  - 1.6\nignore_version:\n  - libpng\n",
+    )
+    .unwrap();
+    let out = krait_render(dir.path(), &["--platform", "linux-64", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let output = &json[0]["outputs"][0];
+    assert_eq!(output["build"]["string"], "ha117c7c_0");
+    assert_eq!(
+        output["requirements"]["host"],
+        serde_json::json!(["zlib 1.3.*", "libpng 1.6.*"])
+    );
+    // Under-specified run specs get `.*` and a warning (ensure_valid_spec(warn=True)).
+    assert_eq!(
+        output["requirements"]["run"],
+        serde_json::json!(["libfoo 1.2.*"])
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("adding .* to `libfoo 1.2`"));
+}
+
+#[test]
+fn pin_compatible_stays_pending_and_numpy_xx_leaves_the_hash() {
+    // max_pin='x.x' on numpy puts numpy in the build string (np20) and out of the hash
+    // (numpy_xx_re / uses_numpy_pin_compatible_without_xx); the pin itself needs the solved
+    // host env, so it is kept as a typed pending pin.
+    let dir = recipe(
+        "package:\n  name: npext\n  version: 0.1\nrequirements:\n  host:\n    - python\n    - numpy\n  run:\n    - python\n    - {{ pin_compatible('numpy', max_pin='x.x') }}\n",
+    );
+    let out = krait_render(
+        dir.path(),
+        &[
+            "--platform",
+            "linux-64",
+            "--json",
+            "--python",
+            "3.12",
+            "--variant",
+            "numpy=2.0",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let output = &json[0]["outputs"][0];
+    assert_eq!(output["build"]["string"], "np20py312_0");
+    assert_eq!(
+        output["requirements"]["run"][1],
+        serde_json::json!({"pin_compatible": {"name": "numpy", "min_pin": "x.x.x.x.x.x", "max_pin": "x.x", "lower_bound": null, "upper_bound": null, "exact": false}})
+    );
+    assert_eq!(output["requirements"]["run"][0], "python >=3.12,<3.13.0a0");
+}
+
+#[test]
+fn values_print_like_python() {
+    // Jinja2 prints Python objects with str(): True/False/None and lists in repr form.
+    let dir = recipe(
+        "package:\n  name: reprs\n  version: 1.0\nabout:\n  summary: \"{{ win }} {{ environ.get('UNSET_VAR') }} {{ ['a', 1] }}\"\n",
+    );
+    let out = krait_render(dir.path(), &["--platform", "linux-64", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        json[0]["outputs"][0]["about"]["summary"],
+        "False None ['a', 1]"
+    );
+}
