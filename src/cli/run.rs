@@ -1,0 +1,37 @@
+//! `krait run (-n NAME | -p PATH) CMD...`: run a command in the activated environment.
+
+use crate::channel::config::Config;
+use crate::cli::GlobalArgs;
+use crate::env::activation;
+use crate::env::prefix::{self, TargetArgs};
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+#[command(trailing_var_arg = true)]
+pub struct Args {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// The command and its arguments.
+    #[arg(required = true, allow_hyphen_values = true, value_name = "CMD")]
+    command: Vec<String>,
+}
+
+pub fn run(args: Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
+    let config = Config::load()?;
+    let prefix = prefix::existing(&config, &args.target)?;
+    let runtime = crate::cli::runtime()?;
+    let status = runtime.block_on(activation::run(&prefix, &args.command))?;
+    Ok(exit_code(status))
+}
+
+/// The command's exit code; a command killed by a signal exits as shells report it, 128 + N.
+fn exit_code(status: std::process::ExitStatus) -> ExitCode {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(signal) = status.signal() {
+            return ExitCode::from((128 + signal) as u8);
+        }
+    }
+    ExitCode::from(status.code().unwrap_or(1) as u8)
+}

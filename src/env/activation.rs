@@ -1,0 +1,375 @@
+//! Activating environments in a shell: the `shell-hook` functions that make `krait activate` and
+//! `krait deactivate` change the calling shell, the scripts those commands print, and running a
+//! command inside an activated environment. The variables, `PATH` and the env's
+//! `etc/conda/{activate,deactivate}.d` scripts come from `rattler_shell`'s [`Activator`].
+
+use rattler_conda_types::Subdir;
+use rattler_shell::activation::{
+    prefix_path_entries, ActivationVariables, Activator, PathModificationBehavior,
+};
+use rattler_shell::shell::{self, Shell, ShellEnum, ShellScript};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+
+/// Errors while activating, deactivating or running in an environment.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ActivationError {
+    #[error("unknown shell {0:?}")]
+    #[diagnostic(help("supported: bash, zsh, fish, xonsh, powershell, cmd, nu"))]
+    UnknownShell(String),
+    #[error("cannot activate {prefix}: {message}")]
+    Activate { prefix: PathBuf, message: String },
+    #[error("no environment is active (CONDA_PREFIX is not set)")]
+    #[diagnostic(help("activate one first with `krait activate NAME`"))]
+    NothingActive,
+    #[error("cannot run {command:?} in {prefix}: {message}")]
+    #[diagnostic(help("check that the command is installed in the environment or on PATH"))]
+    Run {
+        command: String,
+        prefix: PathBuf,
+        message: String,
+    },
+    #[error("cannot evaluate the activation in bash: {0}")]
+    Evaluate(String),
+}
+
+/// The shells krait can activate in, by the names conda and micromamba use.
+#[derive(Debug, Clone)]
+pub struct ShellKind {
+    shell: ShellEnum,
+}
+
+impl std::str::FromStr for ShellKind {
+    type Err = ActivationError;
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        let canonical = match name {
+            "pwsh" | "powershell" => "powershell",
+            "cmd.exe" | "cmd" => "cmd",
+            "nushell" | "nu" => "nu",
+            other => other,
+        };
+        canonical
+            .parse::<ShellEnum>()
+            .map(|shell| ShellKind { shell })
+            .map_err(|_| ActivationError::UnknownShell(name.to_string()))
+    }
+}
+
+fn platform() -> Subdir {
+    crate::channel::resolve::host_subdir()
+}
+
+fn activate_error(prefix: &Path, error: impl std::fmt::Display) -> ActivationError {
+    ActivationError::Activate {
+        prefix: prefix.to_path_buf(),
+        message: error.to_string(),
+    }
+}
+
+/// Quotes a string for a POSIX shell.
+fn sh_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// The `shell-hook` text: defines a `krait` function that evaluates what `krait activate` and
+/// `krait deactivate` print, and passes every other subcommand to `exe`.
+pub fn hook(kind: &ShellKind, exe: &Path) -> String {
+    let exe = exe.display().to_string();
+    match &kind.shell {
+        ShellEnum::Bash(_) | ShellEnum::Zsh(_) => {
+            let name = if matches!(kind.shell, ShellEnum::Zsh(_)) {
+                "zsh"
+            } else {
+                "bash"
+            };
+            format!(
+                r#"export KRAIT_EXE={exe}
+krait() {{
+    case "${{1:-}}" in
+        activate|deactivate)
+            local __krait_script
+            __krait_script="$("$KRAIT_EXE" "$@" --shell {name})" || return $?
+            eval "$__krait_script"
+            ;;
+        *)
+            "$KRAIT_EXE" "$@"
+            ;;
+    esac
+}}
+"#,
+                exe = sh_quote(&exe)
+            )
+        }
+        ShellEnum::Fish(_) => format!(
+            r#"set -gx KRAIT_EXE {exe}
+function krait --description 'krait, with activate and deactivate acting on this shell'
+    if contains -- "$argv[1]" activate deactivate
+        set -l __krait_script ($KRAIT_EXE $argv --shell fish)
+        or return $status
+        string join \n -- $__krait_script | source
+    else
+        $KRAIT_EXE $argv
+    end
+end
+"#,
+            exe = sh_quote(&exe)
+        ),
+        ShellEnum::Xonsh(_) => format!(
+            r#"$KRAIT_EXE = {exe:?}
+import subprocess as _krait_subprocess
+def _krait(args):
+    if args and args[0] in ('activate', 'deactivate'):
+        result = _krait_subprocess.run([$KRAIT_EXE, *args, '--shell', 'xonsh'], stdout=_krait_subprocess.PIPE, text=True, env=__xonsh__.env.detype())
+        if result.returncode == 0:
+            execx(result.stdout)
+        return result.returncode
+    return _krait_subprocess.run([$KRAIT_EXE, *args], env=__xonsh__.env.detype()).returncode
+aliases['krait'] = _krait
+"#
+        ),
+        ShellEnum::PowerShell(_) => format!(
+            r#"$Env:KRAIT_EXE = '{exe}'
+function krait {{
+    if ($args.Count -gt 0 -and ($args[0] -eq 'activate' -or $args[0] -eq 'deactivate')) {{
+        $__krait_script = (& $Env:KRAIT_EXE @args --shell powershell) -join "`n"
+        if ($LASTEXITCODE -ne 0) {{ return }}
+        Invoke-Expression $__krait_script
+    }} else {{
+        & $Env:KRAIT_EXE @args
+    }}
+}}
+"#,
+            exe = exe.replace('\'', "''")
+        ),
+        // cmd.exe has no functions: save this as a .bat and `call` it once; it defines a
+        // doskey macro that calls the same file back with the arguments.
+        ShellEnum::CmdExe(_) => format!(
+            "@echo off\r\n\
+             if not \"%~1\"==\"__krait_dispatch\" (\r\n\
+             \x20   set \"KRAIT_EXE={exe}\"\r\n\
+             \x20   doskey krait=call \"%~f0\" __krait_dispatch $*\r\n\
+             \x20   goto :eof\r\n\
+             )\r\n\
+             set \"_KRAIT_ARGS=\"\r\n\
+             for /f \"tokens=1,*\" %%a in (\"%*\") do set \"_KRAIT_ARGS=%%b\"\r\n\
+             if /i \"%~2\"==\"activate\" goto :krait_eval\r\n\
+             if /i \"%~2\"==\"deactivate\" goto :krait_eval\r\n\
+             \"%KRAIT_EXE%\" %_KRAIT_ARGS%\r\n\
+             goto :eof\r\n\
+             :krait_eval\r\n\
+             set \"_KRAIT_SCRIPT=%TEMP%\\krait-activate-%RANDOM%.bat\"\r\n\
+             \"%KRAIT_EXE%\" %_KRAIT_ARGS% --shell cmd > \"%_KRAIT_SCRIPT%\" || goto :eof\r\n\
+             call \"%_KRAIT_SCRIPT%\"\r\n\
+             del \"%_KRAIT_SCRIPT%\"\r\n"
+        ),
+        // nushell cannot evaluate generated code: `activate`/`deactivate` print the changes as
+        // JSON for `load-env`.
+        ShellEnum::NuShell(_) => format!(
+            r#"$env.KRAIT_EXE = {exe:?}
+def --env --wrapped krait [...args: string] {{
+    if ($args | is-not-empty) and (($args | first) in [activate deactivate]) {{
+        let changes = (^$env.KRAIT_EXE ...$args --shell nu | from json)
+        for name in $changes.unset {{ hide-env --ignore-errors $name }}
+        load-env $changes.set
+    }} else {{
+        ^$env.KRAIT_EXE ...$args
+    }}
+}}
+"#
+        ),
+    }
+}
+
+fn current_path() -> Vec<PathBuf> {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default()
+}
+
+fn current_env() -> HashMap<String, String> {
+    std::env::vars().collect()
+}
+
+/// The script that activates `prefix` in the shell: it deactivates the active environment,
+/// puts the prefix's `bin` first on PATH, sets `CONDA_PREFIX`, `CONDA_SHLVL` and the env's
+/// variables (keeping the old values for deactivation), and runs its activate.d scripts.
+fn activation_script<T: Shell + Clone + 'static>(
+    shell: T,
+    prefix: &Path,
+) -> Result<ShellScript<T>, ActivationError> {
+    let activator =
+        Activator::from_path(prefix, shell, platform()).map_err(|e| activate_error(prefix, e))?;
+    let variables = ActivationVariables {
+        conda_prefix: std::env::var_os("CONDA_PREFIX").map(PathBuf::from),
+        path: Some(current_path()),
+        path_modification_behavior: PathModificationBehavior::Replace,
+        current_env: current_env(),
+    };
+    Ok(activator
+        .activation(variables)
+        .map_err(|e| activate_error(prefix, e))?
+        .script)
+}
+
+/// The script that deactivates the active environment: its deactivate.d scripts run first
+/// (with `CONDA_PREFIX` still set, as conda runs them), then the variables it set go back to
+/// their old values and its `bin` leaves PATH.
+fn deactivation_script<T: Shell + Clone + 'static>(
+    shell: T,
+) -> Result<ShellScript<T>, ActivationError> {
+    let env = current_env();
+    let prefix = PathBuf::from(
+        env.get("CONDA_PREFIX")
+            .ok_or(ActivationError::NothingActive)?,
+    );
+    let mut activator = Activator::from_path(&prefix, shell.clone(), platform())
+        .map_err(|e| activate_error(&prefix, e))?;
+    let mut script = ShellScript::new(shell, platform());
+    for path in std::mem::take(&mut activator.deactivation_scripts) {
+        script
+            .run_script(&path)
+            .map_err(|e| activate_error(&prefix, e))?;
+    }
+    let level = env.get("CONDA_SHLVL").cloned().unwrap_or_default();
+    let outer = env
+        .get(&format!("CONDA_ENV_SHLVL_{level}_CONDA_PREFIX"))
+        .map(PathBuf::from);
+    let variables = ActivationVariables {
+        current_env: env,
+        ..ActivationVariables::default()
+    };
+    let restore = activator
+        .deactivation(variables)
+        .map_err(|e| activate_error(&prefix, e))?;
+    script.append_script(&restore.script);
+    let own = prefix_path_entries(&prefix, &platform());
+    let mut path: Vec<PathBuf> = match &outer {
+        Some(outer) => prefix_path_entries(outer, &platform()),
+        None => Vec::new(),
+    };
+    path.extend(current_path().into_iter().filter(|p| !own.contains(p)));
+    script
+        .set_path(&path, PathModificationBehavior::Replace)
+        .map_err(|e| activate_error(&prefix, e))?;
+    Ok(script)
+}
+
+/// What the shell function evaluates for `krait activate PREFIX`.
+pub fn activate(kind: &ShellKind, prefix: &Path) -> Result<String, ActivationError> {
+    render(kind, |shell| activation_script(shell, prefix))
+}
+
+/// What the shell function evaluates for `krait deactivate`.
+pub fn deactivate(kind: &ShellKind) -> Result<String, ActivationError> {
+    render(kind, deactivation_script)
+}
+
+/// Builds a script for the shell; for nushell, runs the bash version and prints the changes
+/// it makes as JSON (`{"set": {...}, "unset": [...]}`), which nushell can load.
+fn render(
+    kind: &ShellKind,
+    build: impl Fn(ShellEnum) -> Result<ShellScript<ShellEnum>, ActivationError>,
+) -> Result<String, ActivationError> {
+    let contents = |script: ShellScript<ShellEnum>| {
+        script
+            .contents()
+            .map_err(|e| ActivationError::Evaluate(e.to_string()))
+    };
+    match &kind.shell {
+        ShellEnum::NuShell(_) => {
+            let bash = build(ShellEnum::Bash(shell::Bash::default()))?;
+            let changes = evaluate_in_bash(&bash)?;
+            Ok(serde_json::to_string_pretty(&changes).expect("json"))
+        }
+        shell => contents(build(shell.clone())?),
+    }
+}
+
+/// The environment changes a script makes.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct EnvChanges {
+    /// New values; PATH as a list, as nushell keeps it.
+    pub set: serde_json::Map<String, serde_json::Value>,
+    pub unset: Vec<String>,
+}
+
+/// Runs a bash script in the current environment and reports what it changed.
+fn evaluate_in_bash(script: &ShellScript<ShellEnum>) -> Result<EnvChanges, ActivationError> {
+    const SEPARATOR: &str = "__KRAIT_ENV_SEPARATOR__";
+    let bash = ShellEnum::Bash(shell::Bash::default());
+    let mut wrapper = ShellScript::new(bash.clone(), platform());
+    let fail = |e: std::fmt::Error| ActivationError::Evaluate(e.to_string());
+    wrapper
+        .print_env()
+        .map_err(fail)?
+        .echo(SEPARATOR)
+        .map_err(fail)?;
+    wrapper.append_script(script);
+    wrapper
+        .echo(SEPARATOR)
+        .map_err(fail)?
+        .print_env()
+        .map_err(fail)?;
+    let file = tempfile::Builder::new()
+        .suffix(".sh")
+        .tempfile()
+        .map_err(|e| ActivationError::Evaluate(e.to_string()))?;
+    let text = wrapper
+        .contents()
+        .map_err(|e| ActivationError::Evaluate(e.to_string()))?;
+    std::fs::write(file.path(), text).map_err(|e| ActivationError::Evaluate(e.to_string()))?;
+    let output = bash
+        .create_run_script_command(file.path())
+        .output()
+        .map_err(|e| ActivationError::Evaluate(e.to_string()))?;
+    if !output.status.success() {
+        return Err(ActivationError::Evaluate(
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        ));
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let mut parts = stdout.split(SEPARATOR);
+    let (Some(before), Some(_), Some(after)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(ActivationError::Evaluate("no environment printed".into()));
+    };
+    let before = bash.parse_env(before);
+    let after = bash.parse_env(after);
+    let mut changes = EnvChanges::default();
+    for (key, value) in &after {
+        if before.get(key) != Some(value) {
+            let value = if *key == "PATH" {
+                std::env::split_paths(value)
+                    .map(|p| serde_json::Value::from(p.display().to_string()))
+                    .collect()
+            } else {
+                serde_json::Value::from(*value)
+            };
+            changes.set.insert(key.to_string(), value);
+        }
+    }
+    changes.unset = before
+        .keys()
+        .filter(|key| !after.contains_key(*key))
+        .map(|key| key.to_string())
+        .collect();
+    changes.unset.sort();
+    Ok(changes)
+}
+
+/// Runs a command in the activated prefix (activate.d scripts included) with inherited stdio.
+pub async fn run(prefix: &Path, command: &[String]) -> Result<ExitStatus, ActivationError> {
+    rattler_shell::run::run_command_in_environment(
+        prefix,
+        command,
+        ShellEnum::default(),
+        &HashMap::new(),
+        None,
+    )
+    .await
+    .map_err(|e| ActivationError::Run {
+        command: command.join(" "),
+        prefix: prefix.to_path_buf(),
+        message: e.to_string(),
+    })
+}
