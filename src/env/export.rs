@@ -79,7 +79,7 @@ pub fn table(prefix: &Path, records: &[&PrefixRecord], alias: &url::Url) -> Stri
             "{:<25} {:<15} {:>15}    {}",
             p.name.as_normalized(),
             p.version.to_string(),
-            p.build,
+            p.build.to_string(),
             channel_name(&record.repodata_record, alias)
         );
     }
