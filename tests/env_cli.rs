@@ -522,8 +522,10 @@ fn bash_activate_and_deactivate_through_the_shell_hook() {
     let home = tmp.path();
     let channel = channel(home);
     create(home, &channel, &["-n", "web"], &["c"]);
+    create(home, &channel, &["-n", "plain"], &["d"]);
     let prefix = home.join("envs").join("web");
     let p = prefix.display().to_string();
+    let plain = home.join("envs").join("plain").display().to_string();
     let script = format!(
         r#"set -e
 show() {{
@@ -541,7 +543,13 @@ show
 krait activate {p}
 show
 krait env list | grep -c '\*'
+krait activate plain 2>&1
+show
+krait deactivate
+show
 krait deactivate 2>&1
+show
+[ "$PATH" = "$old_path" ] && echo "path-restored"
 "#
     );
     let out = bash(home, &script);
@@ -553,7 +561,12 @@ krait deactivate 2>&1
              path-restored\n\
              prefix={p} shlvl=1 active=on:{p} var=from-c\non-path\n\
              1\n\
-             deactivating:{p}\n"
+             deactivating:{p}\n\
+             prefix={plain} shlvl=2 active=unset var=before\noff-path\n\
+             prefix={p} shlvl=1 active=on:{p} var=from-c\non-path\n\
+             deactivating:{p}\n\
+             prefix=unset shlvl=unset active=unset var=before\noff-path\n\
+             path-restored\n"
         )
     );
 
@@ -747,6 +760,7 @@ fn clean_removes_index_cache_archives_and_unused_packages() {
     let out = run_ok(krait(home).args(["clean", "--packages", "-y"]));
     assert!(out.contains("Will remove 2"), "{out}");
     assert!(!extracted("a-2.0-h0_0") && !extracted("b-1.0-h0_0"));
+    assert!(!pkgs.join("a-2.0-h0_0.lock").exists());
 
     // Tarballs in the cache are found and removed.
     std::fs::copy(

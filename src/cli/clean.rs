@@ -4,6 +4,7 @@ use crate::channel::config::Config;
 use crate::cli::GlobalArgs;
 use crate::env::report::{self, Confirm};
 use indicatif::HumanBytes;
+use rattler_cache::package_cache::PackageCache;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -121,7 +122,9 @@ fn remove(path: &Path) -> std::io::Result<()> {
     if path.is_dir() {
         std::fs::remove_dir_all(path)?;
         // rattler's cache keeps a lock file next to each package folder.
-        let lock = path.with_extension("lock");
+        let mut lock = path.as_os_str().to_owned();
+        lock.push(".lock");
+        let lock = PathBuf::from(lock);
         if lock.is_file() {
             std::fs::remove_file(lock)?;
         }
@@ -139,6 +142,12 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
         ));
     }
     let config = Config::load()?;
+    // rattler's installer holds this lock while it fills the cache; hold it while looking and
+    // removing, so that no concurrent install sees a package half gone.
+    let runtime = crate::cli::runtime()?;
+    let _cache_lock = runtime
+        .block_on(PackageCache::new(config.pkgs_dir()).acquire_global_lock())
+        .map_err(|e| miette::miette!("cannot lock the package cache: {e}"))?;
     let targets = find(&config, &args);
     let quiet = global.quiet || args.json;
     if !quiet {

@@ -191,67 +191,126 @@ fn current_env() -> HashMap<String, String> {
     std::env::vars().collect()
 }
 
-/// The script that activates `prefix` in the shell: it deactivates the active environment,
-/// puts the prefix's `bin` first on PATH, sets `CONDA_PREFIX`, `CONDA_SHLVL` and the env's
-/// variables (keeping the old values for deactivation), and runs its activate.d scripts.
+/// The active environment and its `CONDA_SHLVL`, when there is one.
+fn active(env: &HashMap<String, String>) -> Option<(PathBuf, i32)> {
+    let prefix = PathBuf::from(env.get("CONDA_PREFIX")?);
+    let level = env
+        .get("CONDA_SHLVL")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(1);
+    Some((prefix, level))
+}
+
+/// Adds to `script` what puts the variables of `activator`'s environment, activated at
+/// `level`, back to the values saved then, after its deactivate.d scripts (which run while
+/// `CONDA_PREFIX` still names it, as in conda). Returns the environment as it is afterwards.
+fn undo_variables<T: Shell + Clone + 'static>(
+    script: &mut ShellScript<T>,
+    activator: &Activator<T>,
+    env: &HashMap<String, String>,
+    level: i32,
+) -> Result<HashMap<String, String>, ActivationError> {
+    let fail = |e: rattler_shell::shell::ShellError| activate_error(&activator.target_prefix, e);
+    for path in &activator.deactivation_scripts {
+        script.run_script(path).map_err(fail)?;
+    }
+    let mut after = env.clone();
+    for key in activator.env_vars.keys() {
+        let backup = format!("CONDA_ENV_SHLVL_{level}_{key}");
+        script.restore_env_var(key, &backup).map_err(fail)?;
+        match after.remove(&backup) {
+            Some(saved) => after.insert(key.clone(), saved),
+            None => after.remove(key),
+        };
+    }
+    Ok(after)
+}
+
+/// The script that activates `prefix` in the shell: it deactivates the active environment (its
+/// deactivate.d scripts, its variables back to their saved values, its `bin` off PATH), puts
+/// the prefix's `bin` first on PATH, sets `CONDA_PREFIX`, `CONDA_SHLVL` and the env's variables
+/// (saving the old values for deactivation), and runs its activate.d scripts.
 fn activation_script<T: Shell + Clone + 'static>(
     shell: T,
     prefix: &Path,
 ) -> Result<ShellScript<T>, ActivationError> {
-    let activator =
-        Activator::from_path(prefix, shell, platform()).map_err(|e| activate_error(prefix, e))?;
+    let activator = Activator::from_path(prefix, shell.clone(), platform())
+        .map_err(|e| activate_error(prefix, e))?;
+    let mut script = ShellScript::new(shell.clone(), platform());
+    let mut env = current_env();
+    let mut path = current_path();
+    if let Some((old, level)) = active(&env).filter(|(old, _)| old.join("conda-meta").is_dir()) {
+        let previous =
+            Activator::from_path(&old, shell, platform()).map_err(|e| activate_error(&old, e))?;
+        env = undo_variables(&mut script, &previous, &env, level)?;
+        path.retain(|p| !previous.paths.contains(p));
+    }
     let variables = ActivationVariables {
-        conda_prefix: std::env::var_os("CONDA_PREFIX").map(PathBuf::from),
-        path: Some(current_path()),
+        conda_prefix: None,
+        path: Some(path),
         path_modification_behavior: PathModificationBehavior::Replace,
-        current_env: current_env(),
+        current_env: env,
     };
-    Ok(activator
+    let activation = activator
         .activation(variables)
-        .map_err(|e| activate_error(prefix, e))?
-        .script)
+        .map_err(|e| activate_error(prefix, e))?;
+    script.append_script(&activation.script);
+    Ok(script)
 }
 
-/// The script that deactivates the active environment: its deactivate.d scripts run first
-/// (with `CONDA_PREFIX` still set, as conda runs them), then the variables it set go back to
-/// their old values and its `bin` leaves PATH.
+/// The script that deactivates the active environment: its deactivate.d scripts, its
+/// variables back to their saved values, `CONDA_PREFIX` and `CONDA_SHLVL` back, its `bin` off
+/// PATH. When it replaced another environment, that one is active again afterwards, with its
+/// `bin` on PATH, its variables set and its activate.d scripts run, as in conda.
 fn deactivation_script<T: Shell + Clone + 'static>(
     shell: T,
 ) -> Result<ShellScript<T>, ActivationError> {
     let env = current_env();
-    let prefix = PathBuf::from(
-        env.get("CONDA_PREFIX")
-            .ok_or(ActivationError::NothingActive)?,
-    );
-    let mut activator = Activator::from_path(&prefix, shell.clone(), platform())
+    let (prefix, level) = active(&env).ok_or(ActivationError::NothingActive)?;
+    let fail = |e: rattler_shell::shell::ShellError| activate_error(&prefix, e);
+    let activator = Activator::from_path(&prefix, shell.clone(), platform())
         .map_err(|e| activate_error(&prefix, e))?;
-    let mut script = ShellScript::new(shell, platform());
-    for path in std::mem::take(&mut activator.deactivation_scripts) {
+    let mut script = ShellScript::new(shell.clone(), platform());
+    let after = undo_variables(&mut script, &activator, &env, level)?;
+    script
+        .restore_env_var(
+            "CONDA_PREFIX",
+            &format!("CONDA_ENV_SHLVL_{level}_CONDA_PREFIX"),
+        )
+        .map_err(fail)?;
+    if level > 1 {
         script
-            .run_script(&path)
-            .map_err(|e| activate_error(&prefix, e))?;
+            .set_env_var("CONDA_SHLVL", &(level - 1).to_string())
+            .map_err(fail)?;
+    } else {
+        script.unset_env_var("CONDA_SHLVL").map_err(fail)?;
     }
-    let level = env.get("CONDA_SHLVL").cloned().unwrap_or_default();
     let outer = env
         .get(&format!("CONDA_ENV_SHLVL_{level}_CONDA_PREFIX"))
-        .map(PathBuf::from);
-    let variables = ActivationVariables {
-        current_env: env,
-        ..ActivationVariables::default()
-    };
-    let restore = activator
-        .deactivation(variables)
-        .map_err(|e| activate_error(&prefix, e))?;
-    script.append_script(&restore.script);
-    let own = prefix_path_entries(&prefix, &platform());
+        .map(PathBuf::from)
+        .filter(|outer| outer.join("conda-meta").is_dir());
     let mut path: Vec<PathBuf> = match &outer {
         Some(outer) => prefix_path_entries(outer, &platform()),
         None => Vec::new(),
     };
-    path.extend(current_path().into_iter().filter(|p| !own.contains(p)));
+    path.extend(
+        current_path()
+            .into_iter()
+            .filter(|p| !activator.paths.contains(p)),
+    );
     script
         .set_path(&path, PathModificationBehavior::Replace)
-        .map_err(|e| activate_error(&prefix, e))?;
+        .map_err(fail)?;
+    if let Some(outer) = outer {
+        let reactivate = Activator::from_path(&outer, shell, platform())
+            .map_err(|e| activate_error(&outer, e))?;
+        script
+            .apply_env_vars_with_backup(&after, level - 1, &reactivate.env_vars)
+            .map_err(fail)?;
+        for path in &reactivate.activation_scripts {
+            script.run_script(path).map_err(fail)?;
+        }
+    }
     Ok(script)
 }
 
