@@ -35,7 +35,11 @@ fn channel(dir: &Path) -> PathBuf {
         ),
         (
             "etc/conda/activate.d/c.fish".to_string(),
-            b"set -gx KRAIT_C_ACTIVE on\n".to_vec(),
+            b"set -gx KRAIT_C_ACTIVE \"on:$CONDA_PREFIX\"\n".to_vec(),
+        ),
+        (
+            "etc/conda/deactivate.d/c.fish".to_string(),
+            b"echo \"deactivating:$CONDA_PREFIX\" >&2\nset -e KRAIT_C_ACTIVE\n".to_vec(),
         ),
         (
             "etc/conda/activate.d/c.ps1".to_string(),
@@ -499,10 +503,10 @@ fn run_activates_the_environment_and_passes_the_exit_code_on() {
     assert!(err.contains("\"missing\" does not exist"), "{err}");
 }
 
-/// A bash with krait's isolated environment, running `script`.
-fn bash(home: &Path, script: &str) -> String {
+/// Runs `script` in `shell` with krait's isolated environment and `$KRAIT_BIN` set.
+fn shell_session(home: &Path, shell: &str, script: &str) -> String {
     let isolated = krait(home);
-    let mut cmd = Command::new("bash");
+    let mut cmd = Command::new(shell);
     for (key, value) in isolated.get_envs() {
         match value {
             Some(value) => cmd.env(key, value),
@@ -516,31 +520,15 @@ fn bash(home: &Path, script: &str) -> String {
     run_ok(&mut cmd)
 }
 
-#[test]
-fn bash_activate_and_deactivate_through_the_shell_hook() {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path();
-    let channel = channel(home);
-    create(home, &channel, &["-n", "web"], &["c"]);
-    create(home, &channel, &["-n", "plain"], &["d"]);
-    let prefix = home.join("envs").join("web");
-    let p = prefix.display().to_string();
-    let plain = home.join("envs").join("plain").display().to_string();
-    let script = format!(
-        r#"set -e
-show() {{
-    echo "prefix=${{CONDA_PREFIX-unset}} shlvl=${{CONDA_SHLVL-unset}} active=${{KRAIT_C_ACTIVE-unset}} var=${{KRAIT_C_VAR-unset}}"
-    case ":$PATH:" in *":{p}/bin:"*) echo "on-path";; *) echo "off-path";; esac
-}}
-eval "$("$KRAIT_BIN" shell-hook --shell bash)"
-export KRAIT_C_VAR=before
-old_path="$PATH"
+/// The steps every shell goes through: activate by name, deactivate, activate by path,
+/// activate another env over it, deactivate back to the first, deactivate to nothing.
+const STEPS: &str = r#"
 krait activate web
 show
 krait deactivate
 show
-[ "$PATH" = "$old_path" ] && echo "path-restored"
-krait activate {p}
+is_old_path
+krait activate @PREFIX@
 show
 krait env list | grep -c '\*'
 krait activate plain 2>&1
@@ -549,26 +537,76 @@ krait deactivate
 show
 krait deactivate 2>&1
 show
-[ "$PATH" = "$old_path" ] && echo "path-restored"
-"#
+is_old_path
+"#;
+
+const POSIX_SESSION: &str = r#"set -e
+show() {
+    echo "prefix=${CONDA_PREFIX-unset} shlvl=${CONDA_SHLVL-unset} active=${KRAIT_C_ACTIVE-unset} var=${KRAIT_C_VAR-unset}"
+    case ":$PATH:" in *":@PREFIX@/bin:"*) echo "on-path";; *) echo "off-path";; esac
+}
+is_old_path() { [ "$PATH" = "$old_path" ] && echo "path-restored"; }
+eval "$("$KRAIT_BIN" shell-hook --shell @SHELL@)"
+export KRAIT_C_VAR=before
+old_path="$PATH"
+"#;
+
+const FISH_SESSION: &str = r#"
+function val
+    if set -q $argv[1]
+        echo -n $$argv[1]
+    else
+        echo -n unset
+    end
+end
+function show
+    echo "prefix="(val CONDA_PREFIX)" shlvl="(val CONDA_SHLVL)" active="(val KRAIT_C_ACTIVE)" var="(val KRAIT_C_VAR)
+    if contains -- @PREFIX@/bin $PATH
+        echo on-path
+    else
+        echo off-path
+    end
+end
+function is_old_path
+    test "$PATH" = "$old_path"; and echo path-restored
+end
+$KRAIT_BIN shell-hook --shell fish | source
+set -gx KRAIT_C_VAR before
+set -g old_path "$PATH"
+"#;
+
+#[test]
+fn activate_and_deactivate_through_the_shell_hook_in_bash_zsh_and_fish() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let channel = channel(home);
+    create(home, &channel, &["-n", "web"], &["c"]);
+    create(home, &channel, &["-n", "plain"], &["d"]);
+    let prefix = home.join("envs").join("web");
+    let p = prefix.display().to_string();
+    let plain = home.join("envs").join("plain").display().to_string();
+    let expected = format!(
+        "prefix={p} shlvl=1 active=on:{p} var=from-c\non-path\n\
+         prefix=unset shlvl=unset active=unset var=before\noff-path\n\
+         path-restored\n\
+         prefix={p} shlvl=1 active=on:{p} var=from-c\non-path\n\
+         1\n\
+         deactivating:{p}\n\
+         prefix={plain} shlvl=2 active=unset var=before\noff-path\n\
+         prefix={p} shlvl=1 active=on:{p} var=from-c\non-path\n\
+         deactivating:{p}\n\
+         prefix=unset shlvl=unset active=unset var=before\noff-path\n\
+         path-restored\n"
     );
-    let out = bash(home, &script);
-    assert_eq!(
-        out,
-        format!(
-            "prefix={p} shlvl=1 active=on:{p} var=from-c\non-path\n\
-             prefix=unset shlvl=unset active=unset var=before\noff-path\n\
-             path-restored\n\
-             prefix={p} shlvl=1 active=on:{p} var=from-c\non-path\n\
-             1\n\
-             deactivating:{p}\n\
-             prefix={plain} shlvl=2 active=unset var=before\noff-path\n\
-             prefix={p} shlvl=1 active=on:{p} var=from-c\non-path\n\
-             deactivating:{p}\n\
-             prefix=unset shlvl=unset active=unset var=before\noff-path\n\
-             path-restored\n"
-        )
-    );
+    for shell in ["bash", "zsh", "fish"] {
+        let session = if shell == "fish" {
+            FISH_SESSION.to_string()
+        } else {
+            POSIX_SESSION.replace("@SHELL@", shell)
+        };
+        let script = (session + STEPS).replace("@PREFIX@", &p);
+        assert_eq!(shell_session(home, shell, &script), expected, "in {shell}");
+    }
 
     // Without the shell function, activate says how to set it up.
     let err = run_err(krait(home).args(["activate", "web"]));
