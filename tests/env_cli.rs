@@ -575,8 +575,22 @@ set -gx KRAIT_C_VAR before
 set -g old_path "$PATH"
 "#;
 
+const XONSH_SESSION: &str = r#"
+def val(name):
+    return ${...}.get(name, 'unset')
+def show():
+    print(f"prefix={val('CONDA_PREFIX')} shlvl={val('CONDA_SHLVL')} active={val('KRAIT_C_ACTIVE')} var={val('KRAIT_C_VAR')}")
+    print('on-path' if '@PREFIX@/bin' in $PATH else 'off-path')
+def is_old_path():
+    if list($PATH) == old_path:
+        print('path-restored')
+execx($(@($KRAIT_BIN) shell-hook --shell xonsh))
+$KRAIT_C_VAR = 'before'
+old_path = list($PATH)
+"#;
+
 #[test]
-fn activate_and_deactivate_through_the_shell_hook_in_bash_zsh_and_fish() {
+fn activate_and_deactivate_through_the_shell_hook_in_bash_zsh_fish_and_xonsh() {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path();
     let channel = channel(home);
@@ -598,13 +612,30 @@ fn activate_and_deactivate_through_the_shell_hook_in_bash_zsh_and_fish() {
          prefix=unset shlvl=unset active=unset var=before\noff-path\n\
          path-restored\n"
     );
-    for shell in ["bash", "zsh", "fish"] {
-        let session = if shell == "fish" {
-            FISH_SESSION.to_string()
-        } else {
-            POSIX_SESSION.replace("@SHELL@", shell)
+    let xonsh = PathBuf::from(std::env::var_os("KRAIT_TEST_VENV").expect(
+        "KRAIT_TEST_VENV is not set: run the tests through scripts/test, which installs xonsh",
+    ))
+    .join("bin/xonsh");
+    for shell in ["bash", "zsh", "fish", xonsh.to_str().unwrap()] {
+        let script = match shell {
+            "fish" => FISH_SESSION.to_string() + STEPS,
+            "bash" | "zsh" => POSIX_SESSION.replace("@SHELL@", shell) + STEPS,
+            // xonsh runs bare names as Python expressions: call the helpers.
+            _ => {
+                XONSH_SESSION.to_string()
+                    + &STEPS
+                        .replace("show\n", "show()\n")
+                        .replace("is_old_path\n", "is_old_path()\n")
+            }
         };
-        let script = (session + STEPS).replace("@PREFIX@", &p);
+        let script = script.replace("@PREFIX@", &p);
+        let expected = if shell.ends_with("xonsh") {
+            // xonsh's source-bash does not pass on what a script prints; that the
+            // deactivate.d script ran shows in `active=unset`, which only it unsets.
+            expected.replace(&format!("deactivating:{p}\n"), "")
+        } else {
+            expected.clone()
+        };
         assert_eq!(shell_session(home, shell, &script), expected, "in {shell}");
     }
 

@@ -117,14 +117,15 @@ end
         ),
         ShellEnum::Xonsh(_) => format!(
             r#"$KRAIT_EXE = {exe:?}
-import subprocess as _krait_subprocess
 def _krait(args):
     if args and args[0] in ('activate', 'deactivate'):
-        result = _krait_subprocess.run([$KRAIT_EXE, *args, '--shell', 'xonsh'], stdout=_krait_subprocess.PIPE, text=True, env=__xonsh__.env.detype())
-        if result.returncode == 0:
-            execx(result.stdout)
-        return result.returncode
-    return _krait_subprocess.run([$KRAIT_EXE, *args], env=__xonsh__.env.detype()).returncode
+        result = !(@($KRAIT_EXE) @(args) --shell xonsh)
+        script = result.out
+        if result.returncode != 0:
+            return result.returncode
+        execx(script)
+    else:
+        return ![@($KRAIT_EXE) @(args)].returncode
 aliases['krait'] = _krait
 "#
         ),
@@ -216,14 +217,38 @@ fn undo_variables<T: Shell + Clone + 'static>(
     }
     let mut after = env.clone();
     for key in activator.env_vars.keys() {
-        let backup = format!("CONDA_ENV_SHLVL_{level}_{key}");
-        script.restore_env_var(key, &backup).map_err(fail)?;
-        match after.remove(&backup) {
-            Some(saved) => after.insert(key.clone(), saved),
-            None => after.remove(key),
-        };
+        restore(
+            script,
+            &mut after,
+            key,
+            &format!("CONDA_ENV_SHLVL_{level}_{key}"),
+        )
+        .map_err(fail)?;
     }
     Ok(after)
+}
+
+/// Adds to `script` what gives `key` the value saved in `backup`, or unsets it when nothing
+/// was saved, and updates `env` to match. The values are known here, so the script only sets
+/// and unsets (rattler_shell's own restore is not valid xonsh).
+fn restore<T: Shell + 'static>(
+    script: &mut ShellScript<T>,
+    env: &mut HashMap<String, String>,
+    key: &str,
+    backup: &str,
+) -> Result<(), rattler_shell::shell::ShellError> {
+    match env.remove(backup) {
+        Some(saved) => {
+            script.set_env_var(key, &saved)?.unset_env_var(backup)?;
+            env.insert(key.to_string(), saved);
+        }
+        None => {
+            if env.remove(key).is_some() {
+                script.unset_env_var(key)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The script that activates `prefix` in the shell: it deactivates the active environment (its
@@ -271,13 +296,14 @@ fn deactivation_script<T: Shell + Clone + 'static>(
     let activator = Activator::from_path(&prefix, shell.clone(), platform())
         .map_err(|e| activate_error(&prefix, e))?;
     let mut script = ShellScript::new(shell.clone(), platform());
-    let after = undo_variables(&mut script, &activator, &env, level)?;
-    script
-        .restore_env_var(
-            "CONDA_PREFIX",
-            &format!("CONDA_ENV_SHLVL_{level}_CONDA_PREFIX"),
-        )
-        .map_err(fail)?;
+    let mut after = undo_variables(&mut script, &activator, &env, level)?;
+    restore(
+        &mut script,
+        &mut after,
+        "CONDA_PREFIX",
+        &format!("CONDA_ENV_SHLVL_{level}_CONDA_PREFIX"),
+    )
+    .map_err(fail)?;
     if level > 1 {
         script
             .set_env_var("CONDA_SHLVL", &(level - 1).to_string())
