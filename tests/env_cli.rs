@@ -648,6 +648,71 @@ fn activate_and_deactivate_through_the_shell_hook_in_bash_zsh_fish_and_xonsh() {
     assert!(err.contains("tcsh"), "{err}");
 }
 
+const NU_SESSION: &str = r#"
+source @HOOK@
+def val [name: string] { if ($name in $env) { $env | get $name } else { "unset" } }
+def show [] {
+    print $"prefix=(val CONDA_PREFIX) shlvl=(val CONDA_SHLVL) active=(val KRAIT_C_ACTIVE) var=(val KRAIT_C_VAR)"
+    print (if ("@PREFIX@/bin" in $env.PATH) { "on-path" } else { "off-path" })
+}
+$env.KRAIT_C_VAR = "before"
+let old_path = $env.PATH
+krait activate web
+show
+krait deactivate
+show
+if $env.PATH == $old_path { print "path-restored" }
+krait activate @PREFIX@
+show
+krait env list | grep -c '\*'
+krait activate plain
+show
+krait deactivate
+show
+krait deactivate
+show
+if $env.PATH == $old_path { print "path-restored" }
+"#;
+
+#[test]
+fn activate_and_deactivate_through_the_shell_hook_in_nushell() {
+    let nu = std::env::var_os("KRAIT_TEST_NU").expect(
+        "KRAIT_TEST_NU is not set: run the tests through scripts/test, which installs nushell",
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let channel = channel(home);
+    create(home, &channel, &["-n", "web"], &["c"]);
+    create(home, &channel, &["-n", "plain"], &["d"]);
+    let p = home.join("envs/web").display().to_string();
+    let plain = home.join("envs/plain").display().to_string();
+    // nushell sources files only at parse time: save the hook first.
+    let hook = home.join("hook.nu");
+    std::fs::write(
+        &hook,
+        run_ok(krait(home).args(["shell-hook", "--shell", "nu"])),
+    )
+    .unwrap();
+    let script = NU_SESSION
+        .replace("@HOOK@", hook.to_str().unwrap())
+        .replace("@PREFIX@", &p);
+    let out = shell_session(home, nu.to_str().unwrap(), &script);
+    assert_eq!(
+        out,
+        format!(
+            "prefix={p} shlvl=1 active=on:{p} var=from-c\non-path\n\
+             prefix=unset shlvl=unset active=unset var=before\noff-path\n\
+             path-restored\n\
+             prefix={p} shlvl=1 active=on:{p} var=from-c\non-path\n\
+             1\n\
+             prefix={plain} shlvl=2 active=unset var=before\noff-path\n\
+             prefix={p} shlvl=1 active=on:{p} var=from-c\non-path\n\
+             prefix=unset shlvl=unset active=unset var=before\noff-path\n\
+             path-restored\n"
+        )
+    );
+}
+
 #[test]
 fn scripts_for_the_other_shells() {
     let tmp = tempfile::tempdir().unwrap();

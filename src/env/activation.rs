@@ -404,14 +404,17 @@ fn evaluate_in_bash(script: &ShellScript<ShellEnum>) -> Result<EnvChanges, Activ
         .contents()
         .map_err(|e| ActivationError::Evaluate(e.to_string()))?;
     std::fs::write(file.path(), text).map_err(|e| ActivationError::Evaluate(e.to_string()))?;
+    // What the scripts print to stderr is for the user; stdout carries the environments.
     let output = bash
         .create_run_script_command(file.path())
+        .stderr(std::process::Stdio::inherit())
         .output()
         .map_err(|e| ActivationError::Evaluate(e.to_string()))?;
     if !output.status.success() {
-        return Err(ActivationError::Evaluate(
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        ));
+        return Err(ActivationError::Evaluate(format!(
+            "bash exited with {}",
+            output.status
+        )));
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
     let mut parts = stdout.split(SEPARATOR);
