@@ -487,16 +487,30 @@ fn run_activates_the_environment_and_passes_the_exit_code_on() {
         "run",
         "-n",
         "tools",
+        "--cwd",
+        "/",
         "sh",
         "-c",
-        "echo \"$KRAIT_C_ACTIVE|$KRAIT_C_VAR|$CONDA_PREFIX|${PATH%%:*}\"; exit 7",
+        "echo \"$KRAIT_C_ACTIVE|$KRAIT_C_VAR|$CONDA_PREFIX|${PATH%%:*}|$CONDA_DEFAULT_ENV|$PWD\"; exit 7",
     ]));
     assert_eq!(out.status.code(), Some(7));
     let p = prefix.display();
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        format!("on:{p}|from-c|{p}|{p}/bin\n")
+        format!("on:{p}|from-c|{p}|{p}/bin|tools|/\n")
     );
+    // An environment outside envs_dirs goes by its path; flags after the command are its own.
+    let elsewhere = home.join("elsewhere");
+    create(home, &channel, &["-p", elsewhere.to_str().unwrap()], &["d"]);
+    let out = run_ok(krait(home).arg("run").arg("-p").arg(&elsewhere).args([
+        "sh",
+        "-c",
+        "echo \"$CONDA_DEFAULT_ENV|$CONDA_PROMPT_MODIFIER|$1\"",
+        "sh",
+        "--flag",
+    ]));
+    let e = elsewhere.display();
+    assert_eq!(out, format!("{e}|({e}) |--flag\n"));
     let err = run_err(krait(home).args(["run", "-n", "tools", "no-such-command-krait"]));
     assert!(err.contains("no-such-command-krait"), "{err}");
     let err = run_err(krait(home).args(["run", "-n", "missing", "true"]));
@@ -638,6 +652,18 @@ fn activate_and_deactivate_through_the_shell_hook_in_bash_zsh_fish_and_xonsh() {
         };
         assert_eq!(shell_session(home, shell, &script), expected, "in {shell}");
     }
+
+    // conda's prompt variables, set while active and gone afterwards.
+    let out = shell_session(
+        home,
+        "bash",
+        r#"eval "$("$KRAIT_BIN" shell-hook --shell bash)"
+krait activate web
+echo "$CONDA_DEFAULT_ENV|$CONDA_PROMPT_MODIFIER"
+krait deactivate 2>/dev/null
+echo "${CONDA_DEFAULT_ENV-unset}|${CONDA_PROMPT_MODIFIER-unset}""#,
+    );
+    assert_eq!(out, "web|(web) \nunset|unset\n");
 
     // Without the shell function, activate says how to set it up.
     let err = run_err(krait(home).args(["activate", "web"]));

@@ -54,12 +54,16 @@ pub fn activate(args: ActivateArgs, _global: &GlobalArgs) -> miette::Result<Exit
     let shell = needs_hook(args.shell)?;
     let config = Config::load()?;
     let prefix = prefix::existing(&config, &target(&args.env))?;
-    print!("{}", activation::activate(&shell, &prefix)?);
+    print!(
+        "{}",
+        activation::activate(&shell, &prefix, &config.envs_dirs)?
+    );
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn deactivate(args: DeactivateArgs, _global: &GlobalArgs) -> miette::Result<ExitCode> {
     let shell = needs_hook(args.shell)?;
-    print!("{}", activation::deactivate(&shell)?);
+    let config = Config::load()?;
+    print!("{}", activation::deactivate(&shell, &config.envs_dirs)?);
     Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,7 @@ use crate::channel::config::Config;
 use crate::cli::GlobalArgs;
 use crate::env::activation;
 use crate::env::prefix::{self, TargetArgs};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
@@ -11,6 +12,9 @@ use std::process::ExitCode;
 pub struct Args {
     #[command(flatten)]
     target: TargetArgs,
+    /// Run the command in this directory.
+    #[arg(long)]
+    cwd: Option<PathBuf>,
     /// The command and its arguments.
     #[arg(required = true, allow_hyphen_values = true, value_name = "CMD")]
     command: Vec<String>,
@@ -19,8 +23,12 @@ pub struct Args {
 pub fn run(args: Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
     let config = Config::load()?;
     let prefix = prefix::existing(&config, &args.target)?;
-    let runtime = crate::cli::runtime()?;
-    let status = runtime.block_on(activation::run(&prefix, &args.command))?;
+    let status = activation::run(
+        &prefix,
+        &args.command,
+        args.cwd.as_deref(),
+        &config.envs_dirs,
+    )?;
     Ok(exit_code(status))
 }
 

@@ -8,7 +8,7 @@ use rattler_shell::activation::{
     prefix_path_entries, ActivationVariables, Activator, PathModificationBehavior,
 };
 use rattler_shell::shell::{self, Shell, ShellEnum, ShellScript};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 
@@ -202,6 +202,34 @@ fn active(env: &HashMap<String, String>) -> Option<(PathBuf, i32)> {
     Some((prefix, level))
 }
 
+/// How conda names an environment in `CONDA_DEFAULT_ENV` and the prompt: by name when it lives
+/// in one of `envs_dirs`, by path otherwise.
+fn display_name(prefix: &Path, envs_dirs: &[PathBuf]) -> String {
+    match (prefix.parent(), prefix.file_name()) {
+        (Some(parent), Some(name)) if envs_dirs.iter().any(|d| d == parent) => {
+            name.to_string_lossy().into_owned()
+        }
+        _ => prefix.display().to_string(),
+    }
+}
+
+/// rattler_shell's activator for `prefix`, plus conda's `CONDA_DEFAULT_ENV` and
+/// `CONDA_PROMPT_MODIFIER`, which prompts and tools read.
+fn conda_activator<T: Shell + Clone + 'static>(
+    prefix: &Path,
+    shell: T,
+    envs_dirs: &[PathBuf],
+) -> Result<Activator<T>, ActivationError> {
+    let mut activator =
+        Activator::from_path(prefix, shell, platform()).map_err(|e| activate_error(prefix, e))?;
+    let name = display_name(prefix, envs_dirs);
+    activator
+        .env_vars
+        .insert("CONDA_PROMPT_MODIFIER".into(), format!("({name}) "));
+    activator.env_vars.insert("CONDA_DEFAULT_ENV".into(), name);
+    Ok(activator)
+}
+
 /// Adds to `script` what puts the variables of `activator`'s environment, activated at
 /// `level`, back to the values saved then, after its deactivate.d scripts (which run while
 /// `CONDA_PREFIX` still names it, as in conda). Returns the environment as it is afterwards.
@@ -258,15 +286,14 @@ fn restore<T: Shell + 'static>(
 fn activation_script<T: Shell + Clone + 'static>(
     shell: T,
     prefix: &Path,
+    envs_dirs: &[PathBuf],
 ) -> Result<ShellScript<T>, ActivationError> {
-    let activator = Activator::from_path(prefix, shell.clone(), platform())
-        .map_err(|e| activate_error(prefix, e))?;
+    let activator = conda_activator(prefix, shell.clone(), envs_dirs)?;
     let mut script = ShellScript::new(shell.clone(), platform());
     let mut env = current_env();
     let mut path = current_path();
     if let Some((old, level)) = active(&env).filter(|(old, _)| old.join("conda-meta").is_dir()) {
-        let previous =
-            Activator::from_path(&old, shell, platform()).map_err(|e| activate_error(&old, e))?;
+        let previous = conda_activator(&old, shell, envs_dirs)?;
         env = undo_variables(&mut script, &previous, &env, level)?;
         path.retain(|p| !previous.paths.contains(p));
     }
@@ -289,12 +316,12 @@ fn activation_script<T: Shell + Clone + 'static>(
 /// `bin` on PATH, its variables set and its activate.d scripts run, as in conda.
 fn deactivation_script<T: Shell + Clone + 'static>(
     shell: T,
+    envs_dirs: &[PathBuf],
 ) -> Result<ShellScript<T>, ActivationError> {
     let env = current_env();
     let (prefix, level) = active(&env).ok_or(ActivationError::NothingActive)?;
     let fail = |e: rattler_shell::shell::ShellError| activate_error(&prefix, e);
-    let activator = Activator::from_path(&prefix, shell.clone(), platform())
-        .map_err(|e| activate_error(&prefix, e))?;
+    let activator = conda_activator(&prefix, shell.clone(), envs_dirs)?;
     let mut script = ShellScript::new(shell.clone(), platform());
     let mut after = undo_variables(&mut script, &activator, &env, level)?;
     restore(
@@ -328,8 +355,7 @@ fn deactivation_script<T: Shell + Clone + 'static>(
         .set_path(&path, PathModificationBehavior::Replace)
         .map_err(fail)?;
     if let Some(outer) = outer {
-        let reactivate = Activator::from_path(&outer, shell, platform())
-            .map_err(|e| activate_error(&outer, e))?;
+        let reactivate = conda_activator(&outer, shell, envs_dirs)?;
         script
             .apply_env_vars_with_backup(&after, level - 1, &reactivate.env_vars)
             .map_err(fail)?;
@@ -341,121 +367,133 @@ fn deactivation_script<T: Shell + Clone + 'static>(
 }
 
 /// What the shell function evaluates for `krait activate PREFIX`.
-pub fn activate(kind: &ShellKind, prefix: &Path) -> Result<String, ActivationError> {
-    render(kind, |shell| activation_script(shell, prefix))
+pub fn activate(
+    kind: &ShellKind,
+    prefix: &Path,
+    envs_dirs: &[PathBuf],
+) -> Result<String, ActivationError> {
+    render(kind, |shell| activation_script(shell, prefix, envs_dirs))
 }
 
 /// What the shell function evaluates for `krait deactivate`.
-pub fn deactivate(kind: &ShellKind) -> Result<String, ActivationError> {
-    render(kind, deactivation_script)
+pub fn deactivate(kind: &ShellKind, envs_dirs: &[PathBuf]) -> Result<String, ActivationError> {
+    render(kind, |shell| deactivation_script(shell, envs_dirs))
+}
+
+fn bash() -> ShellEnum {
+    ShellEnum::Bash(shell::Bash::default())
 }
 
 /// Builds a script for the shell; for nushell, runs the bash version and prints the changes
-/// it makes as JSON (`{"set": {...}, "unset": [...]}`), which nushell can load.
+/// it makes as JSON (`{"set": {...}, "unset": [...]}`, PATH as a list), which nushell loads.
 fn render(
     kind: &ShellKind,
     build: impl Fn(ShellEnum) -> Result<ShellScript<ShellEnum>, ActivationError>,
 ) -> Result<String, ActivationError> {
-    let contents = |script: ShellScript<ShellEnum>| {
-        script
-            .contents()
-            .map_err(|e| ActivationError::Evaluate(e.to_string()))
-    };
+    let evaluate = |e: rattler_shell::shell::ShellError| ActivationError::Evaluate(e.to_string());
     match &kind.shell {
         ShellEnum::NuShell(_) => {
-            let bash = build(ShellEnum::Bash(shell::Bash::default()))?;
-            let changes = evaluate_in_bash(&bash)?;
-            Ok(serde_json::to_string_pretty(&changes).expect("json"))
+            let changes = evaluate_in_bash(&build(bash())?)?;
+            let set: serde_json::Map<String, serde_json::Value> = changes
+                .set
+                .into_iter()
+                .map(|(key, value)| {
+                    let value = if key == "PATH" {
+                        std::env::split_paths(&value)
+                            .map(|p| serde_json::Value::from(p.display().to_string()))
+                            .collect()
+                    } else {
+                        serde_json::Value::from(value)
+                    };
+                    (key, value)
+                })
+                .collect();
+            let json = serde_json::json!({ "set": set, "unset": changes.unset });
+            Ok(serde_json::to_string_pretty(&json).expect("json"))
         }
-        shell => contents(build(shell.clone())?),
+        shell => build(shell.clone())?.contents().map_err(evaluate),
     }
 }
 
 /// The environment changes a script makes.
-#[derive(Debug, Default, serde::Serialize)]
-pub struct EnvChanges {
-    /// New values; PATH as a list, as nushell keeps it.
-    pub set: serde_json::Map<String, serde_json::Value>,
-    pub unset: Vec<String>,
+#[derive(Debug, Default)]
+struct EnvChanges {
+    set: BTreeMap<String, String>,
+    unset: Vec<String>,
 }
 
 /// Runs a bash script in the current environment and reports what it changed.
 fn evaluate_in_bash(script: &ShellScript<ShellEnum>) -> Result<EnvChanges, ActivationError> {
     const SEPARATOR: &str = "__KRAIT_ENV_SEPARATOR__";
-    let bash = ShellEnum::Bash(shell::Bash::default());
+    let evaluate = |e: &dyn std::fmt::Display| ActivationError::Evaluate(e.to_string());
+    let bash = bash();
     let mut wrapper = ShellScript::new(bash.clone(), platform());
-    let fail = |e: std::fmt::Error| ActivationError::Evaluate(e.to_string());
     wrapper
         .print_env()
-        .map_err(fail)?
-        .echo(SEPARATOR)
-        .map_err(fail)?;
+        .and_then(|w| w.echo(SEPARATOR))
+        .map_err(|e| evaluate(&e))?;
     wrapper.append_script(script);
     wrapper
         .echo(SEPARATOR)
-        .map_err(fail)?
-        .print_env()
-        .map_err(fail)?;
+        .and_then(|w| w.print_env())
+        .map_err(|e| evaluate(&e))?;
     let file = tempfile::Builder::new()
         .suffix(".sh")
         .tempfile()
-        .map_err(|e| ActivationError::Evaluate(e.to_string()))?;
-    let text = wrapper
-        .contents()
-        .map_err(|e| ActivationError::Evaluate(e.to_string()))?;
-    std::fs::write(file.path(), text).map_err(|e| ActivationError::Evaluate(e.to_string()))?;
+        .map_err(|e| evaluate(&e))?;
+    let text = wrapper.contents().map_err(|e| evaluate(&e))?;
+    std::fs::write(file.path(), text).map_err(|e| evaluate(&e))?;
     // What the scripts print to stderr is for the user; stdout carries the environments.
     let output = bash
         .create_run_script_command(file.path())
         .stderr(std::process::Stdio::inherit())
         .output()
-        .map_err(|e| ActivationError::Evaluate(e.to_string()))?;
+        .map_err(|e| evaluate(&e))?;
     if !output.status.success() {
-        return Err(ActivationError::Evaluate(format!(
-            "bash exited with {}",
-            output.status
-        )));
+        return Err(evaluate(&format!("bash exited with {}", output.status)));
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
     let mut parts = stdout.split(SEPARATOR);
     let (Some(before), Some(_), Some(after)) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(ActivationError::Evaluate("no environment printed".into()));
+        return Err(evaluate(&"no environment printed"));
     };
     let before = bash.parse_env(before);
     let after = bash.parse_env(after);
-    let mut changes = EnvChanges::default();
-    for (key, value) in &after {
-        if before.get(key) != Some(value) {
-            let value = if *key == "PATH" {
-                std::env::split_paths(value)
-                    .map(|p| serde_json::Value::from(p.display().to_string()))
-                    .collect()
-            } else {
-                serde_json::Value::from(*value)
-            };
-            changes.set.insert(key.to_string(), value);
-        }
-    }
-    changes.unset = before
-        .keys()
-        .filter(|key| !after.contains_key(*key))
-        .map(|key| key.to_string())
-        .collect();
-    changes.unset.sort();
-    Ok(changes)
+    Ok(EnvChanges {
+        set: after
+            .iter()
+            .filter(|(key, value)| before.get(*key) != Some(*value))
+            .map(|(key, value)| (key.to_string(), value.to_string()))
+            .collect(),
+        unset: before
+            .keys()
+            .filter(|key| !after.contains_key(*key))
+            .map(|key| key.to_string())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect(),
+    })
 }
 
-/// Runs a command in the activated prefix (activate.d scripts included) with inherited stdio.
-pub async fn run(prefix: &Path, command: &[String]) -> Result<ExitStatus, ActivationError> {
-    rattler_shell::run::run_command_in_environment(
-        prefix,
-        command,
-        ShellEnum::default(),
-        &HashMap::new(),
-        None,
-    )
-    .await
-    .map_err(|e| ActivationError::Run {
+/// Runs a command in the activated prefix (its activate.d scripts included, in bash) with
+/// inherited stdio, in `cwd` when given.
+pub fn run(
+    prefix: &Path,
+    command: &[String],
+    cwd: Option<&Path>,
+    envs_dirs: &[PathBuf],
+) -> Result<ExitStatus, ActivationError> {
+    let changes = evaluate_in_bash(&activation_script(bash(), prefix, envs_dirs)?)?;
+    let (program, args) = command.split_first().expect("clap requires a command");
+    let mut child = std::process::Command::new(program);
+    child.args(args).envs(&changes.set);
+    for key in &changes.unset {
+        child.env_remove(key);
+    }
+    if let Some(cwd) = cwd {
+        child.current_dir(cwd);
+    }
+    child.status().map_err(|e| ActivationError::Run {
         command: command.join(" "),
         prefix: prefix.to_path_buf(),
         message: e.to_string(),
