@@ -5,6 +5,7 @@
 
 use super::config::Config;
 use rattler_cache::package_cache::PackageCache;
+use rattler_cache::validation::ValidationMode;
 use rattler_conda_types::{Channel, MatchSpec, RepoDataRecord, Subdir};
 use rattler_repodata_gateway::fetch::CacheAction;
 use rattler_repodata_gateway::{ChannelConfig, Gateway, RepoData, SourceConfig};
@@ -23,6 +24,14 @@ pub enum RepodataError {
     Malformed { path: PathBuf, message: String },
 }
 
+/// The shared package cache over every configured `pkgs_dirs` entry (the first writable one
+/// receives new packages). Cached packages are verified file by file against their
+/// `paths.json` hashes on reuse, so a cache entry damaged since extraction is extracted anew
+/// instead of being linked.
+pub fn package_cache(config: &Config) -> PackageCache {
+    PackageCache::new_layered(config.pkgs_dirs.clone(), false, ValidationMode::Full)
+}
+
 /// A gateway configured from krait's configuration.
 pub fn gateway(config: &Config) -> Gateway {
     let cache_action = if config.offline {
@@ -32,7 +41,7 @@ pub fn gateway(config: &Config) -> Gateway {
     };
     Gateway::builder()
         .with_cache_dir(config.pkgs_dir().join("cache"))
-        .with_package_cache(PackageCache::new(config.pkgs_dir()))
+        .with_package_cache(package_cache(config))
         .with_channel_config(ChannelConfig {
             default: SourceConfig {
                 cache_action,

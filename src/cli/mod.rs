@@ -81,6 +81,11 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.global);
+    // Errors are read by people and by tests: never wrap their lines.
+    miette::set_hook(Box::new(|_| {
+        Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())
+    }))
+    .ok();
     let result = match cli.command {
         Command::Activate(args) => activate::activate(args, &cli.global),
         Command::Clean(args) => clean::run(args, &cli.global),

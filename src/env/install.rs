@@ -183,8 +183,21 @@ async fn records_of_revision(
     Ok(records)
 }
 
-/// Runs one operation on a prefix.
+/// Runs one operation on a prefix. A failed create leaves no prefix behind.
 pub async fn run(
+    ctx: &Context,
+    prefix: &Path,
+    operation: Operation,
+    options: &RunOptions,
+) -> Result<Outcome, EnvError> {
+    let result = run_locked(ctx, prefix, operation, options).await;
+    if result.is_err() && options.creating {
+        let _ = std::fs::remove_dir_all(prefix);
+    }
+    result
+}
+
+async fn run_locked(
     ctx: &Context,
     prefix: &Path,
     operation: Operation,
@@ -328,7 +341,7 @@ pub async fn run(
         .collect();
     revision.linked = outcome.plan.installed_packages().map(dist_string).collect();
     let requested_now: Vec<MatchSpec> = requested.values().cloned().collect();
-    let applied = transaction::apply(
+    transaction::apply(
         prefix,
         installed,
         desired,
@@ -341,13 +354,8 @@ pub async fn run(
             progress: !options.quiet && !options.json,
         },
     )
-    .await;
-    if let Err(e) = applied {
-        if options.creating {
-            let _ = std::fs::remove_dir_all(prefix);
-        }
-        return Err(e.into());
-    }
+    .await?;
+    prefix::fill_requested_spec(prefix)?;
     History::append(prefix, &revision)?;
     super::python::compile_noarch(prefix)?;
     Ok(outcome)

@@ -178,3 +178,29 @@ impl PrefixLock {
         Ok(PrefixLock { _file: file })
     }
 }
+
+/// conda records the spec a package was requested with as `requested_spec` (a string); rattler
+/// writes the newer `requested_specs` list. Fill in the former so conda tools read it.
+#[allow(deprecated)] // the deprecated field is the one conda reads
+pub fn fill_requested_spec(prefix: &Path) -> Result<(), PrefixError> {
+    let meta = prefix.join("conda-meta");
+    for entry in std::fs::read_dir(&meta).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let failed = |message: String| PrefixError::Records {
+            path: path.clone(),
+            message,
+        };
+        let mut record = PrefixRecord::from_path(&path).map_err(|e| failed(e.to_string()))?;
+        let wanted = record.requested_specs.first().cloned();
+        if wanted.is_some() && record.requested_spec != wanted {
+            record.requested_spec = wanted;
+            record
+                .write_to_path(&path, true)
+                .map_err(|e| failed(e.to_string()))?;
+        }
+    }
+    Ok(())
+}

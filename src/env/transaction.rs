@@ -6,17 +6,24 @@
 //! (a link or unlink error, a failing post-link script, Ctrl-C) we delete what appeared and put
 //! the kept files back, so the prefix is as it was.
 
-use rattler::install::{IndicatifReporter, Installer, InstallerError, LinkOptions, Transaction};
+use rattler::install::{
+    ExternalSymlinkPolicy, IndicatifReporter, Installer, InstallerError, LinkOptions, Transaction,
+};
 use rattler_cache::package_cache::PackageCache;
+use rattler_conda_types::package::PathsJson;
 use rattler_conda_types::{MatchSpec, PrefixRecord, RepoDataRecord, Subdir};
+use rattler_networking::LazyClient;
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 /// Errors while applying a transaction. The prefix is restored before any of these is returned.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum TransactionFailure {
     #[error("cannot plan the transaction: {0}")]
     Plan(String),
+    #[error("nothing was installed into {prefix}: {message}")]
+    #[diagnostic(help("the package is damaged or unsafe; rebuild it or use another channel"))]
+    Refused { prefix: PathBuf, message: String },
     #[error("installation failed and {prefix} was rolled back: {message}")]
     #[diagnostic(help("nothing was changed; fix the cause above and run the command again"))]
     RolledBack { prefix: PathBuf, message: String },
@@ -60,6 +67,63 @@ pub struct ApplyOptions<'a> {
     pub requested: Vec<MatchSpec>,
     pub link: LinkMode,
     pub progress: bool,
+}
+
+/// A package whose `paths.json` would write outside the prefix.
+fn escaping_path(paths: &PathsJson) -> Option<&Path> {
+    paths
+        .paths
+        .iter()
+        .map(|e| e.relative_path.as_path())
+        .find(|p| {
+            p.is_absolute()
+                || p.components().any(|c| {
+                    matches!(
+                        c,
+                        Component::ParentDir | Component::RootDir | Component::Prefix(_)
+                    )
+                })
+        })
+}
+
+/// Puts every package to link into the cache (verifying its sha256 against the record) and
+/// refuses any whose `paths.json` names a path outside the prefix, before anything is linked.
+async fn fetch_and_check(cache: &PackageCache, plan: &Plan) -> Result<(), String> {
+    let client = LazyClient::default();
+    let fetches = plan.installed_packages().map(|record| {
+        let client = client.clone();
+        async move {
+            let name = record.identifier.to_file_name();
+            let meta = cache
+                .get_or_fetch_from_url(
+                    &record.package_record,
+                    record.url.clone(),
+                    client,
+                    None,
+                    None,
+                )
+                .await
+                .map_err(|e| {
+                    format!(
+                        "failed to fetch {name}: {}",
+                        crate::channel::repodata::error_chain(&e)
+                    )
+                })?;
+            let paths = match meta.paths_json() {
+                Some(paths) => paths.clone(),
+                None => PathsJson::from_package_directory_with_deprecated_fallback(meta.path())
+                    .map_err(|e| format!("{name}: cannot read info/paths.json: {e}"))?,
+            };
+            match escaping_path(&paths) {
+                Some(path) => Err(format!(
+                    "{name}: refusing the path {} in info/paths.json, which is outside the prefix",
+                    path.display()
+                )),
+                None => Ok(()),
+            }
+        }
+    });
+    futures::future::try_join_all(fetches).await.map(|_| ())
 }
 
 /// What a rollback needs: the paths that existed and the kept copies of files that may go.
@@ -111,10 +175,13 @@ impl Snapshot {
             if let Some(parent) = target.parent() {
                 std::fs::create_dir_all(parent)?;
             }
+            // conda-meta records are rewritten in place by the installer, so they are copied;
+            // package files are only ever unlinked, so a hard link keeps them cheaply.
+            let in_place = rel.starts_with("conda-meta");
             if meta.file_type().is_symlink() {
                 let link = std::fs::read_link(&source)?;
                 std::os::unix::fs::symlink(link, &target)?;
-            } else if std::fs::hard_link(&source, &target).is_err() {
+            } else if in_place || std::fs::hard_link(&source, &target).is_err() {
                 std::fs::copy(&source, &target)?;
             }
             kept.push(rel);
@@ -188,6 +255,12 @@ pub async fn apply(
     plan: &Plan,
     options: ApplyOptions<'_>,
 ) -> Result<(), TransactionFailure> {
+    fetch_and_check(options.cache, plan)
+        .await
+        .map_err(|message| TransactionFailure::Refused {
+            prefix: prefix.to_path_buf(),
+            message,
+        })?;
     std::fs::create_dir_all(prefix.join("conda-meta")).map_err(|source| {
         TransactionFailure::Snapshot {
             prefix: prefix.to_path_buf(),
@@ -213,6 +286,8 @@ pub async fn apply(
         .with_target_platform(options.subdir)
         .with_requested_specs(options.requested)
         .with_link_options(link_options)
+        // Archives are untrusted: a symlink pointing out of the prefix is refused.
+        .with_external_symlink_policy(ExternalSymlinkPolicy::Deny)
         .with_execute_link_scripts(true);
     if options.progress {
         installer = installer.with_reporter(IndicatifReporter::builder().finish());

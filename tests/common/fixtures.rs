@@ -33,8 +33,21 @@ pub struct Package {
     pub license: String,
     /// Files of the package payload: path relative to the prefix, contents.
     pub files: Vec<(String, Vec<u8>)>,
+    /// Files (among `files`) holding a prefix placeholder: path, placeholder, `text`/`binary`.
+    pub placeholders: Vec<(String, String, &'static str)>,
+    /// Files (among `files`) to mark executable.
+    pub executables: Vec<String>,
+    /// Symbolic links: path, target.
+    pub symlinks: Vec<(String, String)>,
+    /// `noarch` kind (`python` or `generic`) for a noarch package; `generic` by default.
+    pub noarch: Option<&'static str>,
+    /// Content of `info/link.json`.
+    pub link_json: Option<serde_json::Value>,
     pub timestamp_ms: i64,
 }
+
+/// conda's legacy prefix placeholder.
+pub const PLACEHOLDER: &str = "/opt/anaconda1anaconda2anaconda3";
 
 impl Package {
     pub fn new(name: &str, version: &str, build: &str, subdir: &str) -> Package {
@@ -56,8 +69,38 @@ impl Package {
                 format!("share/{name}/README"),
                 format!("{name} {version}\n").into_bytes(),
             )],
+            placeholders: Vec::new(),
+            executables: Vec::new(),
+            symlinks: Vec::new(),
+            noarch: None,
+            link_json: None,
             timestamp_ms: 1_700_000_000_000,
         }
+    }
+
+    /// Adds a file.
+    pub fn file(mut self, path: &str, data: impl Into<Vec<u8>>) -> Package {
+        self.files.push((path.into(), data.into()));
+        self
+    }
+
+    /// Adds an executable file.
+    pub fn executable(mut self, path: &str, data: impl Into<Vec<u8>>) -> Package {
+        self.executables.push(path.into());
+        self.file(path, data)
+    }
+
+    /// Marks an added file as holding [`PLACEHOLDER`] in `text` or `binary` mode.
+    pub fn with_placeholder(mut self, path: &str, mode: &'static str) -> Package {
+        self.placeholders
+            .push((path.into(), PLACEHOLDER.into(), mode));
+        self
+    }
+
+    /// Adds a symbolic link.
+    pub fn symlink(mut self, path: &str, target: &str) -> Package {
+        self.symlinks.push((path.into(), target.into()));
+        self
     }
 
     pub fn depends(mut self, deps: &[&str]) -> Package {
@@ -94,7 +137,7 @@ impl Package {
             "timestamp": self.timestamp_ms,
         });
         if self.subdir == "noarch" {
-            index["noarch"] = json!("generic");
+            index["noarch"] = json!(self.noarch.unwrap_or("generic"));
         } else if let Some((platform, arch)) = self.subdir.split_once('-') {
             index["platform"] = json!(platform);
             index["arch"] = json!(if arch == "64" { "x86_64" } else { arch });
@@ -112,13 +155,29 @@ impl Package {
             let path = root.join(rel);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(&path, data).unwrap();
+            if self.executables.contains(rel) {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+            }
             paths.push(path.clone());
-            paths_json.push(json!({
+            let mut entry = json!({
                 "_path": rel,
                 "path_type": "hardlink",
                 "sha256": hex::encode(rattler_digest::compute_bytes_digest::<rattler_digest::Sha256>(data)),
                 "size_in_bytes": data.len(),
-            }));
+            });
+            if let Some((_, placeholder, mode)) = self.placeholders.iter().find(|p| &p.0 == rel) {
+                entry["prefix_placeholder"] = json!(placeholder);
+                entry["file_mode"] = json!(mode);
+            }
+            paths_json.push(entry);
+        }
+        for (rel, target) in &self.symlinks {
+            let path = root.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::os::unix::fs::symlink(target, &path).unwrap();
+            paths.push(path.clone());
+            paths_json.push(json!({"_path": rel, "path_type": "softlink", "size_in_bytes": 0}));
         }
         let info = root.join("info");
         std::fs::create_dir_all(&info).unwrap();
@@ -139,8 +198,25 @@ impl Package {
             "about.json",
             serde_json::to_string(&json!({"license": self.license})).unwrap(),
         );
-        let files: String = self.files.iter().map(|(p, _)| format!("{p}\n")).collect();
+        let files: String = self
+            .files
+            .iter()
+            .map(|(p, _)| p)
+            .chain(self.symlinks.iter().map(|(p, _)| p))
+            .map(|p| format!("{p}\n"))
+            .collect();
         write_info("files", files);
+        if !self.placeholders.is_empty() {
+            let has_prefix: String = self
+                .placeholders
+                .iter()
+                .map(|(p, ph, mode)| format!("{ph} {mode} {p}\n"))
+                .collect();
+            write_info("has_prefix", has_prefix);
+        }
+        if let Some(link) = &self.link_json {
+            write_info("link.json", serde_json::to_string_pretty(link).unwrap());
+        }
 
         let dir = channel.join(&self.subdir);
         std::fs::create_dir_all(&dir).unwrap();

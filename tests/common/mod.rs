@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod fixtures;
+pub mod python;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

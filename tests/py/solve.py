@@ -1,6 +1,6 @@
 """Solve specs against channels with py-rattler and print the solution as JSON.
 
-usage: solve.py CACHE_DIR SUBDIR CHANNEL_URL[,CHANNEL_URL...] SPEC...
+usage: solve.py [--virtual=NAME=VERSION]... CACHE_DIR SUBDIR CHANNEL_URL[,CHANNEL_URL...] SPEC...
 Ends with os._exit(0): py-rattler may crash at interpreter exit (see peer-clients notes).
 """
 import asyncio
@@ -9,17 +9,21 @@ import os
 import pathlib
 import sys
 
-from rattler import Gateway, Subdir, solve
+from rattler import GenericVirtualPackage, Gateway, PackageName, Subdir, Version, solve
 
 
 async def main():
-    cache, subdir, channels, *specs = sys.argv[1:]
+    args = sys.argv[1:]
+    virtual = [a.split("=", 1)[1] for a in args if a.startswith("--virtual=")]
+    cache, subdir, channels, *specs = [a for a in args if not a.startswith("--virtual=")]
     records = await solve(
         sources=channels.split(","),
         specs=specs,
         gateway=Gateway(cache_dir=pathlib.Path(cache)),
         platforms=[Subdir(subdir), Subdir("noarch")],
-        virtual_packages=[],
+        virtual_packages=[
+            GenericVirtualPackage(PackageName(v.split("=")[0]), Version(v.split("=")[1]), "0") for v in virtual
+        ],
     )
     print(json.dumps(sorted(r.file_name for r in records)))
 
