@@ -145,24 +145,24 @@ function krait {{
         ),
         // cmd.exe has no functions: save this as a .bat and `call` it once; it defines a
         // doskey macro that calls the same file back with the arguments.
+        // Every line starts with `@`: `echo off` would also hide the interactive prompt.
         ShellEnum::CmdExe(_) => format!(
-            "@echo off\r\n\
-             if not \"%~1\"==\"__krait_dispatch\" (\r\n\
+            "@if not \"%~1\"==\"__krait_dispatch\" (\r\n\
              \x20   set \"KRAIT_EXE={exe}\"\r\n\
              \x20   doskey krait=call \"%~f0\" __krait_dispatch $*\r\n\
              \x20   goto :eof\r\n\
              )\r\n\
-             set \"_KRAIT_ARGS=\"\r\n\
-             for /f \"tokens=1,*\" %%a in (\"%*\") do set \"_KRAIT_ARGS=%%b\"\r\n\
-             if /i \"%~2\"==\"activate\" goto :krait_eval\r\n\
-             if /i \"%~2\"==\"deactivate\" goto :krait_eval\r\n\
-             \"%KRAIT_EXE%\" %_KRAIT_ARGS%\r\n\
-             goto :eof\r\n\
+             @set \"_KRAIT_ARGS=\"\r\n\
+             @for /f \"tokens=1,*\" %%a in (\"%*\") do @set \"_KRAIT_ARGS=%%b\"\r\n\
+             @if /i \"%~2\"==\"activate\" goto :krait_eval\r\n\
+             @if /i \"%~2\"==\"deactivate\" goto :krait_eval\r\n\
+             @\"%KRAIT_EXE%\" %_KRAIT_ARGS%\r\n\
+             @goto :eof\r\n\
              :krait_eval\r\n\
-             set \"_KRAIT_SCRIPT=%TEMP%\\krait-activate-%RANDOM%.bat\"\r\n\
-             \"%KRAIT_EXE%\" %_KRAIT_ARGS% --shell cmd > \"%_KRAIT_SCRIPT%\" || goto :eof\r\n\
-             call \"%_KRAIT_SCRIPT%\"\r\n\
-             del \"%_KRAIT_SCRIPT%\"\r\n"
+             @set \"_KRAIT_SCRIPT=%TEMP%\\krait-activate-%RANDOM%.bat\"\r\n\
+             @\"%KRAIT_EXE%\" %_KRAIT_ARGS% --shell cmd > \"%_KRAIT_SCRIPT%\" || goto :eof\r\n\
+             @call \"%_KRAIT_SCRIPT%\"\r\n\
+             @del \"%_KRAIT_SCRIPT%\"\r\n"
         ),
         // nushell cannot evaluate generated code: `activate`/`deactivate` print the changes as
         // JSON for `load-env`.
