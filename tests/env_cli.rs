@@ -236,6 +236,52 @@ fn list_writes_conda_table_export_explicit_and_json() {
     assert_eq!(a["base_url"], url.as_str());
     assert_eq!(listed[1]["platform"], "noarch");
 
+    // Packages from the default channels: conda names their channel by its path and leaves it
+    // out of the table.
+    let server = HttpServer::serve(home);
+    let defaults = format!("{}/channel", server.url);
+    let from_defaults = home.join("from-defaults");
+    run_ok(
+        krait(home)
+            .env("KRAIT_DEFAULT_CHANNELS", &defaults)
+            .args([
+                "create",
+                "-y",
+                "-c",
+                "defaults",
+                "--override-channels",
+                "-p",
+            ])
+            .arg(&from_defaults)
+            .arg("b"),
+    );
+    let table = run_ok(
+        krait(home)
+            .env("KRAIT_DEFAULT_CHANNELS", &defaults)
+            .arg("list")
+            .arg("-p")
+            .arg(&from_defaults),
+    );
+    assert!(
+        table.ends_with(&format!("\n{:<25} {:<15} {:>15}  \n", "b", "1.0", "h0_0")),
+        "{table}"
+    );
+    let listed = json(&run_ok(
+        krait(home)
+            .env("KRAIT_DEFAULT_CHANNELS", &defaults)
+            .args(["list", "--json", "-p"])
+            .arg(&from_defaults),
+    ));
+    assert_eq!(listed[0]["channel"], "channel");
+    assert_eq!(listed[0]["base_url"], defaults.as_str());
+    let exported = json(&run_ok(
+        krait(home)
+            .env("KRAIT_DEFAULT_CHANNELS", &defaults)
+            .args(["env", "export", "--override-channels", "--json", "-p"])
+            .arg(&from_defaults),
+    ));
+    assert_eq!(exported["channels"], serde_json::json!(["defaults"]));
+
     let err = run_err(krait(home).args(["list", "-n", "nosuchenv"]));
     assert!(err.contains("nosuchenv"), "{err}");
 }

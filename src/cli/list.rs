@@ -3,7 +3,7 @@
 use crate::channel::config::Config;
 use crate::channel::resolve::host_subdir;
 use crate::cli::GlobalArgs;
-use crate::env::export::{self, ExplicitHash};
+use crate::env::export::{self, ChannelNames, ExplicitHash};
 use crate::env::history::History;
 use crate::env::prefix::{self, TargetArgs};
 use std::process::ExitCode;
@@ -49,9 +49,9 @@ pub fn run(args: Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
     }
     let installed = prefix::installed(&prefix)?;
     let records = export::filter(&installed, args.regex.as_deref())?;
-    let alias = &config.channel_alias;
+    let channels = ChannelNames::new(&config);
     if args.json {
-        let value = export::list_json(&records, alias);
+        let value = export::list_json(&records, &channels);
         println!("{}", serde_json::to_string_pretty(&value).expect("json"));
     } else if args.explicit {
         let hash = match (args.md5, args.sha256) {
@@ -63,7 +63,7 @@ pub fn run(args: Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
     } else if args.export {
         print!("{}", export::export_specs(&records, host_subdir()));
     } else {
-        print!("{}", export::table(&prefix, &records, alias));
+        print!("{}", export::table(&prefix, &records, &channels));
     }
     // conda exits 1 when a pattern matches nothing.
     if args.regex.is_some() && records.is_empty() {

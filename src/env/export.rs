@@ -3,6 +3,8 @@
 //! environment.yml.
 
 use super::history::{History, Revision};
+use crate::channel::config::Config;
+use crate::channel::resolve::ChannelResolver;
 use rattler_conda_types::{
     MatchSpec, PackageName, ParseStrictness, PrefixRecord, RepoDataRecord, Subdir, Version,
 };
@@ -29,17 +31,65 @@ pub enum ExplicitHash {
     Sha256,
 }
 
-/// The channel as conda shows it: a name for channels under `alias`, the URL otherwise.
-pub fn channel_name(record: &RepoDataRecord, alias: &url::Url) -> String {
-    let url = record
-        .channel
-        .as_deref()
-        .unwrap_or("<unknown>")
-        .trim_end_matches('/');
-    let alias = alias.as_str().trim_end_matches('/');
-    match url.strip_prefix(alias) {
-        Some(name) if name.starts_with('/') => name.trim_start_matches('/').to_string(),
-        _ => url.to_string(),
+/// How conda names the channel a package came from.
+pub struct ChannelNames {
+    alias: String,
+    defaults: Vec<String>,
+}
+
+impl ChannelNames {
+    pub fn new(config: &Config) -> ChannelNames {
+        let trimmed = |url: &str| url.trim_end_matches('/').to_string();
+        // A default channel that does not resolve (a folder gone missing) names nothing.
+        let defaults = ChannelResolver::new(config)
+            .resolve("defaults")
+            .unwrap_or_default();
+        ChannelNames {
+            alias: trimmed(config.channel_alias.as_str()),
+            defaults: defaults
+                .iter()
+                .map(|c| trimmed(c.base_url.as_str()))
+                .collect(),
+        }
+    }
+
+    fn url(record: &RepoDataRecord) -> &str {
+        record
+            .channel
+            .as_deref()
+            .unwrap_or("<unknown>")
+            .trim_end_matches('/')
+    }
+
+    fn is_default(&self, record: &RepoDataRecord) -> bool {
+        self.defaults.iter().any(|d| d == Self::url(record))
+    }
+
+    /// The channel's name: relative to `channel_alias` (`conda-forge`), the path of a
+    /// default channel (`pkgs/main`), or else its URL.
+    pub fn name(&self, record: &RepoDataRecord) -> String {
+        let url = Self::url(record);
+        if let Some(name) = url
+            .strip_prefix(self.alias.as_str())
+            .and_then(|rest| rest.strip_prefix('/'))
+        {
+            return name.to_string();
+        }
+        if self.is_default(record) {
+            if let Ok(parsed) = url::Url::parse(url) {
+                return parsed.path().trim_matches('/').to_string();
+            }
+        }
+        url.to_string()
+    }
+
+    /// conda's canonical name: `defaults` for the default channels, else [`Self::name`].
+    pub fn canonical(&self, record: &RepoDataRecord) -> String {
+        if self.is_default(record) {
+            "defaults".to_string()
+        } else {
+            self.name(record)
+        }
     }
 }
 
@@ -64,8 +114,8 @@ pub fn filter<'a>(
         .collect())
 }
 
-/// conda's `list` table.
-pub fn table(prefix: &Path, records: &[&PrefixRecord], alias: &url::Url) -> String {
+/// conda's `list` table; as conda, it leaves the channel out for the default channels.
+pub fn table(prefix: &Path, records: &[&PrefixRecord], channels: &ChannelNames) -> String {
     let mut out = format!("# packages in environment at {}:\n#\n", prefix.display());
     let _ = writeln!(
         out,
@@ -73,15 +123,21 @@ pub fn table(prefix: &Path, records: &[&PrefixRecord], alias: &url::Url) -> Stri
         "Name", "Version", "Build"
     );
     for record in records {
-        let p = &record.repodata_record.package_record;
-        let _ = writeln!(
+        let r = &record.repodata_record;
+        let p = &r.package_record;
+        let _ = write!(
             out,
-            "{:<25} {:<15} {:>15}    {}",
+            "{:<25} {:<15} {:>15}  ",
             p.name.as_normalized(),
             p.version.to_string(),
             p.build.to_string(),
-            channel_name(&record.repodata_record, alias)
         );
+        match channels.canonical(r).as_str() {
+            "defaults" => out.push('\n'),
+            channel => {
+                let _ = writeln!(out, "  {channel}");
+            }
+        }
     }
     out
 }
@@ -143,7 +199,7 @@ pub fn explicit(
 }
 
 /// conda's `list --json`: one object per package.
-pub fn list_json(records: &[&PrefixRecord], alias: &url::Url) -> Value {
+pub fn list_json(records: &[&PrefixRecord], channels: &ChannelNames) -> Value {
     let items: Vec<Value> = records
         .iter()
         .map(|record| {
@@ -153,7 +209,7 @@ pub fn list_json(records: &[&PrefixRecord], alias: &url::Url) -> Value {
                 "base_url": r.channel.as_deref().unwrap_or("").trim_end_matches('/'),
                 "build_number": p.build_number,
                 "build_string": p.build,
-                "channel": channel_name(r, alias),
+                "channel": channels.name(r),
                 "dist_name": format!("{}-{}-{}", p.name.as_normalized(), p.version, p.build),
                 "name": p.name.as_normalized(),
                 "platform": p.subdir,
@@ -308,12 +364,12 @@ impl EnvironmentExport {
         records: &[PrefixRecord],
         history: &History,
         configured_channels: &[String],
-        alias: &url::Url,
+        names: &ChannelNames,
         dependencies: Dependencies,
     ) -> EnvironmentExport {
         let mut channels: Vec<String> = Vec::new();
         for record in records {
-            let channel = channel_name(&record.repodata_record, alias);
+            let channel = names.canonical(&record.repodata_record);
             if !channels.contains(&channel) {
                 channels.push(channel);
             }

@@ -3,7 +3,7 @@
 use crate::channel::config::Config;
 use crate::channel::resolve::ChannelArgs;
 use crate::cli::GlobalArgs;
-use crate::env::export::{Dependencies, EnvironmentExport};
+use crate::env::export::{ChannelNames, Dependencies, EnvironmentExport};
 use crate::env::history::History;
 use crate::env::prefix::{self, TargetArgs};
 use std::path::PathBuf;
@@ -60,7 +60,7 @@ pub fn run(args: Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
         &records,
         &history,
         &channels,
-        &config.channel_alias,
+        &ChannelNames::new(&config),
         dependencies,
     );
     let text = if args.json {
