@@ -804,6 +804,12 @@ fn scripts_for_the_other_shells() {
         )
     };
 
+    // Without --shell, the shell named by $SHELL.
+    let from_env = run_ok(krait(home).arg("shell-hook").env("SHELL", "/usr/bin/fish"));
+    assert_eq!(from_env, hook("fish"));
+    let err = run_err(krait(home).arg("shell-hook").env("SHELL", "/bin/tcsh"));
+    assert!(err.contains("--shell"), "{err}");
+
     let zsh = hook("zsh");
     assert!(zsh.contains("krait() {") && zsh.contains("--shell zsh") && zsh.contains(exe));
     let fish = hook("fish");

@@ -18,6 +18,9 @@ pub enum ActivationError {
     #[error("unknown shell {0:?}")]
     #[diagnostic(help("supported: bash, zsh, fish, xonsh, powershell, cmd, nu"))]
     UnknownShell(String),
+    #[error("cannot tell which shell to write for: $SHELL is {0:?}")]
+    #[diagnostic(help("name it with --shell, e.g. `krait shell-hook --shell bash`"))]
+    UnknownLoginShell(String),
     #[error("cannot activate {prefix}: {message}")]
     Activate { prefix: PathBuf, message: String },
     #[error("no environment is active (CONDA_PREFIX is not set)")]
@@ -53,6 +56,17 @@ impl std::str::FromStr for ShellKind {
             .parse::<ShellEnum>()
             .map(|shell| ShellKind { shell })
             .map_err(|_| ActivationError::UnknownShell(name.to_string()))
+    }
+}
+
+impl ShellKind {
+    /// The user's shell, from `$SHELL`.
+    pub fn from_env() -> Result<ShellKind, ActivationError> {
+        ShellEnum::from_env()
+            .map(|shell| ShellKind { shell })
+            .ok_or(ActivationError::UnknownLoginShell(
+                std::env::var("SHELL").unwrap_or_default(),
+            ))
     }
 }
 
