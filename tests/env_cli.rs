@@ -704,12 +704,16 @@ fn activate_and_deactivate_through_the_shell_hook_in_bash_zsh_fish_and_xonsh() {
         home,
         "bash",
         r#"eval "$("$KRAIT_BIN" shell-hook --shell bash)"
+PS1='$ '
 krait activate web
-echo "$CONDA_DEFAULT_ENV|$CONDA_PROMPT_MODIFIER"
+echo "$CONDA_DEFAULT_ENV|$CONDA_PROMPT_MODIFIER|$PS1"
+krait activate plain 2>/dev/null
+echo "$PS1"
+krait deactivate
 krait deactivate 2>/dev/null
-echo "${CONDA_DEFAULT_ENV-unset}|${CONDA_PROMPT_MODIFIER-unset}""#,
+echo "${CONDA_DEFAULT_ENV-unset}|${CONDA_PROMPT_MODIFIER-unset}|$PS1""#,
     );
-    assert_eq!(out, "web|(web) \nunset|unset\n");
+    assert_eq!(out, "web|(web) |(web) $ \n(plain) $ \nunset|unset|$ \n");
 
     // Without the shell function, activate says how to set it up.
     let err = run_err(krait(home).args(["activate", "web"]));

@@ -102,9 +102,11 @@ pub fn hook(kind: &ShellKind, exe: &Path) -> String {
 krait() {{
     case "${{1:-}}" in
         activate|deactivate)
-            local __krait_script
+            local __krait_script __krait_modifier="${{CONDA_PROMPT_MODIFIER-}}"
             __krait_script="$("$KRAIT_EXE" "$@" --shell {name})" || return $?
             eval "$__krait_script"
+            # The prompt shows the active environment, as conda's changeps1 does.
+            PS1="${{CONDA_PROMPT_MODIFIER-}}${{PS1#"$__krait_modifier"}}"
             ;;
         *)
             "$KRAIT_EXE" "$@"
