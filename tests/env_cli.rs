@@ -403,6 +403,23 @@ fn env_create_list_export_update_prune_and_remove() {
     assert!(active.contains(&format!("{:<20}  *  {}", "demo", prefix.display())));
     let envs = json(&run_ok(krait(home).args(["env", "list", "--json"])));
     assert_eq!(envs["envs"], serde_json::json!([prefix]));
+    // Environments conda registered elsewhere are listed too, without a name.
+    let elsewhere = home.join("elsewhere");
+    create(home, &channel, &["-p", elsewhere.to_str().unwrap()], &["d"]);
+    std::fs::create_dir_all(home.join(".conda")).unwrap();
+    std::fs::write(
+        home.join(".conda/environments.txt"),
+        format!("{}\n{}/gone\n", elsewhere.display(), home.display()),
+    )
+    .unwrap();
+    let envs = run_ok(krait(home).args(["env", "list"]));
+    assert!(
+        envs.ends_with(&format!("\n{:<20}     {}\n\n", "", elsewhere.display())),
+        "{envs}"
+    );
+    let envs = json(&run_ok(krait(home).args(["env", "list", "--json"])));
+    assert_eq!(envs["envs"], serde_json::json!([prefix, elsewhere]));
+    std::fs::remove_file(home.join(".conda/environments.txt")).unwrap();
 
     // `env export`: pinned, without builds, from history; as YAML and JSON.
     let exported: serde_yaml::Value = serde_yaml::from_str(&run_ok(krait(home).args([

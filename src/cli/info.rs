@@ -3,7 +3,7 @@
 use crate::channel::config::{search_path, Config};
 use crate::channel::resolve::{host_subdir, ChannelArgs, ChannelResolver};
 use crate::cli::GlobalArgs;
-use crate::env::{prefix, solve};
+use crate::env::solve;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -63,7 +63,7 @@ impl Info {
             channels,
             config_files: config.files.clone(),
             rc_path: search_path(),
-            envs: prefix::list(config),
+            envs: crate::cli::env::known_envs(config),
             envs_dirs: config.envs_dirs.clone(),
             krait_version: env!("CARGO_PKG_VERSION"),
             pkgs_dirs: config.pkgs_dirs.clone(),

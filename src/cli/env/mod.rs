@@ -74,6 +74,17 @@ fn default_file() -> PathBuf {
     PathBuf::from("environment.yml")
 }
 
+/// The environments under envs_dirs, then those conda registered elsewhere.
+pub fn known_envs(config: &crate::channel::config::Config) -> Vec<PathBuf> {
+    let mut envs = crate::env::prefix::list(config);
+    for env in crate::env::prefix::registered() {
+        if !envs.contains(&env) {
+            envs.push(env);
+        }
+    }
+    envs
+}
+
 /// `env list`, also behind `info --envs`.
 pub fn list_envs(json: bool, global: &GlobalArgs) -> miette::Result<ExitCode> {
     list::run(list::Args { json }, global)
