@@ -387,6 +387,25 @@ fn env_create_list_export_update_prune_and_remove() {
 
     // `env list` in conda's layout, and as JSON.
     let envs = run_ok(krait(home).args(["env", "list"]));
+    assert_eq!(run_ok(krait(home).args(["info", "--envs"])), envs);
+    assert_eq!(names(home, &prefix), ["a", "b", "c"]);
+    assert!(run_ok(krait(home).args(["list", "-n", "demo", "^c$"])).contains("\nc "));
+    // -n overrides the file's name; --dry-run creates nothing.
+    let out = run_ok(
+        krait(home)
+            .args([
+                "env",
+                "create",
+                "--override-channels",
+                "--dry-run",
+                "-n",
+                "other",
+                "-f",
+            ])
+            .arg(&file),
+    );
+    assert!(out.contains("Dry run"), "{out}");
+    assert!(!home.join("envs/other").exists());
     assert_eq!(
         envs,
         format!(
@@ -528,6 +547,9 @@ fn env_create_list_export_update_prune_and_remove() {
             .env("CONDA_PREFIX", &prefix),
     );
     assert!(err.contains("active environment"), "{err}");
+    let out = run_ok(krait(home).args(["env", "remove", "-n", "demo", "--dry-run"]));
+    assert!(out.contains(&prefix.display().to_string()), "{out}");
+    assert!(prefix.join("conda-meta").is_dir());
     run_ok(krait(home).args(["env", "remove", "-n", "demo"]));
     assert!(!prefix.exists());
     assert!(std::fs::read_dir(home.join("envs"))
