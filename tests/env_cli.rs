@@ -674,6 +674,14 @@ set -gx KRAIT_C_VAR before
 set -g old_path "$PATH"
 "#;
 
+/// xonsh, from the venv scripts/test sets up.
+fn xonsh() -> String {
+    let venv = std::env::var_os("KRAIT_TEST_VENV").expect(
+        "KRAIT_TEST_VENV is not set: run the tests through scripts/test, which installs xonsh",
+    );
+    PathBuf::from(venv).join("bin/xonsh").display().to_string()
+}
+
 const XONSH_SESSION: &str = r#"
 def val(name):
     return ${...}.get(name, 'unset')
@@ -711,31 +719,35 @@ fn activate_and_deactivate_through_the_shell_hook_in_bash_zsh_fish_and_xonsh() {
          prefix=unset shlvl=unset active=unset var=before\noff-path\n\
          path-restored\n"
     );
-    let xonsh = PathBuf::from(std::env::var_os("KRAIT_TEST_VENV").expect(
-        "KRAIT_TEST_VENV is not set: run the tests through scripts/test, which installs xonsh",
-    ))
-    .join("bin/xonsh");
-    for shell in ["bash", "zsh", "fish", xonsh.to_str().unwrap()] {
-        let script = match shell {
-            "fish" => FISH_SESSION.to_string() + STEPS,
-            "bash" | "zsh" => POSIX_SESSION.replace("@SHELL@", shell) + STEPS,
+    for shell in ["bash", "zsh", "fish", "xonsh"] {
+        let (program, script) = match shell {
+            "fish" => ("fish".to_string(), FISH_SESSION.to_string() + STEPS),
+            "bash" | "zsh" => (
+                shell.to_string(),
+                POSIX_SESSION.replace("@SHELL@", shell) + STEPS,
+            ),
             // xonsh runs bare names as Python expressions: call the helpers.
-            _ => {
+            _ => (
+                xonsh(),
                 XONSH_SESSION.to_string()
                     + &STEPS
                         .replace("show\n", "show()\n")
-                        .replace("is_old_path\n", "is_old_path()\n")
-            }
+                        .replace("is_old_path\n", "is_old_path()\n"),
+            ),
         };
         let script = script.replace("@PREFIX@", &p);
-        let expected = if shell.ends_with("xonsh") {
+        let expected = if shell == "xonsh" {
             // xonsh's source-bash does not pass on what a script prints; that the
             // deactivate.d script ran shows in `active=unset`, which only it unsets.
             expected.replace(&format!("deactivating:{p}\n"), "")
         } else {
             expected.clone()
         };
-        assert_eq!(shell_session(home, shell, &script), expected, "in {shell}");
+        assert_eq!(
+            shell_session(home, &program, &script),
+            expected,
+            "in {shell}"
+        );
     }
 
     // conda's prompt variables, set while active and gone afterwards.
