@@ -596,6 +596,16 @@ fn run_activates_the_environment_and_passes_the_exit_code_on() {
     ]));
     let e = elsewhere.display();
     assert_eq!(out, format!("{e}|({e}) |--flag\n"));
+    // conda's --no-capture-output / --live-stream are accepted: output always streams.
+    let out = run_ok(krait(home).args([
+        "run",
+        "--no-capture-output",
+        "-n",
+        "tools",
+        "echo",
+        "streamed",
+    ]));
+    assert_eq!(out, "streamed\n");
     let err = run_err(krait(home).args(["run", "-n", "tools", "no-such-command-krait"]));
     assert!(err.contains("no-such-command-krait"), "{err}");
     let err = run_err(krait(home).args(["run", "-n", "missing", "true"]));

@@ -15,12 +15,16 @@ pub struct Args {
     /// Run the command in this directory.
     #[arg(long)]
     cwd: Option<PathBuf>,
+    /// Accepted for conda compatibility: krait never captures the command's output, it streams.
+    #[arg(long, alias = "live-stream")]
+    no_capture_output: bool,
     /// The command and its arguments.
     #[arg(required = true, allow_hyphen_values = true, value_name = "CMD")]
     command: Vec<String>,
 }
 
 pub fn run(args: Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
+    let _ = args.no_capture_output;
     let config = Config::load()?;
     let prefix = prefix::existing(&config, &args.target)?;
     let status = activation::run(
