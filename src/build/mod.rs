@@ -251,7 +251,7 @@ pub fn context(
 fn specs_of(deps: &[Dependency]) -> Vec<MatchSpec> {
     deps.iter()
         .filter_map(|d| match d {
-            Dependency::Spec(spec) => Some(spec.clone()),
+            Dependency::Spec { spec, .. } => Some((**spec).clone()),
             Dependency::PinCompatible(_) => None,
         })
         .collect()
@@ -318,7 +318,7 @@ fn run_requirements(
     };
     for dep in &output.requirements.run {
         match dep {
-            Dependency::Spec(spec) => push(&mut depends, spec.to_string()),
+            Dependency::Spec { text, .. } => push(&mut depends, text.clone()),
             Dependency::PinCompatible(pin) => {
                 let installed = host_env
                     .iter()
@@ -353,7 +353,7 @@ fn run_requirements(
         .run_constrained
         .iter()
         .map(|d| match d {
-            Dependency::Spec(s) => s.to_string(),
+            Dependency::Spec { text, .. } => text.clone(),
             Dependency::PinCompatible(p) => p.name.clone(),
         })
         .collect();

@@ -104,38 +104,30 @@ fn fetch_url(source: &Source, recipe_dir: &Path, cache: &Path) -> Result<PathBuf
     )))
 }
 
+/// The hex digest of `bytes` with the named algorithm.
+fn digest(kind: &str, bytes: &[u8]) -> String {
+    use sha1::Digest;
+    match kind {
+        "sha256" => {
+            hex::encode(rattler_digest::compute_bytes_digest::<rattler_digest::Sha256>(bytes))
+        }
+        "md5" => hex::encode(rattler_digest::compute_bytes_digest::<rattler_digest::Md5>(
+            bytes,
+        )),
+        _ => hex::encode(sha1::Sha1::digest(bytes)),
+    }
+}
+
 /// Checks the archive against every hash the recipe gives.
 fn verify(path: &Path, source: &Source) -> Result<(), String> {
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    let checks: [(&str, &Option<String>, Box<dyn Fn(&[u8]) -> String>); 3] = [
-        (
-            "sha256",
-            &source.sha256,
-            Box::new(|b| {
-                hex::encode(rattler_digest::compute_bytes_digest::<rattler_digest::Sha256>(b))
-            }),
-        ),
-        (
-            "md5",
-            &source.md5,
-            Box::new(|b| {
-                hex::encode(rattler_digest::compute_bytes_digest::<rattler_digest::Md5>(
-                    b,
-                ))
-            }),
-        ),
-        (
-            "sha1",
-            &source.sha1,
-            Box::new(|b| {
-                use sha1::Digest;
-                hex::encode(sha1::Sha1::digest(b))
-            }),
-        ),
-    ];
-    for (kind, expected, compute) in checks {
+    for (kind, expected) in [
+        ("sha256", &source.sha256),
+        ("md5", &source.md5),
+        ("sha1", &source.sha1),
+    ] {
         if let Some(expected) = expected {
-            let actual = compute(&bytes);
+            let actual = digest(kind, &bytes);
             if !actual.eq_ignore_ascii_case(expected.trim()) {
                 return Err(format!(
                     "{kind} mismatch: the recipe says {expected}, the download has {actual}"

@@ -3,15 +3,22 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod activate;
 mod build;
+mod clean;
 mod config;
 mod create;
+mod env;
 mod env_common;
 mod index;
+mod info;
 mod install;
+mod list;
 mod remove;
 mod render;
+mod run;
 mod search;
+mod shell_hook;
 mod test;
 mod update;
 
@@ -43,16 +50,32 @@ struct Cli {
 enum Command {
     /// Build conda packages from meta.yaml recipes.
     Build(build::Args),
+    /// Print the script that activates an environment (through `krait shell-hook`'s function).
+    Activate(activate::ActivateArgs),
+    /// Remove cached package archives, extracted packages and repodata.
+    Clean(clean::Args),
     /// Show krait's merged configuration and where each value comes from.
     Config(config::Args),
     /// Create an environment from specs, a spec file, environment.yml or a lockfile.
     Create(create::Args),
+    /// Print the script that deactivates the active environment (through the shell function).
+    Deactivate(activate::DeactivateArgs),
+    /// Manage whole environments: list, remove, export, create and update from environment.yml.
+    Env(env::Args),
     /// Write repodata.json for every subdir of a channel folder.
     Index(index::Args),
+    /// Show the platform, virtual packages, channels, caches and configuration files.
+    Info(info::Args),
     /// Install packages into an environment, or roll it back to a revision.
     Install(install::Args),
+    /// List the packages of an environment, or its history revisions.
+    List(list::Args),
     /// Remove packages (and what depends on them) from an environment.
     Remove(remove::Args),
+    /// Run a command inside an activated environment.
+    Run(run::Args),
+    /// Print the shell function behind `krait activate` and `krait deactivate`.
+    ShellHook(shell_hook::Args),
     /// Search channels for packages matching MatchSpecs or name globs.
     Search(search::Args),
     /// Re-run the tests of a built package.
@@ -74,11 +97,19 @@ pub fn main() -> ExitCode {
     .ok();
     let result = match cli.command {
         Command::Build(args) => build::run(args, &cli.global),
+        Command::Activate(args) => activate::activate(args, &cli.global),
+        Command::Clean(args) => clean::run(args, &cli.global),
         Command::Config(args) => config::run(args, &cli.global),
         Command::Create(args) => create::run(args, &cli.global),
+        Command::Deactivate(args) => activate::deactivate(args, &cli.global),
+        Command::Env(args) => env::run(args, &cli.global),
         Command::Index(args) => index::run(args, &cli.global),
+        Command::Info(args) => info::run(args, &cli.global),
         Command::Install(args) => install::run(args, &cli.global),
+        Command::List(args) => list::run(args, &cli.global),
         Command::Remove(args) => remove::run(args, &cli.global),
+        Command::Run(args) => run::run(args, &cli.global),
+        Command::ShellHook(args) => shell_hook::run(args, &cli.global),
         Command::Search(args) => search::run(args, &cli.global),
         Command::Test(args) => test::run(args, &cli.global),
         Command::Update(args) => update::run(args, &cli.global),

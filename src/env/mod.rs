@@ -1,6 +1,8 @@
 //! Environments: named and path prefixes, solving, transactions with rollback, conda-meta
 //! history and pinned specs, byte-compilation of noarch python packages.
 
+pub mod activation;
+pub mod export;
 pub mod history;
 pub mod install;
 pub mod pinned;

@@ -204,3 +204,20 @@ pub fn fill_requested_spec(prefix: &Path) -> Result<(), PrefixError> {
     }
     Ok(())
 }
+
+/// Environments conda and mamba registered in `~/.conda/environments.txt` (those made with
+/// `-p` anywhere), that still exist.
+pub fn registered() -> Vec<PathBuf> {
+    let file = dirs::home_dir()
+        .unwrap_or_default()
+        .join(".conda")
+        .join("environments.txt");
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(PathBuf::from)
+        .filter(|prefix| prefix.join("conda-meta").is_dir())
+        .collect()
+}

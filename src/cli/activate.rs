@@ -1,0 +1,69 @@
+//! `krait activate NAME|PATH` and `krait deactivate`: print the script that the shell function
+//! from `krait shell-hook` evaluates.
+
+use crate::channel::config::Config;
+use crate::cli::GlobalArgs;
+use crate::env::activation::{self, ShellKind};
+use crate::env::prefix::{self, TargetArgs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct ActivateArgs {
+    /// Environment name (under envs_dirs) or path.
+    env: String,
+    /// The shell to write the script for; the shell function passes it.
+    #[arg(long)]
+    shell: Option<ShellKind>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DeactivateArgs {
+    /// The shell to write the script for; the shell function passes it.
+    #[arg(long)]
+    shell: Option<ShellKind>,
+}
+
+fn needs_hook(shell: Option<ShellKind>) -> miette::Result<ShellKind> {
+    shell.ok_or_else(|| {
+        miette::miette!(
+            help = "run `eval \"$(krait shell-hook --shell bash)\"` (or your shell's equivalent) \
+                    first, e.g. in ~/.bashrc; or use `krait run -n NAME CMD` without activating",
+            "krait activate/deactivate must run through the shell function from `krait shell-hook`"
+        )
+    })
+}
+
+/// A name when it names an environment under envs_dirs, else a path (as conda decides).
+fn target(env: &str) -> TargetArgs {
+    let is_path = env.contains(std::path::MAIN_SEPARATOR) || env.starts_with('.');
+    if is_path {
+        TargetArgs {
+            prefix: Some(PathBuf::from(env)),
+            ..TargetArgs::default()
+        }
+    } else {
+        TargetArgs {
+            name: Some(env.to_string()),
+            ..TargetArgs::default()
+        }
+    }
+}
+
+pub fn activate(args: ActivateArgs, _global: &GlobalArgs) -> miette::Result<ExitCode> {
+    let shell = needs_hook(args.shell)?;
+    let config = Config::load()?;
+    let prefix = prefix::existing(&config, &target(&args.env))?;
+    print!(
+        "{}",
+        activation::activate(&shell, &prefix, &config.envs_dirs)?
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn deactivate(args: DeactivateArgs, _global: &GlobalArgs) -> miette::Result<ExitCode> {
+    let shell = needs_hook(args.shell)?;
+    let config = Config::load()?;
+    print!("{}", activation::deactivate(&shell, &config.envs_dirs)?);
+    Ok(ExitCode::SUCCESS)
+}

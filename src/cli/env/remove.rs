@@ -1,0 +1,62 @@
+//! `krait env remove (-n NAME | -p PATH)`: delete a whole environment.
+
+use crate::channel::config::Config;
+use crate::cli::GlobalArgs;
+use crate::env::prefix::{self, PrefixLock, TargetArgs};
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// Only show what would be removed.
+    #[arg(long)]
+    dry_run: bool,
+    /// Accepted for conda compatibility; krait does not ask.
+    #[arg(short = 'y', long = "yes")]
+    yes: bool,
+}
+
+pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
+    let _ = args.yes;
+    if args.target.name.is_none() && args.target.prefix.is_none() {
+        return Err(miette::miette!(
+            help = "e.g. `krait env remove -n myenv`",
+            "krait env remove needs -n NAME or -p PATH"
+        ));
+    }
+    let config = Config::load()?;
+    let prefix = prefix::existing(&config, &args.target)?;
+    if std::env::var_os("CONDA_PREFIX")
+        .is_some_and(|active| prefix::absolute(active.as_ref()) == prefix)
+    {
+        return Err(miette::miette!(
+            help = "run `krait deactivate` first",
+            "cannot remove {}: it is the active environment",
+            prefix.display()
+        ));
+    }
+    if !global.quiet {
+        println!("Remove all packages in environment {}:", prefix.display());
+    }
+    if args.dry_run {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let _lock = PrefixLock::acquire(&prefix, global.quiet)?;
+    // Move the prefix aside in one step, so that a failure part-way leaves no half environment.
+    let trash = prefix.with_file_name(format!(
+        ".krait-trash-{}-{}",
+        prefix.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
+    std::fs::rename(&prefix, &trash)
+        .map_err(|e| miette::miette!("cannot remove {}: {e}", prefix.display()))?;
+    std::fs::remove_dir_all(&trash).map_err(|e| {
+        miette::miette!(
+            "{} is no longer an environment, but deleting its files in {} failed: {e}",
+            prefix.display(),
+            trash.display()
+        )
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,1054 @@
+//! The environment command surface end to end, over real archives in a real channel on disk:
+//! `list` in every format, `env list/remove/export/create/update`, `run`, `shell-hook` with
+//! `activate`/`deactivate` in a real bash, `info` and `clean`.
+
+mod common;
+
+use common::fixtures::{Format, Package};
+use common::{krait, run, run_err, run_ok, HttpServer};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const SUBDIR: &str = "linux-64";
+
+/// A channel: `a` (two versions) depends on `b`; `c` ships activation scripts for several
+/// shells and an env_vars.d variable; `d` stands alone.
+fn channel(dir: &Path) -> PathBuf {
+    let channel = dir.join("channel");
+    Package::new("a", "1.0", "h0_0", SUBDIR)
+        .depends(&["b"])
+        .write(&channel, Format::Conda);
+    Package::new("a", "2.0", "h0_0", SUBDIR)
+        .depends(&["b"])
+        .write(&channel, Format::TarBz2);
+    Package::new("b", "1.0", "h0_0", "noarch").write(&channel, Format::Conda);
+    let mut c = Package::new("c", "1.0", "h0_0", SUBDIR);
+    c.files.extend([
+        (
+            "etc/conda/activate.d/c.sh".to_string(),
+            b"export KRAIT_C_ACTIVE=\"on:$CONDA_PREFIX\"\n".to_vec(),
+        ),
+        (
+            "etc/conda/deactivate.d/c.sh".to_string(),
+            b"echo \"deactivating:$CONDA_PREFIX\" >&2\nunset KRAIT_C_ACTIVE\n".to_vec(),
+        ),
+        (
+            "etc/conda/activate.d/c.fish".to_string(),
+            b"set -gx KRAIT_C_ACTIVE \"on:$CONDA_PREFIX\"\n".to_vec(),
+        ),
+        (
+            "etc/conda/deactivate.d/c.fish".to_string(),
+            b"echo \"deactivating:$CONDA_PREFIX\" >&2\nset -e KRAIT_C_ACTIVE\n".to_vec(),
+        ),
+        (
+            "etc/conda/activate.d/c.ps1".to_string(),
+            b"$Env:KRAIT_C_ACTIVE = 'on'\n".to_vec(),
+        ),
+        (
+            "etc/conda/env_vars.d/c.json".to_string(),
+            br#"{"KRAIT_C_VAR": "from-c"}"#.to_vec(),
+        ),
+    ]);
+    c.write(&channel, Format::Conda);
+    Package::new("d", "1.0", "h0_0", "noarch").write(&channel, Format::Conda);
+    run_ok(krait(dir).arg("index").arg(&channel));
+    channel
+}
+
+/// The channel URL krait records for packages from `channel`.
+fn channel_url(channel: &Path) -> String {
+    url::Url::from_directory_path(channel)
+        .unwrap()
+        .as_str()
+        .trim_end_matches('/')
+        .to_string()
+}
+
+fn create(home: &Path, channel: &Path, target: &[&str], specs: &[&str]) {
+    run_ok(
+        krait(home)
+            .arg("create")
+            .args(target)
+            .arg("-c")
+            .arg(channel)
+            .args(["--override-channels", "-y"])
+            .args(specs),
+    );
+}
+
+fn install(home: &Path, channel: &Path, prefix: &Path, specs: &[&str]) {
+    run_ok(
+        krait(home)
+            .arg("install")
+            .arg("-p")
+            .arg(prefix)
+            .arg("-c")
+            .arg(channel)
+            .args(["--override-channels", "-y"])
+            .args(specs),
+    );
+}
+
+fn list(home: &Path, prefix: &Path, args: &[&str]) -> String {
+    run_ok(krait(home).arg("list").arg("-p").arg(prefix).args(args))
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
+}
+
+fn file_digest<D: rattler_digest::digest::Digest + Default>(path: &Path) -> String {
+    hex::encode(rattler_digest::compute_bytes_digest::<D>(
+        std::fs::read(path).unwrap(),
+    ))
+}
+
+#[test]
+fn list_writes_conda_table_export_explicit_and_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let channel = channel(home);
+    let url = channel_url(&channel);
+    let prefix = home.join("env");
+    create(
+        home,
+        &channel,
+        &["-p", prefix.to_str().unwrap()],
+        &["a=1.0", "c"],
+    );
+
+    let table = list(home, &prefix, &[]);
+    let expected_row =
+        |name: &str, version: &str| format!("{name:<25} {version:<15} {:>15}    {url}", "h0_0");
+    assert_eq!(
+        table,
+        format!(
+            "# packages in environment at {}:\n#\n\
+             # Name                    Version                   Build  Channel\n\
+             {}\n{}\n{}\n",
+            prefix.display(),
+            expected_row("a", "1.0"),
+            expected_row("b", "1.0"),
+            expected_row("c", "1.0"),
+        )
+    );
+
+    // A regex selects by name; one that matches nothing exits 1, as conda does.
+    let only_b = list(home, &prefix, &["^B$"]);
+    assert!(only_b.contains(&expected_row("b", "1.0")), "{only_b}");
+    assert!(!only_b.contains(&expected_row("a", "1.0")), "{only_b}");
+    let out = run(krait(home).arg("list").arg("-p").arg(&prefix).arg("zzz"));
+    assert_eq!(out.status.code(), Some(1));
+    let err = run_err(
+        krait(home)
+            .arg("list")
+            .arg("-p")
+            .arg(&prefix)
+            .arg("(unclosed"),
+    );
+    assert!(err.contains("(unclosed"), "{err}");
+
+    let export = list(home, &prefix, &["--export"]);
+    assert_eq!(
+        export,
+        format!(
+            "# This file may be used to create an environment using:\n\
+             # $ conda create --name <env> --file <this file>\n\
+             # platform: {}\n\
+             a=1.0=h0_0\nb=1.0=h0_0\nc=1.0=h0_0\n",
+            krait::channel::resolve::host_subdir()
+        )
+    );
+
+    let archives = [
+        channel.join(SUBDIR).join("a-1.0-h0_0.conda"),
+        channel.join("noarch").join("b-1.0-h0_0.conda"),
+        channel.join(SUBDIR).join("c-1.0-h0_0.conda"),
+    ];
+    let explicit = list(home, &prefix, &["--explicit", "--sha256"]);
+    let urls: Vec<&str> = explicit
+        .lines()
+        .skip_while(|l| *l != "@EXPLICIT")
+        .skip(1)
+        .collect();
+    let expected: Vec<String> = archives
+        .iter()
+        .map(|a| {
+            format!(
+                "{}#sha256:{}",
+                url::Url::from_file_path(a).unwrap(),
+                file_digest::<rattler_digest::Sha256>(a)
+            )
+        })
+        .collect();
+    assert_eq!(urls, expected, "{explicit}");
+    let md5 = list(home, &prefix, &["--explicit", "--md5"]);
+    assert!(
+        md5.contains(&format!(
+            "{}#{}",
+            url::Url::from_file_path(&archives[0]).unwrap(),
+            file_digest::<rattler_digest::Md5>(&archives[0])
+        )),
+        "{md5}"
+    );
+    let plain = list(home, &prefix, &["--explicit"]);
+    assert!(plain
+        .lines()
+        .all(|l| !l.contains('#') || l.starts_with('#')));
+
+    // The @EXPLICIT output and the --export output both recreate the same environment.
+    let explicit_file = home.join("explicit.txt");
+    std::fs::write(&explicit_file, &explicit).unwrap();
+    let again = home.join("again");
+    run_ok(
+        krait(home)
+            .args(["create", "-y", "-p"])
+            .arg(&again)
+            .arg("--file")
+            .arg(&explicit_file),
+    );
+    assert_eq!(list(home, &again, &["--export"]), export);
+    let export_file = home.join("export.txt");
+    std::fs::write(&export_file, &export).unwrap();
+    let third = home.join("third");
+    run_ok(
+        krait(home)
+            .args(["create", "-y", "--override-channels", "-c"])
+            .arg(&channel)
+            .arg("-p")
+            .arg(&third)
+            .arg("--file")
+            .arg(&export_file),
+    );
+    assert_eq!(list(home, &third, &["--export"]), export);
+
+    let listed = json(&list(home, &prefix, &["--json"]));
+    let a = &listed[0];
+    assert_eq!(listed.as_array().unwrap().len(), 3);
+    assert_eq!(a["name"], "a");
+    assert_eq!(a["version"], "1.0");
+    assert_eq!(a["build_string"], "h0_0");
+    assert_eq!(a["build_number"], 0);
+    assert_eq!(a["dist_name"], "a-1.0-h0_0");
+    assert_eq!(a["platform"], SUBDIR);
+    assert_eq!(a["channel"], url.as_str());
+    assert_eq!(a["base_url"], url.as_str());
+    assert_eq!(listed[1]["platform"], "noarch");
+
+    // Packages from the default channels: conda names their channel by its path and leaves it
+    // out of the table.
+    let server = HttpServer::serve(home);
+    let defaults = format!("{}/channel", server.url);
+    let from_defaults = home.join("from-defaults");
+    run_ok(
+        krait(home)
+            .env("KRAIT_DEFAULT_CHANNELS", &defaults)
+            .args([
+                "create",
+                "-y",
+                "-c",
+                "defaults",
+                "--override-channels",
+                "-p",
+            ])
+            .arg(&from_defaults)
+            .arg("b"),
+    );
+    let table = run_ok(
+        krait(home)
+            .env("KRAIT_DEFAULT_CHANNELS", &defaults)
+            .arg("list")
+            .arg("-p")
+            .arg(&from_defaults),
+    );
+    assert!(
+        table.ends_with(&format!("\n{:<25} {:<15} {:>15}  \n", "b", "1.0", "h0_0")),
+        "{table}"
+    );
+    let listed = json(&run_ok(
+        krait(home)
+            .env("KRAIT_DEFAULT_CHANNELS", &defaults)
+            .args(["list", "--json", "-p"])
+            .arg(&from_defaults),
+    ));
+    assert_eq!(listed[0]["channel"], "channel");
+    assert_eq!(listed[0]["base_url"], defaults.as_str());
+    let exported = json(&run_ok(
+        krait(home)
+            .env("KRAIT_DEFAULT_CHANNELS", &defaults)
+            .args(["env", "export", "--override-channels", "--json", "-p"])
+            .arg(&from_defaults),
+    ));
+    assert_eq!(exported["channels"], serde_json::json!(["defaults"]));
+
+    let err = run_err(krait(home).args(["list", "-n", "nosuchenv"]));
+    assert!(err.contains("nosuchenv"), "{err}");
+}
+
+#[test]
+fn list_revisions_show_history_as_conda_prints_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let channel = channel(home);
+    let url = channel_url(&channel);
+    let prefix = home.join("env");
+    create(
+        home,
+        &channel,
+        &["-p", prefix.to_str().unwrap()],
+        &["a=1.0"],
+    );
+    install(home, &channel, &prefix, &["a=2.0", "d"]);
+    run_ok(
+        krait(home)
+            .args(["remove", "-y", "--override-channels", "-c"])
+            .arg(&channel)
+            .arg("-p")
+            .arg(&prefix)
+            .arg("d"),
+    );
+
+    let text = list(home, &prefix, &["--revisions"]);
+    let blocks: Vec<&str> = text.split("\n\n").filter(|b| !b.is_empty()).collect();
+    assert_eq!(blocks.len(), 3, "{text}");
+    let header = regex::Regex::new(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d  \(rev (\d)\)$").unwrap();
+    for (n, block) in blocks.iter().enumerate() {
+        let first = block.lines().next().unwrap();
+        let caps = header.captures(first).unwrap_or_else(|| panic!("{first}"));
+        assert_eq!(caps[1].parse::<usize>().unwrap(), n);
+    }
+    let body = |n: usize| blocks[n].lines().skip(1).collect::<Vec<_>>().join("\n");
+    assert_eq!(body(0), format!("    +a-1.0 ({url})\n    +b-1.0 ({url})"));
+    assert_eq!(
+        body(1),
+        format!("     a  {{1.0 ({url}) -> 2.0 ({url})}}\n    +d-1.0 ({url})")
+    );
+    assert_eq!(body(2), format!("    -d-1.0 ({url})"));
+
+    let events = json(&list(home, &prefix, &["--revisions", "--json"]));
+    assert_eq!(events[0]["rev"], 0);
+    assert_eq!(
+        events[0]["install"],
+        serde_json::json!([format!("a-1.0-h0_0-{url}"), format!("b-1.0-h0_0-{url}")])
+    );
+    assert_eq!(events[1]["upgrade"][0]["old"], format!("a-1.0-h0_0-{url}"));
+    assert_eq!(events[1]["upgrade"][0]["new"], format!("a-2.0-h0_0-{url}"));
+    assert_eq!(
+        events[2]["remove"],
+        serde_json::json!([format!("d-1.0-h0_0-{url}")])
+    );
+}
+
+fn write_env_file(path: &Path, name: &str, channel: &Path, deps: &[&str]) {
+    let deps: String = deps.iter().map(|d| format!("  - {d}\n")).collect();
+    std::fs::write(
+        path,
+        format!(
+            "name: {name}\nchannels:\n  - {}\ndependencies:\n{deps}",
+            channel.display()
+        ),
+    )
+    .unwrap();
+}
+
+fn names(home: &Path, prefix: &Path) -> Vec<String> {
+    json(&list(home, prefix, &["--json"]))
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn env_create_list_export_update_prune_and_remove() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let channel = channel(home);
+    let url = channel_url(&channel);
+    let file = home.join("environment.yml");
+    write_env_file(&file, "demo", &channel, &["a=1.0", "c"]);
+
+    let out = run_ok(
+        krait(home)
+            .args(["env", "create", "--override-channels", "-f"])
+            .arg(&file),
+    );
+    assert!(out.contains("krait activate demo"), "{out}");
+    let prefix = home.join("envs").join("demo");
+    assert_eq!(names(home, &prefix), ["a", "b", "c"]);
+    let err = run_err(
+        krait(home)
+            .args(["env", "create", "--override-channels", "-f"])
+            .arg(&file),
+    );
+    assert!(err.contains("already exists"), "{err}");
+
+    // `env list` in conda's layout, and as JSON.
+    let envs = run_ok(krait(home).args(["env", "list"]));
+    assert_eq!(run_ok(krait(home).args(["info", "--envs"])), envs);
+    assert_eq!(names(home, &prefix), ["a", "b", "c"]);
+    assert!(run_ok(krait(home).args(["list", "-n", "demo", "^c$"])).contains("\nc "));
+    // -n overrides the file's name; --dry-run creates nothing.
+    let out = run_ok(
+        krait(home)
+            .args([
+                "env",
+                "create",
+                "--override-channels",
+                "--dry-run",
+                "-n",
+                "other",
+                "-f",
+            ])
+            .arg(&file),
+    );
+    assert!(out.contains("Dry run"), "{out}");
+    assert!(!home.join("envs/other").exists());
+    assert_eq!(
+        envs,
+        format!(
+            "# conda environments:\n#\n{:<20}     {}\n\n",
+            "demo",
+            prefix.display()
+        )
+    );
+    let active = run_ok(
+        krait(home)
+            .args(["env", "list"])
+            .env("CONDA_PREFIX", &prefix),
+    );
+    assert!(active.contains(&format!("{:<20}  *  {}", "demo", prefix.display())));
+    let envs = json(&run_ok(krait(home).args(["env", "list", "--json"])));
+    assert_eq!(envs["envs"], serde_json::json!([prefix]));
+    // Environments conda registered elsewhere are listed too, without a name.
+    let elsewhere = home.join("elsewhere");
+    create(home, &channel, &["-p", elsewhere.to_str().unwrap()], &["d"]);
+    std::fs::create_dir_all(home.join(".conda")).unwrap();
+    std::fs::write(
+        home.join(".conda/environments.txt"),
+        format!("{}\n{}/gone\n", elsewhere.display(), home.display()),
+    )
+    .unwrap();
+    let envs = run_ok(krait(home).args(["env", "list"]));
+    assert!(
+        envs.ends_with(&format!("\n{:<20}     {}\n\n", "", elsewhere.display())),
+        "{envs}"
+    );
+    let envs = json(&run_ok(krait(home).args(["env", "list", "--json"])));
+    assert_eq!(envs["envs"], serde_json::json!([prefix, elsewhere]));
+    std::fs::remove_file(home.join(".conda/environments.txt")).unwrap();
+
+    // `env export`: pinned, without builds, from history; as YAML and JSON.
+    let exported: serde_yaml::Value = serde_yaml::from_str(&run_ok(krait(home).args([
+        "env",
+        "export",
+        "-n",
+        "demo",
+        "--override-channels",
+    ])))
+    .unwrap();
+    assert_eq!(exported["name"], "demo");
+    assert_eq!(exported["prefix"], prefix.to_str().unwrap());
+    assert_eq!(
+        exported["channels"],
+        serde_yaml::to_value([url.as_str()]).unwrap()
+    );
+    assert_eq!(
+        exported["dependencies"],
+        serde_yaml::to_value(["a=1.0=h0_0", "b=1.0=h0_0", "c=1.0=h0_0"]).unwrap()
+    );
+    let no_builds = json(&run_ok(krait(home).args([
+        "env",
+        "export",
+        "-n",
+        "demo",
+        "--no-builds",
+        "--json",
+    ])));
+    assert_eq!(
+        no_builds["dependencies"],
+        serde_json::json!(["a=1.0", "b=1.0", "c=1.0"])
+    );
+    // Without --override-channels the configured channels follow the packages' own.
+    assert_eq!(no_builds["channels"], serde_json::json!([url, "defaults"]));
+    let history = json(&run_ok(krait(home).args([
+        "env",
+        "export",
+        "-n",
+        "demo",
+        "--from-history",
+        "--json",
+    ])));
+    // The specs as conda-meta/history records them (rattler's normal form of `a=1.0`).
+    assert_eq!(history["dependencies"], serde_json::json!(["a 1.0.*", "c"]));
+
+    // An exported file creates the same environment elsewhere.
+    let exported_file = home.join("exported.yml");
+    run_ok(
+        krait(home)
+            .args(["env", "export", "-n", "demo", "--override-channels", "-f"])
+            .arg(&exported_file),
+    );
+    let copy = home.join("copy");
+    run_ok(
+        krait(home)
+            .args(["env", "create", "--override-channels", "-p"])
+            .arg(&copy)
+            .arg("-f")
+            .arg(&exported_file),
+    );
+    assert_eq!(
+        list(home, &copy, &["--export"]),
+        list(home, &prefix, &["--export"])
+    );
+
+    // `env update` adds what the file adds; `--prune` also drops what it no longer needs.
+    let updated = home.join("updated.yml");
+    write_env_file(&updated, "demo", &channel, &["a", "d"]);
+    run_ok(
+        krait(home)
+            .args(["env", "update", "--override-channels", "-f"])
+            .arg(&updated),
+    );
+    assert_eq!(names(home, &prefix), ["a", "b", "c", "d"]);
+    let pruned = json(&run_ok(
+        krait(home)
+            .args([
+                "env",
+                "update",
+                "--override-channels",
+                "--prune",
+                "--json",
+                "-f",
+            ])
+            .arg(&updated),
+    ));
+    assert_eq!(names(home, &prefix), ["a", "b", "d"]);
+    assert_eq!(pruned["actions"]["UNLINK"][0]["name"], "c");
+    assert!(!prefix.join("etc/conda/activate.d/c.sh").exists());
+
+    // Bad input: a malformed file names itself; an unknown env names itself.
+    let bad = home.join("bad.yml");
+    std::fs::write(&bad, "name: x\ndependencies:\n  - [not a spec\n").unwrap();
+    let err = run_err(krait(home).args(["env", "create", "-f"]).arg(&bad));
+    assert!(err.contains("bad.yml"), "{err}");
+    assert!(!home.join("envs").join("x").exists());
+    let nameless = home.join("nameless.yml");
+    std::fs::write(&nameless, "dependencies:\n  - a\n").unwrap();
+    let err = run_err(krait(home).args(["env", "create", "-f"]).arg(&nameless));
+    assert!(err.contains("names no environment"), "{err}");
+
+    // `env remove` refuses the active environment, then removes it when asked.
+    let err = run_err(
+        krait(home)
+            .args(["env", "remove", "-n", "demo"])
+            .env("CONDA_PREFIX", &prefix),
+    );
+    assert!(err.contains("active environment"), "{err}");
+    let out = run_ok(krait(home).args(["env", "remove", "-n", "demo", "--dry-run"]));
+    assert!(out.contains(&prefix.display().to_string()), "{out}");
+    assert!(prefix.join("conda-meta").is_dir());
+    run_ok(krait(home).args(["env", "remove", "-n", "demo"]));
+    assert!(!prefix.exists());
+    assert!(std::fs::read_dir(home.join("envs"))
+        .unwrap()
+        .next()
+        .is_none());
+    let err = run_err(krait(home).args(["env", "remove", "-n", "demo"]));
+    assert!(err.contains("\"demo\" does not exist"), "{err}");
+}
+
+#[test]
+fn run_activates_the_environment_and_passes_the_exit_code_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let channel = channel(home);
+    let prefix = home.join("envs").join("tools");
+    create(home, &channel, &["-n", "tools"], &["c"]);
+
+    let out = run(krait(home).args([
+        "run",
+        "-n",
+        "tools",
+        "--cwd",
+        "/",
+        "sh",
+        "-c",
+        "echo \"$KRAIT_C_ACTIVE|$KRAIT_C_VAR|$CONDA_PREFIX|${PATH%%:*}|$CONDA_DEFAULT_ENV|$PWD\"; exit 7",
+    ]));
+    assert_eq!(out.status.code(), Some(7));
+    let p = prefix.display();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("on:{p}|from-c|{p}|{p}/bin|tools|/\n")
+    );
+    // An environment outside envs_dirs goes by its path; flags after the command are its own.
+    let elsewhere = home.join("elsewhere");
+    create(home, &channel, &["-p", elsewhere.to_str().unwrap()], &["d"]);
+    let out = run_ok(krait(home).arg("run").arg("-p").arg(&elsewhere).args([
+        "sh",
+        "-c",
+        "echo \"$CONDA_DEFAULT_ENV|$CONDA_PROMPT_MODIFIER|$1\"",
+        "sh",
+        "--flag",
+    ]));
+    let e = elsewhere.display();
+    assert_eq!(out, format!("{e}|({e}) |--flag\n"));
+    // conda's --no-capture-output / --live-stream are accepted: output always streams.
+    let out = run_ok(krait(home).args([
+        "run",
+        "--no-capture-output",
+        "-n",
+        "tools",
+        "echo",
+        "streamed",
+    ]));
+    assert_eq!(out, "streamed\n");
+    let err = run_err(krait(home).args(["run", "-n", "tools", "no-such-command-krait"]));
+    assert!(err.contains("no-such-command-krait"), "{err}");
+    let err = run_err(krait(home).args(["run", "-n", "missing", "true"]));
+    assert!(err.contains("\"missing\" does not exist"), "{err}");
+}
+
+/// Runs `script` in `shell` with krait's isolated environment and `$KRAIT_BIN` set.
+fn shell_session(home: &Path, shell: &str, script: &str) -> String {
+    let isolated = krait(home);
+    let mut cmd = Command::new(shell);
+    for (key, value) in isolated.get_envs() {
+        match value {
+            Some(value) => cmd.env(key, value),
+            None => cmd.env_remove(key),
+        };
+    }
+    cmd.env_remove("CONDA_PREFIX")
+        .env_remove("CONDA_SHLVL")
+        .env("KRAIT_BIN", env!("CARGO_BIN_EXE_krait"))
+        .args(["-c", script]);
+    run_ok(&mut cmd)
+}
+
+/// The steps every shell goes through: activate by name, deactivate, activate by path,
+/// activate another env over it, deactivate back to the first, deactivate to nothing.
+const STEPS: &str = r#"
+krait activate web
+show
+krait deactivate
+show
+is_old_path
+krait activate @PREFIX@
+show
+krait env list | grep -c '\*'
+krait activate plain 2>&1
+show
+krait deactivate
+show
+krait deactivate 2>&1
+show
+is_old_path
+"#;
+
+const POSIX_SESSION: &str = r#"set -e
+show() {
+    echo "prefix=${CONDA_PREFIX-unset} shlvl=${CONDA_SHLVL-unset} active=${KRAIT_C_ACTIVE-unset} var=${KRAIT_C_VAR-unset}"
+    case ":$PATH:" in *":@PREFIX@/bin:"*) echo "on-path";; *) echo "off-path";; esac
+}
+is_old_path() { [ "$PATH" = "$old_path" ] && echo "path-restored"; }
+eval "$("$KRAIT_BIN" shell-hook --shell @SHELL@)"
+export KRAIT_C_VAR=before
+old_path="$PATH"
+"#;
+
+const FISH_SESSION: &str = r#"
+function val
+    if set -q $argv[1]
+        echo -n $$argv[1]
+    else
+        echo -n unset
+    end
+end
+function show
+    echo "prefix="(val CONDA_PREFIX)" shlvl="(val CONDA_SHLVL)" active="(val KRAIT_C_ACTIVE)" var="(val KRAIT_C_VAR)
+    if contains -- @PREFIX@/bin $PATH
+        echo on-path
+    else
+        echo off-path
+    end
+end
+function is_old_path
+    test "$PATH" = "$old_path"; and echo path-restored
+end
+$KRAIT_BIN shell-hook --shell fish | source
+set -gx KRAIT_C_VAR before
+set -g old_path "$PATH"
+"#;
+
+/// xonsh, from the venv scripts/test sets up.
+fn xonsh() -> String {
+    let venv = std::env::var_os("KRAIT_TEST_VENV").expect(
+        "KRAIT_TEST_VENV is not set: run the tests through scripts/test, which installs xonsh",
+    );
+    PathBuf::from(venv).join("bin/xonsh").display().to_string()
+}
+
+const XONSH_SESSION: &str = r#"
+def val(name):
+    return ${...}.get(name, 'unset')
+def show():
+    print(f"prefix={val('CONDA_PREFIX')} shlvl={val('CONDA_SHLVL')} active={val('KRAIT_C_ACTIVE')} var={val('KRAIT_C_VAR')}")
+    print('on-path' if '@PREFIX@/bin' in $PATH else 'off-path')
+def is_old_path():
+    if list($PATH) == old_path:
+        print('path-restored')
+execx($(@($KRAIT_BIN) shell-hook --shell xonsh))
+$KRAIT_C_VAR = 'before'
+old_path = list($PATH)
+"#;
+
+#[test]
+fn activate_and_deactivate_through_the_shell_hook_in_bash_zsh_fish_and_xonsh() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let channel = channel(home);
+    create(home, &channel, &["-n", "web"], &["c"]);
+    create(home, &channel, &["-n", "plain"], &["d"]);
+    let prefix = home.join("envs").join("web");
+    let p = prefix.display().to_string();
+    let plain = home.join("envs").join("plain").display().to_string();
+    let expected = format!(
+        "prefix={p} shlvl=1 active=on:{p} var=from-c\non-path\n\
+         prefix=unset shlvl=unset active=unset var=before\noff-path\n\
+         path-restored\n\
+         prefix={p} shlvl=1 active=on:{p} var=from-c\non-path\n\
+         1\n\
+         deactivating:{p}\n\
+         prefix={plain} shlvl=2 active=unset var=before\noff-path\n\
+         prefix={p} shlvl=1 active=on:{p} var=from-c\non-path\n\
+         deactivating:{p}\n\
+         prefix=unset shlvl=unset active=unset var=before\noff-path\n\
+         path-restored\n"
+    );
+    for shell in ["bash", "zsh", "fish", "xonsh"] {
+        let (program, script) = match shell {
+            "fish" => ("fish".to_string(), FISH_SESSION.to_string() + STEPS),
+            "bash" | "zsh" => (
+                shell.to_string(),
+                POSIX_SESSION.replace("@SHELL@", shell) + STEPS,
+            ),
+            // xonsh runs bare names as Python expressions: call the helpers.
+            _ => (
+                xonsh(),
+                XONSH_SESSION.to_string()
+                    + &STEPS
+                        .replace("show\n", "show()\n")
+                        .replace("is_old_path\n", "is_old_path()\n"),
+            ),
+        };
+        let script = script.replace("@PREFIX@", &p);
+        let expected = if shell == "xonsh" {
+            // xonsh's source-bash does not pass on what a script prints; that the
+            // deactivate.d script ran shows in `active=unset`, which only it unsets.
+            expected.replace(&format!("deactivating:{p}\n"), "")
+        } else {
+            expected.clone()
+        };
+        assert_eq!(
+            shell_session(home, &program, &script),
+            expected,
+            "in {shell}"
+        );
+    }
+
+    // conda's prompt variables, set while active and gone afterwards.
+    let out = shell_session(
+        home,
+        "bash",
+        r#"eval "$("$KRAIT_BIN" shell-hook --shell bash)"
+PS1='$ '
+krait activate web
+echo "$CONDA_DEFAULT_ENV|$CONDA_PROMPT_MODIFIER|$PS1"
+krait activate plain 2>/dev/null
+echo "$PS1"
+krait deactivate
+krait deactivate 2>/dev/null
+echo "${CONDA_DEFAULT_ENV-unset}|${CONDA_PROMPT_MODIFIER-unset}|$PS1""#,
+    );
+    assert_eq!(out, "web|(web) |(web) $ \n(plain) $ \nunset|unset|$ \n");
+
+    // Without the shell function, activate says how to set it up.
+    let err = run_err(krait(home).args(["activate", "web"]));
+    assert!(err.contains("shell-hook"), "{err}");
+    let err = run_err(krait(home).args(["deactivate", "--shell", "bash"]));
+    assert!(err.contains("no environment is active"), "{err}");
+    let err = run_err(krait(home).args(["shell-hook", "--shell", "tcsh"]));
+    assert!(err.contains("tcsh"), "{err}");
+}
+
+const NU_SESSION: &str = r#"
+source @HOOK@
+def val [name: string] { if ($name in $env) { $env | get $name } else { "unset" } }
+def show [] {
+    print $"prefix=(val CONDA_PREFIX) shlvl=(val CONDA_SHLVL) active=(val KRAIT_C_ACTIVE) var=(val KRAIT_C_VAR)"
+    print (if ("@PREFIX@/bin" in $env.PATH) { "on-path" } else { "off-path" })
+}
+$env.KRAIT_C_VAR = "before"
+let old_path = $env.PATH
+krait activate web
+show
+krait deactivate
+show
+if $env.PATH == $old_path { print "path-restored" }
+krait activate @PREFIX@
+show
+krait env list | grep -c '\*'
+krait activate plain
+show
+krait deactivate
+show
+krait deactivate
+show
+if $env.PATH == $old_path { print "path-restored" }
+"#;
+
+#[test]
+fn activate_and_deactivate_through_the_shell_hook_in_nushell() {
+    let nu = std::env::var_os("KRAIT_TEST_NU").expect(
+        "KRAIT_TEST_NU is not set: run the tests through scripts/test, which installs nushell",
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let channel = channel(home);
+    create(home, &channel, &["-n", "web"], &["c"]);
+    create(home, &channel, &["-n", "plain"], &["d"]);
+    let p = home.join("envs/web").display().to_string();
+    let plain = home.join("envs/plain").display().to_string();
+    // nushell sources files only at parse time: save the hook first.
+    let hook = home.join("hook.nu");
+    std::fs::write(
+        &hook,
+        run_ok(krait(home).args(["shell-hook", "--shell", "nu"])),
+    )
+    .unwrap();
+    let script = NU_SESSION
+        .replace("@HOOK@", hook.to_str().unwrap())
+        .replace("@PREFIX@", &p);
+    let out = shell_session(home, nu.to_str().unwrap(), &script);
+    assert_eq!(
+        out,
+        format!(
+            "prefix={p} shlvl=1 active=on:{p} var=from-c\non-path\n\
+             prefix=unset shlvl=unset active=unset var=before\noff-path\n\
+             path-restored\n\
+             prefix={p} shlvl=1 active=on:{p} var=from-c\non-path\n\
+             1\n\
+             prefix={plain} shlvl=2 active=unset var=before\noff-path\n\
+             prefix={p} shlvl=1 active=on:{p} var=from-c\non-path\n\
+             prefix=unset shlvl=unset active=unset var=before\noff-path\n\
+             path-restored\n"
+        )
+    );
+}
+
+#[test]
+fn scripts_for_the_other_shells() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let channel = channel(home);
+    create(home, &channel, &["-n", "web"], &["c"]);
+    let prefix = home.join("envs").join("web");
+    let p = prefix.display().to_string();
+    let exe = env!("CARGO_BIN_EXE_krait");
+
+    let hook = |shell: &str| run_ok(krait(home).args(["shell-hook", "--shell", shell]));
+    let activate = |shell: &str| {
+        run_ok(
+            krait(home)
+                .args(["activate", "web", "--shell", shell])
+                .env_remove("CONDA_PREFIX"),
+        )
+    };
+
+    // Without --shell, the shell named by $SHELL.
+    let from_env = run_ok(krait(home).arg("shell-hook").env("SHELL", "/usr/bin/fish"));
+    assert_eq!(from_env, hook("fish"));
+    let err = run_err(krait(home).arg("shell-hook").env("SHELL", "/bin/tcsh"));
+    assert!(err.contains("--shell"), "{err}");
+
+    let zsh = hook("zsh");
+    assert!(zsh.contains("krait() {") && zsh.contains("--shell zsh") && zsh.contains(exe));
+    let fish = hook("fish");
+    assert!(
+        fish.contains("function krait") && fish.contains("--shell fish"),
+        "{fish}"
+    );
+    let fish_activate = activate("fish");
+    assert!(
+        fish_activate.contains(&format!("set -gx CONDA_PREFIX \"{p}\"")),
+        "{fish_activate}"
+    );
+    assert!(fish_activate.contains(&format!("source \"{p}/etc/conda/activate.d/c.fish\"")));
+    assert!(!fish_activate.contains("c.sh"));
+
+    let xonsh = hook("xonsh");
+    assert!(xonsh.contains("aliases['krait'] = _krait"), "{xonsh}");
+    assert!(activate("xonsh").contains(&format!("$CONDA_PREFIX = \"{p}\"")));
+
+    let pwsh = hook("powershell");
+    assert!(pwsh.contains("function krait {") && pwsh.contains("Invoke-Expression"));
+    let pwsh_activate = activate("powershell");
+    assert!(
+        pwsh_activate.contains(&format!("${{Env:CONDA_PREFIX}} = \"{p}\"")),
+        "{pwsh_activate}"
+    );
+    assert!(pwsh_activate.contains("c.ps1"));
+
+    let cmd = hook("cmd");
+    assert!(
+        cmd.contains("doskey krait=") && cmd.contains("\r\n"),
+        "{cmd}"
+    );
+    assert!(activate("cmd").contains(&format!("@SET \"CONDA_PREFIX={p}\"")));
+
+    // nushell loads the changes as JSON; they include what the bash activate.d script set.
+    let nu = hook("nu");
+    assert!(
+        nu.contains("def --env --wrapped krait") && nu.contains("load-env"),
+        "{nu}"
+    );
+    let changes = json(&activate("nu"));
+    assert_eq!(changes["set"]["CONDA_PREFIX"], p.as_str());
+    assert_eq!(changes["set"]["KRAIT_C_ACTIVE"], format!("on:{p}"));
+    assert_eq!(changes["set"]["KRAIT_C_VAR"], "from-c");
+    assert_eq!(changes["set"]["PATH"][0], format!("{p}/bin"));
+    let changes = json(&run_ok(
+        krait(home)
+            .args(["deactivate", "--shell", "nu"])
+            .env("CONDA_PREFIX", &prefix)
+            .env("CONDA_SHLVL", "1")
+            .env("KRAIT_C_ACTIVE", "on")
+            .env("KRAIT_C_VAR", "from-c"),
+    ));
+    let unset: Vec<&str> = changes["unset"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for var in [
+        "CONDA_PREFIX",
+        "CONDA_SHLVL",
+        "KRAIT_C_ACTIVE",
+        "KRAIT_C_VAR",
+    ] {
+        assert!(unset.contains(&var), "{var} not in {unset:?}");
+    }
+}
+
+#[test]
+fn info_reports_platform_virtual_packages_channels_and_dirs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let channel = channel(home);
+    let url = channel_url(&channel);
+    let info = json(&run_ok(
+        krait(home)
+            .args(["info", "--json"])
+            .env("KRAIT_CHANNELS", &channel)
+            .env("CONDA_OVERRIDE_GLIBC", "2.99")
+            .env_remove("CONDA_PREFIX"),
+    ));
+    let platform = krait::channel::resolve::host_subdir().to_string();
+    assert_eq!(info["platform"], platform.as_str());
+    assert_eq!(
+        info["channels"],
+        serde_json::json!([format!("{url}/{platform}"), format!("{url}/noarch")])
+    );
+    assert_eq!(info["pkgs_dirs"], serde_json::json!([home.join("pkgs")]));
+    assert_eq!(info["envs_dirs"], serde_json::json!([home.join("envs")]));
+    assert_eq!(info["active_prefix"], Value::Null);
+    let virtual_pkgs = info["virtual_pkgs"].as_array().unwrap();
+    assert!(
+        virtual_pkgs.contains(&serde_json::json!(["__unix", "0", "0"])),
+        "{virtual_pkgs:?}"
+    );
+    assert!(
+        virtual_pkgs.contains(&serde_json::json!(["__glibc", "2.99", "0"])),
+        "{virtual_pkgs:?}"
+    );
+
+    let condarc = home.join(".condarc");
+    std::fs::write(&condarc, "channel_priority: strict\n").unwrap();
+    let text = run_ok(krait(home).arg("info").env("KRAIT_CHANNELS", &channel));
+    assert!(
+        text.contains(&format!("               platform : {platform}\n")),
+        "{text}"
+    );
+    assert!(text.contains(&format!(
+        " populated config files : {}\n",
+        condarc.display()
+    )));
+    assert!(text.contains(&format!("           channel URLs : {url}/{platform}\n")));
+    assert!(text.contains(&format!("{:26}{url}/noarch\n", "")));
+}
+
+#[test]
+fn clean_removes_index_cache_archives_and_unused_packages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let channel = channel(home);
+    // Served over HTTP, so that its repodata lands in the index cache.
+    let server = HttpServer::serve(&channel);
+    run_ok(krait(home).args([
+        "create",
+        "-n",
+        "one",
+        "-c",
+        &server.url,
+        "--override-channels",
+        "-y",
+        "a",
+    ]));
+    let pkgs = home.join("pkgs");
+    let extracted = |name: &str| pkgs.join(name).join("info").join("index.json").is_file();
+    assert!(extracted("a-2.0-h0_0") && extracted("b-1.0-h0_0"));
+    assert!(pkgs.join("cache").read_dir().unwrap().next().is_some());
+
+    let err = run_err(krait(home).arg("clean"));
+    assert!(err.contains("--all"), "{err}");
+
+    // Packages linked into an environment stay; the index cache goes.
+    let dry = json(&run_ok(krait(home).args([
+        "clean",
+        "--all",
+        "--dry-run",
+        "--json",
+    ])));
+    assert_eq!(dry["packages"]["files"], serde_json::json!([]));
+    assert!(!dry["index_cache"]["files"].as_array().unwrap().is_empty());
+    assert!(pkgs.join("cache").read_dir().unwrap().next().is_some());
+    run_ok(krait(home).args(["clean", "--index-cache", "--packages", "-y"]));
+    assert!(pkgs.join("cache").read_dir().unwrap().next().is_none());
+    assert!(extracted("a-2.0-h0_0") && extracted("b-1.0-h0_0"));
+    assert_eq!(names(home, &home.join("envs/one")), ["a", "b"]);
+
+    // Once the environment is gone its packages are unused, and clean removes them.
+    run_ok(krait(home).args(["env", "remove", "-n", "one"]));
+    let out = run_ok(krait(home).args(["clean", "--packages", "-y"]));
+    assert!(out.contains("Will remove 2"), "{out}");
+    assert!(!extracted("a-2.0-h0_0") && !extracted("b-1.0-h0_0"));
+    assert!(!pkgs.join("a-2.0-h0_0.lock").exists());
+
+    // Tarballs in the cache are found and removed.
+    std::fs::copy(
+        channel.join("noarch/d-1.0-h0_0.conda"),
+        pkgs.join("d-1.0-h0_0.conda"),
+    )
+    .unwrap();
+    let out = json(&run_ok(krait(home).args(["clean", "--tarballs", "--json"])));
+    assert_eq!(
+        out["tarballs"]["files"],
+        serde_json::json!([pkgs.join("d-1.0-h0_0.conda")])
+    );
+    assert!(!pkgs.join("d-1.0-h0_0.conda").exists());
+}
