@@ -427,14 +427,13 @@ fn build_variant(
         .find(|o| o.is_top_level)
         .or(variant.outputs.first())
         .ok_or_else(|| BuildError::NoRecipe(recipe.dir.clone()))?;
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or_default();
-    let root = options
-        .croot
-        .join(format!("{}_{stamp}", top.package.name.as_normalized()));
+    // Named after the output, not the time, so that the prefix baked into files (and so the
+    // archive) is the same when the same recipe is built again.
+    let root = options.croot.join(top.dist_name());
     let io = |e: std::io::Error| BuildError::Io(format!("{}: {e}", root.display()));
+    if root.exists() {
+        std::fs::remove_dir_all(&root).map_err(io)?;
+    }
     std::fs::create_dir_all(&root).map_err(io)?;
     let work = root.join("work");
     source::fetch_all(

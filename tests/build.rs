@@ -1,0 +1,339 @@
+//! `krait build` end to end on the recipes in `tests/build_recipes/`: info/ metadata as
+//! conda-build writes it, relocation of a gcc-built library and program into two prefixes,
+//! run_exports between recipes built in dependency order, noarch python on a real CPython,
+//! reproducible archives, peers reading the archives, and bad input.
+
+mod common;
+
+use common::{krait, peer_python, peer_script, run_err, run_ok};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn recipe(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/build_recipes")
+        .join(name)
+}
+
+struct Builder {
+    home: tempfile::TempDir,
+    out: PathBuf,
+}
+
+impl Builder {
+    fn new() -> Builder {
+        let home = tempfile::tempdir().unwrap();
+        let out = home.path().join("out");
+        Builder { home, out }
+    }
+
+    fn build(&self, recipes: &[&str], extra: &[&str]) -> std::process::Command {
+        let mut cmd = krait(self.home.path());
+        cmd.arg("build")
+            .args(recipes.iter().map(|r| recipe(r)))
+            .arg("--override-channels")
+            .arg("--output-folder")
+            .arg(&self.out)
+            .args(extra);
+        cmd
+    }
+
+    fn create(&self, prefix: &Path, specs: &[&str], extra_channels: &[&Path]) {
+        let mut cmd = krait(self.home.path());
+        cmd.args(["create", "-y", "--override-channels", "-p"])
+            .arg(prefix)
+            .arg("-c")
+            .arg(&self.out);
+        for ch in extra_channels {
+            cmd.arg("-c").arg(ch);
+        }
+        run_ok(cmd.args(specs));
+    }
+}
+
+/// Reads one member of an archive, e.g. `info/index.json`.
+fn member(archive: &Path, name: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    rattler_package_streaming::fs::extract(archive, dir.path()).unwrap();
+    std::fs::read_to_string(dir.path().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn json_member(archive: &Path, name: &str) -> Value {
+    serde_json::from_str(&member(archive, name)).unwrap()
+}
+
+#[test]
+fn noarch_generic_package_has_conda_builds_info_files_and_installs_anywhere() {
+    let b = Builder::new();
+    let out = run_ok(&mut b.build(&["hello-generic"], &[]));
+    let archive = b.out.join("noarch/hello-generic-1.2.0-3.conda");
+    assert_eq!(out.trim(), archive.display().to_string());
+    let index = json_member(&archive, "info/index.json");
+    assert_eq!(index["name"], "hello-generic");
+    assert_eq!(index["version"], "1.2.0");
+    assert_eq!(index["build"], "3");
+    assert_eq!(index["build_number"], 3);
+    assert_eq!(index["noarch"], "generic");
+    assert_eq!(index["subdir"], "noarch");
+    assert_eq!(index["license"], "MIT");
+    assert_eq!(index["depends"], serde_json::json!([]));
+    assert!(index.get("platform").is_none() && index.get("arch").is_none());
+    // The file holding the build prefix is recorded with that prefix as its placeholder.
+    let paths = json_member(&archive, "info/paths.json");
+    let greeting = paths["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["_path"] == "share/hello/greeting.txt")
+        .unwrap();
+    let placeholder = greeting["prefix_placeholder"].as_str().unwrap();
+    assert_eq!(greeting["file_mode"], "text");
+    assert!(
+        placeholder.len() == 255 && placeholder.contains("_h_env_placehold"),
+        "{placeholder}"
+    );
+    assert_eq!(
+        member(&archive, "info/has_prefix").trim(),
+        format!("{placeholder} text share/hello/greeting.txt")
+    );
+    assert_eq!(
+        member(&archive, "info/files"),
+        "share/hello/env.txt\nshare/hello/greeting.txt\n"
+    );
+    let env_txt = member(&archive, "share/hello/env.txt");
+    assert!(
+        env_txt.starts_with("build 3 cpu ") && env_txt.trim_end().ends_with("conda-build 1"),
+        "{env_txt}"
+    );
+    let about = json_member(&archive, "info/about.json");
+    assert_eq!(about["summary"], "A greeting written at build time");
+    assert_eq!(about["extra"]["recipe-maintainers"][0], "krait-team");
+    assert!(member(&archive, "info/recipe/meta.yaml.template").contains("{% set version"));
+    assert!(member(&archive, "info/test/run_test.sh")
+        .contains("grep \"hello from hello-generic 1.2.0\""));
+    // The output folder is an indexed channel: install into two prefixes.
+    for name in ["a", "somewhere/much/deeper/b"] {
+        let prefix = b.home.path().join(name);
+        b.create(&prefix, &["hello-generic"], &[]);
+        let text = std::fs::read_to_string(prefix.join("share/hello/greeting.txt")).unwrap();
+        assert_eq!(
+            text,
+            format!("hello from hello-generic 1.2.0 at {}\n", prefix.display())
+        );
+    }
+    // krait test re-runs the tests of the built archive.
+    run_ok(
+        krait(b.home.path())
+            .arg("test")
+            .arg(&archive)
+            .arg("--override-channels"),
+    );
+}
+
+#[test]
+fn gcc_built_library_and_program_relocate_into_two_prefixes() {
+    let b = Builder::new();
+    // Given app first: the build order puts the library it needs first.
+    run_ok(&mut b.build(
+        &["greet-app", "greet-lib"],
+        &["--package-format", "tar.bz2"],
+    ));
+    let lib = b.out.join("linux-64/libgreet-1.4.2-0.tar.bz2");
+    let app_archives: Vec<PathBuf> = std::fs::read_dir(b.out.join("linux-64"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("greet-app-0.9-")
+        })
+        .collect();
+    assert_eq!(app_archives.len(), 1, "{app_archives:?}");
+    let app = &app_archives[0];
+    // run_exports of the host dependency became a run requirement.
+    assert_eq!(
+        json_member(app, "info/index.json")["depends"],
+        serde_json::json!(["libgreet >=1.4.2,<2.0a0"])
+    );
+    assert_eq!(
+        json_member(&lib, "info/run_exports.json")["weak"],
+        serde_json::json!(["libgreet >=1.4.2,<2.0a0"])
+    );
+    let lib_index = json_member(&lib, "info/index.json");
+    assert_eq!(
+        (lib_index["platform"].as_str(), lib_index["arch"].as_str()),
+        (Some("linux"), Some("x86_64"))
+    );
+    let lib_paths = json_member(&lib, "info/paths.json");
+    let so = lib_paths["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["_path"] == "lib/libgreet.so")
+        .unwrap();
+    assert_eq!(so["file_mode"], "binary");
+    for name in [
+        "short",
+        "a/path/that/is/a/good/deal/longer/than/the/first/one",
+    ] {
+        let prefix = b.home.path().join(name);
+        b.create(&prefix, &["greet-app"], &[]);
+        let out = run_ok(&mut Command::new(prefix.join("bin/greet")));
+        assert_eq!(
+            out.trim(),
+            format!(
+                "hello from libgreet; data in {}/share/greet",
+                prefix.display()
+            )
+        );
+        let where_txt = std::fs::read_to_string(prefix.join("share/greet/where.txt")).unwrap();
+        assert_eq!(
+            where_txt,
+            format!("greetings live in {}/share/greet\n", prefix.display())
+        );
+        let rpath = run_ok(
+            Command::new("patchelf")
+                .arg("--print-rpath")
+                .arg(prefix.join("bin/greet")),
+        );
+        assert_eq!(rpath.trim(), "$ORIGIN/../lib");
+    }
+}
+
+#[test]
+fn noarch_python_package_runs_on_the_pinned_interpreter() {
+    let b = Builder::new();
+    let python = common::python::python_channel();
+    let (version, _) = common::python::host_python();
+    let minor: String = version.split('.').take(2).collect::<Vec<_>>().join(".");
+    run_ok(
+        b.build(&["pyhello"], &["--python", &minor])
+            .arg("-c")
+            .arg(&python),
+    );
+    let archive = b.out.join("noarch/pyhello-0.3.0-py_0.conda");
+    assert!(
+        archive.exists(),
+        "{:?}",
+        std::fs::read_dir(b.out.join("noarch"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect::<Vec<_>>()
+    );
+    let files = member(&archive, "info/files");
+    assert_eq!(files, "site-packages/pyhello/__init__.py\n");
+    let link = json_member(&archive, "info/link.json");
+    assert_eq!(
+        link["noarch"]["entry_points"],
+        serde_json::json!(["pyhello = pyhello:main"])
+    );
+    let prefix = b.home.path().join("py");
+    b.create(&prefix, &["pyhello"], &[&python]);
+    let out = run_ok(&mut Command::new(prefix.join("bin/pyhello")));
+    assert_eq!(out.trim(), format!("pyhello on {}", prefix.display()));
+}
+
+#[test]
+fn same_recipe_twice_gives_byte_identical_archives() {
+    let b = Builder::new();
+    let first = b.home.path().join("first.conda");
+    for round in 0..2 {
+        run_ok(
+            b.build(&["hello-generic"], &["--no-test"])
+                .env("SOURCE_DATE_EPOCH", "1700000000"),
+        );
+        let archive = b.out.join("noarch/hello-generic-1.2.0-3.conda");
+        if round == 0 {
+            std::fs::rename(&archive, &first).unwrap();
+        } else {
+            let digest = |p: &Path| {
+                hex::encode(
+                    rattler_digest::compute_bytes_digest::<rattler_digest::Sha256>(
+                        std::fs::read(p).unwrap(),
+                    ),
+                )
+            };
+            assert_eq!(digest(&archive), digest(&first));
+        }
+    }
+}
+
+#[test]
+fn peers_read_what_krait_builds() {
+    let b = Builder::new();
+    run_ok(&mut b.build(&["hello-generic"], &["--package-format", "tar.bz2"]));
+    run_ok(&mut b.build(&["hello-generic"], &[]));
+    let cph = peer_python().parent().unwrap().join("cph");
+    for ext in ["conda", "tar.bz2"] {
+        let archive = b.out.join(format!("noarch/hello-generic-1.2.0-3.{ext}"));
+        let listing = run_ok(Command::new(&cph).arg("list").arg(&archive));
+        assert!(
+            listing.contains("share/hello/greeting.txt") && listing.contains("info/index.json"),
+            "{listing}"
+        );
+        let dest = b.home.path().join(format!("cph-{ext}"));
+        run_ok(
+            Command::new(&cph)
+                .arg("extract")
+                .arg(&archive)
+                .arg("--dest")
+                .arg(&dest),
+        );
+        assert!(dest.join("info/paths.json").is_file());
+    }
+    let prefix = b.home.path().join("rattler-env");
+    let url = url::Url::from_directory_path(&b.out).unwrap();
+    run_ok(
+        peer_script("install.py")
+            .arg(b.home.path().join("rc"))
+            .arg(&prefix)
+            .arg(url.as_str())
+            .arg("hello-generic"),
+    );
+    let text = std::fs::read_to_string(prefix.join("share/hello/greeting.txt")).unwrap();
+    assert_eq!(
+        text,
+        format!("hello from hello-generic 1.2.0 at {}\n", prefix.display())
+    );
+}
+
+#[test]
+fn bad_input_fails_clearly_and_leaves_the_output_channel_clean() {
+    let b = Builder::new();
+    let err = run_err(&mut b.build(&["bad-hash"], &[]));
+    assert!(
+        err.contains("sha256 mismatch") && err.contains("payload.txt"),
+        "{err}"
+    );
+    let err = run_err(&mut b.build(&["bad-script"], &[]));
+    assert!(
+        err.contains("exit code 7") && err.contains("conda_build.log"),
+        "{err}"
+    );
+    let noarch = b.out.join("noarch");
+    let archives = |dir: &Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.ends_with(".conda") || n.ends_with(".tar.bz2"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert!(archives(&noarch).is_empty());
+    let err = run_err(&mut b.build(&["broken-test"], &[]));
+    assert!(
+        err.contains("test failed") && err.contains("run_test.sh"),
+        "{err}"
+    );
+    assert!(archives(&noarch).is_empty());
+    assert_eq!(archives(&b.out.join("broken")), ["broken-test-1.0-0.conda"]);
+    let repodata: Value =
+        serde_json::from_str(&std::fs::read_to_string(noarch.join("repodata.json")).unwrap())
+            .unwrap();
+    assert!(repodata["packages.conda"].as_object().unwrap().is_empty());
+    let err = run_err(&mut b.build(&["no-such-recipe"], &[]));
+    assert!(err.contains("no-such-recipe"), "{err}");
+}

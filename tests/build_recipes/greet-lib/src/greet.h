@@ -1,0 +1,2 @@
+const char *greet_data_dir(void);
+const char *greet(void);

@@ -1,0 +1,5 @@
+import sys
+
+
+def main():
+    print("pyhello on", sys.prefix)
