@@ -10,7 +10,9 @@ mod index;
 mod install;
 mod remove;
 mod search;
+mod serve;
 mod update;
+mod upload;
 
 /// Options every subcommand accepts.
 #[derive(Debug, clap::Args, Clone)]
@@ -50,8 +52,12 @@ enum Command {
     Remove(remove::Args),
     /// Search channels for packages matching MatchSpecs or name globs.
     Search(search::Args),
+    /// Serve a channel folder over HTTP, with optional read/write tokens and uploads.
+    Serve(serve::Args),
     /// Update packages of an environment.
     Update(update::Args),
+    /// Upload package archives to a `krait serve` URL or into a channel folder.
+    Upload(upload::Args),
 }
 
 /// Entry point of the binary: run one command and turn its error into a report and exit code.
@@ -66,6 +72,8 @@ pub fn main() -> ExitCode {
         Command::Remove(args) => remove::run(args, &cli.global),
         Command::Search(args) => search::run(args, &cli.global),
         Command::Update(args) => update::run(args, &cli.global),
+        Command::Serve(args) => serve::run(args, &cli.global),
+        Command::Upload(args) => upload::run(args, &cli.global),
     };
     match result {
         Ok(code) => code,
