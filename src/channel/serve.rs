@@ -207,7 +207,7 @@ async fn dispatch(
             return error(StatusCode::METHOD_NOT_ALLOWED, "uploads use PUT or POST");
         }
         if let Err(denied) = authorize_write(state, token) {
-            return denied;
+            return denied.into_response();
         }
         let force = request
             .uri()
@@ -226,7 +226,7 @@ async fn dispatch(
         );
     }
     if let Err(denied) = authorize_read(state, token) {
-        return denied;
+        return denied.into_response();
     }
     download(state, request, path).await
 }
@@ -259,16 +259,39 @@ fn same_token(given: &str, expected: &str) -> bool {
             == 0
 }
 
-fn unauthorized(message: &str) -> Response {
-    let mut response = error(StatusCode::UNAUTHORIZED, message);
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer realm=\"krait\""),
-    );
-    response
+/// Why a request is refused; becomes a `status` response with `error: message` as body.
+struct Refusal {
+    status: StatusCode,
+    message: String,
 }
 
-fn authorize_read(state: &ServerState, token: Option<&str>) -> Result<(), Response> {
+impl Refusal {
+    fn new(status: StatusCode, message: impl Into<String>) -> Refusal {
+        Refusal {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let mut response = error(self.status, &self.message);
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"krait\""),
+            );
+        }
+        response
+    }
+}
+
+fn unauthorized(message: &str) -> Refusal {
+    Refusal::new(StatusCode::UNAUTHORIZED, message)
+}
+
+fn authorize_read(state: &ServerState, token: Option<&str>) -> Result<(), Refusal> {
     let Some(read) = &state.read_token else {
         return Ok(());
     };
@@ -282,9 +305,9 @@ fn authorize_read(state: &ServerState, token: Option<&str>) -> Result<(), Respon
     }
 }
 
-fn authorize_write(state: &ServerState, token: Option<&str>) -> Result<(), Response> {
+fn authorize_write(state: &ServerState, token: Option<&str>) -> Result<(), Refusal> {
     let Some(write) = &state.write_token else {
-        return Err(error(
+        return Err(Refusal::new(
             StatusCode::FORBIDDEN,
             "uploads are disabled on this server (start krait serve with --write-token-file)",
         ));
@@ -298,7 +321,7 @@ fn authorize_write(state: &ServerState, token: Option<&str>) -> Result<(), Respo
                 .as_deref()
                 .is_some_and(|r| same_token(t, r)) =>
         {
-            Err(error(
+            Err(Refusal::new(
                 StatusCode::FORBIDDEN,
                 "this token may read but not upload: use the write token",
             ))
