@@ -128,6 +128,17 @@ fn uploads_with_the_write_token_become_searchable_with_the_read_token() {
     let found = search_json(tmp.path(), &with_token, "newlib");
     assert_eq!(found["newlib"][0]["subdir"], "linux-64");
 
+    // A token configured for the channel in .condarc is sent as Authorization: Bearer.
+    let configured = tmp.path().join("configured-home");
+    std::fs::create_dir_all(&configured).unwrap();
+    std::fs::write(
+        configured.join(".condarc"),
+        format!("channel_tokens:\n  {}/: reader-secret\n", server.url),
+    )
+    .unwrap();
+    let found = search_json(&configured, &server.url, "newpkg");
+    assert_eq!(found["newpkg"][0]["sha256"], sha256_hex(&sent));
+
     // Uploading the same file again is refused unless forced.
     let err = run_err(krait(tmp.path()).args([
         "upload",
