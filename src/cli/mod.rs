@@ -11,6 +11,7 @@ mod install;
 mod remove;
 mod search;
 mod serve;
+mod skeleton;
 mod update;
 mod upload;
 
@@ -52,6 +53,8 @@ enum Command {
     Remove(remove::Args),
     /// Search channels for packages matching MatchSpecs or name globs.
     Search(search::Args),
+    /// Write conda recipes from other ecosystems' packages (`skeleton pypi`).
+    Skeleton(skeleton::Args),
     /// Serve a channel folder over HTTP, with optional read/write tokens and uploads.
     Serve(serve::Args),
     /// Update packages of an environment.
@@ -73,6 +76,7 @@ pub fn main() -> ExitCode {
         Command::Search(args) => search::run(args, &cli.global),
         Command::Update(args) => update::run(args, &cli.global),
         Command::Serve(args) => serve::run(args, &cli.global),
+        Command::Skeleton(args) => skeleton::run(args, &cli.global),
         Command::Upload(args) => upload::run(args, &cli.global),
     };
     match result {
