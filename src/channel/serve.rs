@@ -343,7 +343,8 @@ async fn download(state: &ServerState, request: Request, path: &str) -> Response
     let relative = percent_encoding::percent_decode_str(path.trim_start_matches('/'))
         .decode_utf8_lossy()
         .into_owned();
-    let etag = std::fs::metadata(state.root.join(&relative))
+    let etag = tokio::fs::metadata(state.root.join(&relative))
+        .await
         .ok()
         .filter(|m| m.is_file())
         .map(|m| {

@@ -95,8 +95,15 @@ fn init_logging(global: &GlobalArgs) {
         2 => "debug",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("KRAIT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("krait={level},warn")));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KRAIT_LOG").unwrap_or_else(|_| {
+        // `krait serve`'s access log is shown unless --quiet.
+        let access = if global.quiet || global.verbose > 0 {
+            ""
+        } else {
+            ",krait::serve=info"
+        };
+        tracing_subscriber::EnvFilter::new(format!("krait={level}{access},warn"))
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
