@@ -316,27 +316,35 @@ fn requirement_line(r: &CondaRequirement) -> String {
 
 impl Recipe {
     fn from_analysis(analysis: &Analysis) -> Result<Recipe, String> {
-        let min = analysis.requires_python.as_deref().and_then(python_min);
+        let declared_min = analysis.requires_python.as_deref().and_then(python_min);
+        let convert_all =
+            |lines: &[String], min: Option<(u64, u64)>| -> Result<Vec<CondaRequirement>, String> {
+                Ok(lines
+                    .iter()
+                    .map(|l| convert(l, min))
+                    .collect::<Result<Vec<_>, _>>()?
+                    .into_iter()
+                    .flatten()
+                    .collect())
+            };
+        let mut min = declared_min;
+        let mut run = convert_all(&analysis.run, min)?;
+        // A selector is evaluated when the package is built, which a noarch package is once
+        // for all platforms. Requirements only for old Pythons (`py<38`) are the exception, as
+        // in conda-forge's `python_min`: a pure package gets `python >=3.8` and drops them.
+        if analysis.pure {
+            if let Some(raised) = old_python_floor(&run) {
+                min = Some(raised.max(min.unwrap_or((0, 0))));
+                run = convert_all(&analysis.run, min)?;
+            }
+        }
+        let noarch = analysis.pure && run.iter().all(|r| r.selector.is_none());
         let python = match min {
             Some((major, minor)) => format!("python >={major}.{minor}"),
             None => "python".to_string(),
         };
-        let convert_all = |lines: &[String]| -> Result<Vec<CondaRequirement>, String> {
-            Ok(lines
-                .iter()
-                .map(|l| convert(l, min))
-                .collect::<Result<Vec<_>, _>>()?
-                .into_iter()
-                .flatten()
-                .collect())
-        };
-        let run = convert_all(&analysis.run)?;
-        let build_system = convert_all(&analysis.build_system)?;
-        // A selector is evaluated when the package is built, which a noarch package is once
-        // for all platforms: keep noarch only when nothing depends on the platform.
-        let noarch = analysis.pure && run.iter().all(|r| r.selector.is_none());
         let mut host = vec![plain(python.clone()), plain("pip".into())];
-        host.extend(build_system);
+        host.extend(convert_all(&analysis.build_system, min)?);
         Ok(Recipe {
             noarch,
             python,
@@ -408,6 +416,24 @@ impl Recipe {
         }
         out
     }
+}
+
+/// When every selector is `py<XY` or `py<=XY`, the Python version from which none applies.
+fn old_python_floor(run: &[CondaRequirement]) -> Option<(u64, u64)> {
+    let pattern = regex::Regex::new(r"^py(<=?)(\d)(\d+)$").expect("static regex");
+    let mut floor = None;
+    for selector in run.iter().filter_map(|r| r.selector.as_deref()) {
+        let caps = pattern.captures(selector)?;
+        let major: u64 = caps[2].parse().ok()?;
+        let minor: u64 = caps[3].parse().ok()?;
+        let bound = if &caps[1] == "<=" {
+            (major, minor + 1)
+        } else {
+            (major, minor)
+        };
+        floor = floor.max(Some(bound));
+    }
+    floor
 }
 
 /// A YAML scalar, quoted when plain style would change its meaning.

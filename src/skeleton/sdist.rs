@@ -352,11 +352,13 @@ fn parse_setup_cfg(text: &str) -> BTreeMap<String, Vec<String>> {
 fn static_list(setup_py: &str, keyword: &str) -> Option<Vec<String>> {
     let pattern = format!(r"{keyword}\s*=\s*\[([^\]]*)\]");
     let caps = regex::Regex::new(&pattern).ok()?.captures(setup_py)?;
-    let literal = regex::Regex::new(r#"['"]([^'"]+)['"]"#).expect("static regex");
+    // Either quote, each free to contain the other (`"colorama; os_name == 'nt'"`).
+    let literal = regex::Regex::new(r#""([^"]*)"|'([^']*)'"#).expect("static regex");
     Some(
         literal
             .captures_iter(&caps[1])
-            .map(|c| c[1].to_string())
+            .filter_map(|c| c.get(1).or_else(|| c.get(2)))
+            .map(|m| m.as_str().to_string())
             .collect(),
     )
 }
@@ -395,5 +397,13 @@ mod tests {
             ["six>=1.0", "attrs"]
         );
         assert_eq!(static_string(py, "python_requires").unwrap(), ">=3.7");
+        let mixed = r#"install_requires=["colorama; platform_system == 'Windows'", 'x; python_version < "3.8"']"#;
+        assert_eq!(
+            static_list(mixed, "install_requires").unwrap(),
+            [
+                "colorama; platform_system == 'Windows'",
+                "x; python_version < \"3.8\""
+            ]
+        );
     }
 }
