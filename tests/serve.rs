@@ -128,6 +128,26 @@ fn uploads_with_the_write_token_become_searchable_with_the_read_token() {
     let found = search_json(tmp.path(), &with_token, "newlib");
     assert_eq!(found["newlib"][0]["subdir"], "linux-64");
 
+    // `krait create` downloads the uploaded package through the token URL and installs it.
+    let prefix = tmp.path().join("env");
+    run_ok(krait(tmp.path()).args([
+        "create",
+        "-y",
+        "-p",
+        prefix.to_str().unwrap(),
+        "--override-channels",
+        "-c",
+        &with_token,
+        "--platform",
+        "linux-64",
+        "newpkg",
+    ]));
+    assert_eq!(
+        std::fs::read_to_string(prefix.join("share/newpkg/README")).unwrap(),
+        "newpkg 3.1\n"
+    );
+    assert!(prefix.join("share/libfoo/README").is_file());
+
     // A token configured for the channel in .condarc is sent as Authorization: Bearer.
     let configured = tmp.path().join("configured-home");
     std::fs::create_dir_all(&configured).unwrap();
