@@ -32,6 +32,9 @@ use tower_http::services::ServeDir;
 /// The header a client may send with the hex sha256 of an upload's body.
 pub const SHA256_HEADER: &str = "x-content-sha256";
 
+/// Bytes per file read when serving downloads.
+const READ_CHUNK: usize = 512 * 1024;
+
 /// Where uploads go: `<prefix><subdir>/<file name>`.
 pub const UPLOAD_PREFIX: &str = "/api/upload/";
 
@@ -141,9 +144,13 @@ pub async fn serve(
             source,
         })?;
     let addr = listener.local_addr().map_err(ServeError::Server)?;
-    let files =
-        Compression::new(ServeDir::new(&options.channel).append_index_html_on_directories(false))
-            .compress_when(is_json as JsonOnly);
+    let files = Compression::new(
+        ServeDir::new(&options.channel)
+            .append_index_html_on_directories(false)
+            // Few large reads: each one is a round trip through tokio's blocking pool.
+            .with_buf_chunk_size(READ_CHUNK),
+    )
+    .compress_when(is_json as JsonOnly);
     let state = Arc::new(ServerState {
         root: options.channel,
         read_token: options.read_token,
