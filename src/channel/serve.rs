@@ -343,13 +343,17 @@ fn error(status: StatusCode, message: &str) -> Response {
 
 /// Serves a file through `ServeDir` (Range, Last-Modified, conditional GET), adding an ETag.
 async fn download(state: &ServerState, request: Request, path: &str) -> Response {
-    // Hidden entries (.cache/ with the index's records, temp files of uploads) are not served.
-    if path.split('/').any(|segment| segment.starts_with('.')) {
-        return error(StatusCode::NOT_FOUND, "not found");
-    }
     let relative = percent_encoding::percent_decode_str(path.trim_start_matches('/'))
         .decode_utf8_lossy()
         .into_owned();
+    // Hidden entries (.cache/ with the index's records, temp files of uploads) are not served,
+    // and `..` (a hidden name too) never leaves the channel folder.
+    if relative
+        .split(['/', '\\'])
+        .any(|segment| segment.starts_with('.'))
+    {
+        return error(StatusCode::NOT_FOUND, "not found");
+    }
     // One stat syscall: cheaper inline than a round trip through tokio's blocking pool.
     let etag = std::fs::metadata(state.root.join(&relative))
         .ok()

@@ -6,7 +6,20 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// What `krait serve --help` adds after the options.
+const PROTOCOL: &str = "\
+Downloads: <subdir>/repodata.json (+ .zst, gzip on request) and archives, with ETag,
+Last-Modified, conditional requests and Range. Tokens go in the URL as conda does
+(http://host:port/t/<token>/) or as 'Authorization: Bearer <token>'.
+
+Uploads: PUT /api/upload/<subdir>/<file name>[?force=true] with the archive as body, the write
+token, and optionally 'X-Content-Sha256: <hex>' (krait upload --to URL does this). Answers:
+201 stored and indexed; 400 bad path, truncated body or sha256 mismatch; 401 no or unknown
+token; 403 read token, or uploads disabled; 409 exists; 413 too large; 422 not a valid package
+for that file name and subdir.";
+
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = PROTOCOL)]
 pub struct Args {
     /// The channel folder (holding linux-64/, noarch/, ...); indexed at start.
     channel: PathBuf,
