@@ -370,3 +370,79 @@ fn recipe_from_the_real_index() {
     assert_eq!(meta["build"]["noarch"], "python");
     assert_eq!(strings(&meta["test"]["imports"]), ["six"]);
 }
+
+#[test]
+fn a_computed_setup_py_takes_requirements_from_the_pure_wheel() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("index");
+    let files = root.join("files");
+    // setup.py computes install_requires, so the sdist alone does not say what it needs.
+    let sdist_path = sdist(
+        &files,
+        "demo_dyn",
+        "1.0",
+        &[
+            ("PKG-INFO", &pkg_info("demo_dyn", "1.0", "")),
+            (
+                "setup.py",
+                "from setuptools import setup\nREQS = open('reqs.txt').read().split()\nsetup(name='demo_dyn', install_requires=REQS)\n",
+            ),
+            ("reqs.txt", "requests>=2\n"),
+            ("demo_dyn/__init__.py", ""),
+        ],
+    );
+    let wheel_path = files.join("demo_dyn-1.0-py3-none-any.whl");
+    let mut wheel = zip::ZipWriter::new(std::fs::File::create(&wheel_path).unwrap());
+    wheel
+        .start_file(
+            "demo_dyn-1.0.dist-info/METADATA",
+            zip::write::SimpleFileOptions::default(),
+        )
+        .unwrap();
+    std::io::Write::write_all(
+        &mut wheel,
+        b"Metadata-Version: 2.1\nName: demo_dyn\nVersion: 1.0\nRequires-Python: >=3.9\nRequires-Dist: requests>=2\nRequires-Dist: tomli>=1.1; python_version < \"3.11\"\n\n",
+    )
+    .unwrap();
+    wheel.finish().unwrap();
+    let sha = |p: &Path| {
+        hex::encode(
+            rattler_digest::compute_bytes_digest::<rattler_digest::Sha256>(
+                std::fs::read(p).unwrap(),
+            ),
+        )
+    };
+    let page = serde_json::json!({
+        "meta": {"api-version": "1.1"},
+        "name": "demo-dyn",
+        "files": [
+            {"filename": "demo_dyn-1.0.tar.gz", "url": "../../files/demo_dyn-1.0.tar.gz", "hashes": {"sha256": sha(&sdist_path)}},
+            {"filename": "demo_dyn-1.0-py3-none-any.whl", "url": "../../files/demo_dyn-1.0-py3-none-any.whl", "hashes": {"sha256": sha(&wheel_path)}},
+        ],
+    });
+    let page_dir = root.join("simple/demo-dyn");
+    std::fs::create_dir_all(&page_dir).unwrap();
+    std::fs::write(page_dir.join("index.html"), page.to_string()).unwrap();
+    let server = HttpServer::serve(&root);
+    let out = tmp.path().join("recipes");
+    run_ok(
+        krait(tmp.path())
+            .args(["skeleton", "pypi", "demo-dyn", "--index-url"])
+            .arg(format!("{}/simple", server.url))
+            .arg("--output-dir")
+            .arg(&out),
+    );
+    let (text, meta) = recipe(&out.join("demo-dyn/meta.yaml"));
+    assert!(
+        text.contains("run requirements from wheel METADATA"),
+        "{text}"
+    );
+    assert_eq!(
+        strings(&meta["requirements"]["run"]),
+        ["python >=3.9", "requests >=2", "tomli >=1.1"]
+    );
+    // Pure, so noarch: the Python-version marker cannot be a selector and tomli stays.
+    assert_eq!(meta["build"]["noarch"], "python");
+    assert!(!text.contains("# [py"), "{text}");
+    assert_eq!(meta["source"]["sha256"], sha(&sdist_path).as_str());
+}

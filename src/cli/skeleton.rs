@@ -41,7 +41,12 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     let mut written = Vec::new();
     for sdist in &args.sdist {
         let source = skeleton::local_source(sdist)?;
-        written.push(skeleton::write_recipe(sdist, &source, &args.output_dir)?);
+        written.push(skeleton::write_recipe(
+            sdist,
+            &source,
+            None,
+            &args.output_dir,
+        )?);
     }
     if !args.packages.is_empty() {
         let index_url = args
@@ -60,14 +65,19 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
                 Some((n, v)) => (n.trim(), Some(v.trim())),
                 None => (package.trim(), None),
             };
-            let (path, source) = runtime.block_on(skeleton::fetch_sdist(
+            let fetched = runtime.block_on(skeleton::fetch_sdist(
                 &client,
                 &index_url,
                 name,
                 version,
                 downloads.path(),
             ))?;
-            written.push(skeleton::write_recipe(&path, &source, &args.output_dir)?);
+            written.push(skeleton::write_recipe(
+                &fetched.sdist,
+                &fetched.source,
+                fetched.wheel.as_deref(),
+                &args.output_dir,
+            )?);
         }
     }
     if args.json {

@@ -113,14 +113,15 @@ fn normalise(name: &str) -> String {
 }
 
 /// Picks the sdist of `version` (or the newest final release) from an index, downloads it into
-/// `download_dir` and checks its sha256. Also says whether a pure wheel exists for it.
+/// `download_dir` and checks its sha256; also downloads the version's pure wheel
+/// (`*-none-any.whl`), if there is one, for its metadata.
 pub async fn fetch_sdist(
     client: &reqwest::Client,
     index_url: &str,
     name: &str,
     version: Option<&str>,
     download_dir: &Path,
-) -> Result<(PathBuf, Source), SkeletonError> {
+) -> Result<Fetched, SkeletonError> {
     let base = Url::parse(&format!("{}/", index_url.trim_end_matches('/')))
         .map_err(|_| SkeletonError::BadIndexUrl(index_url.to_string()))?;
     let project = normalise(name);
@@ -184,25 +185,77 @@ pub async fn fetch_sdist(
                 None => format!("no .tar.gz sdist of a final release on {index_url}"),
             },
         })?;
-    let file_url = page_url
-        .join(&chosen.url)
-        .map_err(|_| SkeletonError::BadIndexUrl(chosen.url.clone()))?;
+    let chosen_version = sdist_version(chosen);
+    let (sdist, sha256, url) = download(client, &page_url, chosen, download_dir).await?;
+    let pure_wheel = page.files.iter().find(|f| {
+        let mut parts = f.filename.split('-');
+        let (Some(dist), Some(v)) = (parts.next(), parts.next()) else {
+            return false;
+        };
+        f.filename.ends_with("-none-any.whl")
+            && normalise(dist) == project
+            && v.parse().ok() == chosen_version
+            && !is_yanked(f)
+    });
+    // The wheel only adds metadata: without it the sdist still makes a recipe.
+    let wheel = match pure_wheel {
+        Some(file) => match download(client, &page_url, file, download_dir).await {
+            Ok((path, _, _)) => Some(path),
+            Err(e) => {
+                tracing::warn!("{e}; reading the sdist alone");
+                None
+            }
+        },
+        None => None,
+    };
+    Ok(Fetched {
+        sdist,
+        source: Source {
+            url: url.to_string(),
+            sha256,
+        },
+        wheel,
+    })
+}
+
+/// What [`fetch_sdist`] downloaded.
+pub struct Fetched {
+    pub sdist: PathBuf,
+    pub source: Source,
+    /// The pure wheel of the same version, if the index has one.
+    pub wheel: Option<PathBuf>,
+}
+
+/// Downloads one file of a project page, checking the sha256 the index lists for it.
+async fn download(
+    client: &reqwest::Client,
+    page_url: &Url,
+    file: &IndexFile,
+    dir: &Path,
+) -> Result<(PathBuf, String, Url), SkeletonError> {
+    let mut url = page_url
+        .join(&file.url)
+        .map_err(|_| SkeletonError::BadIndexUrl(file.url.clone()))?;
+    let fetch_error = |e: &dyn std::error::Error| SkeletonError::Fetch {
+        url: url.to_string(),
+        message: crate::channel::repodata::error_chain(e),
+    };
     let bytes = client
-        .get(file_url.clone())
+        .get(url.clone())
         .send()
         .await
         .and_then(|r| r.error_for_status())
-        .map_err(|e| fetch_error(&file_url, &e))?
+        .map_err(|e| fetch_error(&e))?
         .bytes()
         .await
-        .map_err(|e| fetch_error(&file_url, &e))?;
-    let path = download_dir.join(&chosen.filename);
+        .map_err(|e| fetch_error(&e))?;
+    let path = dir.join(&file.filename);
     crate::channel::index::write_atomic(&path, &bytes).map_err(|e| SkeletonError::Write {
         path: path.clone(),
         source: std::io::Error::other(e.to_string()),
     })?;
     let sha256 = sha256_hex(&bytes);
-    if let Some(expected) = chosen.hashes.get("sha256") {
+    if let Some(expected) = file.hashes.get("sha256") {
         if *expected != sha256 {
             return Err(SkeletonError::HashMismatch {
                 path,
@@ -211,15 +264,8 @@ pub async fn fetch_sdist(
             });
         }
     }
-    let mut url = file_url;
     url.set_fragment(None);
-    Ok((
-        path,
-        Source {
-            url: url.to_string(),
-            sha256,
-        },
-    ))
+    Ok((path, sha256, url))
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -257,16 +303,24 @@ pub struct Written {
 pub fn write_recipe(
     sdist_path: &Path,
     source: &Source,
+    wheel: Option<&Path>,
     output_dir: &Path,
 ) -> Result<Written, SkeletonError> {
     let sdist_error = |message: String| SkeletonError::Sdist {
         path: sdist_path.to_path_buf(),
         message,
     };
-    let analysis = Sdist::read(sdist_path)
+    let mut analysis = Sdist::read(sdist_path)
         .map_err(&sdist_error)?
         .analyse()
         .map_err(&sdist_error)?;
+    if let Some(wheel) = wheel {
+        let metadata = sdist::wheel_metadata(wheel).map_err(|message| SkeletonError::Sdist {
+            path: wheel.to_path_buf(),
+            message,
+        })?;
+        analysis.use_wheel_metadata(&metadata);
+    }
     let recipe = Recipe::from_analysis(&analysis).map_err(&sdist_error)?;
     let text = recipe.render(&analysis, source);
     let dir = output_dir.join(requirements::conda_name(&normalise(&analysis.name)));
@@ -316,7 +370,7 @@ fn requirement_line(r: &CondaRequirement) -> String {
 
 impl Recipe {
     fn from_analysis(analysis: &Analysis) -> Result<Recipe, String> {
-        let declared_min = analysis.requires_python.as_deref().and_then(python_min);
+        let min = analysis.requires_python.as_deref().and_then(python_min);
         let convert_all =
             |lines: &[String], min: Option<(u64, u64)>| -> Result<Vec<CondaRequirement>, String> {
                 Ok(lines
@@ -327,15 +381,13 @@ impl Recipe {
                     .flatten()
                     .collect())
             };
-        let mut min = declared_min;
         let mut run = convert_all(&analysis.run, min)?;
         // A selector is evaluated when the package is built, which a noarch package is once
-        // for all platforms. Requirements only for old Pythons (`py<38`) are the exception, as
-        // in conda-forge's `python_min`: a pure package gets `python >=3.8` and drops them.
-        if analysis.pure {
-            if let Some(raised) = old_python_floor(&run) {
-                min = Some(raised.max(min.unwrap_or((0, 0))));
-                run = convert_all(&analysis.run, min)?;
+        // for all platforms. Requirements only some Python versions need are harmless on the
+        // others: a pure package keeps them unconditionally and stays noarch.
+        if analysis.pure && only_python_selectors(&run) {
+            for requirement in &mut run {
+                requirement.selector = None;
             }
         }
         let noarch = analysis.pure && run.iter().all(|r| r.selector.is_none());
@@ -418,22 +470,13 @@ impl Recipe {
     }
 }
 
-/// When every selector is `py<XY` or `py<=XY`, the Python version from which none applies.
-fn old_python_floor(run: &[CondaRequirement]) -> Option<(u64, u64)> {
-    let pattern = regex::Regex::new(r"^py(<=?)(\d)(\d+)$").expect("static regex");
-    let mut floor = None;
-    for selector in run.iter().filter_map(|r| r.selector.as_deref()) {
-        let caps = pattern.captures(selector)?;
-        let major: u64 = caps[2].parse().ok()?;
-        let minor: u64 = caps[3].parse().ok()?;
-        let bound = if &caps[1] == "<=" {
-            (major, minor + 1)
-        } else {
-            (major, minor)
-        };
-        floor = floor.max(Some(bound));
-    }
-    floor
+/// True when every selector of `run` is about the Python version only (`py<311`).
+fn only_python_selectors(run: &[CondaRequirement]) -> bool {
+    let python_only =
+        regex::Regex::new(r"^(py[<>=!]+\d+)( and py[<>=!]+\d+)*$").expect("static regex");
+    run.iter()
+        .filter_map(|r| r.selector.as_deref())
+        .all(|selector| python_only.is_match(selector))
 }
 
 /// A YAML scalar, quoted when plain style would change its meaning.

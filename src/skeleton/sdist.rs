@@ -264,8 +264,47 @@ impl Sdist {
     }
 }
 
+/// The core metadata (`*.dist-info/METADATA`) of a wheel.
+pub fn wheel_metadata(path: &Path) -> Result<BTreeMap<String, Vec<String>>, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut archive =
+        zip::ZipArchive::new(file).map_err(|e| format!("{}: not a wheel: {e}", path.display()))?;
+    let name = archive
+        .file_names()
+        .filter_map(Result::ok)
+        .find(|n| n.ends_with(".dist-info/METADATA") && n.matches('/').count() == 1)
+        .map(|n| n.into_owned())
+        .ok_or_else(|| format!("{}: the wheel has no .dist-info/METADATA", path.display()))?;
+    let mut text = String::new();
+    archive
+        .by_name(&name)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .read_to_string(&mut text)
+        .map_err(|e| format!("{}: {name}: {e}", path.display()))?;
+    Ok(parse_pkg_info(&text))
+}
+
+impl Analysis {
+    /// Takes the run requirements from a pure wheel's metadata when the sdist has none that can
+    /// be read statically (a `setup.py` that computes them) or only a guess from `setup.py`.
+    pub fn use_wheel_metadata(&mut self, metadata: &BTreeMap<String, Vec<String>>) {
+        if !matches!(self.run_source, "none found" | "setup.py install_requires") {
+            return;
+        }
+        if let Some(requires) = metadata.get("Requires-Dist") {
+            self.run = requires.clone();
+            self.run_source = "wheel METADATA Requires-Dist";
+        }
+        if self.requires_python.is_none() {
+            self.requires_python = metadata
+                .get("Requires-Python")
+                .and_then(|v| v.first().cloned());
+        }
+    }
+}
+
 /// `PKG-INFO` (core metadata, RFC 822 style): key → values, in order. The body is ignored.
-fn parse_pkg_info(text: &str) -> BTreeMap<String, Vec<String>> {
+pub fn parse_pkg_info(text: &str) -> BTreeMap<String, Vec<String>> {
     let mut fields: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut last: Option<String> = None;
     for line in text.lines() {
