@@ -3,9 +3,12 @@
 //! The library is laid out by concern; the CLI in [`cli`] only parses arguments and calls in.
 //! - [`channel`]: configuration (`.condarc`), channel resolution, indexing, search.
 //! - [`recipe`]: rendering conda-build `meta.yaml` recipes (selectors, Jinja, variants, outputs).
+//! - [`channel`]: configuration (`.condarc`), channel resolution, indexing, search, serving, upload.
+//! - [`skeleton`]: conda recipes from PyPI packages.
 
 pub mod build;
 pub mod channel;
 pub mod cli;
 pub mod env;
 pub mod recipe;
+pub mod skeleton;

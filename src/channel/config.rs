@@ -67,6 +67,7 @@ struct RawConfig {
     pkgs_dirs: Option<Vec<String>>,
     envs_dirs: Option<Vec<String>>,
     offline: Option<bool>,
+    channel_tokens: Option<BTreeMap<String, String>>,
 }
 
 /// The merged configuration, with the source of every key that was set.
@@ -80,6 +81,10 @@ pub struct Config {
     pub pkgs_dirs: Vec<PathBuf>,
     pub envs_dirs: Vec<PathBuf>,
     pub offline: bool,
+    /// `channel_tokens:` (a krait key): channel URL (or host) → token, sent as
+    /// `Authorization: Bearer` to that channel's host. Never printed.
+    #[serde(skip)]
+    pub channel_tokens: BTreeMap<String, String>,
     /// Per key, the files or variables that set it, highest priority first.
     #[serde(skip)]
     pub sources: BTreeMap<&'static str, Vec<String>>,
@@ -114,6 +119,7 @@ impl Default for Config {
             pkgs_dirs: vec![home.join("pkgs")],
             envs_dirs: vec![home.join("envs")],
             offline: false,
+            channel_tokens: BTreeMap::new(),
             sources: BTreeMap::new(),
             files: Vec::new(),
         }
@@ -256,6 +262,12 @@ impl Merger {
                 self.config.channel_priority = parsed;
             }
         }
+        if let Some(tokens) = raw.channel_tokens {
+            self.claim("channel_tokens", origin);
+            for (channel, token) in tokens {
+                self.config.channel_tokens.entry(channel).or_insert(token);
+            }
+        }
         if let Some(offline) = raw.offline {
             if self.claim("offline", origin) {
                 self.config.offline = offline;
@@ -374,6 +386,21 @@ impl Config {
             .unwrap_or(Path::new("."))
     }
 
+    /// The host each `channel_tokens` entry applies to, with its token: a key is a channel URL
+    /// (`https://host:port/path`) or a bare host name.
+    pub fn token_hosts(&self) -> Vec<(String, String)> {
+        self.channel_tokens
+            .iter()
+            .map(|(channel, token)| {
+                let host = Url::parse(channel)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_string))
+                    .unwrap_or_else(|| channel.trim_end_matches('/').to_string());
+                (host, token.clone())
+            })
+            .collect()
+    }
+
     /// The source that decided a key, or `default` when nothing set it.
     pub fn source_of(&self, key: &str) -> String {
         self.sources
@@ -408,6 +435,25 @@ mod tests {
         assert_eq!(config.source_of("channels"), "high, low");
         assert_eq!(config.source_of("channel_alias"), "low");
         assert_eq!(config.source_of("offline"), "default");
+    }
+
+    #[test]
+    fn channel_tokens_apply_to_the_channel_host() {
+        let mut merger = Merger {
+            config: Config::default(),
+            set: Default::default(),
+        };
+        let raw: RawConfig = serde_yaml::from_str(
+            "channel_tokens:\n  http://127.0.0.1:8080/private: abc\n  example.org: xyz\n",
+        )
+        .unwrap();
+        merger.apply("file", raw).unwrap();
+        let hosts = merger.config.token_hosts();
+        assert!(hosts.contains(&("127.0.0.1".into(), "abc".into())));
+        assert!(hosts.contains(&("example.org".into(), "xyz".into())));
+        assert!(!serde_json::to_string(&merger.config)
+            .unwrap()
+            .contains("abc"));
     }
 
     #[test]

@@ -117,7 +117,8 @@ struct Archive {
     mtime_ns: u128,
 }
 
-fn index_subdir(
+/// Indexes one subdir folder of `channel` (incrementally unless `options.force`).
+pub fn index_subdir(
     channel: &Path,
     subdir: &str,
     options: &IndexOptions,
@@ -260,14 +261,34 @@ fn list_archives(dir: &Path) -> Result<Vec<Archive>, IndexError> {
 /// Reads and validates one archive, returning its repodata record or why it is unusable.
 fn read_record(archive: &Archive, subdir: &str) -> Result<PackageRecord, String> {
     let bytes = std::fs::read(&archive.path).map_err(|e| format!("cannot read: {e}"))?;
-    let (stem, kind) = CondaArchiveType::split_str(&archive.file_name).ok_or("not an archive")?;
-    let expected: ArchiveIdentifier = stem.parse().map_err(|_| {
-        format!(
-            "file name {:?} is not <name>-<version>-<build>",
-            archive.file_name
-        )
-    })?;
-    let mut record = read_info(&bytes, kind)?;
+    validate_archive(&bytes, &archive.file_name, subdir)
+}
+
+/// Validates an archive held in memory for `<subdir>/<file_name>`: it must decompress, its
+/// `info/index.json` must agree with the file name and name `subdir`. Returns its record.
+pub fn validate_archive(
+    bytes: &[u8],
+    file_name: &str,
+    subdir: &str,
+) -> Result<PackageRecord, String> {
+    let record = read_archive(bytes, file_name)?;
+    if record.subdir != subdir {
+        return Err(format!(
+            "info/index.json has subdir {:?} but the archive is in {subdir}/",
+            record.subdir
+        ));
+    }
+    Ok(record)
+}
+
+/// Reads an archive held in memory, checking that `info/index.json` agrees with `file_name`.
+pub fn read_archive(bytes: &[u8], file_name: &str) -> Result<PackageRecord, String> {
+    let (stem, kind) = CondaArchiveType::split_str(file_name)
+        .ok_or_else(|| format!("{file_name:?} does not end in .conda or .tar.bz2"))?;
+    let expected: ArchiveIdentifier = stem
+        .parse()
+        .map_err(|_| format!("file name {file_name:?} is not <name>-<version>-<build>"))?;
+    let mut record = read_info(bytes, kind)?;
     let actual = (
         record.name.as_normalized(),
         record.version.to_string(),
@@ -280,12 +301,6 @@ fn read_record(archive: &Archive, subdir: &str) -> Result<PackageRecord, String>
         return Err(format!(
             "info/index.json says {}-{}-{} but the file name says {}-{}-{}",
             actual.0, actual.1, actual.2, expected.name, expected.version, expected.build_string
-        ));
-    }
-    if record.subdir != subdir {
-        return Err(format!(
-            "info/index.json has subdir {:?} but the archive is in {subdir}/",
-            record.subdir
         ));
     }
     record.size = Some(bytes.len() as u64);

@@ -1,7 +1,9 @@
-//! Channels: configuration, resolution of channel arguments, repodata loading, indexing and search.
+//! Channels: configuration, resolution of channel arguments, repodata loading, indexing, search, serving and upload.
 
 pub mod config;
 pub mod index;
 pub mod repodata;
 pub mod resolve;
 pub mod search;
+pub mod serve;
+pub mod upload;

@@ -32,6 +32,31 @@ pub fn package_cache(config: &Config) -> PackageCache {
     PackageCache::new_layered(config.pkgs_dirs.clone(), false, ValidationMode::Full)
 }
 
+/// The HTTP client of krait's channel requests: the tokens of `channel_tokens` first, then
+/// rattler's credential stores (`RATTLER_AUTH_FILE`, `~/.rattler/credentials.json`, netrc),
+/// through rattler's authentication middleware. `/t/<token>/` channel URLs need nothing: the
+/// token is part of every URL.
+pub fn http_client(config: &Config) -> reqwest_middleware::ClientWithMiddleware {
+    use rattler_networking::authentication_storage::backends::memory::MemoryStorage;
+    use rattler_networking::authentication_storage::StorageBackend;
+    use rattler_networking::{Authentication, AuthenticationMiddleware, AuthenticationStorage};
+    let configured = MemoryStorage::new();
+    for (host, token) in config.token_hosts() {
+        // Storing in memory cannot fail.
+        let _ = configured.store(&host, &Authentication::BearerToken(token));
+    }
+    let mut storage = AuthenticationStorage::empty();
+    storage.add_backend(std::sync::Arc::new(configured));
+    if let Ok(defaults) = AuthenticationStorage::from_env_and_defaults() {
+        for backend in defaults.backends {
+            storage.add_backend(backend);
+        }
+    }
+    reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(AuthenticationMiddleware::from_auth_storage(storage))
+        .build()
+}
+
 /// A gateway configured from krait's configuration.
 pub fn gateway(config: &Config) -> Gateway {
     let cache_action = if config.offline {
@@ -39,7 +64,9 @@ pub fn gateway(config: &Config) -> Gateway {
     } else {
         CacheAction::CacheOrFetch
     };
+    let client = http_client(config);
     Gateway::builder()
+        .with_client(client)
         .with_cache_dir(config.pkgs_dir().join("cache"))
         .with_package_cache(package_cache(config))
         .with_channel_config(ChannelConfig {

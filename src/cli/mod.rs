@@ -18,9 +18,12 @@ mod remove;
 mod render;
 mod run;
 mod search;
+mod serve;
 mod shell_hook;
+mod skeleton;
 mod test;
 mod update;
+mod upload;
 
 /// Options every subcommand accepts.
 #[derive(Debug, clap::Args, Clone)]
@@ -84,6 +87,12 @@ enum Command {
     Update(update::Args),
     /// Render a conda-build meta.yaml recipe for every variant, as conda-build does.
     Render(render::Args),
+    /// Write conda recipes from other ecosystems' packages (`skeleton pypi`).
+    Skeleton(skeleton::Args),
+    /// Serve a channel folder over HTTP, with optional read/write tokens and uploads.
+    Serve(serve::Args),
+    /// Upload package archives to a `krait serve` URL or into a channel folder.
+    Upload(upload::Args),
 }
 
 /// Entry point of the binary: run one command and turn its error into a report and exit code.
@@ -114,6 +123,9 @@ pub fn main() -> ExitCode {
         Command::Test(args) => test::run(args, &cli.global),
         Command::Update(args) => update::run(args, &cli.global),
         Command::Render(args) => render::run(args, &cli.global),
+        Command::Serve(args) => serve::run(args, &cli.global),
+        Command::Skeleton(args) => skeleton::run(args, &cli.global),
+        Command::Upload(args) => upload::run(args, &cli.global),
     };
     match result {
         Ok(code) => code,
@@ -131,8 +143,15 @@ fn init_logging(global: &GlobalArgs) {
         2 => "debug",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("KRAIT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("krait={level},warn")));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KRAIT_LOG").unwrap_or_else(|_| {
+        // `krait serve`'s access log is shown unless --quiet.
+        let access = if global.quiet || global.verbose > 0 {
+            ""
+        } else {
+            ",krait::serve=info"
+        };
+        tracing_subscriber::EnvFilter::new(format!("krait={level}{access},warn"))
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

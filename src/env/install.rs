@@ -41,11 +41,14 @@ pub struct Context {
     pub channels: Vec<Channel>,
     pub subdir: Subdir,
     pub priority: ChannelPriority,
+    /// HTTP client for package downloads, carrying configured channel tokens.
+    pub client: reqwest_middleware::ClientWithMiddleware,
 }
 
 impl Context {
     pub fn new(config: Config, channels: Vec<Channel>, subdir: Subdir, strict: bool) -> Context {
         let gateway = repodata::gateway(&config);
+        let client = repodata::http_client(&config);
         let cache = gateway.package_cache().clone();
         let priority = if strict {
             ChannelPriority::Strict
@@ -59,6 +62,7 @@ impl Context {
             channels,
             subdir,
             priority,
+            client,
         }
     }
 }
@@ -348,6 +352,7 @@ async fn run_locked(
         &outcome.plan,
         ApplyOptions {
             cache: &ctx.cache,
+            client: &ctx.client,
             subdir: ctx.subdir,
             requested: requested_now,
             link: options.link,

@@ -63,6 +63,7 @@ pub struct LinkMode {
 /// Options of one transaction run.
 pub struct ApplyOptions<'a> {
     pub cache: &'a PackageCache,
+    pub client: &'a reqwest_middleware::ClientWithMiddleware,
     pub subdir: Subdir,
     pub requested: Vec<MatchSpec>,
     pub link: LinkMode,
@@ -88,8 +89,12 @@ fn escaping_path(paths: &PathsJson) -> Option<&Path> {
 
 /// Puts every package to link into the cache (verifying its sha256 against the record) and
 /// refuses any whose `paths.json` names a path outside the prefix, before anything is linked.
-async fn fetch_and_check(cache: &PackageCache, plan: &Plan) -> Result<(), String> {
-    let client = LazyClient::default();
+async fn fetch_and_check(
+    cache: &PackageCache,
+    client: &reqwest_middleware::ClientWithMiddleware,
+    plan: &Plan,
+) -> Result<(), String> {
+    let client = LazyClient::from(client.clone());
     let fetches = plan.installed_packages().map(|record| {
         let client = client.clone();
         async move {
@@ -255,7 +260,7 @@ pub async fn apply(
     plan: &Plan,
     options: ApplyOptions<'_>,
 ) -> Result<(), TransactionFailure> {
-    fetch_and_check(options.cache, plan)
+    fetch_and_check(options.cache, options.client, plan)
         .await
         .map_err(|message| TransactionFailure::Refused {
             prefix: prefix.to_path_buf(),
@@ -282,6 +287,7 @@ pub async fn apply(
     };
     let mut installer = Installer::new()
         .with_package_cache(options.cache.clone())
+        .with_download_client(options.client.clone())
         .with_installed_packages(installed)
         .with_target_platform(options.subdir)
         .with_requested_specs(options.requested)

@@ -1,0 +1,623 @@
+//! `krait serve`: a conda channel over HTTP, with token-protected reads and uploads.
+//!
+//! Reads: every non-hidden file under the channel folder (`<subdir>/repodata.json`,
+//! `repodata.json.zst`, archives), with `ETag`, `Last-Modified`, conditional requests and
+//! `Range`; JSON is gzip-compressed when the client accepts it. A token is presented either as
+//! conda does, in the path (`/t/<token>/<subdir>/...`), or as `Authorization: Bearer <token>`.
+//! With a read token configured every read needs it (the write token is accepted too).
+//!
+//! Uploads: `PUT /api/upload/<subdir>/<file name>` (POST accepted too) with the archive as the
+//! body, the write token, and optionally `X-Content-Sha256: <hex>`. The archive is validated
+//! (it decompresses; `info/index.json` agrees with the file name and the subdir), written with a
+//! temp file and a rename, then the subdir is re-indexed incrementally. One lock serialises
+//! writes and indexing, and every file is replaced atomically, so readers see the old or the new
+//! repodata and never a partial archive. An existing file is kept unless `?force=true`.
+
+use super::index::IndexOptions;
+use super::index::{index_channel, index_subdir, validate_archive, write_atomic, IndexError};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use rattler_conda_types::Subdir;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Instant, UNIX_EPOCH};
+use tower::ServiceExt;
+use tower_http::compression::Compression;
+use tower_http::services::ServeDir;
+
+/// The header a client may send with the hex sha256 of an upload's body.
+pub const SHA256_HEADER: &str = "x-content-sha256";
+
+/// Bytes per file read when serving downloads.
+const READ_CHUNK: usize = 512 * 1024;
+
+/// Where uploads go: `<prefix><subdir>/<file name>`.
+pub const UPLOAD_PREFIX: &str = "/api/upload/";
+
+/// Errors that keep the server from starting.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ServeError {
+    #[error("cannot listen on {addr}: {source}")]
+    #[diagnostic(help("pick another address with --addr, e.g. 127.0.0.1:0 for any free port"))]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("cannot read token file {path}: {source}")]
+    TokenFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("token file {0} is empty")]
+    #[diagnostic(help("write the token on the first line of the file"))]
+    EmptyToken(PathBuf),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Index(#[from] IndexError),
+    #[error("the server stopped: {0}")]
+    Server(std::io::Error),
+}
+
+/// How to run the server.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub channel: PathBuf,
+    pub addr: String,
+    /// Needed for reads when set.
+    pub read_token: Option<String>,
+    /// Needed for uploads; without it uploads are refused.
+    pub write_token: Option<String>,
+    pub max_upload_bytes: u64,
+}
+
+/// Reads a token from the first line of a file.
+pub fn read_token_file(path: &Path) -> Result<String, ServeError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ServeError::TokenFile {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let token = text.lines().next().unwrap_or("").trim().to_string();
+    if token.is_empty() {
+        return Err(ServeError::EmptyToken(path.to_path_buf()));
+    }
+    Ok(token)
+}
+
+/// Only JSON (repodata) is worth compressing; archives are compressed already.
+type JsonOnly = for<'a, 'b> fn(
+    StatusCode,
+    axum::http::Version,
+    &'a HeaderMap,
+    &'b axum::http::Extensions,
+) -> bool;
+
+fn is_json(
+    _: StatusCode,
+    _: axum::http::Version,
+    headers: &HeaderMap,
+    _: &axum::http::Extensions,
+) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
+struct ServerState {
+    root: PathBuf,
+    read_token: Option<String>,
+    write_token: Option<String>,
+    max_upload_bytes: u64,
+    /// Held while an upload writes its archive and re-indexes.
+    write_lock: tokio::sync::Mutex<()>,
+    files: Compression<ServeDir, JsonOnly>,
+}
+
+/// Indexes the channel, binds, calls `on_ready` with the bound address and serves until Ctrl-C.
+pub async fn serve(
+    options: ServeOptions,
+    on_ready: impl FnOnce(SocketAddr),
+) -> Result<(), ServeError> {
+    let root = options.channel.clone();
+    let index_options = IndexOptions {
+        write_zst: true,
+        ..IndexOptions::default()
+    };
+    let reports = tokio::task::spawn_blocking(move || index_channel(&root, &index_options))
+        .await
+        .expect("indexing does not panic")?;
+    for archive in reports.iter().flat_map(|r| &r.bad) {
+        tracing::warn!(
+            "not served in repodata: {}: {}",
+            archive.path.display(),
+            archive.reason
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(&options.addr)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: options.addr.clone(),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(ServeError::Server)?;
+    let files = Compression::new(
+        ServeDir::new(&options.channel)
+            .append_index_html_on_directories(false)
+            // Few large reads: each one is a round trip through tokio's blocking pool.
+            .with_buf_chunk_size(READ_CHUNK),
+    )
+    .compress_when(is_json as JsonOnly);
+    let state = Arc::new(ServerState {
+        root: options.channel,
+        read_token: options.read_token,
+        write_token: options.write_token,
+        max_upload_bytes: options.max_upload_bytes,
+        write_lock: tokio::sync::Mutex::new(()),
+        files,
+    });
+    let app = axum::Router::new().fallback(handle).with_state(state);
+    on_ready(addr);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+    .map_err(ServeError::Server)
+}
+
+/// Every request: split off a `/t/<token>` prefix, dispatch, and write the access log line.
+async fn handle(
+    State(state): State<Arc<ServerState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let raw_path = request.uri().path().to_string();
+    let (path_token, path) = split_token(&raw_path);
+    let (path_token, path) = (path_token.map(str::to_string), path.to_string());
+    let token = path_token.or_else(|| bearer_token(request.headers()));
+    let response = dispatch(&state, request, &path, token.as_deref()).await;
+    tracing::info!(
+        target: "krait::serve::access",
+        peer = %peer,
+        method = %method,
+        path = %path,
+        token = token.is_some(),
+        status = response.status().as_u16(),
+        bytes = response
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-"),
+        elapsed_us = started.elapsed().as_micros() as u64,
+    );
+    response
+}
+
+async fn dispatch(
+    state: &ServerState,
+    request: Request,
+    path: &str,
+    token: Option<&str>,
+) -> Response {
+    let method = request.method().clone();
+    if let Some(target) = path.strip_prefix(UPLOAD_PREFIX) {
+        if method != Method::PUT && method != Method::POST {
+            return error(StatusCode::METHOD_NOT_ALLOWED, "uploads use PUT or POST");
+        }
+        if let Err(denied) = authorize_write(state, token) {
+            return denied.into_response();
+        }
+        let force = request
+            .uri()
+            .query()
+            .is_some_and(|q| q.split('&').any(|kv| kv == "force=true" || kv == "force=1"));
+        let target = target.to_string();
+        return match upload(state, request, &target, force).await {
+            Ok(response) => response,
+            Err(response) => response,
+        };
+    }
+    if method != Method::GET && method != Method::HEAD {
+        return error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "only GET and HEAD are served here; uploads go to PUT /api/upload/<subdir>/<file>",
+        );
+    }
+    if let Err(denied) = authorize_read(state, token) {
+        return denied.into_response();
+    }
+    download(state, request, path).await
+}
+
+/// `/t/<token>/rest` → (`token`, `/rest`).
+fn split_token(path: &str) -> (Option<&str>, &str) {
+    if let Some(rest) = path.strip_prefix("/t/") {
+        let (token, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let tail = if tail.is_empty() { "/" } else { tail };
+        return (Some(token), tail);
+    }
+    (None, path)
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
+}
+
+/// Compares tokens in time independent of where they differ.
+fn same_token(given: &str, expected: &str) -> bool {
+    given.len() == expected.len()
+        && given
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+/// Why a request is refused; becomes a `status` response with `error: message` as body.
+struct Refusal {
+    status: StatusCode,
+    message: String,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, message: impl Into<String>) -> Refusal {
+        Refusal {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let mut response = error(self.status, &self.message);
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"krait\""),
+            );
+        }
+        response
+    }
+}
+
+fn unauthorized(message: &str) -> Refusal {
+    Refusal::new(StatusCode::UNAUTHORIZED, message)
+}
+
+fn authorize_read(state: &ServerState, token: Option<&str>) -> Result<(), Refusal> {
+    let Some(read) = &state.read_token else {
+        return Ok(());
+    };
+    match token {
+        None => Err(unauthorized(
+            "this channel needs a token: use /t/<token>/ in the channel URL or Authorization: Bearer",
+        )),
+        Some(t) if same_token(t, read) => Ok(()),
+        Some(t) if state.write_token.as_deref().is_some_and(|w| same_token(t, w)) => Ok(()),
+        Some(_) => Err(unauthorized("invalid token")),
+    }
+}
+
+fn authorize_write(state: &ServerState, token: Option<&str>) -> Result<(), Refusal> {
+    let Some(write) = &state.write_token else {
+        return Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            "uploads are disabled on this server (start krait serve with --write-token-file)",
+        ));
+    };
+    match token {
+        None => Err(unauthorized("uploading needs the write token")),
+        Some(t) if same_token(t, write) => Ok(()),
+        Some(t)
+            if state
+                .read_token
+                .as_deref()
+                .is_some_and(|r| same_token(t, r)) =>
+        {
+            Err(Refusal::new(
+                StatusCode::FORBIDDEN,
+                "this token may read but not upload: use the write token",
+            ))
+        }
+        Some(_) => Err(unauthorized("invalid token")),
+    }
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (status, format!("error: {message}\n")).into_response()
+}
+
+/// Serves a file through `ServeDir` (Range, Last-Modified, conditional GET), adding an ETag.
+async fn download(state: &ServerState, request: Request, path: &str) -> Response {
+    let relative = percent_encoding::percent_decode_str(path.trim_start_matches('/'))
+        .decode_utf8_lossy()
+        .into_owned();
+    // Hidden entries (.cache/ with the index's records, temp files of uploads) are not served,
+    // and `..` (a hidden name too) never leaves the channel folder.
+    if relative
+        .split(['/', '\\'])
+        .any(|segment| segment.starts_with('.'))
+    {
+        return error(StatusCode::NOT_FOUND, "not found");
+    }
+    // One stat syscall: cheaper inline than a round trip through tokio's blocking pool.
+    let etag = std::fs::metadata(state.root.join(&relative))
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| {
+            let mtime = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_nanos())
+                .unwrap_or_default();
+            format!("\"{mtime:x}-{:x}\"", m.len())
+        });
+    if let Some(etag) = &etag {
+        let matches = request
+            .headers()
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+        if matches {
+            let mut response = StatusCode::NOT_MODIFIED.into_response();
+            response
+                .headers_mut()
+                .insert(header::ETAG, HeaderValue::from_str(etag).expect("ascii"));
+            return response;
+        }
+    }
+    let (mut parts, body) = request.into_parts();
+    let query = parts
+        .uri
+        .query()
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
+    parts.uri = format!("{path}{query}").parse().unwrap_or(parts.uri);
+    let request = Request::from_parts(parts, body);
+    let response = match state.files.clone().oneshot(request).await {
+        Ok(response) => response,
+        Err(infallible) => match infallible {},
+    };
+    let mut response = response.map(Body::new);
+    if let Some(etag) = etag {
+        if response.status().is_success() {
+            response
+                .headers_mut()
+                .insert(header::ETAG, HeaderValue::from_str(&etag).expect("ascii"));
+        }
+    }
+    response
+}
+
+/// Checks `<subdir>/<file name>` of an upload URL; the message says what is wrong.
+fn upload_target(target: &str) -> Result<(String, String), String> {
+    let segments: Vec<String> = target
+        .split('/')
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8()
+                .map(|s| s.into_owned())
+                .map_err(|_| format!("{target:?} is not UTF-8"))
+        })
+        .collect::<Result<_, _>>()?;
+    let [subdir, file_name] = segments.as_slice() else {
+        return Err(format!(
+            "upload path {target:?} must be exactly <subdir>/<file name>, e.g. noarch/pkg-1.0-0.conda"
+        ));
+    };
+    for segment in [subdir, file_name] {
+        if segment.is_empty()
+            || segment.starts_with('.')
+            || segment.contains(['/', '\\', '\0'])
+            || segment.contains("..")
+        {
+            return Err(format!(
+                "upload path segment {segment:?} is not a plain file or subdir name"
+            ));
+        }
+    }
+    subdir.parse::<Subdir>().map_err(|_| {
+        format!("{subdir:?} is not a conda subdir (noarch, linux-64, osx-arm64, ...)")
+    })?;
+    Ok((subdir.clone(), file_name.clone()))
+}
+
+/// Reads the body up to the size limit; a body cut short by the client is an error.
+async fn read_body(body: Body, limit: u64) -> Result<Vec<u8>, Response> {
+    let mut stream = body.into_data_stream();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            error(
+                StatusCode::BAD_REQUEST,
+                &format!(
+                    "the upload was cut short ({} bytes received): {e}",
+                    bytes.len()
+                ),
+            )
+        })?;
+        if (bytes.len() + chunk.len()) as u64 > limit {
+            return Err(too_large(limit));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+fn too_large(limit: u64) -> Response {
+    error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &format!(
+            "the upload is larger than this server's limit of {limit} bytes (--max-upload-mib)"
+        ),
+    )
+}
+
+async fn upload(
+    state: &ServerState,
+    request: Request,
+    target: &str,
+    force: bool,
+) -> Result<Response, Response> {
+    let (subdir, file_name) =
+        upload_target(target).map_err(|m| error(StatusCode::BAD_REQUEST, &m))?;
+    let declared_length = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared_length.is_some_and(|n| n > state.max_upload_bytes) {
+        return Err(too_large(state.max_upload_bytes));
+    }
+    let expected_sha256 = request
+        .headers()
+        .get(SHA256_HEADER)
+        .map(|v| v.to_str().unwrap_or("").trim().to_ascii_lowercase());
+    let bytes = read_body(request.into_body(), state.max_upload_bytes).await?;
+    if declared_length.is_some_and(|n| n != bytes.len() as u64) {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "the upload was cut short: fewer bytes than Content-Length",
+        ));
+    }
+    let sha256 =
+        hex::encode(rattler_digest::compute_bytes_digest::<rattler_digest::Sha256>(&bytes));
+    if let Some(expected) = expected_sha256 {
+        if expected != sha256 {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                &format!(
+                    "sha256 mismatch: the body hashes to {sha256}, {SHA256_HEADER} says {expected}"
+                ),
+            ));
+        }
+    }
+    let (bytes, check) = {
+        let (subdir, file_name) = (subdir.clone(), file_name.clone());
+        tokio::task::spawn_blocking(move || {
+            let check = validate_archive(&bytes, &file_name, &subdir);
+            (bytes, check)
+        })
+        .await
+        .expect("validation does not panic")
+    };
+    if let Err(reason) = check {
+        return Err(error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &format!("{subdir}/{file_name} is not a valid package: {reason}"),
+        ));
+    }
+
+    let _guard = state.write_lock.lock().await;
+    let root = state.root.clone();
+    let path = root.join(&subdir).join(&file_name);
+    let replaced = path.exists();
+    if replaced && !force {
+        return Err(error(
+            StatusCode::CONFLICT,
+            &format!("{subdir}/{file_name} already exists; add ?force=true to replace it"),
+        ));
+    }
+    let size = bytes.len();
+    let written = {
+        let subdir = subdir.clone();
+        tokio::task::spawn_blocking(move || store_and_index(&root, &subdir, &path, &bytes))
+            .await
+            .expect("indexing does not panic")
+    };
+    if let Err(e) = written {
+        return Err(error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()));
+    }
+    tracing::info!(target: "krait::serve::upload", subdir, file_name, sha256, size, replaced);
+    let body = serde_json::json!({
+        "uploaded": format!("{subdir}/{file_name}"),
+        "sha256": sha256,
+        "size": size,
+        "replaced": replaced,
+    });
+    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+/// Writes a validated archive into its subdir atomically and re-indexes that subdir (and
+/// `noarch/` if it has no repodata yet, which clients fetch alongside every subdir).
+pub fn store_and_index(
+    channel: &Path,
+    subdir: &str,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(), IndexError> {
+    let dir = channel.join(subdir);
+    std::fs::create_dir_all(&dir).map_err(|source| IndexError::Write {
+        path: dir.clone(),
+        source,
+    })?;
+    write_atomic(path, bytes)?;
+    let options = IndexOptions {
+        write_zst: true,
+        ..IndexOptions::default()
+    };
+    index_subdir(channel, subdir, &options)?;
+    if !channel.join("noarch").join("repodata.json").exists() {
+        std::fs::create_dir_all(channel.join("noarch")).map_err(|source| IndexError::Write {
+            path: channel.join("noarch"),
+            source,
+        })?;
+        index_subdir(channel, "noarch", &options)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_split_off_conda_style_paths() {
+        assert_eq!(
+            split_token("/t/abc/noarch/repodata.json"),
+            (Some("abc"), "/noarch/repodata.json")
+        );
+        assert_eq!(split_token("/t/abc"), (Some("abc"), "/"));
+        assert_eq!(split_token("/noarch/x"), (None, "/noarch/x"));
+    }
+
+    #[test]
+    fn upload_targets_must_be_plain_names() {
+        assert_eq!(
+            upload_target("noarch/a-1-0.conda").unwrap(),
+            ("noarch".into(), "a-1-0.conda".into())
+        );
+        for bad in [
+            "noarch/..%2Fa-1-0.conda",
+            "noarch/%2Fetc%2Fpasswd",
+            "../noarch/a-1-0.conda",
+            "noarch/.hidden.conda",
+            "a-1-0.conda",
+            "not-a-subdir/a-1-0.conda",
+            "noarch//a-1-0.conda",
+        ] {
+            assert!(upload_target(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn token_comparison_needs_equal_tokens() {
+        assert!(same_token("secret", "secret"));
+        assert!(!same_token("secreT", "secret"));
+        assert!(!same_token("secret1", "secret"));
+    }
+}

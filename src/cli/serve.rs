@@ -1,0 +1,67 @@
+//! `krait serve CHANNEL_DIR`: serve a channel folder over HTTP, with optional tokens and uploads.
+
+use crate::channel::serve::{self, read_token_file, ServeOptions};
+use crate::cli::GlobalArgs;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// What `krait serve --help` adds after the options.
+const PROTOCOL: &str = "\
+Downloads: <subdir>/repodata.json (+ .zst, gzip on request) and archives, with ETag,
+Last-Modified, conditional requests and Range. Tokens go in the URL as conda does
+(http://host:port/t/<token>/) or as 'Authorization: Bearer <token>'.
+
+Uploads: PUT /api/upload/<subdir>/<file name>[?force=true] with the archive as body, the write
+token, and optionally 'X-Content-Sha256: <hex>' (krait upload --to URL does this). Answers:
+201 stored and indexed; 400 bad path, truncated body or sha256 mismatch; 401 no or unknown
+token; 403 read token, or uploads disabled; 409 exists; 413 too large; 422 not a valid package
+for that file name and subdir.";
+
+#[derive(Debug, clap::Args)]
+#[command(after_long_help = PROTOCOL)]
+pub struct Args {
+    /// The channel folder (holding linux-64/, noarch/, ...); indexed at start.
+    channel: PathBuf,
+    /// Address to listen on; port 0 picks a free port (printed at start).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: String,
+    /// File whose first line is the token every read needs (default: reads are open).
+    #[arg(long, value_name = "FILE")]
+    read_token_file: Option<PathBuf>,
+    /// File whose first line is the token uploads need (default: uploads are refused).
+    #[arg(long, value_name = "FILE")]
+    write_token_file: Option<PathBuf>,
+    /// Largest accepted upload, in MiB.
+    #[arg(long, default_value_t = 1024, value_name = "MIB")]
+    max_upload_mib: u64,
+}
+
+pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
+    let options = ServeOptions {
+        channel: args.channel,
+        addr: args.addr,
+        read_token: args
+            .read_token_file
+            .as_deref()
+            .map(read_token_file)
+            .transpose()?,
+        write_token: args
+            .write_token_file
+            .as_deref()
+            .map(read_token_file)
+            .transpose()?,
+        max_upload_bytes: args.max_upload_mib.saturating_mul(1024 * 1024),
+    };
+    let quiet = global.quiet;
+    let channel = options.channel.display().to_string();
+    let runtime = crate::cli::runtime()?;
+    runtime.block_on(serve::serve(options, |addr| {
+        // The one line scripts (and tests) read to learn the port.
+        if !quiet {
+            println!("serving {channel} on http://{addr}/");
+            let _ = std::io::stdout().flush();
+        }
+    }))?;
+    Ok(ExitCode::SUCCESS)
+}

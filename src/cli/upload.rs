@@ -1,0 +1,63 @@
+//! `krait upload ARCHIVE... --to (URL | DIR)`: put packages into a channel.
+
+use crate::channel::serve::read_token_file;
+use crate::channel::upload::{self, Destination};
+use crate::cli::GlobalArgs;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Package archives (.conda or .tar.bz2).
+    #[arg(required = true)]
+    archives: Vec<PathBuf>,
+    /// A `krait serve` URL (http://host:port/, /t/<token>/ allowed) or a channel folder.
+    #[arg(long, value_name = "URL|DIR")]
+    to: String,
+    /// The server's write token.
+    #[arg(long, env = "KRAIT_UPLOAD_TOKEN", conflicts_with = "token_file")]
+    token: Option<String>,
+    /// File whose first line is the server's write token.
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// Replace archives that are already in the channel.
+    #[arg(long)]
+    force: bool,
+    /// Print a JSON list of what was uploaded.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
+    let token = match &args.token_file {
+        Some(path) => Some(read_token_file(path)?),
+        None => args.token.clone(),
+    };
+    let destination = Destination::parse(&args.to);
+    let runtime = crate::cli::runtime()?;
+    let client = reqwest::Client::new();
+    let mut uploaded = Vec::new();
+    for archive in &args.archives {
+        let done = match &destination {
+            Destination::Folder(dir) => upload::upload_to_folder(dir, archive, args.force)?,
+            Destination::Server(url) => runtime.block_on(upload::upload_to_server(
+                &client,
+                url,
+                token.as_deref(),
+                archive,
+                args.force,
+            ))?,
+        };
+        if !args.json && !global.quiet {
+            println!("uploaded {} (sha256 {})", done.target, done.sha256);
+        }
+        uploaded.push(done);
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&uploaded).expect("uploads serialize")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,133 @@
+//! 200 concurrent downloads while 20 uploads land on one `krait serve`: no reader ever sees a
+//! partial repodata.json or archive, and afterwards every uploaded package is in repodata
+//! exactly once with the sha256 of what was sent. Loopback only, bounded to 60 s.
+
+mod common;
+mod serve_support;
+
+use common::fixtures::{Format, Package};
+use serve_support::{sha256_hex, token_file, Server};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const UPLOADS: usize = 20;
+const DOWNLOADS: usize = 200;
+
+#[test]
+fn concurrent_downloads_and_uploads_stay_consistent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let channel = tmp.path().join("channel");
+    for i in 0..5 {
+        Package::new(&format!("base{i}"), "1.0", "h0_0", "linux-64").write(&channel, Format::Conda);
+    }
+    let write = token_file(tmp.path(), "write.token", "load-write");
+    let server = Server::start(
+        tmp.path(),
+        &channel,
+        &["--write-token-file", write.to_str().unwrap()],
+    );
+    let dist = tmp.path().join("dist");
+    let uploads: Vec<(String, Vec<u8>)> = (0..UPLOADS)
+        .map(|i| {
+            let (subdir, format) = if i % 2 == 0 {
+                ("noarch", Format::Conda)
+            } else {
+                ("linux-64", Format::TarBz2)
+            };
+            let path = Package::new(&format!("up{i}"), "1.0", "0", subdir).write(&dist, format);
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (format!("{subdir}/{name}"), std::fs::read(&path).unwrap())
+        })
+        .collect();
+    let base_archives: BTreeMap<String, String> = (0..5)
+        .map(|i| {
+            let name = format!("linux-64/base{i}-1.0-h0_0.conda");
+            let sha = sha256_hex(&std::fs::read(channel.join(&name)).unwrap());
+            (name, sha)
+        })
+        .collect();
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = server.url.clone();
+    let to_send = uploads.clone();
+    runtime.block_on(async move {
+        let client = reqwest::Client::new();
+        let mut tasks = tokio::task::JoinSet::new();
+        for (target, bytes) in to_send {
+            let (client, url) = (client.clone(), url.clone());
+            tasks.spawn(async move {
+                let reply = client
+                    .put(format!("{url}/api/upload/{target}"))
+                    .bearer_auth("load-write")
+                    .header("x-content-sha256", sha256_hex(&bytes))
+                    .body(bytes)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = reply.status();
+                assert_eq!(status, 201, "{target}: {}", reply.text().await.unwrap());
+            });
+        }
+        for i in 0..DOWNLOADS {
+            let (client, url) = (client.clone(), url.clone());
+            let base_archives = base_archives.clone();
+            tasks.spawn(async move {
+                if i % 2 == 0 {
+                    // repodata.json must always parse: it is replaced, never written in place.
+                    let subdir = if i % 4 == 0 { "noarch" } else { "linux-64" };
+                    let body = client
+                        .get(format!("{url}/{subdir}/repodata.json"))
+                        .send()
+                        .await
+                        .unwrap()
+                        .bytes()
+                        .await
+                        .unwrap();
+                    let repodata: serde_json::Value = serde_json::from_slice(&body)
+                        .unwrap_or_else(|e| panic!("partial repodata.json during uploads: {e}"));
+                    assert_eq!(repodata["info"]["subdir"], subdir);
+                } else {
+                    let (name, sha) = base_archives.iter().nth(i % 5).unwrap();
+                    let reply = client.get(format!("{url}/{name}")).send().await.unwrap();
+                    assert_eq!(reply.status(), 200);
+                    assert_eq!(&sha256_hex(&reply.bytes().await.unwrap()), sha);
+                }
+            });
+        }
+        tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(done) = tasks.join_next().await {
+                done.unwrap();
+            }
+        })
+        .await
+        .expect("the load finished within 60 s");
+    });
+
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for subdir in ["noarch", "linux-64"] {
+        let text = serve_support::request(
+            "GET",
+            &format!("{}/{subdir}/repodata.json", server.url),
+            &[],
+            None,
+        )
+        .text();
+        let repodata: serde_json::Value = serde_json::from_str(&text).unwrap();
+        for key in ["packages", "packages.conda"] {
+            for (file, record) in repodata[key].as_object().unwrap() {
+                *seen.entry(format!("{subdir}/{file}")).or_default() += 1;
+                let on_disk = std::fs::read(channel.join(subdir).join(file)).unwrap();
+                assert_eq!(record["sha256"], sha256_hex(&on_disk), "{subdir}/{file}");
+            }
+        }
+    }
+    for (target, bytes) in &uploads {
+        assert_eq!(seen.get(target), Some(&1), "{target} in repodata");
+        assert_eq!(&std::fs::read(channel.join(target)).unwrap(), bytes);
+    }
+    assert_eq!(seen.len(), UPLOADS + 5);
+}
