@@ -14,8 +14,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".bench"
-KRAIT = ROOT / "target/release/krait"
-GEN = ROOT / "target/release/examples/bench_channel"
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+KRAIT = TARGET / "release/krait"
+GEN = TARGET / "release/examples/bench_channel"
 PY = Path(sys.executable)
 PYDIR = ROOT / "tests/py"
 

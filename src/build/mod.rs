@@ -192,6 +192,16 @@ fn relative_files(prefix: &Path) -> BTreeSet<PathBuf> {
         .collect()
 }
 
+/// Indexes the output folder, so every package built so far is usable as a channel.
+fn reindex(output_folder: &Path) -> Result<(), BuildError> {
+    let options = IndexOptions {
+        write_zst: true,
+        ..IndexOptions::default()
+    };
+    index_channel(output_folder, &options)?;
+    Ok(())
+}
+
 /// Runs every recipe; returns the archives written.
 pub fn build(paths: &[PathBuf], options: &BuildOptions) -> Result<Vec<Built>, BuildError> {
     let config = Config::load()?;
@@ -210,13 +220,7 @@ pub fn build(paths: &[PathBuf], options: &BuildOptions) -> Result<Vec<Built>, Bu
     let rendered = build_order(rendered)?;
     std::fs::create_dir_all(&options.output_folder)
         .map_err(|e| BuildError::Io(format!("{}: {e}", options.output_folder.display())))?;
-    index_channel(
-        &options.output_folder,
-        &IndexOptions {
-            write_zst: true,
-            ..IndexOptions::default()
-        },
-    )?;
+    reindex(&options.output_folder)?;
     let runtime = tokio::runtime::Runtime::new().map_err(|e| BuildError::Io(e.to_string()))?;
     let mut built = Vec::new();
     for (recipe, variants) in rendered {
@@ -542,13 +546,7 @@ fn build_variant(
         };
         let staging = root.join(format!("pkg_{}", output.package.name.as_normalized()));
         let archive = package::write_package(&input, &staging, &options.output_folder)?;
-        index_channel(
-            &options.output_folder,
-            &IndexOptions {
-                write_zst: true,
-                ..IndexOptions::default()
-            },
-        )?;
+        reindex(&options.output_folder)?;
         if !options.quiet {
             eprintln!("built {}", archive.display());
         }
@@ -572,13 +570,7 @@ fn build_variant(
                 std::fs::create_dir_all(&broken).map_err(io)?;
                 let moved = broken.join(archive.file_name().unwrap_or_default());
                 std::fs::rename(&archive, &moved).map_err(io)?;
-                index_channel(
-                    &options.output_folder,
-                    &IndexOptions {
-                        write_zst: true,
-                        ..IndexOptions::default()
-                    },
-                )?;
+                reindex(&options.output_folder)?;
                 return Err(e);
             }
         }

@@ -37,22 +37,6 @@ fn short(record: &RepoDataRecord) -> String {
     format!("{}-{}", p.version, p.build)
 }
 
-fn channel_spec(record: &RepoDataRecord) -> String {
-    let p = &record.package_record;
-    let channel = record
-        .channel
-        .as_deref()
-        .unwrap_or("")
-        .trim_end_matches('/');
-    format!(
-        "{channel}/{}::{}-{}-{}",
-        p.subdir,
-        p.name.as_normalized(),
-        p.version,
-        p.build
-    )
-}
-
 fn human(bytes: u64) -> String {
     if bytes >= 1_000_000 {
         format!("{:.1} MB", bytes as f64 / 1e6)
@@ -84,12 +68,12 @@ pub fn plan_text(prefix: &Path, specs: &[String], plan: &Plan) -> String {
             TransactionOperation::Install(r) => new.push(format!(
                 "  {:<20} {}",
                 r.package_record.name.as_normalized(),
-                channel_spec(r)
+                super::install::dist_string(r)
             )),
             TransactionOperation::Remove(old) => removed.push(format!(
                 "  {:<20} {}",
                 old.repodata_record.package_record.name.as_normalized(),
-                channel_spec(&old.repodata_record)
+                super::install::dist_string(&old.repodata_record)
             )),
             TransactionOperation::Change { old, new: r } => {
                 let line = format!(
@@ -107,7 +91,7 @@ pub fn plan_text(prefix: &Path, specs: &[String], plan: &Plan) -> String {
             TransactionOperation::Reinstall { new: r, .. } => reinstalled.push(format!(
                 "  {:<20} {}",
                 r.package_record.name.as_normalized(),
-                channel_spec(r)
+                super::install::dist_string(r)
             )),
         }
     }
