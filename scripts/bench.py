@@ -117,9 +117,24 @@ def synthetic_repodata(path, names=5000, versions=20):
     (path / "noarch/repodata.json").write_text(json.dumps({"info": {"subdir": "noarch"}, "packages": {}}))
 
 
+def sanitized_sample(dest):
+    """The conda-forge numpy-closure sample with `null` lists made empty: rattler (krait and
+    py-rattler alike) refuses records whose `depends`/`constrains` are null."""
+    for subdir in ("linux-64", "noarch"):
+        data = json.loads((ROOT / "tests/data/repodata/conda-forge" / subdir / "repodata.json").read_text())
+        for key in ("packages", "packages.conda"):
+            for record in data.get(key, {}).values():
+                for field in ("depends", "constrains", "track_features"):
+                    if record.get(field) is None:
+                        record.pop(field, None)
+        (dest / subdir).mkdir(parents=True, exist_ok=True)
+        (dest / subdir / "repodata.json").write_text(json.dumps(data))
+    return dest
+
+
 def bench_solve():
     print("== solve")
-    cases = [("conda-forge numpy closure", ROOT / "tests/data/repodata/conda-forge", ["numpy"])]
+    cases = [("conda-forge numpy closure", sanitized_sample(WORK / "conda-forge-sample"), ["numpy"])]
     synth = WORK / "synthetic-100k"
     if not (synth / "linux-64/repodata.json").exists():
         synthetic_repodata(synth)

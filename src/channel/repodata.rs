@@ -100,10 +100,17 @@ pub async fn query_repodata(
         .await
         .map_err(|e| {
             let subdirs = [subdir, Subdir::NoArch];
-            match channels
-                .iter()
-                .find_map(|c| unreadable_local_repodata(c, &subdirs))
-            {
+            let message = error_chain(&e);
+            // Only a parse failure is pinned on a file: the strict check below is stricter than
+            // the gateway (it rejects `null` lists the gateway accepts).
+            let unreadable = if message.contains("parse") {
+                channels
+                    .iter()
+                    .find_map(|c| unreadable_local_repodata(c, &subdirs))
+            } else {
+                None
+            };
+            match unreadable {
                 Some((path, message)) => RepodataError::Malformed { path, message },
                 None => RepodataError::Gateway {
                     channels: channels
@@ -111,7 +118,7 @@ pub async fn query_repodata(
                         .map(|c| c.base_url.as_str().trim_end_matches('/').to_string())
                         .collect::<Vec<_>>()
                         .join(", "),
-                    message: error_chain(&e),
+                    message,
                 },
             }
         })?;

@@ -9,7 +9,7 @@ import os
 import pathlib
 import sys
 
-from rattler import GenericVirtualPackage, Gateway, PackageName, Subdir, Version, solve
+from rattler import BuildString, GenericVirtualPackage, Gateway, PackageName, Subdir, Version, solve
 
 
 async def main():
@@ -22,7 +22,7 @@ async def main():
         gateway=Gateway(cache_dir=pathlib.Path(cache)),
         platforms=[Subdir(subdir), Subdir("noarch")],
         virtual_packages=[
-            GenericVirtualPackage(PackageName(v.split("=")[0]), Version(v.split("=")[1]), "0") for v in virtual
+            GenericVirtualPackage(PackageName(v.split("=")[0]), Version(v.split("=")[1]), BuildString("0")) for v in virtual
         ],
     )
     print(json.dumps(sorted(r.file_name for r in records)))
