@@ -480,7 +480,9 @@ fn build_variant(
         src: work.clone(),
         build_prefix: build_prefix.clone(),
         host_prefix: host_prefix.clone(),
-        recipe: variant.recipe_dir.clone(),
+        // Absolute, as conda-build gives it: scripts run from the work folder.
+        recipe: std::path::absolute(&variant.recipe_dir)
+            .unwrap_or_else(|_| variant.recipe_dir.clone()),
     };
     let before = relative_files(&host_prefix);
     let mut built = Vec::new();
