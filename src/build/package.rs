@@ -204,7 +204,12 @@ pub fn write_package(
                 BoolOrGlobs::Bool(all) => *all,
                 BoolOrGlobs::Globs(globs) => glob_matches(globs, &target_rel),
             };
-            let holds_prefix = !ignored && memchr_find(&bytes, host.as_bytes());
+            // Like conda-build, byte-compiled files are never prefix files: their strings are
+            // length-prefixed, so a NUL-padded binary replacement would corrupt them.
+            let compiled = target_rel
+                .extension()
+                .is_some_and(|e| e == "pyc" || e == "pyo");
+            let holds_prefix = !ignored && !compiled && memchr_find(&bytes, host.as_bytes());
             if holds_prefix {
                 let binary = bytes.contains(&0) || is_elf(&bytes);
                 let forced_text = glob_matches(&build.has_prefix_files, &target_rel);
