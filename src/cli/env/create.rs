@@ -21,17 +21,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
-    let mut solve = args.solve.clone();
-    // conda's `env create` does not ask before creating.
-    solve.yes = true;
-    let request = spec_file::gather(
-        &[],
-        std::slice::from_ref(&args.file),
-        &mut solve.channels,
-        solve.platform.as_deref(),
-    )?;
-    let target = super::file_target(&args.file, &args.target)?;
-    let ctx = solve.context()?;
+    let super::FileRequest {
+        request,
+        target,
+        solve,
+        ctx,
+    } = super::read_file_request(&args.file, &args.target, &args.solve)?;
     let prefix = prefix::for_create(&ctx.config, &target)?;
     if prefix.join("conda-meta").is_dir() && !solve.dry_run {
         return Err(miette::miette!(

@@ -44,6 +44,39 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     }
 }
 
+/// What `env create -f` and `env update -f` read from their file, resolved.
+struct FileRequest {
+    request: crate::env::spec_file::Request,
+    target: TargetArgs,
+    solve: crate::cli::env_common::SolveArgs,
+    ctx: crate::env::install::Context,
+}
+
+/// Reads an environment file (adding its channels), picks the environment it is for, and
+/// builds the solving context. conda's `env create`/`env update` do not ask for confirmation.
+fn read_file_request(
+    file: &Path,
+    given: &TargetArgs,
+    solve: &crate::cli::env_common::SolveArgs,
+) -> miette::Result<FileRequest> {
+    let mut solve = solve.clone();
+    solve.yes = true;
+    let request = crate::env::spec_file::gather(
+        &[],
+        std::slice::from_ref(&file.to_path_buf()),
+        &mut solve.channels,
+        solve.platform.as_deref(),
+    )?;
+    let target = file_target(file, given)?;
+    let ctx = solve.context()?;
+    Ok(FileRequest {
+        request,
+        target,
+        solve,
+        ctx,
+    })
+}
+
 /// The environment an environment.yml file is for: `-n`/`-p` when given, else the file's
 /// `name:` or `prefix:`, as conda decides.
 fn file_target(file: &Path, given: &TargetArgs) -> miette::Result<TargetArgs> {

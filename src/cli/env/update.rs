@@ -26,17 +26,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
-    let mut solve = args.solve.clone();
-    // conda's `env update` does not ask.
-    solve.yes = true;
-    let request = spec_file::gather(
-        &[],
-        std::slice::from_ref(&args.file),
-        &mut solve.channels,
-        solve.platform.as_deref(),
-    )?;
-    let target = super::file_target(&args.file, &args.target)?;
-    let ctx = solve.context()?;
+    let super::FileRequest {
+        request,
+        target,
+        solve,
+        ctx,
+    } = super::read_file_request(&args.file, &args.target, &args.solve)?;
     let prefix = prefix::existing(&ctx.config, &target)?;
     let (operation, specs) = match request {
         spec_file::Request::Specs(specs) => (Operation::Install(specs.clone()), specs),
