@@ -144,7 +144,7 @@ fn refused_uploads_leave_the_channel_unchanged() {
         "not a valid package",
     );
     assert_refused(
-        &put(&server, target, w, vec![7u8; 2 * 1024 * 1024]),
+        &put(&server, target, w, vec![7u8; 8 * 1024 * 1024]),
         413,
         "larger than this server's limit",
     );

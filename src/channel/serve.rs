@@ -210,11 +210,18 @@ async fn dispatch(
 ) -> Response {
     let method = request.method().clone();
     if let Some(target) = path.strip_prefix(UPLOAD_PREFIX) {
-        if method != Method::PUT && method != Method::POST {
-            return error(StatusCode::METHOD_NOT_ALLOWED, "uploads use PUT or POST");
-        }
-        if let Err(denied) = authorize_write(state, token) {
-            return denied.into_response();
+        let refusal = if method != Method::PUT && method != Method::POST {
+            Some(error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "uploads use PUT or POST",
+            ))
+        } else {
+            authorize_write(state, token)
+                .err()
+                .map(IntoResponse::into_response)
+        };
+        if let Some(refusal) = refusal {
+            return refuse_upload(request.into_body(), refusal).await;
         }
         let force = request
             .uri()
@@ -437,6 +444,38 @@ fn upload_target(target: &str) -> Result<(String, String), String> {
     Ok((subdir.clone(), file_name.clone()))
 }
 
+/// How much of a refused upload's body the server still reads (and throws away) so that the
+/// client, which is still sending, gets to read the refusal instead of a broken pipe.
+const REFUSED_BODY_DRAIN_BYTES: u64 = 64 * 1024 * 1024;
+/// How long the server waits for that rest of a refused body.
+const REFUSED_BODY_DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Answers an upload refused before its body was read. HTTP clients without
+/// `Expect: 100-continue` send the whole body before reading the answer; dropping it unread
+/// closes the connection under them. Bodies beyond the drain limit are not read: the
+/// connection is closed and such a client sees the reset.
+async fn refuse_upload(body: Body, mut refusal: Response) -> Response {
+    let drained = tokio::time::timeout(REFUSED_BODY_DRAIN_TIME, async {
+        let mut stream = body.into_data_stream();
+        let mut seen = 0u64;
+        while let Some(Ok(chunk)) = stream.next().await {
+            seen += chunk.len() as u64;
+            if seen > REFUSED_BODY_DRAIN_BYTES {
+                return false;
+            }
+        }
+        true
+    })
+    .await
+    .unwrap_or(false);
+    if !drained {
+        refusal
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    refusal
+}
+
 /// Reads the body up to the size limit; a body cut short by the client is an error.
 async fn read_body(body: Body, limit: u64) -> Result<Vec<u8>, Response> {
     let mut stream = body.into_data_stream();
@@ -452,7 +491,7 @@ async fn read_body(body: Body, limit: u64) -> Result<Vec<u8>, Response> {
             )
         })?;
         if (bytes.len() + chunk.len()) as u64 > limit {
-            return Err(too_large(limit));
+            return Err(refuse_upload(Body::from_stream(stream), too_large(limit)).await);
         }
         bytes.extend_from_slice(&chunk);
     }
@@ -474,15 +513,21 @@ async fn upload(
     target: &str,
     force: bool,
 ) -> Result<Response, Response> {
-    let (subdir, file_name) =
-        upload_target(target).map_err(|m| error(StatusCode::BAD_REQUEST, &m))?;
     let declared_length = request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared_length.is_some_and(|n| n > state.max_upload_bytes) {
-        return Err(too_large(state.max_upload_bytes));
-    }
+    let admitted = match upload_target(target) {
+        Err(message) => Err(error(StatusCode::BAD_REQUEST, &message)),
+        Ok(_) if declared_length.is_some_and(|n| n > state.max_upload_bytes) => {
+            Err(too_large(state.max_upload_bytes))
+        }
+        Ok(target) => Ok(target),
+    };
+    let (subdir, file_name) = match admitted {
+        Ok(target) => target,
+        Err(refusal) => return Err(refuse_upload(request.into_body(), refusal).await),
+    };
     let expected_sha256 = request
         .headers()
         .get(SHA256_HEADER)
