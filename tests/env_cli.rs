@@ -422,15 +422,18 @@ fn env_create_list_export_update_prune_and_remove() {
     assert!(active.contains(&format!("{:<20}  *  {}", "demo", prefix.display())));
     let envs = json(&run_ok(krait(home).args(["env", "list", "--json"])));
     assert_eq!(envs["envs"], serde_json::json!([prefix]));
-    // Environments conda registered elsewhere are listed too, without a name.
+    // Environments made with -p are registered in conda's environments.txt, as conda does,
+    // and listed without a name; entries whose prefix is gone are skipped.
+    let registry = home.join(".conda/environments.txt");
     let elsewhere = home.join("elsewhere");
     create(home, &channel, &["-p", elsewhere.to_str().unwrap()], &["d"]);
-    std::fs::create_dir_all(home.join(".conda")).unwrap();
-    std::fs::write(
-        home.join(".conda/environments.txt"),
-        format!("{}\n{}/gone\n", elsewhere.display(), home.display()),
-    )
-    .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&registry).unwrap(),
+        format!("{}\n{}\n", prefix.display(), elsewhere.display())
+    );
+    let mut registered = std::fs::read_to_string(&registry).unwrap();
+    registered.push_str(&format!("{}/gone\n", home.display()));
+    std::fs::write(&registry, registered).unwrap();
     let envs = run_ok(krait(home).args(["env", "list"]));
     assert!(
         envs.ends_with(&format!("\n{:<20}     {}\n\n", "", elsewhere.display())),
@@ -438,7 +441,12 @@ fn env_create_list_export_update_prune_and_remove() {
     );
     let envs = json(&run_ok(krait(home).args(["env", "list", "--json"])));
     assert_eq!(envs["envs"], serde_json::json!([prefix, elsewhere]));
-    std::fs::remove_file(home.join(".conda/environments.txt")).unwrap();
+    run_ok(krait(home).args(["remove", "-y", "--all", "-p", elsewhere.to_str().unwrap()]));
+    assert!(!elsewhere.exists());
+    assert!(!std::fs::read_to_string(&registry)
+        .unwrap()
+        .contains(&format!("{}\n", elsewhere.display())));
+    std::fs::remove_file(&registry).unwrap();
 
     // `env export`: pinned, without builds, from history; as YAML and JSON.
     let exported: serde_yaml::Value = serde_yaml::from_str(&run_ok(krait(home).args([

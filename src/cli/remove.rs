@@ -38,6 +38,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     if args.all && !outcome.dry_run {
         std::fs::remove_dir_all(&prefix)
             .map_err(|e| miette::miette!("cannot remove {}: {e}", prefix.display()))?;
+        crate::env::prefix::set_registered(&prefix, false);
     }
     args.solve.print(&outcome, global);
     Ok(ExitCode::SUCCESS)

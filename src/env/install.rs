@@ -195,8 +195,12 @@ pub async fn run(
     options: &RunOptions,
 ) -> Result<Outcome, EnvError> {
     let result = run_locked(ctx, prefix, operation, options).await;
-    if result.is_err() && options.creating {
-        let _ = std::fs::remove_dir_all(prefix);
+    match &result {
+        Err(_) if options.creating => {
+            let _ = std::fs::remove_dir_all(prefix);
+        }
+        Ok(outcome) if options.creating && !outcome.dry_run => prefix::set_registered(prefix, true),
+        _ => {}
     }
     result
 }

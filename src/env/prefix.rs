@@ -205,19 +205,57 @@ pub fn fill_requested_spec(prefix: &Path) -> Result<(), PrefixError> {
     Ok(())
 }
 
-/// Environments conda and mamba registered in `~/.conda/environments.txt` (those made with
-/// `-p` anywhere), that still exist.
-pub fn registered() -> Vec<PathBuf> {
-    let file = dirs::home_dir()
+/// `~/.conda/environments.txt`: the list of environments conda, mamba and krait created, so
+/// that `env list` of any of them finds the ones made with `-p` anywhere.
+fn environments_txt() -> PathBuf {
+    dirs::home_dir()
         .unwrap_or_default()
         .join(".conda")
-        .join("environments.txt");
-    std::fs::read_to_string(file)
+        .join("environments.txt")
+}
+
+fn environments_txt_lines() -> Vec<String> {
+    std::fs::read_to_string(environments_txt())
         .unwrap_or_default()
         .lines()
         .map(str::trim)
         .filter(|line| !line.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Environments registered in `~/.conda/environments.txt` that still exist.
+pub fn registered() -> Vec<PathBuf> {
+    environments_txt_lines()
+        .into_iter()
         .map(PathBuf::from)
         .filter(|prefix| prefix.join("conda-meta").is_dir())
         .collect()
+}
+
+/// Adds (`present`) or drops a prefix in `~/.conda/environments.txt`, as conda does on create
+/// and remove. The file is shared with conda, so a failure only warns.
+pub fn set_registered(prefix: &Path, present: bool) {
+    let entry = absolute(prefix).to_string_lossy().into_owned();
+    let mut lines = environments_txt_lines();
+    let listed = lines.contains(&entry);
+    if listed == present {
+        return;
+    }
+    if present {
+        lines.push(entry);
+    } else {
+        lines.retain(|line| *line != entry);
+    }
+    let file = environments_txt();
+    let mut text = lines.join("\n");
+    text.push('\n');
+    let written = std::fs::create_dir_all(file.parent().unwrap_or(Path::new(".")))
+        .map_err(|e| e.to_string())
+        .and_then(|()| {
+            crate::channel::index::write_atomic(&file, text.as_bytes()).map_err(|e| e.to_string())
+        });
+    if let Err(e) = written {
+        tracing::warn!("could not update {}: {e}", file.display());
+    }
 }

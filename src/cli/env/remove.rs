@@ -51,6 +51,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     ));
     std::fs::rename(&prefix, &trash)
         .map_err(|e| miette::miette!("cannot remove {}: {e}", prefix.display()))?;
+    prefix::set_registered(&prefix, false);
     std::fs::remove_dir_all(&trash).map_err(|e| {
         miette::miette!(
             "{} is no longer an environment, but deleting its files in {} failed: {e}",
