@@ -7,6 +7,7 @@ use common::fixtures::{Format, Package, PLACEHOLDER};
 use common::{krait, run, run_err, run_ok};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
 /// The fixture channel: dependency chains, a conflict, prefix placeholders, a shebang script,
@@ -55,6 +56,13 @@ fn fixture_channel(dir: &Path) -> PathBuf {
         .executable(
             "bin/.breaks-post-link.sh",
             "#!/bin/sh\necho failing on purpose >&2\nexit 3\n",
+        )
+        .write(&ch, c);
+    // Its post-link script says it started, then waits: time to press Ctrl-C.
+    Package::new("slow", "1.0", "h0_0", "linux-64")
+        .executable(
+            "bin/.slow-post-link.sh",
+            "#!/bin/sh\ntouch \"$PREFIX/../slow-post-link-started\"\nexec sleep 30 </dev/null >/dev/null 2>&1\n",
         )
         .write(&ch, c);
     let mut hello = Package::new("hello-py", "0.1", "pyh0_0", "noarch")
@@ -328,7 +336,17 @@ fn a_failing_post_link_script_rolls_the_prefix_back() {
         err.contains("rolled back") && err.contains("breaks"),
         "{err}"
     );
-    let after = tree(&prefix);
+    assert_unchanged(&before, &prefix);
+    // A create that fails leaves nothing behind.
+    let fresh = env.prefix("never");
+    let err = env.err("create", &fresh, &["breaks"]);
+    assert!(err.contains("rolled back"), "{err}");
+    assert!(!fresh.exists());
+}
+
+/// Fails naming every file that differs between `before` and the prefix now.
+fn assert_unchanged(before: &BTreeMap<String, Vec<u8>>, prefix: &Path) {
+    let after = tree(prefix);
     let changed: Vec<_> = before
         .keys()
         .chain(after.keys())
@@ -338,11 +356,45 @@ fn a_failing_post_link_script_rolls_the_prefix_back() {
         changed.is_empty(),
         "changed by a rolled-back install: {changed:?}"
     );
-    // A create that fails leaves nothing behind.
-    let fresh = env.prefix("never");
-    let err = env.err("create", &fresh, &["breaks"]);
-    assert!(err.contains("rolled back"), "{err}");
-    assert!(!fresh.exists());
+}
+
+#[test]
+fn ctrl_c_during_an_install_rolls_the_prefix_back() {
+    let env = Env::new();
+    let prefix = env.prefix("interrupted");
+    env.ok("create", &prefix, &["appa", "libc-lite=1"]);
+    let before = tree(&prefix);
+    let started = env.home.path().join("slow-post-link-started");
+    let child = env
+        .cmd("install", &prefix, &["slow", "tools", "libc-lite=2"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !started.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the post-link script never ran"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Files are linked and the post-link script is running: interrupt as Ctrl-C in a
+    // terminal does, krait and its script together.
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", "--", &format!("-{}", child.id())])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("interrupted") && err.contains("rolled back"),
+        "{err}"
+    );
+    assert_unchanged(&before, &prefix);
 }
 
 #[test]

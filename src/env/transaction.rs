@@ -15,6 +15,8 @@ use rattler_conda_types::{MatchSpec, PrefixRecord, RepoDataRecord, Subdir};
 use rattler_networking::LazyClient;
 use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// Errors while applying a transaction. The prefix is restored before any of these is returned.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -298,6 +300,17 @@ pub async fn apply(
     if options.progress {
         installer = installer.with_reporter(IndicatifReporter::builder().finish());
     }
+    // rattler runs post-link scripts without yielding, so the select below may not see a
+    // Ctrl-C in time; a watcher on another worker remembers it for the check after.
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let watcher = tokio::spawn({
+        let interrupted = interrupted.clone();
+        async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                interrupted.store(true, Ordering::SeqCst);
+            }
+        }
+    });
     let failure = tokio::select! {
         result = installer.install(prefix, desired) => match result {
             Ok(result) => match result.post_link_script_result {
@@ -315,6 +328,13 @@ pub async fn apply(
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
             Some(Failure::Interrupted)
         }
+    };
+    watcher.abort();
+    // A Ctrl-C also reaches the scripts, which then fail: name the cause, not the symptom.
+    let failure = if interrupted.load(Ordering::SeqCst) {
+        Some(Failure::Interrupted)
+    } else {
+        failure
     };
     match failure {
         None => {
