@@ -10,6 +10,7 @@ use rattler::install::{
     ExternalSymlinkPolicy, IndicatifReporter, Installer, InstallerError, LinkOptions, Transaction,
 };
 use rattler_cache::package_cache::PackageCache;
+use rattler_cache::validation::{validate_package_directory_from_paths, ValidationMode};
 use rattler_conda_types::package::PathsJson;
 use rattler_conda_types::{MatchSpec, PrefixRecord, RepoDataRecord, Subdir};
 use rattler_networking::LazyClient;
@@ -101,26 +102,41 @@ async fn fetch_and_check(
         let client = client.clone();
         async move {
             let name = record.identifier.to_file_name();
-            let meta = cache
-                .get_or_fetch_from_url(
-                    &record.package_record,
-                    record.url.clone(),
-                    client,
-                    None,
-                    None,
-                )
-                .await
-                .map_err(|e| {
-                    format!(
-                        "failed to fetch {name}: {}",
-                        crate::channel::repodata::error_chain(&e)
+            let fetch = || async {
+                let meta = cache
+                    .get_or_fetch_from_url(
+                        &record.package_record,
+                        record.url.clone(),
+                        client.clone(),
+                        None,
+                        None,
                     )
-                })?;
-            let paths = match meta.paths_json() {
-                Some(paths) => paths.clone(),
-                None => PathsJson::from_package_directory_with_deprecated_fallback(meta.path())
-                    .map_err(|e| format!("{name}: cannot read info/paths.json: {e}"))?,
+                    .await
+                    .map_err(|e| {
+                        format!(
+                            "failed to fetch {name}: {}",
+                            crate::channel::repodata::error_chain(&e)
+                        )
+                    })?;
+                let paths = match meta.paths_json() {
+                    Some(paths) => paths.clone(),
+                    None => {
+                        PathsJson::from_package_directory_with_deprecated_fallback(meta.path())
+                            .map_err(|e| format!("{name}: cannot read info/paths.json: {e}"))?
+                    }
+                };
+                Ok::<_, String>((meta.path().to_path_buf(), paths))
             };
+            let (mut dir, mut paths) = fetch().await?;
+            if changed_since_extraction(&dir, &paths)
+                && validate_package_directory_from_paths(&dir, &paths, ValidationMode::Full)
+                    .is_err()
+            {
+                tracing::warn!("{name}: the cached copy was modified; extracting it again");
+                std::fs::remove_dir_all(&dir)
+                    .map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
+                (dir, paths) = fetch().await?;
+            }
             match escaping_path(&paths) {
                 Some(path) => Err(format!(
                     "{name}: refusing the path {} in info/paths.json, which is outside the prefix",
@@ -131,6 +147,23 @@ async fn fetch_and_check(
         }
     });
     futures::future::try_join_all(fetches).await.map(|_| ())
+}
+
+/// Whether any file of a cache entry was written after the entry was extracted (through a
+/// hard link into an environment, or by hand): rattler writes the entry's `.lock` metadata
+/// after extracting. Only such entries are hashed in full, which keeps a warm create from
+/// re-hashing every cached byte.
+fn changed_since_extraction(dir: &Path, paths: &PathsJson) -> bool {
+    let mut lock = dir.as_os_str().to_owned();
+    lock.push(".lock");
+    let Ok(extracted) = std::fs::metadata(lock).and_then(|m| m.modified()) else {
+        return true;
+    };
+    paths.paths.iter().any(|entry| {
+        std::fs::symlink_metadata(dir.join(&entry.relative_path))
+            .and_then(|m| m.modified())
+            .map_or(true, |written| written > extracted)
+    })
 }
 
 /// What a rollback needs: the paths that existed and the kept copies of files that may go.
