@@ -677,3 +677,48 @@ fn archive_paths_outside_the_prefix_are_refused() {
         assert!(!target.exists(), "{name} wrote outside the prefix");
     }
 }
+
+#[test]
+fn channel_priority_strict_flexible_and_disabled_mean_what_they_mean_in_conda() {
+    let home = tempfile::tempdir().unwrap();
+    let high = home.path().join("high");
+    let low = home.path().join("low");
+    Package::new("foo", "1.0", "h0_0", "linux-64").write(&high, Format::Conda);
+    Package::new("foo", "2.0", "h0_0", "linux-64").write(&low, Format::Conda);
+    Package::new("needs-new-foo", "1.0", "h0_0", "linux-64")
+        .depends(&["foo >=2"])
+        .write(&low, Format::Conda);
+    for channel in [&high, &low] {
+        run_ok(krait(home.path()).arg("index").arg(channel));
+    }
+    let solve = |priority: &str, spec: &str| {
+        let prefix = home.path().join(format!("{priority}-{spec}"));
+        let mut cmd = krait(home.path());
+        cmd.args(["create", "-y", "--override-channels", "-c"])
+            .arg(&high)
+            .arg("-c")
+            .arg(&low)
+            .arg("-p")
+            .arg(&prefix)
+            .arg(spec)
+            .env("KRAIT_CHANNEL_PRIORITY", priority);
+        let out = run(&mut cmd);
+        out.status
+            .success()
+            .then(|| installed(&prefix)["foo"].clone())
+    };
+    // The higher-priority channel wins over a higher version, except under `disabled`.
+    assert_eq!(solve("strict", "foo").as_deref(), Some("1.0-h0_0"));
+    assert_eq!(solve("flexible", "foo").as_deref(), Some("1.0-h0_0"));
+    assert_eq!(solve("disabled", "foo").as_deref(), Some("2.0-h0_0"));
+    // Only `strict` refuses to take foo from the lower channel when nothing else works.
+    assert_eq!(solve("strict", "needs-new-foo"), None);
+    assert_eq!(
+        solve("flexible", "needs-new-foo").as_deref(),
+        Some("2.0-h0_0")
+    );
+    assert_eq!(
+        solve("disabled", "needs-new-foo").as_deref(),
+        Some("2.0-h0_0")
+    );
+}

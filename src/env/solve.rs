@@ -55,8 +55,8 @@ pub fn virtual_packages(subdir: Subdir) -> Result<Vec<GenericVirtualPackage>, So
     Ok(detected.into_generic_virtual_packages().collect())
 }
 
-/// Solves a request. As conda does, a first attempt freezes every installed package the specs
-/// do not name; if that is unsatisfiable, installed packages are only preferred.
+/// Solves a request, in conda's order of attempts: installed packages frozen, then only
+/// preferred; under flexible channel priority, strict before disabled.
 pub async fn solve(
     gateway: &Gateway,
     request: SolveRequest<'_>,
@@ -88,30 +88,47 @@ pub async fn solve(
         .copied()
         .filter(|r| !spec_names.contains(&&r.package_record.name))
         .collect();
-    let channel_priority = match request.priority {
-        ChannelPriority::Strict => rattler_solve::ChannelPriority::Strict,
-        // resolvo knows strict and disabled; flexible prefers earlier channels only on ties.
-        ChannelPriority::Flexible | ChannelPriority::Disabled => {
-            rattler_solve::ChannelPriority::Disabled
-        }
+    // resolvo knows strict and disabled. conda's flexible prefers the higher-priority channel
+    // and uses the others when that cannot work: a strict attempt first, then a disabled one.
+    let priorities: &[rattler_solve::ChannelPriority] = match request.priority {
+        ChannelPriority::Strict => &[rattler_solve::ChannelPriority::Strict],
+        ChannelPriority::Flexible => &[
+            rattler_solve::ChannelPriority::Strict,
+            rattler_solve::ChannelPriority::Disabled,
+        ],
+        ChannelPriority::Disabled => &[rattler_solve::ChannelPriority::Disabled],
     };
-    let attempt = |pinned: Vec<&RepoDataRecord>| {
+    // As conda: installed packages the specs do not name are frozen first, then only preferred.
+    let freezes: &[&[&RepoDataRecord]] = if request.installed.is_empty() {
+        &[&[]]
+    } else {
+        &[&frozen, &[]]
+    };
+    let attempt = |channel_priority, pinned: &[&RepoDataRecord]| {
         let task = SolverTask {
             specs: request.specs.clone(),
             constraints: request.pinned.clone(),
             virtual_packages: virtual_packages.clone(),
             locked_packages: installed.clone(),
-            pinned_packages: pinned,
+            pinned_packages: pinned.to_vec(),
             channel_priority,
             ..SolverTask::from_iter(&buckets)
         };
         Solver.solve(task)
     };
-    let result = match attempt(frozen) {
-        Ok(result) => Ok(result),
-        Err(SolveError::Unsolvable(_)) if !request.installed.is_empty() => attempt(Vec::new()),
-        Err(e) => Err(e),
-    };
+    let mut result = None;
+    let attempts = freezes
+        .iter()
+        .flat_map(|pinned| priorities.iter().map(move |priority| (*priority, *pinned)));
+    for (channel_priority, pinned) in attempts {
+        let outcome = attempt(channel_priority, pinned);
+        let unsolvable = matches!(outcome, Err(SolveError::Unsolvable(_)));
+        result = Some(outcome);
+        if !unsolvable {
+            break;
+        }
+    }
+    let result = result.expect("there is at least one attempt");
     match result {
         Ok(result) => Ok(result.records),
         Err(SolveError::Unsolvable(messages)) => {

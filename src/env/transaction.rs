@@ -120,14 +120,12 @@ async fn fetch_and_check(
                     })?;
                 let paths = match meta.paths_json() {
                     Some(paths) => paths.clone(),
-                    None => {
-                        PathsJson::from_package_directory_with_deprecated_fallback(meta.path())
-                            .map_err(|e| format!("{name}: cannot read info/paths.json: {e}"))?
-                    }
+                    None => PathsJson::from_package_directory_with_deprecated_fallback(meta.path())
+                        .map_err(|e| format!("{name}: cannot read info/paths.json: {e}"))?,
                 };
                 Ok::<_, String>((meta.path().to_path_buf(), paths))
             };
-            let (mut dir, mut paths) = fetch().await?;
+            let (dir, mut paths) = fetch().await?;
             if changed_since_extraction(&dir, &paths)
                 && validate_package_directory_from_paths(&dir, &paths, ValidationMode::Full)
                     .is_err()
@@ -135,7 +133,7 @@ async fn fetch_and_check(
                 tracing::warn!("{name}: the cached copy was modified; extracting it again");
                 std::fs::remove_dir_all(&dir)
                     .map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
-                (dir, paths) = fetch().await?;
+                paths = fetch().await?.1;
             }
             match escaping_path(&paths) {
                 Some(path) => Err(format!(
