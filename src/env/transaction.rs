@@ -6,6 +6,7 @@
 //! (a link or unlink error, a failing post-link script, Ctrl-C) we delete what appeared and put
 //! the kept files back, so the prefix is as it was.
 
+use futures::{StreamExt, TryStreamExt};
 use rattler::install::{
     ExternalSymlinkPolicy, IndicatifReporter, Installer, InstallerError, LinkOptions, Transaction,
 };
@@ -144,7 +145,16 @@ async fn fetch_and_check(
             }
         }
     });
-    futures::future::try_join_all(fetches).await.map(|_| ())
+    // Extraction is CPU-bound (decompression and two digests per archive): a few at a time
+    // per core beats a hundred threads contending for two cores. At least conda's default
+    // fetch_threads (5), for downloads waiting on the network.
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let parallel = (cores * 2).max(5);
+    futures::stream::iter(fetches)
+        .buffer_unordered(parallel)
+        .try_collect::<Vec<()>>()
+        .await
+        .map(|_| ())
 }
 
 /// Whether any file of a cache entry was written after the entry was extracted (through a
