@@ -408,3 +408,102 @@ fn values_print_like_python() {
         "False None ['a', 1]"
     );
 }
+
+/// `krait render --json` run from `cwd` with `HOME` set to `home`.
+fn render_from(cwd: &Path, home: &Path, recipe: &Path, extra: &[&str]) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_krait"))
+        .arg("render")
+        .arg(recipe)
+        .args(["--platform", "linux-64", "--json"])
+        .args(extra)
+        .current_dir(cwd)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .output()
+        .expect("run krait");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn config_files_stack_like_conda_build() {
+    // variants.find_config_files: ~/conda_build_config.yaml, then ./conda_build_config.yaml,
+    // then the recipe's, then each -m file; later files clobber earlier ones key by key.
+    // -e files come first and replace the ~/ and ./ files. (Block lists: a line ending in
+    // `[word]` is a selector line even without `#`.)
+    let dir = recipe(
+        "package:\n  name: stack\n  version: 1.0\nabout:\n  summary: \"{{ a }} {{ b }} {{ c }} {{ d }} {{ e }}\"\n",
+    );
+    std::fs::write(
+        dir.path().join("conda_build_config.yaml"),
+        "c:\n  - recipe\nd:\n  - recipe\ne:\n  - recipe\n",
+    )
+    .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("conda_build_config.yaml"),
+        "a:\n  - home\nb:\n  - home\nc:\n  - home\nd:\n  - home\ne:\n  - home\n",
+    )
+    .unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    std::fs::write(
+        cwd.path().join("conda_build_config.yaml"),
+        "b:\n  - cwd\nc:\n  - cwd\nd:\n  - cwd\ne:\n  - cwd\n",
+    )
+    .unwrap();
+    let extra = tempfile::tempdir().unwrap();
+    let m1 = extra.path().join("m1.yaml");
+    let m2 = extra.path().join("m2.yaml");
+    let exclusive = extra.path().join("exclusive.yaml");
+    std::fs::write(&m1, "d:\n  - m1\ne:\n  - m1\n").unwrap();
+    std::fs::write(&m2, "e:\n  - m2\n").unwrap();
+    std::fs::write(&exclusive, "a:\n  - excl\nb:\n  - excl\nc:\n  - excl\n").unwrap();
+    let summary = |json: &serde_json::Value| json[0]["outputs"][0]["about"]["summary"].clone();
+    let m_args = ["-m", m1.to_str().unwrap(), "-m", m2.to_str().unwrap()];
+
+    let stacked = render_from(cwd.path(), home.path(), dir.path(), &m_args);
+    assert_eq!(summary(&stacked), "home cwd recipe m1 m2");
+
+    let mut with_exclusive = vec!["-e", exclusive.to_str().unwrap()];
+    with_exclusive.extend(m_args);
+    let json = render_from(cwd.path(), home.path(), dir.path(), &with_exclusive);
+    assert_eq!(summary(&json), "excl excl recipe m1 m2");
+
+    // Without the ~/ and ./ files, `a` is undefined: proof that they were read above.
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_krait"))
+        .arg("render")
+        .arg(dir.path())
+        .args(["--platform", "linux-64"])
+        .current_dir(empty.path())
+        .env_clear()
+        .env("HOME", empty.path())
+        .output()
+        .unwrap();
+    assert!(stderr_of(&out).contains("undefined Jinja variable `a`"));
+
+    // Rendering from the recipe folder reads its conda_build_config.yaml once, in the ./ place.
+    let json = render_from(dir.path(), home.path(), dir.path(), &[]);
+    assert_eq!(summary(&json), "home home recipe recipe recipe");
+}
+
+#[test]
+fn default_python_is_3_12() {
+    // No config names python: conda-build's DEFAULT_VARIANTS["python"] (its interpreter's
+    // version, 3.12 on conda-build's supported builds) pins host and run and gives py312.
+    let dir = recipe(
+        "package:\n  name: ext\n  version: 1.0\nrequirements:\n  host:\n    - python\n  run:\n    - python\n",
+    );
+    let home = tempfile::tempdir().unwrap();
+    let json = render_from(home.path(), home.path(), dir.path(), &[]);
+    let output = &json[0]["outputs"][0];
+    assert_eq!(output["build"]["string"], "py312_0");
+    assert_eq!(output["requirements"]["host"][0], "python 3.12.*");
+    assert_eq!(output["requirements"]["run"][0], "python >=3.12,<3.13.0a0");
+    assert_eq!(json[0]["variant"]["python"], "3.12");
+}

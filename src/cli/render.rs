@@ -14,9 +14,19 @@ pub struct Args {
     /// Recipe folders containing meta.yaml, or meta.yaml files.
     #[arg(required = true, value_name = "RECIPE")]
     pub recipes: Vec<PathBuf>,
-    /// Extra conda_build_config.yaml files, merged in order after the recipe's own.
+    /// Extra conda_build_config.yaml files, merged in order after the recipe's own (which
+    /// comes after ~/conda_build_config.yaml and ./conda_build_config.yaml).
     #[arg(short = 'm', long = "variant-config-files", value_name = "FILE")]
     pub variant_config_files: Vec<PathBuf>,
+    /// Variant config files merged first, in order; they replace ~/conda_build_config.yaml
+    /// and ./conda_build_config.yaml (the recipe's own and -m files still apply after them).
+    #[arg(
+        short = 'e',
+        long = "exclusive-config-files",
+        visible_alias = "exclusive-config-file",
+        value_name = "FILE"
+    )]
+    pub exclusive_config_files: Vec<PathBuf>,
     /// Set a variant value (repeat a key for several values).
     #[arg(long = "variant", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     pub variants: Vec<(String, String)>,
@@ -102,6 +112,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
                 options.build_platform = build;
             }
             options.variant_config_files = args.variant_config_files.clone();
+            options.exclusive_config_files = args.exclusive_config_files.clone();
             options.variant_overrides = overrides.clone();
             let rendered = render_recipe(&recipe, &options)?;
             if !global.quiet {

@@ -63,10 +63,12 @@ impl Recipe {
             path: meta_path.clone(),
             source,
         })?;
+        // Absolute, as conda-build's `meta.path`: RECIPE_DIR and `extra/parent_recipe/path`.
         let dir = meta_path
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
+        let dir = std::path::absolute(&dir).unwrap_or(dir);
         Ok(Self {
             meta_path,
             dir,
@@ -82,6 +84,10 @@ pub struct RenderOptions {
     pub build_platform: Subdir,
     /// `-m` files, merged after the recipe's own conda_build_config.yaml, in order.
     pub variant_config_files: Vec<PathBuf>,
+    /// `-e` files: merged first, in order, and in place of [`Self::system_config_files`].
+    pub exclusive_config_files: Vec<PathBuf>,
+    /// `~/conda_build_config.yaml` then `./conda_build_config.yaml`, those that exist.
+    pub system_config_files: Vec<PathBuf>,
     /// `--variant KEY=VALUE` and `--python X.Y` values (each key: one or more values).
     pub variant_overrides: Map<String, Json>,
     /// Environment variables visible to selectors and `environ` (the process env by default).
@@ -100,6 +106,8 @@ impl RenderOptions {
             target_platform,
             build_platform: Subdir::current().unwrap_or(Subdir::Linux64),
             variant_config_files: Vec::new(),
+            exclusive_config_files: Vec::new(),
+            system_config_files: system_config_files(),
             variant_overrides: Map::new(),
             env: std::env::vars().collect(),
             source_dir: None,
@@ -107,6 +115,18 @@ impl RenderOptions {
             build_prefix: None,
         }
     }
+}
+
+/// The user's and the working directory's conda_build_config.yaml, when they are files
+/// (`variants.find_config_files`).
+fn system_config_files() -> Vec<PathBuf> {
+    let name = "conda_build_config.yaml";
+    dirs::home_dir()
+        .map(|home| home.join(name))
+        .into_iter()
+        .chain(std::env::current_dir().ok().map(|cwd| cwd.join(name)))
+        .filter(|path| path.is_file())
+        .collect()
 }
 
 /// All variants of a recipe plus the warnings rendering produced.
@@ -125,8 +145,10 @@ impl Rendered {
     }
 }
 
-/// The variant specs in conda-build's stacking order: internal defaults, the recipe's
-/// conda_build_config.yaml, each `-m` file, then command-line values.
+/// The variant specs in conda-build's stacking order (`find_config_files`): internal defaults;
+/// the `-e` files, or else `~/` and `./conda_build_config.yaml`; the recipe's
+/// conda_build_config.yaml; each `-m` file; then command-line values. A file reached twice
+/// counts once, at its first place (conda-build keys the specs by path).
 fn variant_specs(
     recipe: &Recipe,
     options: &RenderOptions,
@@ -149,12 +171,22 @@ fn variant_specs(
         source: "internal defaults".into(),
         values: defaults,
     }];
-    let recipe_config = recipe.dir.join("conda_build_config.yaml");
-    if recipe_config.is_file() {
-        specs.push(load_config_file(&recipe_config, &namespace)?);
-    }
-    for file in &options.variant_config_files {
-        specs.push(load_config_file(file, &namespace)?);
+    let first = if options.exclusive_config_files.is_empty() {
+        &options.system_config_files
+    } else {
+        &options.exclusive_config_files
+    };
+    let recipe_config = Some(recipe.dir.join("conda_build_config.yaml")).filter(|p| p.is_file());
+    let mut seen = HashSet::new();
+    for file in first
+        .iter()
+        .chain(recipe_config.as_ref())
+        .chain(&options.variant_config_files)
+    {
+        let key = std::fs::canonicalize(file).unwrap_or_else(|_| file.clone());
+        if seen.insert(key) {
+            specs.push(load_config_file(file, &namespace)?);
+        }
     }
     if !options.variant_overrides.is_empty() {
         specs.push(VariantSpec {
