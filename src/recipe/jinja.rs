@@ -43,6 +43,8 @@ pub struct JinjaInput<'a> {
     pub subpackages: &'a HashMap<String, String>,
     pub host_prefix: &'a str,
     pub build_prefix: &'a str,
+    /// `GIT_*` of the first source when it is a git checkout ([`super::git`]).
+    pub git_vars: &'a BTreeMap<String, String>,
     /// Strict: undefined variables and unresolvable functions are errors (the final pass).
     pub strict: bool,
 }
@@ -750,6 +752,7 @@ fn build_vars(input: &JinjaInput<'_>) -> BTreeMap<String, String> {
             vars.insert(conda.into(), v);
         }
     }
+    vars.extend(input.git_vars.clone());
     let pkg = &input.package;
     if let Some(name) = &pkg.name {
         vars.insert("PKG_NAME".into(), name.clone());

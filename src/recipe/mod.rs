@@ -8,6 +8,7 @@
 
 pub mod context;
 pub mod error;
+pub mod git;
 pub mod hash;
 pub mod jinja;
 pub mod model;
@@ -24,6 +25,7 @@ pub use model::{
 };
 
 use context::{default_variant, selector_namespace, Host};
+use git::GitCache;
 use jinja::{JinjaInput, PackageVars};
 use model::Reader;
 use outputs::{split_sections, RecipeSections, VariantInputs};
@@ -98,6 +100,8 @@ pub struct RenderOptions {
     /// the builder renders again with its real, padded host prefix).
     pub host_prefix: Option<String>,
     pub build_prefix: Option<String>,
+    /// Mirrors of remote `git_url` sources (conda-build's `<croot>/git_cache`).
+    pub git_cache: PathBuf,
 }
 
 impl RenderOptions {
@@ -113,6 +117,9 @@ impl RenderOptions {
             source_dir: None,
             host_prefix: None,
             build_prefix: None,
+            git_cache: crate::channel::config::krait_home()
+                .join("conda-bld")
+                .join("git_cache"),
         }
     }
 }
@@ -276,6 +283,7 @@ pub fn render_recipe(recipe: &Recipe, options: &RenderOptions) -> Result<Rendere
         warnings: Vec::new(),
     };
     let mut seen_outputs = HashSet::new();
+    let mut git_cache = GitCache::default();
     for (variant, namespace, selected) in distinct {
         let Some(mut one) = render_variant(
             recipe,
@@ -285,6 +293,7 @@ pub fn render_recipe(recipe: &Recipe, options: &RenderOptions) -> Result<Rendere
             namespace,
             &selected,
             &raw_sections,
+            &mut git_cache,
             &mut rendered.warnings,
         )?
         else {
@@ -332,6 +341,16 @@ fn first_pass_info(root: &yaml::Node) -> (PackageVars, HashMap<String, String>) 
     (vars, subpackages)
 }
 
+/// The first `source` entry of a lenient pass (the one conda-build takes `GIT_*` from).
+fn first_source(root: &yaml::Node, file: &Path) -> Option<Source> {
+    let mut warnings = Vec::new();
+    let mut reader = Reader {
+        file,
+        warnings: &mut warnings,
+    };
+    reader.sources(root.get("source")).ok()?.into_iter().next()
+}
+
 #[allow(clippy::too_many_arguments)]
 fn render_variant(
     recipe: &Recipe,
@@ -341,6 +360,7 @@ fn render_variant(
     namespace: Arc<selectors::Namespace>,
     selected: &selectors::Selected,
     raw_sections: &RecipeSections,
+    git_cache: &mut GitCache,
     warnings: &mut Vec<String>,
 ) -> Result<Option<RenderedVariant>> {
     // Until a build provides the real prefixes, the variable names stand in for them (a
@@ -353,6 +373,7 @@ fn render_variant(
         .build_prefix
         .clone()
         .unwrap_or_else(|| "$BUILD_PREFIX".into());
+    let git_vars;
     let mut input = JinjaInput {
         meta_path: &recipe.meta_path,
         recipe_dir: &recipe.dir,
@@ -364,17 +385,34 @@ fn render_variant(
         subpackages: &HashMap::new(),
         host_prefix: &host_prefix,
         build_prefix: &build_prefix,
+        git_vars: &BTreeMap::new(),
         strict: false,
     };
-    // Pass 1 (lenient, like UndefinedNeverFail) learns names and versions when the recipe
-    // refers to them; a failure here only means the strict pass reports the real problem.
-    let subpackages;
-    if recipe.text.contains("PKG_") || recipe.text.contains("pin_subpackage") {
-        let info = jinja::render(&selected.text, &input)
+    // Pass 1 (lenient, like UndefinedNeverFail) learns names, versions and the source when the
+    // recipe refers to them; a failure here only means the strict pass reports the real problem.
+    let first_pass = |input: &JinjaInput<'_>| {
+        jinja::render(&selected.text, input)
             .and_then(|text| select_lines(&text, &namespace, &recipe.meta_path))
             .and_then(|text| yaml::parse(&text.text, &recipe.meta_path))
-            .map(|root| first_pass_info(&root));
-        if let Ok((vars, subs)) = info {
+            .ok()
+    };
+    let subpackages;
+    let uses_git = git::uses_git(&recipe.text, None);
+    if uses_git || recipe.text.contains("PKG_") || recipe.text.contains("pin_subpackage") {
+        let mut root = first_pass(&input);
+        if let Some(source) = root
+            .as_ref()
+            .filter(|_| uses_git)
+            .filter(|r| git::uses_git(&recipe.text, first_pass_info(r).0.name.as_deref()))
+            .and_then(|r| first_source(r, &recipe.meta_path))
+        {
+            // conda-build provides the source, then renders again with the GIT_* variables.
+            git_vars =
+                git_cache.vars(&source, &recipe.dir, &options.git_cache, &recipe.meta_path)?;
+            input.git_vars = &git_vars;
+            root = first_pass(&input);
+        }
+        if let Some((vars, subs)) = root.as_ref().map(first_pass_info) {
             input.package = vars;
             subpackages = subs;
             input.subpackages = &subpackages;
