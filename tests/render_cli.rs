@@ -507,3 +507,57 @@ fn default_python_is_3_12() {
     assert_eq!(output["requirements"]["run"][0], "python >=3.12,<3.13.0a0");
     assert_eq!(json[0]["variant"]["python"], "3.12");
 }
+
+#[test]
+fn extra_final_and_parent_recipe() {
+    // finalize_metadata adds copy_test_source_files, get_output_metadata_set marks every
+    // output final, append_parent_metadata gives outputs other than the top-level package a
+    // `parent_recipe` with the recipe's name, absolute path and version.
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("pkg-recipe");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("meta.yaml"),
+        "package:\n  name: pkg\n  version: 1.0\nrequirements:\n  run:\n    - {{ pin_subpackage('libpkg', exact=True) }}\noutputs:\n  - name: libpkg\nextra:\n  recipe-maintainers:\n    - someone\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_krait"))
+        .args(["render", "pkg-recipe", "--platform", "linux-64", "--json"])
+        .current_dir(parent.path())
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let outputs = json[0]["outputs"].as_array().unwrap();
+    let by_name = |name: &str| {
+        outputs
+            .iter()
+            .find(|o| o["package"]["name"] == name)
+            .unwrap_or_else(|| panic!("no output {name}"))["extra"]
+            .clone()
+    };
+    let path = std::fs::canonicalize(&dir).unwrap();
+    assert_eq!(
+        by_name("libpkg"),
+        serde_json::json!({
+            "recipe-maintainers": ["someone"],
+            "parent_recipe": {"name": "pkg", "path": path.display().to_string(), "version": "1.0"},
+            "copy_test_source_files": true,
+            "final": true,
+        })
+    );
+    // The implicit top-level metapackage is the recipe itself: no parent_recipe.
+    assert_eq!(
+        by_name("pkg"),
+        serde_json::json!({
+            "recipe-maintainers": ["someone"],
+            "copy_test_source_files": true,
+            "final": true,
+        })
+    );
+}

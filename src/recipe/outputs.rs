@@ -840,6 +840,22 @@ pub fn assemble(
         if let Some(Json::Object(own)) = draft.node.get("extra").map(Node::to_json) {
             extra.extend(own);
         }
+        // append_parent_metadata: an output other than the top-level package records the
+        // recipe it came from.
+        if outputs_node.is_some() && !draft.is_top_level {
+            extra.insert(
+                "parent_recipe".into(),
+                serde_json::json!({
+                    "name": top_name.as_normalized(),
+                    "path": inputs.recipe.dir.display().to_string(),
+                    "version": version_node.as_ref().and_then(Node::as_str),
+                }),
+            );
+        }
+        // finalize_metadata sets copy_test_source_files (config default true); every finalized
+        // output is marked `final` (get_output_metadata_set). Both reach about.json.
+        extra.insert("copy_test_source_files".into(), Json::Bool(true));
+        extra.insert("final".into(), Json::Bool(true));
         outputs.push(Output {
             package: Package { name, version },
             requirements: Requirements {
