@@ -561,3 +561,39 @@ fn extra_final_and_parent_recipe() {
         })
     );
 }
+
+#[test]
+fn loaders_read_a_local_path_source() {
+    // needs_source_for_render: load_file_regex/load_file_data without from_recipe_dir read the
+    // work folder, which conda-build fills from `source/path` before the final render.
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::create_dir(repo.path().join("mylib")).unwrap();
+    std::fs::write(
+        repo.path().join("mylib/__init__.py"),
+        "__version__ = \"2.3.4\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        repo.path().join("pyproject.toml"),
+        "[project]\nname = \"mylib\"\ndependencies = [\"attrs >=23\"]\n",
+    )
+    .unwrap();
+    let recipe = repo.path().join("conda.recipe");
+    std::fs::create_dir(&recipe).unwrap();
+    std::fs::write(
+        recipe.join("meta.yaml"),
+        "{% set match = load_file_regex(load_file='mylib/__init__.py', regex_pattern='__version__ = \"([^\"]+)\"') %}\n{% set project = load_file_data('pyproject.toml')['project'] %}\npackage:\n  name: {{ project['name'] }}\n  version: {{ match.group(1) }}\nsource:\n  path: ..\nrequirements:\n  run:\n{% for dep in project['dependencies'] %}\n    - {{ dep }}\n{% endfor %}\n",
+    )
+    .unwrap();
+    let out = krait_render(&recipe, &["--platform", "linux-64", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let output = &json[0]["outputs"][0];
+    assert_eq!(output["package"]["name"], "mylib");
+    assert_eq!(output["package"]["version"], "2.3.4");
+    assert_eq!(output["requirements"]["run"][0], "attrs >=23");
+}

@@ -116,7 +116,8 @@ impl Shared {
                 ),
             ))
         } else {
-            Ok(Value::from(()))
+            // UndefinedNeverFail: later lookups and calls on the result keep rendering.
+            Ok(Value::UNDEFINED)
         }
     }
 }
@@ -867,6 +868,11 @@ fn python_methods(
     method: &str,
     args: &[Value],
 ) -> std::result::Result<Value, Error> {
+    // Lenient passes behave like conda-build's UndefinedNeverFail: `undefined.group(1)` is
+    // undefined too, so a loader result that is not there yet does not stop the pass.
+    if value.is_undefined() && state.env().undefined_behavior() != UndefinedBehavior::Strict {
+        return Ok(Value::UNDEFINED);
+    }
     if let ("rsplit", Some(s)) = (method, value.as_str()) {
         let sep = args.first().and_then(|a| a.as_str().map(String::from));
         let maxsplit = args

@@ -341,6 +341,14 @@ fn first_pass_info(root: &yaml::Node) -> (PackageVars, HashMap<String, String>) 
     (vars, subpackages)
 }
 
+/// Jinja functions that read files of the source (`needs_source_for_render`).
+const SOURCE_LOADERS: [&str; 4] = [
+    "load_setup_py_data",
+    "load_setuptools",
+    "load_file_regex",
+    "load_file_data",
+];
+
 /// The first `source` entry of a lenient pass (the one conda-build takes `GIT_*` from).
 fn first_source(root: &yaml::Node, file: &Path) -> Option<Source> {
     let mut warnings = Vec::new();
@@ -398,18 +406,41 @@ fn render_variant(
     };
     let subpackages;
     let uses_git = git::uses_git(&recipe.text, None);
-    if uses_git || recipe.text.contains("PKG_") || recipe.text.contains("pin_subpackage") {
+    let uses_loaders =
+        options.source_dir.is_none() && SOURCE_LOADERS.iter().any(|f| recipe.text.contains(f));
+    let source_dir;
+    if uses_git
+        || uses_loaders
+        || recipe.text.contains("PKG_")
+        || recipe.text.contains("pin_subpackage")
+    {
         let mut root = first_pass(&input);
-        if let Some(source) = root
+        let source = root
             .as_ref()
-            .filter(|_| uses_git)
-            .filter(|r| git::uses_git(&recipe.text, first_pass_info(r).0.name.as_deref()))
-            .and_then(|r| first_source(r, &recipe.meta_path))
-        {
-            // conda-build provides the source, then renders again with the GIT_* variables.
+            .filter(|_| uses_git || uses_loaders)
+            .and_then(|r| first_source(r, &recipe.meta_path));
+        // conda-build provides the source, then renders again (needs_source_for_render).
+        let mut again = false;
+        if let Some(source) = source.as_ref().filter(|_| uses_git).filter(|_| {
+            let name = root.as_ref().and_then(|r| first_pass_info(r).0.name);
+            git::uses_git(&recipe.text, name.as_deref())
+        }) {
             git_vars =
-                git_cache.vars(&source, &recipe.dir, &options.git_cache, &recipe.meta_path)?;
+                git_cache.vars(source, &recipe.dir, &options.git_cache, &recipe.meta_path)?;
             input.git_vars = &git_vars;
+            again = true;
+        }
+        // A local `path` source is the work folder the loaders read, as if copied there.
+        if let Some(path) = source
+            .as_ref()
+            .filter(|s| uses_loaders && s.folder.is_none())
+            .and_then(|s| s.path.as_ref())
+        {
+            source_dir = recipe.dir.join(path);
+            input.source_dir = Some(&source_dir);
+            again = true;
+        }
+        if again {
             root = first_pass(&input);
         }
         if let Some((vars, subs)) = root.as_ref().map(first_pass_info) {
