@@ -597,3 +597,60 @@ fn loaders_read_a_local_path_source() {
     assert_eq!(output["package"]["version"], "2.3.4");
     assert_eq!(output["requirements"]["run"][0], "attrs >=23");
 }
+
+#[test]
+fn requirements_txt_gives_run_requirements_when_run_is_empty() {
+    // MetaData.parse_again: <recipe>/requirements.txt becomes requirements/run when the recipe
+    // has no run requirements; each line goes through conda's spec_from_line.
+    let dir =
+        recipe("package:\n  name: withtxt\n  version: 1.0\nrequirements:\n  host:\n    - pip\n");
+    std::fs::write(
+        dir.path().join("requirements.txt"),
+        "# runtime\nRequests >= 2.31, <3\nfoo=1.2=h0\nbar ~= 1.4.2\nsix\n",
+    )
+    .unwrap();
+    let out = krait_render(dir.path(), &["--platform", "linux-64", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reqs = &json[0]["outputs"][0]["requirements"];
+    assert_eq!(
+        reqs["run"],
+        serde_json::json!([
+            "requests >=2.31,<3",
+            "foo 1.2 h0",
+            "bar >=1.4.2,==1.4.*",
+            "six"
+        ])
+    );
+    assert_eq!(reqs["host"], serde_json::json!(["pip"]));
+
+    // A recipe with run requirements keeps them.
+    std::fs::write(
+        dir.path().join("meta.yaml"),
+        "package:\n  name: withtxt\n  version: 1.0\nrequirements:\n  run:\n    - attrs\n",
+    )
+    .unwrap();
+    let out = krait_render(dir.path(), &["--platform", "linux-64", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        json[0]["outputs"][0]["requirements"]["run"],
+        serde_json::json!(["attrs"])
+    );
+
+    // A line that is no requirement is an error at its line.
+    std::fs::write(dir.path().join("requirements.txt"), "six\n==1.0\n").unwrap();
+    std::fs::write(
+        dir.path().join("meta.yaml"),
+        "package:\n  name: withtxt\n  version: 1.0\n",
+    )
+    .unwrap();
+    let err = stderr_of(&krait_render(dir.path(), &["--platform", "linux-64"]));
+    assert!(
+        err.contains("requirements.txt:2:1") && err.contains("`==1.0`"),
+        "{err}"
+    );
+}

@@ -14,6 +14,7 @@ pub mod jinja;
 pub mod model;
 pub mod outputs;
 pub mod pins;
+pub mod requirements_txt;
 pub mod selectors;
 pub mod variants;
 pub mod yaml;

@@ -571,7 +571,30 @@ pub fn assemble(
             ))
         }
     };
-    let top_reqs_node = root.get("requirements");
+    let mut top_reqs_node = root.get("requirements");
+    let with_requirements_txt;
+    if let Some(specs) = super::requirements_txt::read(&inputs.recipe.dir)? {
+        if raw_requirements(reader, top_reqs_node)?.run.is_empty() {
+            let run = specs
+                .into_iter()
+                .map(|text| Node {
+                    value: Value::Scalar { text, plain: false },
+                    ..name_node.clone()
+                })
+                .collect();
+            let mut entries = top_reqs_node
+                .map(|n| n.entries().to_vec())
+                .unwrap_or_default();
+            entries.retain(|(k, _)| k != "run");
+            let run = Node {
+                value: Value::Seq(run),
+                ..name_node.clone()
+            };
+            entries.push(("run".into(), run));
+            with_requirements_txt = map_node(entries, top_reqs_node.unwrap_or(root));
+            top_reqs_node = Some(&with_requirements_txt);
+        }
+    }
     let top_reqs = raw_requirements(reader, top_reqs_node)?;
     if outputs_node.is_some() {
         let names: Vec<String> = output_nodes
