@@ -654,3 +654,53 @@ fn requirements_txt_gives_run_requirements_when_run_is_empty() {
         "{err}"
     );
 }
+
+#[test]
+fn output_types_conda_conda_v2_and_wheel() {
+    // bldpkg_path: `type: conda` is a .tar.bz2, `conda_v2` (and the default) a .conda; a wheel
+    // is printed as "wheel file for NAME in: DIR" and comes after every conda package
+    // (get_output_metadata_set), with pip and the variant's python added to its build
+    // requirements when no build requirement mentions pip.
+    let dir = recipe(
+        "package:\n  name: multi\n  version: 1.0\noutputs:\n  - name: multi-whl\n    type: wheel\n    requirements:\n      host:\n        - setuptools\n  - name: multi-old\n    type: conda\n  - name: multi-new\n    type: conda_v2\n  - name: multi-lib\n",
+    );
+    let out = krait_render(
+        dir.path(),
+        &[
+            "--platform",
+            "linux-64",
+            "--output",
+            "--output-folder",
+            "/o",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "/o/linux-64/multi-lib-1.0-0.conda\n/o/linux-64/multi-new-1.0-0.conda\n/o/linux-64/multi-old-1.0-0.tar.bz2\nwheel file for multi-whl in: /o/linux-64\n"
+    );
+    let out = krait_render(dir.path(), &["--platform", "linux-64", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let wheel = &json[0]["outputs"][3];
+    assert_eq!(wheel["type"], "wheel");
+    assert_eq!(
+        wheel["requirements"]["build"],
+        serde_json::json!(["pip", "python 3.12"])
+    );
+    assert!(json[0]["outputs"][0].get("type").is_none());
+
+    std::fs::write(
+        dir.path().join("meta.yaml"),
+        "package:\n  name: multi\n  version: 1.0\noutputs:\n  - name: multi-rpm\n    type: rpm\n",
+    )
+    .unwrap();
+    let err = stderr_of(&krait_render(dir.path(), &["--platform", "linux-64"]));
+    assert!(
+        err.contains("meta.yaml:6:11") && err.contains("unknown output type `rpm`"),
+        "{err}"
+    );
+}

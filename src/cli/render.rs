@@ -2,7 +2,7 @@
 //! `krait build` would write (`conda render`, `conda build --output`).
 
 use crate::cli::GlobalArgs;
-use crate::recipe::{render_recipe, Recipe, RenderOptions};
+use crate::recipe::{render_recipe, OutputType, Recipe, RenderOptions};
 use miette::IntoDiagnostic;
 use rattler_conda_types::Subdir;
 use serde_json::{Map, Value};
@@ -129,11 +129,24 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
             }
             if args.output {
                 for output in rendered.outputs() {
+                    let dir = folder.join(&output.subdir);
+                    // bldpkg_path: `type: conda` is the .tar.bz2 format; a wheel's file name
+                    // is only known once pip has built it.
+                    let extension = match output.package_type {
+                        Some(OutputType::Wheel) => {
+                            println!(
+                                "wheel file for {} in: {}",
+                                output.package.name.as_normalized(),
+                                dir.display()
+                            );
+                            continue;
+                        }
+                        Some(OutputType::Conda) => "tar.bz2",
+                        Some(OutputType::CondaV2) | None => "conda",
+                    };
                     println!(
                         "{}",
-                        folder
-                            .join(&output.subdir)
-                            .join(format!("{}.conda", output.dist_name()))
+                        dir.join(format!("{}.{extension}", output.dist_name()))
                             .display()
                     );
                 }

@@ -21,8 +21,8 @@ pub mod yaml;
 
 pub use error::{Location, RecipeError, Result};
 pub use model::{
-    About, BoolOrGlobs, Build, Dependency, Files, Output, Package, PinCompatible, RenderedVariant,
-    Requirements, RunExports, Source, Test,
+    About, BoolOrGlobs, Build, Dependency, Files, Output, OutputType, Package, PinCompatible,
+    RenderedVariant, Requirements, RunExports, Source, Test,
 };
 
 use context::{default_variant, selector_namespace, Host};

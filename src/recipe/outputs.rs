@@ -7,7 +7,7 @@ use super::context::Host;
 use super::error::{RecipeError, Result};
 use super::hash::{hash_contents, hash_dependencies, insert_hash, HashInputs};
 use super::jinja::EXACT_PIN_MARKER;
-use super::model::{Dependency, Output, Package, Reader, Requirements};
+use super::model::{Dependency, Output, OutputType, Package, Reader, Requirements};
 use super::pins::{apply_pin_expressions, ensure_valid_spec};
 use super::variants::{
     find_used_variables_in_batch_script, find_used_variables_in_shell_script,
@@ -764,6 +764,25 @@ pub fn assemble(
 
         insert_variant_versions(&mut draft.reqs.build, inputs.variant);
         insert_variant_versions(&mut draft.reqs.host, inputs.variant);
+        let package_type = match draft.node.get("type") {
+            Some(node) => Some(
+                reader
+                    .string(Some(node), "outputs/type")?
+                    .unwrap_or_default()
+                    .parse::<OutputType>()
+                    .map_err(|message| reader.invalid(node, message))?,
+            ),
+            None => None,
+        };
+        // get_output_metadata_set: a wheel is built by pip with the variant's python.
+        if package_type == Some(OutputType::Wheel)
+            && !draft.reqs.build.iter().any(|r| r.contains("pip"))
+        {
+            draft.reqs.build.push("pip".into());
+            if let Some(python) = variant_string(inputs.variant, "python") {
+                draft.reqs.build.push(format!("python {python}"));
+            }
+        }
         let build_host_names: HashSet<String> = draft
             .reqs
             .build
@@ -900,6 +919,7 @@ pub fn assemble(
                 draft.node.get("script_interpreter"),
                 "outputs/script_interpreter",
             )?,
+            package_type,
             subdir,
             is_top_level: draft.is_top_level,
             hash_input: contents,
@@ -909,7 +929,9 @@ pub fn assemble(
         pending.push((draft.reqs, draft.requirements_node));
     }
     resolve_exact_pins(&mut outputs, pending, reader, &file)?;
-    let outputs = topological_order(outputs, inputs.host.build_platform == target, &file)?;
+    let mut outputs = topological_order(outputs, inputs.host.build_platform == target, &file)?;
+    // Non-conda packages (wheels) come after every conda package, in the same order.
+    outputs.sort_by_key(|o| o.package_type == Some(OutputType::Wheel));
     Ok(Some(Assembled {
         outputs,
         source,
