@@ -704,3 +704,27 @@ fn output_types_conda_conda_v2_and_wheel() {
         "{err}"
     );
 }
+
+#[test]
+fn app_section_is_kept() {
+    // FIELDS["app"]: entry, icon, summary, type, cli_opts, own_environment; conda-build turns
+    // them into index.json's app_* fields, so the rendered model keeps them; unknown app keys
+    // warn like any unknown section key.
+    let dir = recipe(
+        "package:\n  name: gui\n  version: 1.0\napp:\n  entry: gui-launch\n  icon: icon.png\n  summary: A GUI\n  own_environment: True\n  colour: blue\n",
+    );
+    let out = krait_render(dir.path(), &["--platform", "linux-64", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        json[0]["outputs"][0]["app"],
+        serde_json::json!({"entry": "gui-launch", "icon": "icon.png", "summary": "A GUI", "own_environment": true, "colour": "blue"})
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("meta.yaml:9:11: unknown key `app/colour`")
+    );
+}

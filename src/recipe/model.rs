@@ -54,6 +54,9 @@ pub struct Output {
     pub script: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub script_interpreter: Option<String>,
+    /// The Navigator `app` section (`entry`, `icon`, `summary`, `type`, ...), as written.
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub app: serde_json::Map<String, serde_json::Value>,
     /// `type`: `conda` (.tar.bz2), `conda_v2` (.conda) or `wheel`; unset leaves the archive
     /// format to the builder (conda-build's `conda_pkg_format`, .conda by default).
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]

@@ -518,6 +518,25 @@ pub fn assemble(
         "app",
     ];
     reader.check_keys(root, "", &TOP_KEYS);
+    // The Navigator `app` section (FIELDS["app"]); every output's metadata carries it.
+    let app = match root.get("app").filter(|n| !n.is_null()) {
+        Some(node) => {
+            const APP_KEYS: [&str; 6] = [
+                "entry",
+                "icon",
+                "summary",
+                "type",
+                "cli_opts",
+                "own_environment",
+            ];
+            reader.check_keys(node, "app", &APP_KEYS);
+            match node.to_json() {
+                Json::Object(map) => map,
+                _ => return Err(reader.invalid(node, "`app` must be a mapping")),
+            }
+        }
+        None => serde_json::Map::new(),
+    };
     let null = Node::null();
     let top_build = root.get("build").unwrap_or(&null);
     if reader.bool(top_build.get("skip"), false) {
@@ -920,6 +939,7 @@ pub fn assemble(
                 "outputs/script_interpreter",
             )?,
             package_type,
+            app: app.clone(),
             subdir,
             is_top_level: draft.is_top_level,
             hash_input: contents,
