@@ -728,3 +728,25 @@ fn app_section_is_kept() {
         String::from_utf8_lossy(&out.stderr).contains("meta.yaml:9:11: unknown key `app/colour`")
     );
 }
+
+#[test]
+fn condarc_conda_build_config_file_replaces_the_home_one() {
+    // find_config_files: `.condarc`'s conda_build/config_file is the user config file, read
+    // in place of ~/conda_build_config.yaml (`~` and `$VAR` expanded).
+    let dir = recipe("package:\n  name: rc\n  version: 1.0\nabout:\n  summary: \"{{ a }}\"\n");
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("conda_build_config.yaml"),
+        "a:\n  - home\n",
+    )
+    .unwrap();
+    std::fs::create_dir(home.path().join("cfg")).unwrap();
+    std::fs::write(home.path().join("cfg/variants.yaml"), "a:\n  - condarc\n").unwrap();
+    std::fs::write(
+        home.path().join(".condarc"),
+        "conda_build:\n  config_file: ~/cfg/variants.yaml\n",
+    )
+    .unwrap();
+    let json = render_from(dir.path(), home.path(), dir.path(), &[]);
+    assert_eq!(json[0]["outputs"][0]["about"]["summary"], "condarc");
+}

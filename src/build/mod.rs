@@ -210,6 +210,8 @@ pub fn build(paths: &[PathBuf], options: &BuildOptions) -> Result<Vec<Built>, Bu
     for recipe in find_recipes(paths)? {
         let mut render = RenderOptions::new(target);
         render.variant_config_files = options.variant_config_files.clone();
+        render.system_config_files =
+            crate::recipe::system_config_files(config.conda_build_config_file.as_deref());
         render.variant_overrides = options.variant_overrides.clone();
         let result = render_recipe(&recipe, &render)?;
         for warning in &result.warnings {

@@ -2,7 +2,7 @@
 //! `krait build` would write (`conda render`, `conda build --output`).
 
 use crate::cli::GlobalArgs;
-use crate::recipe::{render_recipe, OutputType, Recipe, RenderOptions};
+use crate::recipe::{render_recipe, system_config_files, OutputType, Recipe, RenderOptions};
 use miette::IntoDiagnostic;
 use rattler_conda_types::Subdir;
 use serde_json::{Map, Value};
@@ -103,6 +103,8 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
         .output_folder
         .clone()
         .unwrap_or_else(default_output_folder);
+    let config = crate::channel::config::Config::load()?;
+    let system_config_files = system_config_files(config.conda_build_config_file.as_deref());
     let mut all_variants = Vec::new();
     for path in &args.recipes {
         let recipe = Recipe::load(path)?;
@@ -113,6 +115,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
             }
             options.variant_config_files = args.variant_config_files.clone();
             options.exclusive_config_files = args.exclusive_config_files.clone();
+            options.system_config_files = system_config_files.clone();
             options.variant_overrides = overrides.clone();
             let rendered = render_recipe(&recipe, &options)?;
             if !global.quiet {

@@ -89,7 +89,8 @@ pub struct RenderOptions {
     pub variant_config_files: Vec<PathBuf>,
     /// `-e` files: merged first, in order, and in place of [`Self::system_config_files`].
     pub exclusive_config_files: Vec<PathBuf>,
-    /// `~/conda_build_config.yaml` then `./conda_build_config.yaml`, those that exist.
+    /// The user's then the working directory's conda_build_config.yaml
+    /// ([`system_config_files`]; `new` ignores `.condarc`).
     pub system_config_files: Vec<PathBuf>,
     /// `--variant KEY=VALUE` and `--python X.Y` values (each key: one or more values).
     pub variant_overrides: Map<String, Json>,
@@ -112,7 +113,7 @@ impl RenderOptions {
             build_platform: Subdir::current().unwrap_or(Subdir::Linux64),
             variant_config_files: Vec::new(),
             exclusive_config_files: Vec::new(),
-            system_config_files: system_config_files(),
+            system_config_files: system_config_files(None),
             variant_overrides: Map::new(),
             env: std::env::vars().collect(),
             source_dir: None,
@@ -125,13 +126,16 @@ impl RenderOptions {
     }
 }
 
-/// The user's and the working directory's conda_build_config.yaml, when they are files
+/// The user's conda_build_config.yaml (`.condarc`'s `conda_build/config_file`, else the one in
+/// the home folder) and the working directory's, those that are files
 /// (`variants.find_config_files`).
-fn system_config_files() -> Vec<PathBuf> {
+pub fn system_config_files(user_config_file: Option<&Path>) -> Vec<PathBuf> {
     let name = "conda_build_config.yaml";
-    dirs::home_dir()
-        .map(|home| home.join(name))
-        .into_iter()
+    let user = match user_config_file {
+        Some(file) => Some(file.to_path_buf()),
+        None => dirs::home_dir().map(|home| home.join(name)),
+    };
+    user.into_iter()
         .chain(std::env::current_dir().ok().map(|cwd| cwd.join(name)))
         .filter(|path| path.is_file())
         .collect()
