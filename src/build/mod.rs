@@ -14,7 +14,7 @@ use crate::channel::config::Config;
 use crate::channel::index::{index_channel, IndexOptions};
 use crate::channel::resolve::{ChannelArgs, ChannelResolver};
 use crate::env::install::{self, Context, Operation, RunOptions};
-use crate::recipe::model::{Dependency, Output, RenderedVariant};
+use crate::recipe::model::{Dependency, Output, OutputType, RenderedVariant};
 use crate::recipe::{render_recipe, Recipe, RenderOptions};
 use package::{ArchiveFormat, PackageInput};
 use rattler_conda_types::{MatchSpec, PrefixRecord, Subdir};
@@ -545,7 +545,12 @@ fn build_variant(
             depends,
             constrains,
             timestamp_ms: timestamp_ms(),
-            format: options.format,
+            // An output's `type` names its format (bldpkg_path); the default applies otherwise.
+            format: match output.package_type {
+                Some(OutputType::Conda) => ArchiveFormat::TarBz2,
+                Some(OutputType::CondaV2) => ArchiveFormat::Conda,
+                Some(OutputType::Wheel) | None => options.format,
+            },
             rendered_yaml,
         };
         let staging = root.join(format!("pkg_{}", output.package.name.as_normalized()));
