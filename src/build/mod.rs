@@ -61,6 +61,7 @@ pub enum BuildError {
 pub struct BuildOptions {
     pub channels: ChannelArgs,
     pub variant_config_files: Vec<PathBuf>,
+    pub exclusive_config_files: Vec<PathBuf>,
     pub variant_overrides: serde_json::Map<String, serde_json::Value>,
     pub output_folder: PathBuf,
     pub croot: PathBuf,
@@ -210,8 +211,10 @@ pub fn build(paths: &[PathBuf], options: &BuildOptions) -> Result<Vec<Built>, Bu
     for recipe in find_recipes(paths)? {
         let mut render = RenderOptions::new(target);
         render.variant_config_files = options.variant_config_files.clone();
+        render.exclusive_config_files = options.exclusive_config_files.clone();
         render.system_config_files =
             crate::recipe::system_config_files(config.conda_build_config_file.as_deref());
+        render.git_cache = options.croot.join("git_cache");
         render.variant_overrides = options.variant_overrides.clone();
         let result = render_recipe(&recipe, &render)?;
         for warning in &result.warnings {
