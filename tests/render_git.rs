@@ -192,3 +192,28 @@ fn repository_without_tags_has_only_hashes() {
         format!("g{} {head} False False", &head[..7])
     );
 }
+
+#[test]
+fn git_url_without_git_on_path_is_a_clear_error() {
+    let repo = tempfile::tempdir().unwrap();
+    repo_with_history(repo.path(), Some("v1.0"));
+    let home = tempfile::tempdir().unwrap();
+    let recipe = home.path().join("recipe");
+    write_recipe(&recipe, &format!("git_url: {}", repo.path().display()));
+    let out = Command::new(env!("CARGO_BIN_EXE_krait"))
+        .arg("render")
+        .arg(&recipe)
+        .args(["--platform", "linux-64"])
+        .current_dir(home.path())
+        .env_clear()
+        .env("PATH", "/nonexistent")
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("meta.yaml: source: git_url") && err.contains("needs the git command"),
+        "{err}"
+    );
+}

@@ -62,6 +62,8 @@ impl Repo {
 #[derive(Debug, Default)]
 pub struct GitCache {
     answers: BTreeMap<(String, String), BTreeMap<String, String>>,
+    /// Whether `git` runs at all (conda-build's `find_executable("git")`), asked once.
+    git_found: Option<bool>,
 }
 
 impl GitCache {
@@ -73,6 +75,21 @@ impl GitCache {
         mirrors: &Path,
         meta_path: &Path,
     ) -> Result<BTreeMap<String, String>> {
+        let git_found = *self.git_found.get_or_insert_with(|| {
+            Command::new("git")
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+        if !git_found {
+            return match &source.git_url {
+                Some(url) => Err(RecipeError::Source {
+                    file: meta_path.to_path_buf(),
+                    message: format!("git_url {url} needs the git command; install git"),
+                }),
+                None => Ok(BTreeMap::new()),
+            };
+        }
         let (repo, rev) = if let Some(url) = &source.git_url {
             let local = recipe_dir.join(url);
             let repo = if !url.contains("://") && local.exists() {
