@@ -29,7 +29,7 @@ pub fn uses_git(text: &str, package_name: Option<&str>) -> bool {
 }
 
 /// Where git finds the repository.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug)]
 enum Repo {
     /// A working tree or bare repository (`git -C`).
     Dir(PathBuf),
@@ -90,29 +90,39 @@ impl GitCache {
                 None => Ok(BTreeMap::new()),
             };
         }
-        let (repo, rev) = if let Some(url) = &source.git_url {
+        // Asked once per source and revision: every variant of a recipe shares its source, so
+        // a remote is fetched once per render.
+        let rev = match &source.git_url {
+            Some(_) => source.git_rev.clone().unwrap_or_else(|| "HEAD".into()),
+            None => "HEAD".into(),
+        };
+        let key = (
+            format!(
+                "{:?} {:?} {:?}",
+                source.git_url, source.path, source.git_depth
+            ),
+            rev.clone(),
+        );
+        if let Some(vars) = self.answers.get(&key) {
+            return Ok(vars.clone());
+        }
+        let repo = if let Some(url) = &source.git_url {
             let local = recipe_dir.join(url);
-            let repo = if !url.contains("://") && local.exists() {
+            if !url.contains("://") && local.exists() {
                 Repo::Dir(local)
             } else {
                 Repo::Dir(self.mirror(url, source.git_depth, mirrors, meta_path)?)
-            };
-            (
-                repo,
-                source.git_rev.clone().unwrap_or_else(|| "HEAD".into()),
-            )
-        } else if let Some(path) = &source.path {
-            let git_dir = recipe_dir.join(path).join(".git");
-            if !git_dir.exists() {
-                return Ok(BTreeMap::new());
             }
-            (Repo::GitDir(git_dir), "HEAD".to_string())
+        } else if let Some(path) = &source.path {
+            Repo::GitDir(recipe_dir.join(path).join(".git"))
         } else {
             return Ok(BTreeMap::new());
         };
-        let key = (format!("{repo:?}"), rev.clone());
-        if let Some(vars) = self.answers.get(&key) {
-            return Ok(vars.clone());
+        if let Repo::GitDir(git_dir) = &repo {
+            if !git_dir.exists() {
+                self.answers.insert(key, BTreeMap::new());
+                return Ok(BTreeMap::new());
+            }
         }
         let commit = format!("{rev}^{{commit}}");
         if source.git_url.is_some() && repo.git(&["rev-parse", "--verify", &commit]).is_none() {
