@@ -750,3 +750,29 @@ fn condarc_conda_build_config_file_replaces_the_home_one() {
     let json = render_from(dir.path(), home.path(), dir.path(), &[]);
     assert_eq!(json[0]["outputs"][0]["about"]["summary"], "condarc");
 }
+
+#[test]
+fn relative_source_path_becomes_absolute() {
+    // finalize_metadata: a single source mapping's relative `path` is joined to the recipe
+    // folder and normalised; in a list of sources it stays as written.
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("recipe");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("meta.yaml"),
+        "package:\n  name: src\n  version: 1.0\nsource:\n  path: ../src/./lib\n",
+    )
+    .unwrap();
+    let out = krait_render(&dir, &["--platform", "linux-64", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let expected = std::path::absolute(parent.path().join("src/lib")).unwrap();
+    assert_eq!(json[0]["source"][0]["path"], expected.display().to_string());
+    std::fs::write(
+        dir.join("meta.yaml"),
+        "package:\n  name: src\n  version: 1.0\nsource:\n  - path: ../src/./lib\n",
+    )
+    .unwrap();
+    let out = krait_render(&dir, &["--platform", "linux-64", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json[0]["source"][0]["path"], "../src/./lib");
+}

@@ -346,6 +346,34 @@ fn first_pass_info(root: &yaml::Node) -> (PackageVars, HashMap<String, String>) 
     (vars, subpackages)
 }
 
+/// finalize_metadata: a relative `source/path` is made absolute against the recipe folder
+/// (`normpath`), for a single `source` mapping only (a list of sources is left alone).
+fn with_absolute_path(
+    mut sources: Vec<Source>,
+    root: &yaml::Node,
+    recipe_dir: &Path,
+) -> Vec<Source> {
+    let single = root
+        .get("source")
+        .is_some_and(|s| matches!(s.value, yaml::Value::Map(_)));
+    if let (true, Some(source)) = (single, sources.first_mut()) {
+        if let Some(path) = source.path.as_mut() {
+            let mut normal = PathBuf::new();
+            for part in recipe_dir.join(&*path).components() {
+                match part {
+                    std::path::Component::ParentDir => {
+                        normal.pop();
+                    }
+                    std::path::Component::CurDir => {}
+                    other => normal.push(other),
+                }
+            }
+            *path = normal.display().to_string();
+        }
+    }
+    sources
+}
+
 /// Jinja functions that read files of the source (`needs_source_for_render`).
 const SOURCE_LOADERS: [&str; 4] = [
     "load_setup_py_data",
@@ -487,7 +515,7 @@ fn render_variant(
         target_platform: options.target_platform,
         build_platform: options.build_platform,
         variant: project(variant, &used),
-        source: assembled.source,
+        source: with_absolute_path(assembled.source, &root, &recipe.dir),
         build_script: assembled.build_script,
         outputs: assembled.outputs,
     }))
