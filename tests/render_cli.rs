@@ -408,3 +408,371 @@ fn values_print_like_python() {
         "False None ['a', 1]"
     );
 }
+
+/// `krait render --json` run from `cwd` with `HOME` set to `home`.
+fn render_from(cwd: &Path, home: &Path, recipe: &Path, extra: &[&str]) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_krait"))
+        .arg("render")
+        .arg(recipe)
+        .args(["--platform", "linux-64", "--json"])
+        .args(extra)
+        .current_dir(cwd)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .output()
+        .expect("run krait");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn config_files_stack_like_conda_build() {
+    // variants.find_config_files: ~/conda_build_config.yaml, then ./conda_build_config.yaml,
+    // then the recipe's, then each -m file; later files clobber earlier ones key by key.
+    // -e files come first and replace the ~/ and ./ files. (Block lists: a line ending in
+    // `[word]` is a selector line even without `#`.)
+    let dir = recipe(
+        "package:\n  name: stack\n  version: 1.0\nabout:\n  summary: \"{{ a }} {{ b }} {{ c }} {{ d }} {{ e }}\"\n",
+    );
+    std::fs::write(
+        dir.path().join("conda_build_config.yaml"),
+        "c:\n  - recipe\nd:\n  - recipe\ne:\n  - recipe\n",
+    )
+    .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("conda_build_config.yaml"),
+        "a:\n  - home\nb:\n  - home\nc:\n  - home\nd:\n  - home\ne:\n  - home\n",
+    )
+    .unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    std::fs::write(
+        cwd.path().join("conda_build_config.yaml"),
+        "b:\n  - cwd\nc:\n  - cwd\nd:\n  - cwd\ne:\n  - cwd\n",
+    )
+    .unwrap();
+    let extra = tempfile::tempdir().unwrap();
+    let m1 = extra.path().join("m1.yaml");
+    let m2 = extra.path().join("m2.yaml");
+    let exclusive = extra.path().join("exclusive.yaml");
+    std::fs::write(&m1, "d:\n  - m1\ne:\n  - m1\n").unwrap();
+    std::fs::write(&m2, "e:\n  - m2\n").unwrap();
+    std::fs::write(&exclusive, "a:\n  - excl\nb:\n  - excl\nc:\n  - excl\n").unwrap();
+    let summary = |json: &serde_json::Value| json[0]["outputs"][0]["about"]["summary"].clone();
+    let m_args = ["-m", m1.to_str().unwrap(), "-m", m2.to_str().unwrap()];
+
+    let stacked = render_from(cwd.path(), home.path(), dir.path(), &m_args);
+    assert_eq!(summary(&stacked), "home cwd recipe m1 m2");
+
+    let mut with_exclusive = vec!["-e", exclusive.to_str().unwrap()];
+    with_exclusive.extend(m_args);
+    let json = render_from(cwd.path(), home.path(), dir.path(), &with_exclusive);
+    assert_eq!(summary(&json), "excl excl recipe m1 m2");
+
+    // Without the ~/ and ./ files, `a` is undefined: proof that they were read above.
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_krait"))
+        .arg("render")
+        .arg(dir.path())
+        .args(["--platform", "linux-64"])
+        .current_dir(empty.path())
+        .env_clear()
+        .env("HOME", empty.path())
+        .output()
+        .unwrap();
+    assert!(stderr_of(&out).contains("undefined Jinja variable `a`"));
+
+    // Rendering from the recipe folder reads its conda_build_config.yaml once, in the ./ place.
+    let json = render_from(dir.path(), home.path(), dir.path(), &[]);
+    assert_eq!(summary(&json), "home home recipe recipe recipe");
+}
+
+#[test]
+fn default_python_is_3_12() {
+    // No config names python: conda-build's DEFAULT_VARIANTS["python"] (its interpreter's
+    // version, 3.12 on conda-build's supported builds) pins host and run and gives py312.
+    let dir = recipe(
+        "package:\n  name: ext\n  version: 1.0\nrequirements:\n  host:\n    - python\n  run:\n    - python\n",
+    );
+    let home = tempfile::tempdir().unwrap();
+    let json = render_from(home.path(), home.path(), dir.path(), &[]);
+    let output = &json[0]["outputs"][0];
+    assert_eq!(output["build"]["string"], "py312_0");
+    assert_eq!(output["requirements"]["host"][0], "python 3.12.*");
+    assert_eq!(output["requirements"]["run"][0], "python >=3.12,<3.13.0a0");
+    assert_eq!(json[0]["variant"]["python"], "3.12");
+}
+
+#[test]
+fn extra_final_and_parent_recipe() {
+    // finalize_metadata adds copy_test_source_files, get_output_metadata_set marks every
+    // output final, append_parent_metadata gives outputs other than the top-level package a
+    // `parent_recipe` with the recipe's name, absolute path and version.
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("pkg-recipe");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("meta.yaml"),
+        "package:\n  name: pkg\n  version: 1.0\nrequirements:\n  run:\n    - {{ pin_subpackage('libpkg', exact=True) }}\noutputs:\n  - name: libpkg\nextra:\n  recipe-maintainers:\n    - someone\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_krait"))
+        .args(["render", "pkg-recipe", "--platform", "linux-64", "--json"])
+        .current_dir(parent.path())
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let outputs = json[0]["outputs"].as_array().unwrap();
+    let by_name = |name: &str| {
+        outputs
+            .iter()
+            .find(|o| o["package"]["name"] == name)
+            .unwrap_or_else(|| panic!("no output {name}"))["extra"]
+            .clone()
+    };
+    let path = std::fs::canonicalize(&dir).unwrap();
+    assert_eq!(
+        by_name("libpkg"),
+        serde_json::json!({
+            "recipe-maintainers": ["someone"],
+            "parent_recipe": {"name": "pkg", "path": path.display().to_string(), "version": "1.0"},
+            "copy_test_source_files": true,
+            "final": true,
+        })
+    );
+    // The implicit top-level metapackage is the recipe itself: no parent_recipe.
+    assert_eq!(
+        by_name("pkg"),
+        serde_json::json!({
+            "recipe-maintainers": ["someone"],
+            "copy_test_source_files": true,
+            "final": true,
+        })
+    );
+}
+
+#[test]
+fn loaders_read_a_local_path_source() {
+    // needs_source_for_render: load_file_regex/load_file_data without from_recipe_dir read the
+    // work folder, which conda-build fills from `source/path` before the final render.
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::create_dir(repo.path().join("mylib")).unwrap();
+    std::fs::write(
+        repo.path().join("mylib/__init__.py"),
+        "__version__ = \"2.3.4\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        repo.path().join("pyproject.toml"),
+        "[project]\nname = \"mylib\"\ndependencies = [\"attrs >=23\"]\n",
+    )
+    .unwrap();
+    let recipe = repo.path().join("conda.recipe");
+    std::fs::create_dir(&recipe).unwrap();
+    std::fs::write(
+        recipe.join("meta.yaml"),
+        "{% set match = load_file_regex(load_file='mylib/__init__.py', regex_pattern='__version__ = \"([^\"]+)\"') %}\n{% set project = load_file_data('pyproject.toml')['project'] %}\npackage:\n  name: {{ project['name'] }}\n  version: {{ match.group(1) }}\nsource:\n  path: ..\nrequirements:\n  run:\n{% for dep in project['dependencies'] %}\n    - {{ dep }}\n{% endfor %}\n",
+    )
+    .unwrap();
+    let out = krait_render(&recipe, &["--platform", "linux-64", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let output = &json[0]["outputs"][0];
+    assert_eq!(output["package"]["name"], "mylib");
+    assert_eq!(output["package"]["version"], "2.3.4");
+    assert_eq!(output["requirements"]["run"][0], "attrs >=23");
+}
+
+#[test]
+fn requirements_txt_gives_run_requirements_when_run_is_empty() {
+    // MetaData.parse_again: <recipe>/requirements.txt becomes requirements/run when the recipe
+    // has no run requirements; each line goes through conda's spec_from_line.
+    let dir =
+        recipe("package:\n  name: withtxt\n  version: 1.0\nrequirements:\n  host:\n    - pip\n");
+    std::fs::write(
+        dir.path().join("requirements.txt"),
+        "# runtime\nRequests >= 2.31, <3\nfoo=1.2=h0\nbar ~= 1.4.2\nsix\n",
+    )
+    .unwrap();
+    let out = krait_render(dir.path(), &["--platform", "linux-64", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reqs = &json[0]["outputs"][0]["requirements"];
+    assert_eq!(
+        reqs["run"],
+        serde_json::json!([
+            "requests >=2.31,<3",
+            "foo 1.2 h0",
+            "bar >=1.4.2,==1.4.*",
+            "six"
+        ])
+    );
+    assert_eq!(reqs["host"], serde_json::json!(["pip"]));
+
+    // A recipe with run requirements keeps them.
+    std::fs::write(
+        dir.path().join("meta.yaml"),
+        "package:\n  name: withtxt\n  version: 1.0\nrequirements:\n  run:\n    - attrs\n",
+    )
+    .unwrap();
+    let out = krait_render(dir.path(), &["--platform", "linux-64", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        json[0]["outputs"][0]["requirements"]["run"],
+        serde_json::json!(["attrs"])
+    );
+
+    // A line that is no requirement is an error at its line.
+    std::fs::write(dir.path().join("requirements.txt"), "six\n==1.0\n").unwrap();
+    std::fs::write(
+        dir.path().join("meta.yaml"),
+        "package:\n  name: withtxt\n  version: 1.0\n",
+    )
+    .unwrap();
+    let err = stderr_of(&krait_render(dir.path(), &["--platform", "linux-64"]));
+    assert!(
+        err.contains("requirements.txt:2:1") && err.contains("`==1.0`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn output_types_conda_conda_v2_and_wheel() {
+    // bldpkg_path: `type: conda` is a .tar.bz2, `conda_v2` (and the default) a .conda; a wheel
+    // is printed as "wheel file for NAME in: DIR" and comes after every conda package
+    // (get_output_metadata_set), with pip and the variant's python added to its build
+    // requirements when no build requirement mentions pip.
+    let dir = recipe(
+        "package:\n  name: multi\n  version: 1.0\noutputs:\n  - name: multi-whl\n    type: wheel\n    requirements:\n      host:\n        - setuptools\n  - name: multi-old\n    type: conda\n  - name: multi-new\n    type: conda_v2\n  - name: multi-lib\n",
+    );
+    let out = krait_render(
+        dir.path(),
+        &[
+            "--platform",
+            "linux-64",
+            "--output",
+            "--output-folder",
+            "/o",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "/o/linux-64/multi-lib-1.0-0.conda\n/o/linux-64/multi-new-1.0-0.conda\n/o/linux-64/multi-old-1.0-0.tar.bz2\nwheel file for multi-whl in: /o/linux-64\n"
+    );
+    let out = krait_render(dir.path(), &["--platform", "linux-64", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let wheel = &json[0]["outputs"][3];
+    assert_eq!(wheel["type"], "wheel");
+    assert_eq!(
+        wheel["requirements"]["build"],
+        serde_json::json!(["pip", "python 3.12"])
+    );
+    assert!(json[0]["outputs"][0].get("type").is_none());
+
+    std::fs::write(
+        dir.path().join("meta.yaml"),
+        "package:\n  name: multi\n  version: 1.0\noutputs:\n  - name: multi-rpm\n    type: rpm\n",
+    )
+    .unwrap();
+    let err = stderr_of(&krait_render(dir.path(), &["--platform", "linux-64"]));
+    assert!(
+        err.contains("meta.yaml:6:11") && err.contains("unknown output type `rpm`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn app_section_is_kept() {
+    // FIELDS["app"]: entry, icon, summary, type, cli_opts, own_environment; conda-build turns
+    // them into index.json's app_* fields, so the rendered model keeps them; unknown app keys
+    // warn like any unknown section key.
+    let dir = recipe(
+        "package:\n  name: gui\n  version: 1.0\napp:\n  entry: gui-launch\n  icon: icon.png\n  summary: A GUI\n  own_environment: True\n  colour: blue\n",
+    );
+    let out = krait_render(dir.path(), &["--platform", "linux-64", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        json[0]["outputs"][0]["app"],
+        serde_json::json!({"entry": "gui-launch", "icon": "icon.png", "summary": "A GUI", "own_environment": true, "colour": "blue"})
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("meta.yaml:9:11: unknown key `app/colour`")
+    );
+}
+
+#[test]
+fn condarc_conda_build_config_file_replaces_the_home_one() {
+    // find_config_files: `.condarc`'s conda_build/config_file is the user config file, read
+    // in place of ~/conda_build_config.yaml (`~` and `$VAR` expanded).
+    let dir = recipe("package:\n  name: rc\n  version: 1.0\nabout:\n  summary: \"{{ a }}\"\n");
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("conda_build_config.yaml"),
+        "a:\n  - home\n",
+    )
+    .unwrap();
+    std::fs::create_dir(home.path().join("cfg")).unwrap();
+    std::fs::write(home.path().join("cfg/variants.yaml"), "a:\n  - condarc\n").unwrap();
+    std::fs::write(
+        home.path().join(".condarc"),
+        "conda_build:\n  config_file: ~/cfg/variants.yaml\n",
+    )
+    .unwrap();
+    let json = render_from(dir.path(), home.path(), dir.path(), &[]);
+    assert_eq!(json[0]["outputs"][0]["about"]["summary"], "condarc");
+}
+
+#[test]
+fn relative_source_path_becomes_absolute() {
+    // finalize_metadata: a single source mapping's relative `path` is joined to the recipe
+    // folder and normalised; in a list of sources it stays as written.
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("recipe");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("meta.yaml"),
+        "package:\n  name: src\n  version: 1.0\nsource:\n  path: ../src/./lib\n",
+    )
+    .unwrap();
+    let out = krait_render(&dir, &["--platform", "linux-64", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let expected = std::path::absolute(parent.path().join("src/lib")).unwrap();
+    assert_eq!(json[0]["source"][0]["path"], expected.display().to_string());
+    std::fs::write(
+        dir.join("meta.yaml"),
+        "package:\n  name: src\n  version: 1.0\nsource:\n  - path: ../src/./lib\n",
+    )
+    .unwrap();
+    let out = krait_render(&dir, &["--platform", "linux-64", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json[0]["source"][0]["path"], "../src/./lib");
+}

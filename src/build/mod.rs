@@ -14,7 +14,7 @@ use crate::channel::config::Config;
 use crate::channel::index::{index_channel, IndexOptions};
 use crate::channel::resolve::{ChannelArgs, ChannelResolver};
 use crate::env::install::{self, Context, Operation, RunOptions};
-use crate::recipe::model::{Dependency, Output, RenderedVariant};
+use crate::recipe::model::{Dependency, Output, OutputType, RenderedVariant};
 use crate::recipe::{render_recipe, Recipe, RenderOptions};
 use package::{ArchiveFormat, PackageInput};
 use rattler_conda_types::{MatchSpec, PrefixRecord, Subdir};
@@ -61,6 +61,7 @@ pub enum BuildError {
 pub struct BuildOptions {
     pub channels: ChannelArgs,
     pub variant_config_files: Vec<PathBuf>,
+    pub exclusive_config_files: Vec<PathBuf>,
     pub variant_overrides: serde_json::Map<String, serde_json::Value>,
     pub output_folder: PathBuf,
     pub croot: PathBuf,
@@ -210,6 +211,10 @@ pub fn build(paths: &[PathBuf], options: &BuildOptions) -> Result<Vec<Built>, Bu
     for recipe in find_recipes(paths)? {
         let mut render = RenderOptions::new(target);
         render.variant_config_files = options.variant_config_files.clone();
+        render.exclusive_config_files = options.exclusive_config_files.clone();
+        render.system_config_files =
+            crate::recipe::system_config_files(config.conda_build_config_file.as_deref());
+        render.git_cache = options.croot.join("git_cache");
         render.variant_overrides = options.variant_overrides.clone();
         let result = render_recipe(&recipe, &render)?;
         for warning in &result.warnings {
@@ -543,7 +548,12 @@ fn build_variant(
             depends,
             constrains,
             timestamp_ms: timestamp_ms(),
-            format: options.format,
+            // An output's `type` names its format (bldpkg_path); the default applies otherwise.
+            format: match output.package_type {
+                Some(OutputType::Conda) => ArchiveFormat::TarBz2,
+                Some(OutputType::CondaV2) => ArchiveFormat::Conda,
+                Some(OutputType::Wheel) | None => options.format,
+            },
             rendered_yaml,
         };
         let staging = root.join(format!("pkg_{}", output.package.name.as_normalized()));

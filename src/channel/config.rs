@@ -68,6 +68,13 @@ struct RawConfig {
     envs_dirs: Option<Vec<String>>,
     offline: Option<bool>,
     channel_tokens: Option<BTreeMap<String, String>>,
+    conda_build: Option<RawCondaBuild>,
+}
+
+/// The `conda_build:` section; krait reads the keys that change rendering.
+#[derive(Debug, Default, Deserialize)]
+struct RawCondaBuild {
+    config_file: Option<String>,
 }
 
 /// The merged configuration, with the source of every key that was set.
@@ -81,6 +88,10 @@ pub struct Config {
     pub pkgs_dirs: Vec<PathBuf>,
     pub envs_dirs: Vec<PathBuf>,
     pub offline: bool,
+    /// `conda_build: {config_file: ...}`: the user's conda_build_config.yaml, in place of
+    /// `~/conda_build_config.yaml`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conda_build_config_file: Option<PathBuf>,
     /// `channel_tokens:` (a krait key): channel URL (or host) → token, sent as
     /// `Authorization: Bearer` to that channel's host. Never printed.
     #[serde(skip)]
@@ -119,6 +130,7 @@ impl Default for Config {
             pkgs_dirs: vec![home.join("pkgs")],
             envs_dirs: vec![home.join("envs")],
             offline: false,
+            conda_build_config_file: None,
             channel_tokens: BTreeMap::new(),
             sources: BTreeMap::new(),
             files: Vec::new(),
@@ -266,6 +278,11 @@ impl Merger {
             self.claim("channel_tokens", origin);
             for (channel, token) in tokens {
                 self.config.channel_tokens.entry(channel).or_insert(token);
+            }
+        }
+        if let Some(file) = raw.conda_build.and_then(|c| c.config_file) {
+            if self.claim("conda_build.config_file", origin) {
+                self.config.conda_build_config_file = Some(expand_path(&file));
             }
         }
         if let Some(offline) = raw.offline {

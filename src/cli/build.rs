@@ -18,6 +18,15 @@ pub struct Args {
     /// Extra conda_build_config.yaml files, merged in order after the recipe's own.
     #[arg(short = 'm', long = "variant-config-files", value_name = "FILE")]
     variant_config_files: Vec<PathBuf>,
+    /// Variant config files merged first, in place of ~/conda_build_config.yaml and
+    /// ./conda_build_config.yaml.
+    #[arg(
+        short = 'e',
+        long = "exclusive-config-files",
+        visible_alias = "exclusive-config-file",
+        value_name = "FILE"
+    )]
+    exclusive_config_files: Vec<PathBuf>,
     /// Python version(s) to build for (same as a `python` variant).
     #[arg(long, value_name = "X.Y")]
     python: Vec<String>,
@@ -56,6 +65,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     let options = BuildOptions {
         channels: args.channels,
         variant_config_files: args.variant_config_files,
+        exclusive_config_files: args.exclusive_config_files,
         variant_overrides: overrides,
         output_folder,
         croot,

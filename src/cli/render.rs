@@ -2,7 +2,7 @@
 //! `krait build` would write (`conda render`, `conda build --output`).
 
 use crate::cli::GlobalArgs;
-use crate::recipe::{render_recipe, Recipe, RenderOptions};
+use crate::recipe::{render_recipe, system_config_files, OutputType, Recipe, RenderOptions};
 use miette::IntoDiagnostic;
 use rattler_conda_types::Subdir;
 use serde_json::{Map, Value};
@@ -14,9 +14,19 @@ pub struct Args {
     /// Recipe folders containing meta.yaml, or meta.yaml files.
     #[arg(required = true, value_name = "RECIPE")]
     pub recipes: Vec<PathBuf>,
-    /// Extra conda_build_config.yaml files, merged in order after the recipe's own.
+    /// Extra conda_build_config.yaml files, merged in order after the recipe's own (which
+    /// comes after ~/conda_build_config.yaml and ./conda_build_config.yaml).
     #[arg(short = 'm', long = "variant-config-files", value_name = "FILE")]
     pub variant_config_files: Vec<PathBuf>,
+    /// Variant config files merged first, in order; they replace ~/conda_build_config.yaml
+    /// and ./conda_build_config.yaml (the recipe's own and -m files still apply after them).
+    #[arg(
+        short = 'e',
+        long = "exclusive-config-files",
+        visible_alias = "exclusive-config-file",
+        value_name = "FILE"
+    )]
+    pub exclusive_config_files: Vec<PathBuf>,
     /// Set a variant value (repeat a key for several values).
     #[arg(long = "variant", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     pub variants: Vec<(String, String)>,
@@ -93,6 +103,8 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
         .output_folder
         .clone()
         .unwrap_or_else(default_output_folder);
+    let config = crate::channel::config::Config::load()?;
+    let system_config_files = system_config_files(config.conda_build_config_file.as_deref());
     let mut all_variants = Vec::new();
     for path in &args.recipes {
         let recipe = Recipe::load(path)?;
@@ -102,6 +114,8 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
                 options.build_platform = build;
             }
             options.variant_config_files = args.variant_config_files.clone();
+            options.exclusive_config_files = args.exclusive_config_files.clone();
+            options.system_config_files = system_config_files.clone();
             options.variant_overrides = overrides.clone();
             let rendered = render_recipe(&recipe, &options)?;
             if !global.quiet {
@@ -118,11 +132,24 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
             }
             if args.output {
                 for output in rendered.outputs() {
+                    let dir = folder.join(&output.subdir);
+                    // bldpkg_path: `type: conda` is the .tar.bz2 format; a wheel's file name
+                    // is only known once pip has built it.
+                    let extension = match output.package_type {
+                        Some(OutputType::Wheel) => {
+                            println!(
+                                "wheel file for {} in: {}",
+                                output.package.name.as_normalized(),
+                                dir.display()
+                            );
+                            continue;
+                        }
+                        Some(OutputType::Conda) => "tar.bz2",
+                        Some(OutputType::CondaV2) | None => "conda",
+                    };
                     println!(
                         "{}",
-                        folder
-                            .join(&output.subdir)
-                            .join(format!("{}.conda", output.dist_name()))
+                        dir.join(format!("{}.{extension}", output.dist_name()))
                             .display()
                     );
                 }

@@ -66,6 +66,9 @@ pub enum RecipeError {
 
     #[error("{}: {message}", file.display())]
     Outputs { file: PathBuf, message: String },
+
+    #[error("{}: source: {message}", file.display())]
+    Source { file: PathBuf, message: String },
 }
 
 impl RecipeError {

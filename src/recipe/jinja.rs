@@ -43,6 +43,8 @@ pub struct JinjaInput<'a> {
     pub subpackages: &'a HashMap<String, String>,
     pub host_prefix: &'a str,
     pub build_prefix: &'a str,
+    /// `GIT_*` of the first source when it is a git checkout ([`super::git`]).
+    pub git_vars: &'a BTreeMap<String, String>,
     /// Strict: undefined variables and unresolvable functions are errors (the final pass).
     pub strict: bool,
 }
@@ -114,7 +116,8 @@ impl Shared {
                 ),
             ))
         } else {
-            Ok(Value::from(()))
+            // UndefinedNeverFail: later lookups and calls on the result keep rendering.
+            Ok(Value::UNDEFINED)
         }
     }
 }
@@ -750,6 +753,7 @@ fn build_vars(input: &JinjaInput<'_>) -> BTreeMap<String, String> {
             vars.insert(conda.into(), v);
         }
     }
+    vars.extend(input.git_vars.clone());
     let pkg = &input.package;
     if let Some(name) = &pkg.name {
         vars.insert("PKG_NAME".into(), name.clone());
@@ -864,6 +868,11 @@ fn python_methods(
     method: &str,
     args: &[Value],
 ) -> std::result::Result<Value, Error> {
+    // Lenient passes behave like conda-build's UndefinedNeverFail: `undefined.group(1)` is
+    // undefined too, so a loader result that is not there yet does not stop the pass.
+    if value.is_undefined() && state.env().undefined_behavior() != UndefinedBehavior::Strict {
+        return Ok(Value::UNDEFINED);
+    }
     if let ("rsplit", Some(s)) = (method, value.as_str()) {
         let sep = args.first().and_then(|a| a.as_str().map(String::from));
         let maxsplit = args

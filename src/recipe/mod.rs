@@ -8,22 +8,25 @@
 
 pub mod context;
 pub mod error;
+pub mod git;
 pub mod hash;
 pub mod jinja;
 pub mod model;
 pub mod outputs;
 pub mod pins;
+pub mod requirements_txt;
 pub mod selectors;
 pub mod variants;
 pub mod yaml;
 
 pub use error::{Location, RecipeError, Result};
 pub use model::{
-    About, BoolOrGlobs, Build, Dependency, Files, Output, Package, PinCompatible, RenderedVariant,
-    Requirements, RunExports, Source, Test,
+    About, BoolOrGlobs, Build, Dependency, Files, Output, OutputType, Package, PinCompatible,
+    RenderedVariant, Requirements, RunExports, Source, Test,
 };
 
 use context::{default_variant, selector_namespace, Host};
+use git::GitCache;
 use jinja::{JinjaInput, PackageVars};
 use model::Reader;
 use outputs::{split_sections, RecipeSections, VariantInputs};
@@ -63,10 +66,12 @@ impl Recipe {
             path: meta_path.clone(),
             source,
         })?;
+        // Absolute, as conda-build's `meta.path`: RECIPE_DIR and `extra/parent_recipe/path`.
         let dir = meta_path
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
+        let dir = std::path::absolute(&dir).unwrap_or(dir);
         Ok(Self {
             meta_path,
             dir,
@@ -82,6 +87,11 @@ pub struct RenderOptions {
     pub build_platform: Subdir,
     /// `-m` files, merged after the recipe's own conda_build_config.yaml, in order.
     pub variant_config_files: Vec<PathBuf>,
+    /// `-e` files: merged first, in order, and in place of [`Self::system_config_files`].
+    pub exclusive_config_files: Vec<PathBuf>,
+    /// The user's then the working directory's conda_build_config.yaml
+    /// ([`system_config_files`]; `new` ignores `.condarc`).
+    pub system_config_files: Vec<PathBuf>,
     /// `--variant KEY=VALUE` and `--python X.Y` values (each key: one or more values).
     pub variant_overrides: Map<String, Json>,
     /// Environment variables visible to selectors and `environ` (the process env by default).
@@ -92,6 +102,8 @@ pub struct RenderOptions {
     /// the builder renders again with its real, padded host prefix).
     pub host_prefix: Option<String>,
     pub build_prefix: Option<String>,
+    /// Mirrors of remote `git_url` sources (conda-build's `<croot>/git_cache`).
+    pub git_cache: PathBuf,
 }
 
 impl RenderOptions {
@@ -100,13 +112,33 @@ impl RenderOptions {
             target_platform,
             build_platform: Subdir::current().unwrap_or(Subdir::Linux64),
             variant_config_files: Vec::new(),
+            exclusive_config_files: Vec::new(),
+            system_config_files: system_config_files(None),
             variant_overrides: Map::new(),
             env: std::env::vars().collect(),
             source_dir: None,
             host_prefix: None,
             build_prefix: None,
+            git_cache: crate::channel::config::krait_home()
+                .join("conda-bld")
+                .join("git_cache"),
         }
     }
+}
+
+/// The user's conda_build_config.yaml (`.condarc`'s `conda_build/config_file`, else the one in
+/// the home folder) and the working directory's, those that are files
+/// (`variants.find_config_files`).
+pub fn system_config_files(user_config_file: Option<&Path>) -> Vec<PathBuf> {
+    let name = "conda_build_config.yaml";
+    let user = match user_config_file {
+        Some(file) => Some(file.to_path_buf()),
+        None => dirs::home_dir().map(|home| home.join(name)),
+    };
+    user.into_iter()
+        .chain(std::env::current_dir().ok().map(|cwd| cwd.join(name)))
+        .filter(|path| path.is_file())
+        .collect()
 }
 
 /// All variants of a recipe plus the warnings rendering produced.
@@ -125,8 +157,10 @@ impl Rendered {
     }
 }
 
-/// The variant specs in conda-build's stacking order: internal defaults, the recipe's
-/// conda_build_config.yaml, each `-m` file, then command-line values.
+/// The variant specs in conda-build's stacking order (`find_config_files`): internal defaults;
+/// the `-e` files, or else `~/` and `./conda_build_config.yaml`; the recipe's
+/// conda_build_config.yaml; each `-m` file; then command-line values. A file reached twice
+/// counts once, at its first place (conda-build keys the specs by path).
 fn variant_specs(
     recipe: &Recipe,
     options: &RenderOptions,
@@ -149,12 +183,22 @@ fn variant_specs(
         source: "internal defaults".into(),
         values: defaults,
     }];
-    let recipe_config = recipe.dir.join("conda_build_config.yaml");
-    if recipe_config.is_file() {
-        specs.push(load_config_file(&recipe_config, &namespace)?);
-    }
-    for file in &options.variant_config_files {
-        specs.push(load_config_file(file, &namespace)?);
+    let first = if options.exclusive_config_files.is_empty() {
+        &options.system_config_files
+    } else {
+        &options.exclusive_config_files
+    };
+    let recipe_config = Some(recipe.dir.join("conda_build_config.yaml")).filter(|p| p.is_file());
+    let mut seen = HashSet::new();
+    for file in first
+        .iter()
+        .chain(recipe_config.as_ref())
+        .chain(&options.variant_config_files)
+    {
+        let key = std::fs::canonicalize(file).unwrap_or_else(|_| file.clone());
+        if seen.insert(key) {
+            specs.push(load_config_file(file, &namespace)?);
+        }
     }
     if !options.variant_overrides.is_empty() {
         specs.push(VariantSpec {
@@ -244,6 +288,7 @@ pub fn render_recipe(recipe: &Recipe, options: &RenderOptions) -> Result<Rendere
         warnings: Vec::new(),
     };
     let mut seen_outputs = HashSet::new();
+    let mut git_cache = GitCache::default();
     for (variant, namespace, selected) in distinct {
         let Some(mut one) = render_variant(
             recipe,
@@ -253,6 +298,7 @@ pub fn render_recipe(recipe: &Recipe, options: &RenderOptions) -> Result<Rendere
             namespace,
             &selected,
             &raw_sections,
+            &mut git_cache,
             &mut rendered.warnings,
         )?
         else {
@@ -300,6 +346,52 @@ fn first_pass_info(root: &yaml::Node) -> (PackageVars, HashMap<String, String>) 
     (vars, subpackages)
 }
 
+/// finalize_metadata: a relative `source/path` is made absolute against the recipe folder
+/// (`normpath`), for a single `source` mapping only (a list of sources is left alone).
+fn with_absolute_path(
+    mut sources: Vec<Source>,
+    root: &yaml::Node,
+    recipe_dir: &Path,
+) -> Vec<Source> {
+    let single = root
+        .get("source")
+        .is_some_and(|s| matches!(s.value, yaml::Value::Map(_)));
+    if let (true, Some(source)) = (single, sources.first_mut()) {
+        if let Some(path) = source.path.as_mut() {
+            let mut normal = PathBuf::new();
+            for part in recipe_dir.join(&*path).components() {
+                match part {
+                    std::path::Component::ParentDir => {
+                        normal.pop();
+                    }
+                    std::path::Component::CurDir => {}
+                    other => normal.push(other),
+                }
+            }
+            *path = normal.display().to_string();
+        }
+    }
+    sources
+}
+
+/// Jinja functions that read files of the source (`needs_source_for_render`).
+const SOURCE_LOADERS: [&str; 4] = [
+    "load_setup_py_data",
+    "load_setuptools",
+    "load_file_regex",
+    "load_file_data",
+];
+
+/// The first `source` entry of a lenient pass (the one conda-build takes `GIT_*` from).
+fn first_source(root: &yaml::Node, file: &Path) -> Option<Source> {
+    let mut warnings = Vec::new();
+    let mut reader = Reader {
+        file,
+        warnings: &mut warnings,
+    };
+    reader.sources(root.get("source")).ok()?.into_iter().next()
+}
+
 #[allow(clippy::too_many_arguments)]
 fn render_variant(
     recipe: &Recipe,
@@ -309,6 +401,7 @@ fn render_variant(
     namespace: Arc<selectors::Namespace>,
     selected: &selectors::Selected,
     raw_sections: &RecipeSections,
+    git_cache: &mut GitCache,
     warnings: &mut Vec<String>,
 ) -> Result<Option<RenderedVariant>> {
     // Until a build provides the real prefixes, the variable names stand in for them (a
@@ -321,6 +414,7 @@ fn render_variant(
         .build_prefix
         .clone()
         .unwrap_or_else(|| "$BUILD_PREFIX".into());
+    let git_vars;
     let mut input = JinjaInput {
         meta_path: &recipe.meta_path,
         recipe_dir: &recipe.dir,
@@ -332,17 +426,57 @@ fn render_variant(
         subpackages: &HashMap::new(),
         host_prefix: &host_prefix,
         build_prefix: &build_prefix,
+        git_vars: &BTreeMap::new(),
         strict: false,
     };
-    // Pass 1 (lenient, like UndefinedNeverFail) learns names and versions when the recipe
-    // refers to them; a failure here only means the strict pass reports the real problem.
-    let subpackages;
-    if recipe.text.contains("PKG_") || recipe.text.contains("pin_subpackage") {
-        let info = jinja::render(&selected.text, &input)
+    // Pass 1 (lenient, like UndefinedNeverFail) learns names, versions and the source when the
+    // recipe refers to them; a failure here only means the strict pass reports the real problem.
+    let first_pass = |input: &JinjaInput<'_>| {
+        jinja::render(&selected.text, input)
             .and_then(|text| select_lines(&text, &namespace, &recipe.meta_path))
             .and_then(|text| yaml::parse(&text.text, &recipe.meta_path))
-            .map(|root| first_pass_info(&root));
-        if let Ok((vars, subs)) = info {
+            .ok()
+    };
+    let subpackages;
+    let uses_git = git::uses_git(&recipe.text, None);
+    let uses_loaders =
+        options.source_dir.is_none() && SOURCE_LOADERS.iter().any(|f| recipe.text.contains(f));
+    let source_dir;
+    if uses_git
+        || uses_loaders
+        || recipe.text.contains("PKG_")
+        || recipe.text.contains("pin_subpackage")
+    {
+        let mut root = first_pass(&input);
+        let source = root
+            .as_ref()
+            .filter(|_| uses_git || uses_loaders)
+            .and_then(|r| first_source(r, &recipe.meta_path));
+        // conda-build provides the source, then renders again (needs_source_for_render).
+        let mut again = false;
+        if let Some(source) = source.as_ref().filter(|_| uses_git).filter(|_| {
+            let name = root.as_ref().and_then(|r| first_pass_info(r).0.name);
+            git::uses_git(&recipe.text, name.as_deref())
+        }) {
+            git_vars =
+                git_cache.vars(source, &recipe.dir, &options.git_cache, &recipe.meta_path)?;
+            input.git_vars = &git_vars;
+            again = true;
+        }
+        // A local `path` source is the work folder the loaders read, as if copied there.
+        if let Some(path) = source
+            .as_ref()
+            .filter(|s| uses_loaders && s.folder.is_none())
+            .and_then(|s| s.path.as_ref())
+        {
+            source_dir = recipe.dir.join(path);
+            input.source_dir = Some(&source_dir);
+            again = true;
+        }
+        if again {
+            root = first_pass(&input);
+        }
+        if let Some((vars, subs)) = root.as_ref().map(first_pass_info) {
             input.package = vars;
             subpackages = subs;
             input.subpackages = &subpackages;
@@ -381,7 +515,7 @@ fn render_variant(
         target_platform: options.target_platform,
         build_platform: options.build_platform,
         variant: project(variant, &used),
-        source: assembled.source,
+        source: with_absolute_path(assembled.source, &root, &recipe.dir),
         build_script: assembled.build_script,
         outputs: assembled.outputs,
     }))

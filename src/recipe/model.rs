@@ -54,6 +54,13 @@ pub struct Output {
     pub script: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub script_interpreter: Option<String>,
+    /// The Navigator `app` section (`entry`, `icon`, `summary`, `type`, ...), as written.
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub app: serde_json::Map<String, serde_json::Value>,
+    /// `type`: `conda` (.tar.bz2), `conda_v2` (.conda) or `wheel`; unset leaves the archive
+    /// format to the builder (conda-build's `conda_pkg_format`, .conda by default).
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub package_type: Option<OutputType>,
     /// `noarch` or the target platform (or the output's `target`).
     pub subdir: String,
     /// True for the output named like the top-level package (or the only output).
@@ -71,6 +78,30 @@ impl Output {
             self.package.version,
             self.build.string
         )
+    }
+}
+
+/// What an output is bundled as (conda-build's `bundlers`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputType {
+    Conda,
+    CondaV2,
+    Wheel,
+}
+
+impl FromStr for OutputType {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "conda" => Ok(Self::Conda),
+            "conda_v2" => Ok(Self::CondaV2),
+            "wheel" => Ok(Self::Wheel),
+            other => Err(format!(
+                "unknown output type `{other}`: use conda (.tar.bz2), conda_v2 (.conda) or wheel"
+            )),
+        }
     }
 }
 

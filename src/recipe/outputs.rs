@@ -7,7 +7,7 @@ use super::context::Host;
 use super::error::{RecipeError, Result};
 use super::hash::{hash_contents, hash_dependencies, insert_hash, HashInputs};
 use super::jinja::EXACT_PIN_MARKER;
-use super::model::{Dependency, Output, Package, Reader, Requirements};
+use super::model::{Dependency, Output, OutputType, Package, Reader, Requirements};
 use super::pins::{apply_pin_expressions, ensure_valid_spec};
 use super::variants::{
     find_used_variables_in_batch_script, find_used_variables_in_shell_script,
@@ -518,6 +518,25 @@ pub fn assemble(
         "app",
     ];
     reader.check_keys(root, "", &TOP_KEYS);
+    // The Navigator `app` section (FIELDS["app"]); every output's metadata carries it.
+    let app = match root.get("app").filter(|n| !n.is_null()) {
+        Some(node) => {
+            const APP_KEYS: [&str; 6] = [
+                "entry",
+                "icon",
+                "summary",
+                "type",
+                "cli_opts",
+                "own_environment",
+            ];
+            reader.check_keys(node, "app", &APP_KEYS);
+            match node.to_json() {
+                Json::Object(map) => map,
+                _ => return Err(reader.invalid(node, "`app` must be a mapping")),
+            }
+        }
+        None => serde_json::Map::new(),
+    };
     let null = Node::null();
     let top_build = root.get("build").unwrap_or(&null);
     if reader.bool(top_build.get("skip"), false) {
@@ -571,7 +590,30 @@ pub fn assemble(
             ))
         }
     };
-    let top_reqs_node = root.get("requirements");
+    let mut top_reqs_node = root.get("requirements");
+    let with_requirements_txt;
+    if let Some(specs) = super::requirements_txt::read(&inputs.recipe.dir)? {
+        if raw_requirements(reader, top_reqs_node)?.run.is_empty() {
+            let run = specs
+                .into_iter()
+                .map(|text| Node {
+                    value: Value::Scalar { text, plain: false },
+                    ..name_node.clone()
+                })
+                .collect();
+            let mut entries = top_reqs_node
+                .map(|n| n.entries().to_vec())
+                .unwrap_or_default();
+            entries.retain(|(k, _)| k != "run");
+            let run = Node {
+                value: Value::Seq(run),
+                ..name_node.clone()
+            };
+            entries.push(("run".into(), run));
+            with_requirements_txt = map_node(entries, top_reqs_node.unwrap_or(root));
+            top_reqs_node = Some(&with_requirements_txt);
+        }
+    }
     let top_reqs = raw_requirements(reader, top_reqs_node)?;
     if outputs_node.is_some() {
         let names: Vec<String> = output_nodes
@@ -741,6 +783,25 @@ pub fn assemble(
 
         insert_variant_versions(&mut draft.reqs.build, inputs.variant);
         insert_variant_versions(&mut draft.reqs.host, inputs.variant);
+        let package_type = match draft.node.get("type") {
+            Some(node) => Some(
+                reader
+                    .string(Some(node), "outputs/type")?
+                    .unwrap_or_default()
+                    .parse::<OutputType>()
+                    .map_err(|message| reader.invalid(node, message))?,
+            ),
+            None => None,
+        };
+        // get_output_metadata_set: a wheel is built by pip with the variant's python.
+        if package_type == Some(OutputType::Wheel)
+            && !draft.reqs.build.iter().any(|r| r.contains("pip"))
+        {
+            draft.reqs.build.push("pip".into());
+            if let Some(python) = variant_string(inputs.variant, "python") {
+                draft.reqs.build.push(format!("python {python}"));
+            }
+        }
         let build_host_names: HashSet<String> = draft
             .reqs
             .build
@@ -840,6 +901,22 @@ pub fn assemble(
         if let Some(Json::Object(own)) = draft.node.get("extra").map(Node::to_json) {
             extra.extend(own);
         }
+        // append_parent_metadata: an output other than the top-level package records the
+        // recipe it came from.
+        if outputs_node.is_some() && !draft.is_top_level {
+            extra.insert(
+                "parent_recipe".into(),
+                serde_json::json!({
+                    "name": top_name.as_normalized(),
+                    "path": inputs.recipe.dir.display().to_string(),
+                    "version": version_node.as_ref().and_then(Node::as_str),
+                }),
+            );
+        }
+        // finalize_metadata sets copy_test_source_files (config default true); every finalized
+        // output is marked `final` (get_output_metadata_set). Both reach about.json.
+        extra.insert("copy_test_source_files".into(), Json::Bool(true));
+        extra.insert("final".into(), Json::Bool(true));
         outputs.push(Output {
             package: Package { name, version },
             requirements: Requirements {
@@ -861,6 +938,8 @@ pub fn assemble(
                 draft.node.get("script_interpreter"),
                 "outputs/script_interpreter",
             )?,
+            package_type,
+            app: app.clone(),
             subdir,
             is_top_level: draft.is_top_level,
             hash_input: contents,
@@ -870,7 +949,9 @@ pub fn assemble(
         pending.push((draft.reqs, draft.requirements_node));
     }
     resolve_exact_pins(&mut outputs, pending, reader, &file)?;
-    let outputs = topological_order(outputs, inputs.host.build_platform == target, &file)?;
+    let mut outputs = topological_order(outputs, inputs.host.build_platform == target, &file)?;
+    // Non-conda packages (wheels) come after every conda package, in the same order.
+    outputs.sort_by_key(|o| o.package_type == Some(OutputType::Wheel));
     Ok(Some(Assembled {
         outputs,
         source,
