@@ -412,7 +412,7 @@ impl Recipe {
         };
         let mut host = vec![plain(python.clone())];
         // pip's own wheel installs itself, so its recipe cannot need pip.
-        if !(analysis.wheel_file.is_some() && normalise(&analysis.name) == "pip") {
+        if !is_pip_wheel(analysis) {
             host.push(plain("pip".into()));
         }
         host.extend(convert_all(&analysis.build_system, min)?);
@@ -444,24 +444,15 @@ impl Recipe {
         if self.noarch {
             out.push_str("  noarch: python\n");
         }
-        match &analysis.wheel_file {
+        let script = match &analysis.wheel_file {
             // pip runs from its own wheel (a wheel is a zip Python can import from).
-            Some(wheel) if normalise(&analysis.name) == "pip" => {
-                let _ = writeln!(
-                    out,
-                    "  script: {{{{ PYTHON }}}} {wheel}/pip install {wheel} -vv --no-deps\n"
-                );
+            Some(wheel) if is_pip_wheel(analysis) => {
+                format!("{{{{ PYTHON }}}} {wheel}/pip install {wheel} -vv --no-deps")
             }
-            Some(wheel) => {
-                let _ = writeln!(
-                    out,
-                    "  script: {{{{ PYTHON }}}} -m pip install {wheel} -vv --no-deps\n"
-                );
-            }
-            None => out.push_str(
-                "  script: {{ PYTHON }} -m pip install . -vv --no-deps --no-build-isolation\n\n",
-            ),
-        }
+            Some(wheel) => format!("{{{{ PYTHON }}}} -m pip install {wheel} -vv --no-deps"),
+            None => "{{ PYTHON }} -m pip install . -vv --no-deps --no-build-isolation".to_string(),
+        };
+        let _ = writeln!(out, "  script: {script}\n");
         out.push_str("requirements:\n  host:\n");
         for r in &self.host {
             let _ = writeln!(out, "    - {}", requirement_line(r));
@@ -502,6 +493,11 @@ impl Recipe {
         }
         out
     }
+}
+
+/// Whether the recipe installs pip's own wheel.
+fn is_pip_wheel(analysis: &Analysis) -> bool {
+    analysis.wheel_file.is_some() && normalise(&analysis.name) == "pip"
 }
 
 /// Whether a pure package's run requirements allow `noarch: python`, and if so rewrites them.
