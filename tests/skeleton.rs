@@ -32,6 +32,18 @@ fn sdist(dir: &Path, name: &str, version: &str, files: &[(&str, &str)]) -> PathB
     path
 }
 
+/// Writes a wheel (a zip) holding each `(path, text)`.
+fn wheel(path: &Path, files: &[(&str, &str)]) -> PathBuf {
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    for (name, text) in files {
+        zip.start_file(*name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(&mut zip, text.as_bytes()).unwrap();
+    }
+    zip.finish().unwrap();
+    path.to_path_buf()
+}
+
 fn pkg_info(name: &str, version: &str, extra: &str) -> String {
     format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: The {name} package: tested\nHome-page: https://example.invalid/{name}\nLicense: MIT\n{extra}\nLong description\n")
 }
@@ -168,8 +180,10 @@ fn recipes_from_local_sdists() {
         .as_str()
         .unwrap()
         .starts_with("file://"));
-    // The win-only dependency needs a selector, so the recipe cannot be noarch.
-    assert!(meta["build"]["noarch"].is_null(), "{text}");
+    // The win-only dependency keeps its selector and the recipe stays noarch, with `__win` /
+    // `__unix` telling the packages built on each side apart (as conda-forge's click does);
+    // the Python-version-only requirement is kept unconditionally.
+    assert_eq!(meta["build"]["noarch"], "python", "{text}");
     assert_eq!(
         strings(&meta["requirements"]["host"]),
         ["python >=3.9", "pip", "hatchling >=1.18"]
@@ -180,14 +194,15 @@ fn recipes_from_local_sdists() {
             "python >=3.9",
             "requests >=2.28,<3",
             "typing_extensions >=4.0",
-            "colorama"
+            "colorama",
+            "__unix",
+            "__win"
         ]
     );
-    assert!(
-        text.contains("- typing_extensions >=4.0  # [py<311]"),
-        "{text}"
-    );
+    assert!(text.contains("- typing_extensions >=4.0\n"), "{text}");
     assert!(text.contains("- colorama  # [win]"), "{text}");
+    assert!(text.contains("- __unix  # [unix]"), "{text}");
+    assert!(text.contains("- __win  # [win]"), "{text}");
     assert!(
         !text.contains("importlib") && !text.contains("pytest"),
         "{text}"
@@ -391,20 +406,13 @@ fn a_computed_setup_py_takes_requirements_from_the_pure_wheel() {
             ("demo_dyn/__init__.py", ""),
         ],
     );
-    let wheel_path = files.join("demo_dyn-1.0-py3-none-any.whl");
-    let mut wheel = zip::ZipWriter::new(std::fs::File::create(&wheel_path).unwrap());
-    wheel
-        .start_file(
+    let wheel_path = wheel(
+        &files.join("demo_dyn-1.0-py3-none-any.whl"),
+        &[(
             "demo_dyn-1.0.dist-info/METADATA",
-            zip::write::SimpleFileOptions::default(),
-        )
-        .unwrap();
-    std::io::Write::write_all(
-        &mut wheel,
-        b"Metadata-Version: 2.1\nName: demo_dyn\nVersion: 1.0\nRequires-Python: >=3.9\nRequires-Dist: requests>=2\nRequires-Dist: tomli>=1.1; python_version < \"3.11\"\n\n",
-    )
-    .unwrap();
-    wheel.finish().unwrap();
+            "Metadata-Version: 2.1\nName: demo_dyn\nVersion: 1.0\nRequires-Python: >=3.9\nRequires-Dist: requests>=2\nRequires-Dist: tomli>=1.1; python_version < \"3.11\"\n\n",
+        )],
+    );
     let sha = |p: &Path| {
         hex::encode(
             rattler_digest::compute_bytes_digest::<rattler_digest::Sha256>(
@@ -445,4 +453,84 @@ fn a_computed_setup_py_takes_requirements_from_the_pure_wheel() {
     assert_eq!(meta["build"]["noarch"], "python");
     assert!(!text.contains("# [py"), "{text}");
     assert_eq!(meta["source"]["sha256"], sha(&sdist_path).as_str());
+}
+
+#[test]
+fn wheels_become_recipes_that_install_them_as_is() {
+    let tmp = tempfile::tempdir().unwrap();
+    let backend = wheel(
+        &tmp.path().join("demo_backend-2.1-py3-none-any.whl"),
+        &[
+            ("demo_backend/__init__.py", ""),
+            ("demo_backend/build.py", ""),
+            ("demo_helper.py", ""),
+            (
+                "demo_backend-2.1.dist-info/METADATA",
+                "Metadata-Version: 2.1\nName: demo_backend\nVersion: 2.1\nSummary: A backend\nLicense: MIT\nRequires-Python: >=3.8\nRequires-Dist: packaging>=23\nRequires-Dist: tomli; python_version < '3.11'\nRequires-Dist: pytest; extra == 'test'\n\n",
+            ),
+            ("demo_backend-2.1.dist-info/LICENSE", "MIT\n"),
+        ],
+    );
+    let pip = wheel(
+        &tmp.path().join("pip-24.0-py3-none-any.whl"),
+        &[
+            ("pip/__init__.py", ""),
+            (
+                "pip-24.0.dist-info/METADATA",
+                "Metadata-Version: 2.1\nName: pip\nVersion: 24.0\nRequires-Python: >=3.7\n\n",
+            ),
+        ],
+    );
+    let compiled = wheel(
+        &tmp.path()
+            .join("demo_fast-1.0-cp311-cp311-linux_x86_64.whl"),
+        &[(
+            "demo_fast-1.0.dist-info/METADATA",
+            "Metadata-Version: 2.1\nName: demo_fast\nVersion: 1.0\n\n",
+        )],
+    );
+    let out = tmp.path().join("recipes");
+    let mut cmd = krait(tmp.path());
+    cmd.args(["skeleton", "pypi", "--output-dir"]).arg(&out);
+    for w in [&backend, &pip, &compiled] {
+        cmd.arg("--wheel").arg(w);
+    }
+    run_ok(&mut cmd);
+
+    let (text, meta) = recipe(&out.join("demo-backend/meta.yaml"));
+    assert_eq!(meta["package"]["name"], "demo-backend");
+    assert!(meta["source"]["url"]
+        .as_str()
+        .unwrap()
+        .ends_with("/demo_backend-2.1-py3-none-any.whl"));
+    assert_eq!(
+        meta["build"]["script"],
+        "PYTHON -m pip install demo_backend-2.1-py3-none-any.whl -vv --no-deps"
+    );
+    assert_eq!(meta["build"]["noarch"], "python");
+    assert_eq!(
+        strings(&meta["requirements"]["host"]),
+        ["python >=3.8", "pip"]
+    );
+    assert_eq!(
+        strings(&meta["requirements"]["run"]),
+        ["python >=3.8", "packaging >=23", "tomli"]
+    );
+    // Packages, not the .dist-info folder (nor loose modules when there are packages).
+    assert_eq!(strings(&meta["test"]["imports"]), ["demo_backend"]);
+    assert_eq!(meta["about"]["license"], "MIT");
+    // The license is inside the wheel, which the build does not unpack.
+    assert!(!text.contains("license_file"), "{text}");
+
+    // pip installs itself from its own wheel, so its host has no pip.
+    let (_, meta) = recipe(&out.join("pip/meta.yaml"));
+    assert_eq!(
+        meta["build"]["script"],
+        "PYTHON pip-24.0-py3-none-any.whl/pip install pip-24.0-py3-none-any.whl -vv --no-deps"
+    );
+    assert_eq!(strings(&meta["requirements"]["host"]), ["python >=3.7"]);
+
+    // A wheel with compiled code is per-platform.
+    let (_, meta) = recipe(&out.join("demo-fast/meta.yaml"));
+    assert!(meta["build"]["noarch"].is_null());
 }

@@ -76,6 +76,17 @@ pub fn environment(dirs: &Dirs, id: &Identity<'_>) -> BTreeMap<String, String> {
     set("build_platform", id.build_platform.to_string());
     set("CONDA_BUILD", "1".to_string());
     set("PYTHONNOUSERSITE", "1".to_string());
+    // As conda-build: pip installs into the host prefix only what the recipe brings, never
+    // reaches an index (which also skips its version check) and caches inside the work folder.
+    // `PIP_NO_BUILD_ISOLATION=False` is pip's inverted spelling of --no-build-isolation.
+    set("PIP_NO_BUILD_ISOLATION", "False".to_string());
+    set("PIP_NO_DEPENDENCIES", "True".to_string());
+    set("PIP_IGNORE_INSTALLED", "True".to_string());
+    set("PIP_NO_INDEX", "True".to_string());
+    set(
+        "PIP_CACHE_DIR",
+        dirs.work.join("pip_cache").display().to_string(),
+    );
     if let Some(py) = python_version(&dirs.host_prefix) {
         set("PYTHON", format!("{host}/bin/python"));
         set("PY_VER", py.clone());
@@ -159,4 +170,38 @@ pub fn run(
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pip_in_a_build_script_stays_offline_and_installs_no_dependencies() {
+        let work = PathBuf::from("/w/work");
+        let dirs = Dirs {
+            src: work.join("src"),
+            build_prefix: work.join("build_env"),
+            host_prefix: work.join("host_env"),
+            recipe: PathBuf::from("/w/recipe"),
+            work,
+        };
+        let id = Identity {
+            name: "demo",
+            version: "1.0",
+            build_number: 0,
+            build_string: "py_0",
+            hash: "h0",
+            target_platform: "noarch",
+            build_platform: "linux-64",
+            script_env: &[],
+        };
+        let env = environment(&dirs, &id);
+        let get = |k: &str| env.get(k).map(String::as_str);
+        assert_eq!(get("PIP_NO_INDEX"), Some("True"));
+        assert_eq!(get("PIP_NO_DEPENDENCIES"), Some("True"));
+        assert_eq!(get("PIP_IGNORE_INSTALLED"), Some("True"));
+        assert_eq!(get("PIP_NO_BUILD_ISOLATION"), Some("False"));
+        assert_eq!(get("PIP_CACHE_DIR"), Some("/w/work/pip_cache"));
+    }
 }

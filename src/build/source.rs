@@ -27,8 +27,8 @@ pub fn fetch_all(
         };
         std::fs::create_dir_all(&dest).map_err(|e| failed(format!("{}: {e}", dest.display())))?;
         if !source.url.is_empty() {
-            let archive = fetch_url(source, recipe_dir, cache)?;
-            unpack(&archive, &dest, source)?;
+            let (archive, file_name) = fetch_url(source, recipe_dir, cache)?;
+            unpack(&archive, &file_name, &dest, source)?;
         } else if let Some(path) = &source.path {
             copy_tree(&recipe_dir.join(path), &dest)?;
         } else if let Some(git) = &source.git_url {
@@ -42,7 +42,12 @@ pub fn fetch_all(
 }
 
 /// Downloads (or copies) the first mirror that works into the source cache and checks its hash.
-fn fetch_url(source: &Source, recipe_dir: &Path, cache: &Path) -> Result<PathBuf, BuildError> {
+/// Returns the cached file and the source's own file name (`fn`, else the URL's last part).
+fn fetch_url(
+    source: &Source,
+    recipe_dir: &Path,
+    cache: &Path,
+) -> Result<(PathBuf, String), BuildError> {
     std::fs::create_dir_all(cache).map_err(|e| failed(format!("{}: {e}", cache.display())))?;
     let mut errors = Vec::new();
     for raw in &source.url {
@@ -60,7 +65,7 @@ fn fetch_url(source: &Source, recipe_dir: &Path, cache: &Path) -> Result<PathBuf
             None => name.clone(),
         });
         if key.is_some() && cached.is_file() && verify(&cached, source).is_ok() {
-            return Ok(cached);
+            return Ok((cached, name));
         }
         let bytes = if raw.starts_with("http://") || raw.starts_with("https://") {
             match reqwest::blocking::get(raw).and_then(|r| r.error_for_status()) {
@@ -96,7 +101,7 @@ fn fetch_url(source: &Source, recipe_dir: &Path, cache: &Path) -> Result<PathBuf
             return Err(failed(format!("{raw}: {e}")));
         }
         std::fs::rename(&tmp, &cached).map_err(|e| failed(format!("{}: {e}", cached.display())))?;
-        return Ok(cached);
+        return Ok((cached, name));
     }
     Err(failed(format!(
         "no source URL could be fetched: {}",
@@ -138,27 +143,17 @@ fn verify(path: &Path, source: &Source) -> Result<(), String> {
     Ok(())
 }
 
-/// Extracts a source archive (or copies a plain file) into `dest`; a single top-level folder
-/// is hoisted, as conda-build does.
-fn unpack(archive: &Path, dest: &Path, source: &Source) -> Result<(), BuildError> {
-    let name = archive
-        .file_name()
-        .unwrap_or_default()
-        .to_string_lossy()
-        .to_lowercase();
+/// Extracts a source archive into `dest`, or copies a plain file (a wheel, a script) there
+/// under its own `file_name`; a single top-level folder is hoisted, as conda-build does.
+fn unpack(archive: &Path, file_name: &str, dest: &Path, source: &Source) -> Result<(), BuildError> {
+    let name = file_name.to_lowercase();
     let is_tar = [
         ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".tar.zst", ".tar",
     ]
     .iter()
     .any(|ext| name.ends_with(ext));
     if !is_tar && !name.ends_with(".zip") {
-        let target = dest.join(source.file_name.clone().unwrap_or_else(|| {
-            archive
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned()
-        }));
+        let target = dest.join(file_name);
         std::fs::copy(archive, &target)
             .map_err(|e| failed(format!("{}: {e}", target.display())))?;
         return Ok(());
@@ -320,4 +315,37 @@ fn apply_patch(patch: &Path, dest: &Path) -> Result<(), BuildError> {
         "patch {} does not apply at any strip level 0-3",
         patch.display()
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_file_source_keeps_its_own_name_in_the_work_folder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let wheel = tmp.path().join("demo-1.0-py3-none-any.whl");
+        std::fs::write(&wheel, b"not unpacked").unwrap();
+        let source = Source {
+            url: vec![format!("file://{}", wheel.display())],
+            sha256: Some(digest("sha256", b"not unpacked")),
+            ..Source::default()
+        };
+        let work = tmp.path().join("work");
+        let cache = tmp.path().join("cache");
+        fetch_all(std::slice::from_ref(&source), tmp.path(), &work, &cache).unwrap();
+        let names: Vec<String> = std::fs::read_dir(&work)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["demo-1.0-py3-none-any.whl"]);
+        // `fn` renames it.
+        let renamed = Source {
+            file_name: Some("renamed.whl".to_string()),
+            ..source
+        };
+        let work = tmp.path().join("work2");
+        fetch_all(&[renamed], tmp.path(), &work, &cache).unwrap();
+        assert!(work.join("renamed.whl").is_file());
+    }
 }

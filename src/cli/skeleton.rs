@@ -20,7 +20,7 @@ enum Kind {
 #[derive(Debug, clap::Args)]
 struct PypiArgs {
     /// Packages, optionally pinned: `requests`, `attrs==23.1.0`.
-    #[arg(required_unless_present = "sdist")]
+    #[arg(required_unless_present_any = ["sdist", "wheel"])]
     packages: Vec<String>,
     /// Write `<DIR>/<name>/meta.yaml`.
     #[arg(long, default_value = ".", value_name = "DIR")]
@@ -31,6 +31,10 @@ struct PypiArgs {
     /// Use a local sdist (.tar.gz) instead of the index; repeatable.
     #[arg(long, value_name = "FILE")]
     sdist: Vec<PathBuf>,
+    /// Install a local wheel (.whl) as is instead of building from source; repeatable. Brings
+    /// pip and build backends into a channel.
+    #[arg(long, value_name = "FILE")]
+    wheel: Vec<PathBuf>,
     /// Print a JSON list of the written recipes.
     #[arg(long)]
     json: bool,
@@ -47,6 +51,9 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
             None,
             &args.output_dir,
         )?);
+    }
+    for wheel in &args.wheel {
+        written.push(skeleton::write_wheel_recipe(wheel, &args.output_dir)?);
     }
     if !args.packages.is_empty() {
         let index_url = args

@@ -321,8 +321,31 @@ pub fn write_recipe(
         })?;
         analysis.use_wheel_metadata(&metadata);
     }
-    let recipe = Recipe::from_analysis(&analysis).map_err(&sdist_error)?;
-    let text = recipe.render(&analysis, source);
+    write_analysis(&analysis, sdist_path, source, output_dir)
+}
+
+/// Writes `<output_dir>/<conda name>/meta.yaml` for a recipe that installs a wheel as is: how
+/// pip and the build backends the sdist recipes need get into a channel without building them.
+pub fn write_wheel_recipe(wheel: &Path, output_dir: &Path) -> Result<Written, SkeletonError> {
+    let analysis = sdist::analyse_wheel(wheel).map_err(|message| SkeletonError::Sdist {
+        path: wheel.to_path_buf(),
+        message,
+    })?;
+    write_analysis(&analysis, wheel, &local_source(wheel)?, output_dir)
+}
+
+/// Writes the recipe of an analysed sdist or wheel (`origin`, for error messages).
+fn write_analysis(
+    analysis: &Analysis,
+    origin: &Path,
+    source: &Source,
+    output_dir: &Path,
+) -> Result<Written, SkeletonError> {
+    let recipe = Recipe::from_analysis(analysis).map_err(|message| SkeletonError::Sdist {
+        path: origin.to_path_buf(),
+        message,
+    })?;
+    let text = recipe.render(analysis, source);
     let dir = output_dir.join(requirements::conda_name(&normalise(&analysis.name)));
     std::fs::create_dir_all(&dir).map_err(|source| SkeletonError::Write {
         path: dir.clone(),
@@ -382,20 +405,16 @@ impl Recipe {
                     .collect())
             };
         let mut run = convert_all(&analysis.run, min)?;
-        // A selector is evaluated when the package is built, which a noarch package is once
-        // for all platforms. Requirements only some Python versions need are harmless on the
-        // others: a pure package keeps them unconditionally and stays noarch.
-        if analysis.pure && only_python_selectors(&run) {
-            for requirement in &mut run {
-                requirement.selector = None;
-            }
-        }
-        let noarch = analysis.pure && run.iter().all(|r| r.selector.is_none());
+        let noarch = analysis.pure && make_noarch(&mut run);
         let python = match min {
             Some((major, minor)) => format!("python >={major}.{minor}"),
             None => "python".to_string(),
         };
-        let mut host = vec![plain(python.clone()), plain("pip".into())];
+        let mut host = vec![plain(python.clone())];
+        // pip's own wheel installs itself, so its recipe cannot need pip.
+        if !is_pip_wheel(analysis) {
+            host.push(plain("pip".into()));
+        }
         host.extend(convert_all(&analysis.build_system, min)?);
         Ok(Recipe {
             noarch,
@@ -425,9 +444,15 @@ impl Recipe {
         if self.noarch {
             out.push_str("  noarch: python\n");
         }
-        out.push_str(
-            "  script: {{ PYTHON }} -m pip install . -vv --no-deps --no-build-isolation\n\n",
-        );
+        let script = match &analysis.wheel_file {
+            // pip runs from its own wheel (a wheel is a zip Python can import from).
+            Some(wheel) if is_pip_wheel(analysis) => {
+                format!("{{{{ PYTHON }}}} {wheel}/pip install {wheel} -vv --no-deps")
+            }
+            Some(wheel) => format!("{{{{ PYTHON }}}} -m pip install {wheel} -vv --no-deps"),
+            None => "{{ PYTHON }} -m pip install . -vv --no-deps --no-build-isolation".to_string(),
+        };
+        let _ = writeln!(out, "  script: {script}\n");
         out.push_str("requirements:\n  host:\n");
         for r in &self.host {
             let _ = writeln!(out, "    - {}", requirement_line(r));
@@ -470,13 +495,47 @@ impl Recipe {
     }
 }
 
-/// True when every selector of `run` is about the Python version only (`py<311`).
-fn only_python_selectors(run: &[CondaRequirement]) -> bool {
+/// Whether the recipe installs pip's own wheel.
+fn is_pip_wheel(analysis: &Analysis) -> bool {
+    analysis.wheel_file.is_some() && normalise(&analysis.name) == "pip"
+}
+
+/// Whether a pure package's run requirements allow `noarch: python`, and if so rewrites them.
+///
+/// A selector is evaluated when the package is built, which a noarch package is once for all
+/// platforms. Requirements only some Python versions need are harmless on the others: they
+/// are kept unconditionally. Windows-only or Unix-only requirements keep their selector and the
+/// recipe gains `__win  # [win]` and `__unix  # [unix]`, as conda-forge does (click's
+/// colorama): the package built on each side installs only there. Any other selector
+/// (`linux`, `osx`, a platform mixed with a Python version) makes the recipe per-platform.
+fn make_noarch(run: &mut Vec<CondaRequirement>) -> bool {
     let python_only =
         regex::Regex::new(r"^(py[<>=!]+\d+)( and py[<>=!]+\d+)*$").expect("static regex");
-    run.iter()
-        .filter_map(|r| r.selector.as_deref())
-        .all(|selector| python_only.is_match(selector))
+    let os_family = |selector: &str| matches!(selector, "win" | "unix" | "not win" | "not unix");
+    let selectors = || run.iter().filter_map(|r| r.selector.as_deref());
+    if !selectors().all(|s| python_only.is_match(s) || os_family(s)) {
+        return false;
+    }
+    let per_os = selectors().any(os_family);
+    for requirement in run.iter_mut() {
+        if requirement
+            .selector
+            .as_deref()
+            .is_some_and(|s| python_only.is_match(s))
+        {
+            requirement.selector = None;
+        }
+    }
+    if per_os {
+        for family in ["unix", "win"] {
+            run.push(CondaRequirement {
+                spec: format!("__{family}"),
+                selector: Some(family.to_string()),
+                unmapped_marker: None,
+            });
+        }
+    }
+    true
 }
 
 /// A YAML scalar, quoted when plain style would change its meaning.

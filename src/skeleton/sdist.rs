@@ -38,6 +38,8 @@ pub struct Analysis {
     pub pure: bool,
     pub imports: Vec<String>,
     pub license_files: Vec<String>,
+    /// The wheel's file name when the recipe installs a wheel as is instead of building.
+    pub wheel_file: Option<String>,
 }
 
 impl Sdist {
@@ -171,18 +173,8 @@ impl Sdist {
                     _ => None,
                 })
             })
-            .or_else(|| field("License").filter(|l| !l.is_empty() && l != "UNKNOWN"));
-        let home = field("Home-page").or_else(|| {
-            pkg_info.get("Project-URL").and_then(|urls| {
-                urls.iter().find_map(|u| {
-                    let (label, url) = u.split_once(',')?;
-                    let label = label.trim().to_ascii_lowercase();
-                    ["homepage", "home", "source", "repository"]
-                        .contains(&label.as_str())
-                        .then(|| url.trim().to_string())
-                })
-            })
-        });
+            .or_else(|| legacy_license(&pkg_info));
+        let home = home_page(&pkg_info);
         let summary = field("Summary")
             .or_else(|| project.and_then(|p| p.get("description")?.as_str().map(str::to_string)));
         let pure = !self
@@ -203,6 +195,7 @@ impl Sdist {
             pure,
             imports: self.imports(),
             license_files: self.license_files(),
+            wheel_file: None,
         })
     }
 
@@ -264,16 +257,100 @@ impl Sdist {
     }
 }
 
+/// `Home-page`, else the first home-like `Project-URL` of core metadata.
+fn home_page(pkg_info: &BTreeMap<String, Vec<String>>) -> Option<String> {
+    let field = |key: &str| pkg_info.get(key).and_then(|v| v.first()).cloned();
+    field("Home-page").or_else(|| {
+        pkg_info.get("Project-URL").and_then(|urls| {
+            urls.iter().find_map(|u| {
+                let (label, url) = u.split_once(',')?;
+                let label = label.trim().to_ascii_lowercase();
+                ["homepage", "home", "source", "repository"]
+                    .contains(&label.as_str())
+                    .then(|| url.trim().to_string())
+            })
+        })
+    })
+}
+
+/// The `License` field of core metadata, unless empty or `UNKNOWN`.
+fn legacy_license(pkg_info: &BTreeMap<String, Vec<String>>) -> Option<String> {
+    pkg_info
+        .get("License")
+        .and_then(|v| v.first())
+        .filter(|l| !l.is_empty() && *l != "UNKNOWN")
+        .cloned()
+}
+
+/// What a recipe that installs a wheel as is needs: core metadata, `Requires-Dist` as run
+/// requirements, import names, and whether it is pure (`*-none-any.whl`). Such recipes bring
+/// build backends and pip itself into a channel without building them from source.
+pub fn analyse_wheel(path: &Path) -> Result<Analysis, String> {
+    let file_name = path
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    if !file_name.ends_with(".whl") {
+        return Err(format!("{}: not a .whl file", path.display()));
+    }
+    let (metadata, paths) = read_wheel(path)?;
+    let field = |key: &str| metadata.get(key).and_then(|v| v.first()).cloned();
+    let name = field("Name").ok_or_else(|| format!("{}: METADATA has no Name", path.display()))?;
+    let version =
+        field("Version").ok_or_else(|| format!("{}: METADATA has no Version", path.display()))?;
+    // Import names from the wheel's own files: its `.dist-info`/`.data` folders are not modules.
+    let modules = Sdist {
+        paths: paths
+            .into_iter()
+            .filter(|p| {
+                let top = p.split('/').next().unwrap_or("");
+                !(top.ends_with(".dist-info") || top.ends_with(".data"))
+            })
+            .collect(),
+        texts: BTreeMap::new(),
+    };
+    Ok(Analysis {
+        summary: field("Summary"),
+        home: home_page(&metadata),
+        license: field("License-Expression").or_else(|| legacy_license(&metadata)),
+        requires_python: field("Requires-Python"),
+        run: metadata.get("Requires-Dist").cloned().unwrap_or_default(),
+        run_source: "wheel METADATA Requires-Dist",
+        build_system: Vec::new(),
+        pure: file_name.ends_with("-none-any.whl"),
+        imports: modules.imports(),
+        // They are inside the wheel, which the build does not unpack.
+        license_files: Vec::new(),
+        wheel_file: Some(file_name),
+        name,
+        version,
+    })
+}
+
 /// The core metadata (`*.dist-info/METADATA`) of a wheel.
 pub fn wheel_metadata(path: &Path) -> Result<BTreeMap<String, Vec<String>>, String> {
+    read_wheel(path).map(|(metadata, _)| metadata)
+}
+
+/// Core metadata fields (`PKG-INFO`, `METADATA`): key → values, in order.
+type CoreMetadata = BTreeMap<String, Vec<String>>;
+
+/// A wheel's core metadata and the paths of its files.
+fn read_wheel(path: &Path) -> Result<(CoreMetadata, Vec<String>), String> {
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut archive =
         zip::ZipArchive::new(file).map_err(|e| format!("{}: not a wheel: {e}", path.display()))?;
-    let name = archive
+    let paths: Vec<String> = archive
         .file_names()
         .filter_map(Result::ok)
-        .find(|n| n.ends_with(".dist-info/METADATA") && n.matches('/').count() == 1)
+        .filter(|n| !n.ends_with('/'))
         .map(|n| n.into_owned())
+        .collect();
+    let name = paths
+        .iter()
+        .find(|n| n.ends_with(".dist-info/METADATA") && n.matches('/').count() == 1)
+        .cloned()
         .ok_or_else(|| format!("{}: the wheel has no .dist-info/METADATA", path.display()))?;
     let mut text = String::new();
     archive
@@ -281,7 +358,7 @@ pub fn wheel_metadata(path: &Path) -> Result<BTreeMap<String, Vec<String>>, Stri
         .map_err(|e| format!("{}: {e}", path.display()))?
         .read_to_string(&mut text)
         .map_err(|e| format!("{}: {name}: {e}", path.display()))?;
-    Ok(parse_pkg_info(&text))
+    Ok((parse_pkg_info(&text), paths))
 }
 
 impl Analysis {

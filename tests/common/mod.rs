@@ -100,6 +100,24 @@ impl HttpServer {
     }
 }
 
+/// `<CARGO_TARGET_TMPDIR>/<name>/channel`, which `make` fills the first time any test binary
+/// asks for it: a file lock serialises the binaries, a `.done` marker records success. Keep
+/// what the fixture is made from in `name` so that a change makes a new one.
+pub fn built_once(name: &str, make: impl FnOnce(&Path)) -> PathBuf {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::create_dir_all(&root).unwrap();
+    let lock = std::fs::File::create(root.join(".lock")).unwrap();
+    lock.lock().unwrap();
+    let channel = root.join("channel");
+    let done = root.join(".done");
+    if !done.exists() {
+        let _ = std::fs::remove_dir_all(&channel);
+        make(&channel);
+        std::fs::File::create(&done).unwrap();
+    }
+    channel
+}
+
 /// Copies a directory tree.
 pub fn copy_dir(from: &Path, to: &Path) {
     for entry in walkdir::WalkDir::new(from) {

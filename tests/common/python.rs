@@ -4,7 +4,7 @@
 //! The interpreter, `libpython` and the standard library (without tests, IDLE, tkinter and
 //! site-packages content) are repackaged; with `patchelf` available the interpreter's RUNPATH
 //! becomes `$ORIGIN/../lib`, so the environment's own libpython is the one loaded. Built once
-//! per test run under `CARGO_TARGET_TMPDIR`, guarded by a file lock across test binaries.
+//! under `CARGO_TARGET_TMPDIR` (see [`super::built_once`]).
 
 use super::fixtures::{Format, Package};
 use std::path::{Path, PathBuf};
@@ -40,18 +40,14 @@ const SKIPPED: &[&str] = &[
 /// A channel folder holding the `python` package (and nothing else); built on first use.
 pub fn python_channel() -> PathBuf {
     let (version, base) = host_python();
-    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("python-fixture-{version}"));
-    std::fs::create_dir_all(&root).unwrap();
-    let lock = std::fs::File::create(root.join(".lock")).unwrap();
-    lock.lock().unwrap();
-    let channel = root.join("channel");
-    let done = root.join(".done");
-    if done.exists() {
-        return channel;
-    }
-    let _ = std::fs::remove_dir_all(&channel);
+    super::built_once(&format!("python-fixture-{version}"), |channel| {
+        write_python_channel(&version, &base, channel)
+    })
+}
+
+fn write_python_channel(version: &str, base: &Path, channel: &Path) {
     let minor: String = version.split('.').take(2).collect::<Vec<_>>().join(".");
-    let mut package = Package::new("python", &version, "h0_0_cpython", "linux-64");
+    let mut package = Package::new("python", version, "h0_0_cpython", "linux-64");
     package.files.clear();
     let stdlib = base.join("lib").join(format!("python{minor}"));
     for entry in walkdir::WalkDir::new(&stdlib)
@@ -102,14 +98,12 @@ pub fn python_channel() -> PathBuf {
         )
         .symlink("bin/python", &format!("python{minor}"))
         .symlink("bin/python3", &format!("python{minor}"));
-    package.write(&channel, Format::Conda);
+    package.write(channel, Format::Conda);
     let indexed = Command::new(env!("CARGO_BIN_EXE_krait"))
         .arg("index")
         .arg("-q")
-        .arg(&channel)
+        .arg(channel)
         .status()
         .unwrap();
     assert!(indexed.success());
-    std::fs::File::create(&done).unwrap();
-    channel
 }
