@@ -5,6 +5,7 @@
 //! length; merged with build when the recipe has no `host`), run the script, take the files it
 //! added to the host prefix, package each output, index the output folder, and test.
 
+pub mod convert;
 pub mod package;
 pub mod script;
 pub mod source;

@@ -7,6 +7,7 @@ mod activate;
 mod build;
 mod clean;
 mod config;
+mod convert;
 mod create;
 mod env;
 mod env_common;
@@ -59,6 +60,8 @@ enum Command {
     Clean(clean::Args),
     /// Show krait's merged configuration and where each value comes from.
     Config(config::Args),
+    /// Re-target packages without platform-specific binaries to other platforms (conda convert).
+    Convert(convert::Args),
     /// Create an environment from specs, a spec file, environment.yml or a lockfile.
     Create(create::Args),
     /// Print the script that deactivates the active environment (through the shell function).
@@ -109,6 +112,7 @@ pub fn main() -> ExitCode {
         Command::Activate(args) => activate::activate(args, &cli.global),
         Command::Clean(args) => clean::run(args, &cli.global),
         Command::Config(args) => config::run(args, &cli.global),
+        Command::Convert(args) => convert::run(args, &cli.global),
         Command::Create(args) => create::run(args, &cli.global),
         Command::Deactivate(args) => activate::deactivate(args, &cli.global),
         Command::Env(args) => env::run(args, &cli.global),
