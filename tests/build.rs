@@ -337,3 +337,55 @@ fn bad_input_fails_clearly_and_leaves_the_output_channel_clean() {
     let err = run_err(&mut b.build(&["no-such-recipe"], &[]));
     assert!(err.contains("no-such-recipe"), "{err}");
 }
+
+#[test]
+fn missing_shared_libraries_warn_unless_whitelisted_and_fail_when_asked() {
+    let b = Builder::new();
+    // The build's exit status and its missing-DSO reports (stderr also holds the script's trace).
+    let build = |mode: &str| {
+        let mut cmd = b.build(&["dso-check"], &["--no-test"]);
+        cmd.env("KRAIT_TEST_DSO_MODE", mode);
+        let out = common::run(&mut cmd);
+        let reports: Vec<String> = String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .filter(|l| l.contains("not found in packages"))
+            .map(String::from)
+            .collect();
+        (out, reports)
+    };
+    let archives = || -> Vec<String> {
+        std::fs::read_dir(b.out.join("linux-64"))
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.ends_with(".conda"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // A library left in the work folder is reported, naming the file and the library; the
+    // one shipped in the package and glibc's are not.
+    let (warned, reports) = build("warn");
+    assert!(warned.status.success());
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(
+        reports[0].contains("(dso-check,bin/linked): $RPATH/libnowhere.so not found"),
+        "{reports:?}"
+    );
+    assert_eq!(archives().len(), 1);
+    // missing_dso_whitelist silences it.
+    let (allowed, reports) = build("allow");
+    assert!(allowed.status.success());
+    assert!(reports.is_empty(), "{reports:?}");
+    // error_overlinking makes it fatal, and nothing new is written.
+    for archive in archives() {
+        std::fs::remove_file(b.out.join("linux-64").join(archive)).unwrap();
+    }
+    let (failed, _) = build("error");
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(!failed.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("shared libraries not found") && stderr.contains("bin/linked"),
+        "{stderr}"
+    );
+    assert!(archives().is_empty(), "{:?}", archives());
+}

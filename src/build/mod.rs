@@ -5,6 +5,7 @@
 //! length; merged with build when the recipe has no `host`), run the script, take the files it
 //! added to the host prefix, package each output, index the output folder, and test.
 
+pub mod linkage;
 pub mod package;
 pub mod script;
 pub mod source;
@@ -41,6 +42,11 @@ pub enum BuildError {
     TestFailed(String),
     #[error("{0}")]
     Io(String),
+    #[error("shared libraries not found:\n{0}")]
+    #[diagnostic(help(
+        "add them to the host requirements, or list them in build/missing_dso_whitelist"
+    ))]
+    Linkage(String),
     #[error("no recipe (meta.yaml) found in {0}")]
     NoRecipe(PathBuf),
     #[error("recipes depend on each other in a cycle: {0}")]
@@ -539,6 +545,7 @@ fn build_variant(
             variant,
             output,
             host_prefix: &host_prefix,
+            build_prefix: &build_prefix,
             files,
             depends,
             constrains,

@@ -34,6 +34,7 @@ pub struct PackageInput<'a> {
     pub variant: &'a RenderedVariant,
     pub output: &'a Output,
     pub host_prefix: &'a Path,
+    pub build_prefix: &'a Path,
     /// Paths relative to the host prefix that the package holds.
     pub files: Vec<PathBuf>,
     /// Final run requirements (run exports and pins applied).
@@ -236,9 +237,20 @@ pub fn write_package(
         if glob_matches(&build.no_link, &target_rel) {
             entry["no_link"] = json!(true);
         }
-        files_list.push(target_rel.to_string_lossy().into_owned());
+        files_list.push(target_rel);
         paths_json.push(entry);
     }
+    super::linkage::LinkageCheck {
+        package: output.package.name.as_normalized(),
+        staging,
+        files: &files_list,
+        host_prefix: input.host_prefix,
+        build_prefix: input.build_prefix,
+        rpaths: &build.rpaths,
+        whitelist: &build.missing_dso_whitelist,
+        error: build.error_on_missing_dso,
+    }
+    .run()?;
     let info = staging.join("info");
     let write = |name: &str, content: String| -> Result<(), BuildError> {
         let path = info.join(name);
@@ -254,7 +266,10 @@ pub fn write_package(
     )?;
     write(
         "files",
-        files_list.iter().map(|f| format!("{f}\n")).collect(),
+        files_list
+            .iter()
+            .map(|f| format!("{}\n", f.display()))
+            .collect(),
     )?;
     if !has_prefix.is_empty() {
         write(
