@@ -202,14 +202,18 @@ fn gcc_built_library_and_program_relocate_into_two_prefixes() {
     }
 }
 
+/// `X.Y` of the python the test channel repackages.
+fn python_minor() -> String {
+    let (version, _) = common::python::host_python();
+    version.split('.').take(2).collect::<Vec<_>>().join(".")
+}
+
 #[test]
 fn noarch_python_package_runs_on_the_pinned_interpreter() {
     let b = Builder::new();
     let python = common::python::python_channel();
-    let (version, _) = common::python::host_python();
-    let minor: String = version.split('.').take(2).collect::<Vec<_>>().join(".");
     run_ok(
-        b.build(&["pyhello"], &["--python", &minor])
+        b.build(&["pyhello"], &["--python", &python_minor()])
             .arg("-c")
             .arg(&python),
     );
@@ -388,4 +392,85 @@ fn missing_shared_libraries_warn_unless_whitelisted_and_fail_when_asked() {
         "{stderr}"
     );
     assert!(archives().is_empty(), "{:?}", archives());
+}
+
+#[test]
+fn entry_points_and_python_shebangs_of_a_non_noarch_package_relocate() {
+    let b = Builder::new();
+    let python = common::python::python_channel();
+    run_ok(
+        b.build(&["pytool"], &["--python", &python_minor()])
+            .arg("-c")
+            .arg(&python),
+    );
+    let archives: Vec<PathBuf> = std::fs::read_dir(b.out.join("linux-64"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".conda"))
+        .collect();
+    assert_eq!(archives.len(), 1, "{archives:?}");
+    let archive = &archives[0];
+    let paths = json_member(archive, "info/paths.json");
+    let entry = |path: &str| -> Value {
+        paths["paths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["_path"] == path)
+            .unwrap_or_else(|| panic!("{path} not in {paths}"))
+            .clone()
+    };
+    let placeholder = entry("bin/pytool")["prefix_placeholder"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(placeholder.contains("_h_env_placehold"), "{placeholder}");
+    let shebang = format!("#!{placeholder}/bin/python\n");
+    // The entry point is conda-build's wrapper, run by the host python.
+    let wrapper = member(archive, "bin/pytool");
+    assert!(
+        wrapper.starts_with(&shebang)
+            && wrapper.contains("from pytool.cli import main")
+            && wrapper.contains("sys.exit(main())"),
+        "{wrapper}"
+    );
+    // A shebang naming another python now names the host python; others are untouched.
+    let legacy = member(archive, "bin/pytool-legacy");
+    assert_eq!(
+        legacy,
+        format!("{shebang}import sys\nprint(\"legacy on\", sys.prefix)\n")
+    );
+    assert_eq!(
+        member(archive, "bin/pytool-sh"),
+        "#!/bin/sh\necho shell script\n"
+    );
+    for path in ["bin/pytool", "bin/pytool-legacy"] {
+        assert_eq!(entry(path)["file_mode"], "text", "{path}");
+        assert_eq!(entry(path)["prefix_placeholder"], placeholder.as_str());
+    }
+    assert!(entry("bin/pytool-sh").get("prefix_placeholder").is_none());
+    // Installed into a short prefix, and into one too long for a shebang line (the installer
+    // then writes a `#!/bin/sh` line that execs the prefix's python, as conda does), both
+    // scripts run on the environment's python.
+    let long = format!("long/{}", "deep_".repeat(26));
+    for name in ["short", long.as_str()] {
+        let prefix = b.home.path().join(name);
+        b.create(&prefix, &["pytool"], &[&python]);
+        let first_line = std::fs::read_to_string(prefix.join("bin/pytool"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .to_string();
+        let expected = format!("#!{}/bin/python", prefix.display());
+        if expected.len() <= 127 {
+            assert_eq!(first_line, expected);
+        } else {
+            assert_eq!(first_line, "#!/bin/sh");
+        }
+        for (script, label) in [("pytool", "pytool"), ("pytool-legacy", "legacy")] {
+            let out = run_ok(&mut Command::new(prefix.join("bin").join(script)));
+            assert_eq!(out.trim(), format!("{label} on {}", prefix.display()));
+        }
+    }
 }

@@ -7,6 +7,7 @@
 
 pub mod linkage;
 pub mod package;
+pub mod python;
 pub mod script;
 pub mod source;
 pub mod test;
@@ -501,6 +502,15 @@ fn build_variant(
         let env = script::environment(&dirs, &identity(top, variant, &h, &v));
         script::run(script_text, &dirs, &env, options.quiet, "conda_build")?;
     }
+    // conda-build writes the entry points of non-noarch packages itself; for noarch python
+    // the installer does, from info/link.json.
+    for output in variant
+        .outputs
+        .iter()
+        .filter(|o| o.script.is_none() && !o.build.noarch.is_python())
+    {
+        python::write_entry_points(&host_prefix, &output.build.entry_points)?;
+    }
     let after_top = relative_files(&host_prefix);
     let top_new: Vec<PathBuf> = after_top.difference(&before).cloned().collect();
 
@@ -518,6 +528,9 @@ fn build_variant(
                 options.quiet,
                 &format!("output_{}", output.package.name.as_normalized()),
             )?;
+            if !output.build.noarch.is_python() {
+                python::write_entry_points(&host_prefix, &output.build.entry_points)?;
+            }
             relative_files(&host_prefix)
                 .difference(&marker)
                 .cloned()

@@ -191,6 +191,11 @@ pub fn write_package(
         } else {
             std::fs::copy(&source, &target).map_err(io(&target))?;
             let head = std::fs::read(&target).map_err(io(&target))?;
+            if rel.starts_with("bin") {
+                if let Some(fixed) = super::python::fix_shebang(&head, input.host_prefix) {
+                    std::fs::write(&target, fixed).map_err(io(&target))?;
+                }
+            }
             if relocate && is_elf(&head) && !cfg!(target_os = "macos") {
                 let selected = match &build.binary_relocation {
                     BoolOrGlobs::Globs(globs) => glob_matches(globs, &target_rel),
