@@ -4,6 +4,7 @@
 //! reproducible archives, peers reading the archives, and bad input.
 
 mod common;
+mod serve_support;
 
 use common::{krait, peer_python, peer_script, run_err, run_ok};
 use serde_json::Value;
@@ -473,4 +474,85 @@ fn entry_points_and_python_shebangs_of_a_non_noarch_package_relocate() {
             assert_eq!(out.trim(), format!("{label} on {}", prefix.display()));
         }
     }
+}
+
+#[test]
+fn built_packages_are_uploaded_to_a_channel_folder_and_to_krait_serve() {
+    let b = Builder::new();
+    let archive = b.out.join("noarch/hello-generic-1.2.0-3.conda");
+    // A destination folder that does not exist is refused before anything is built.
+    let missing = b.home.path().join("missing");
+    let err = run_err(&mut b.build(
+        &["hello-generic"],
+        &["--upload-to", missing.to_str().unwrap()],
+    ));
+    assert!(err.contains("does not exist"), "{err}");
+    assert!(!archive.exists());
+
+    let folder = b.home.path().join("published");
+    std::fs::create_dir_all(&folder).unwrap();
+    let out = run_ok(&mut b.build(
+        &["hello-generic"],
+        &["--upload-to", folder.to_str().unwrap(), "--json"],
+    ));
+    let built: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        built[0]["uploaded"]["target"],
+        "noarch/hello-generic-1.2.0-3.conda"
+    );
+    let bytes = std::fs::read(&archive).unwrap();
+    assert_eq!(
+        std::fs::read(folder.join("noarch/hello-generic-1.2.0-3.conda")).unwrap(),
+        bytes
+    );
+    let repodata: Value = serde_json::from_str(
+        &std::fs::read_to_string(folder.join("noarch/repodata.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(repodata["packages.conda"]["hello-generic-1.2.0-3.conda"].is_object());
+
+    // To a server: refused without the write token, accepted with it, then installable.
+    let served = b.home.path().join("served");
+    std::fs::create_dir_all(&served).unwrap();
+    let write = serve_support::token_file(b.home.path(), "write.token", "build-writer");
+    let server = serve_support::Server::start(
+        b.home.path(),
+        &served,
+        &["--write-token-file", write.to_str().unwrap()],
+    );
+    let err = run_err(&mut b.build(&["hello-generic"], &["--upload-to", &server.url]));
+    assert!(err.contains("401"), "{err}");
+    assert!(!served.join("noarch/hello-generic-1.2.0-3.conda").exists());
+    run_ok(&mut b.build(
+        &["hello-generic"],
+        &[
+            "--upload-to",
+            &server.url,
+            "--token-file",
+            write.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(
+        std::fs::read(served.join("noarch/hello-generic-1.2.0-3.conda")).unwrap(),
+        std::fs::read(&archive).unwrap()
+    );
+    let prefix = b.home.path().join("from-server");
+    run_ok(
+        krait(b.home.path())
+            .args([
+                "create",
+                "-y",
+                "--override-channels",
+                "-c",
+                &server.url,
+                "-p",
+            ])
+            .arg(&prefix)
+            .arg("hello-generic"),
+    );
+    let text = std::fs::read_to_string(prefix.join("share/hello/greeting.txt")).unwrap();
+    assert_eq!(
+        text,
+        format!("hello from hello-generic 1.2.0 at {}\n", prefix.display())
+    );
 }

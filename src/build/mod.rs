@@ -61,6 +61,9 @@ pub enum BuildError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Resolve(#[from] crate::channel::resolve::ResolveError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Upload(#[from] crate::channel::upload::UploadError),
 }
 
 /// How to build.
@@ -75,6 +78,8 @@ pub struct BuildOptions {
     pub test: bool,
     pub keep_build_dirs: bool,
     pub quiet: bool,
+    /// Where each package goes once built and tested (`--upload-to`).
+    pub upload: Option<crate::channel::upload::Uploader>,
 }
 
 /// A package that was built (and tested unless `--no-test`).
@@ -82,6 +87,8 @@ pub struct BuildOptions {
 pub struct Built {
     pub name: String,
     pub archive: PathBuf,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uploaded: Option<crate::channel::upload::Uploaded>,
 }
 
 /// The recipes under `paths`: a recipe folder, a `meta.yaml`, or a folder of recipe folders.
@@ -232,9 +239,18 @@ pub fn build(paths: &[PathBuf], options: &BuildOptions) -> Result<Vec<Built>, Bu
     let mut built = Vec::new();
     for (recipe, variants) in rendered {
         for variant in variants {
-            built.extend(build_variant(
-                &recipe, &variant, options, &config, &runtime,
-            )?);
+            let mut done = build_variant(&recipe, &variant, options, &config, &runtime)?;
+            // Like conda-build, a package goes out as soon as its recipe built and tested.
+            if let Some(uploader) = &options.upload {
+                for package in &mut done {
+                    let uploaded = uploader.upload(&runtime, &package.archive)?;
+                    if !options.quiet {
+                        eprintln!("uploaded {} (sha256 {})", uploaded.target, uploaded.sha256);
+                    }
+                    package.uploaded = Some(uploaded);
+                }
+            }
+            built.extend(done);
         }
     }
     Ok(built)
@@ -599,6 +615,7 @@ fn build_variant(
         built.push(Built {
             name: output.package.name.as_normalized().to_string(),
             archive,
+            uploaded: None,
         });
     }
     if !options.keep_build_dirs {
