@@ -556,3 +556,41 @@ fn built_packages_are_uploaded_to_a_channel_folder_and_to_krait_serve() {
         format!("hello from hello-generic 1.2.0 at {}\n", prefix.display())
     );
 }
+
+#[test]
+fn a_package_built_by_py_rattler_build_serves_as_a_host_dependency() {
+    let importable = Command::new(peer_python())
+        .args(["-c", "import rattler_build"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !importable {
+        eprintln!(
+            "SKIPPED: py-rattler-build is not installed in {} (scripts/setup-test-env installs it)",
+            peer_python().display()
+        );
+        return;
+    }
+    let b = Builder::new();
+    let rattler_channel = b.home.path().join("rattler-build-out");
+    run_ok(
+        peer_script("rattler_build_recipe.py")
+            .arg(recipe("rb-header").join("recipe.yaml"))
+            .arg(&rattler_channel),
+    );
+    run_ok(
+        b.build(&["rb-header-user"], &[])
+            .arg("-c")
+            .arg(&rattler_channel),
+    );
+    let archive = b.out.join("linux-64/rbver-1.0-0.conda");
+    // rattler-build's run_exports (from repodata) became a run requirement.
+    assert_eq!(
+        json_member(&archive, "info/index.json")["depends"],
+        serde_json::json!(["rbheader >=2.1.0,<3.0a0"])
+    );
+    let prefix = b.home.path().join("env");
+    b.create(&prefix, &["rbver"], &[&rattler_channel]);
+    let out = run_ok(&mut Command::new(prefix.join("bin/rbver")));
+    assert_eq!(out.trim(), "rbheader 21");
+    assert!(prefix.join("include/rbheader.h").is_file());
+}
