@@ -190,22 +190,23 @@ pub fn write_package(
             entry["size_in_bytes"] = json!(0);
         } else {
             std::fs::copy(&source, &target).map_err(io(&target))?;
-            let head = std::fs::read(&target).map_err(io(&target))?;
+            let mut bytes = std::fs::read(&target).map_err(io(&target))?;
             if rel.starts_with("bin") {
-                if let Some(fixed) = super::python::fix_shebang(&head, input.host_prefix) {
-                    std::fs::write(&target, fixed).map_err(io(&target))?;
+                if let Some(fixed) = super::python::fix_shebang(&bytes, input.host_prefix) {
+                    std::fs::write(&target, &fixed).map_err(io(&target))?;
+                    bytes = fixed;
                 }
             }
-            if relocate && is_elf(&head) && !cfg!(target_os = "macos") {
+            if relocate && is_elf(&bytes) && !cfg!(target_os = "macos") {
                 let selected = match &build.binary_relocation {
                     BoolOrGlobs::Globs(globs) => glob_matches(globs, &target_rel),
                     BoolOrGlobs::Bool(b) => *b,
                 };
                 if selected {
                     relocate_elf(&target, &target_rel, input.host_prefix, &build.rpaths)?;
+                    bytes = std::fs::read(&target).map_err(io(&target))?;
                 }
             }
-            let bytes = std::fs::read(&target).map_err(io(&target))?;
             let ignored = match &build.ignore_prefix_files {
                 BoolOrGlobs::Bool(all) => *all,
                 BoolOrGlobs::Globs(globs) => glob_matches(globs, &target_rel),
@@ -215,9 +216,10 @@ pub fn write_package(
             let compiled = target_rel
                 .extension()
                 .is_some_and(|e| e == "pyc" || e == "pyo");
-            let holds_prefix = !ignored && !compiled && memchr_find(&bytes, host.as_bytes());
+            let holds_prefix =
+                !ignored && !compiled && memchr::memmem::find(&bytes, host.as_bytes()).is_some();
             if holds_prefix {
-                let binary = bytes.contains(&0) || is_elf(&bytes);
+                let binary = memchr::memchr(0, &bytes).is_some() || is_elf(&bytes);
                 let forced_text = glob_matches(&build.has_prefix_files, &target_rel);
                 let forced_binary = glob_matches(&build.binary_has_prefix_files, &target_rel);
                 let mode = if forced_text {
@@ -390,10 +392,6 @@ fn normalise_modes(staging: &Path) -> Result<(), BuildError> {
             .map_err(io(entry.path()))?;
     }
     Ok(())
-}
-
-fn memchr_find(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 fn pretty(value: &Value) -> String {
