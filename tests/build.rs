@@ -4,6 +4,7 @@
 //! reproducible archives, peers reading the archives, and bad input.
 
 mod common;
+mod serve_support;
 
 use common::{krait, peer_python, peer_script, run_err, run_ok};
 use serde_json::Value;
@@ -202,14 +203,18 @@ fn gcc_built_library_and_program_relocate_into_two_prefixes() {
     }
 }
 
+/// `X.Y` of the python the test channel repackages.
+fn python_minor() -> String {
+    let (version, _) = common::python::host_python();
+    version.split('.').take(2).collect::<Vec<_>>().join(".")
+}
+
 #[test]
 fn noarch_python_package_runs_on_the_pinned_interpreter() {
     let b = Builder::new();
     let python = common::python::python_channel();
-    let (version, _) = common::python::host_python();
-    let minor: String = version.split('.').take(2).collect::<Vec<_>>().join(".");
     run_ok(
-        b.build(&["pyhello"], &["--python", &minor])
+        b.build(&["pyhello"], &["--python", &python_minor()])
             .arg("-c")
             .arg(&python),
     );
@@ -336,4 +341,256 @@ fn bad_input_fails_clearly_and_leaves_the_output_channel_clean() {
     assert!(repodata["packages.conda"].as_object().unwrap().is_empty());
     let err = run_err(&mut b.build(&["no-such-recipe"], &[]));
     assert!(err.contains("no-such-recipe"), "{err}");
+}
+
+#[test]
+fn missing_shared_libraries_warn_unless_whitelisted_and_fail_when_asked() {
+    let b = Builder::new();
+    // The build's exit status and its missing-DSO reports (stderr also holds the script's trace).
+    let build = |mode: &str| {
+        let mut cmd = b.build(&["dso-check"], &["--no-test"]);
+        cmd.env("KRAIT_TEST_DSO_MODE", mode);
+        let out = common::run(&mut cmd);
+        let reports: Vec<String> = String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .filter(|l| l.contains("not found in packages"))
+            .map(String::from)
+            .collect();
+        (out, reports)
+    };
+    let archives = || -> Vec<String> {
+        std::fs::read_dir(b.out.join("linux-64"))
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.ends_with(".conda"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // A library left in the work folder is reported, naming the file and the library; the
+    // one shipped in the package and glibc's are not.
+    let (warned, reports) = build("warn");
+    assert!(warned.status.success());
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(
+        reports[0].contains("(dso-check,bin/linked): $RPATH/libnowhere.so not found"),
+        "{reports:?}"
+    );
+    assert_eq!(archives().len(), 1);
+    // missing_dso_whitelist silences it.
+    let (allowed, reports) = build("allow");
+    assert!(allowed.status.success());
+    assert!(reports.is_empty(), "{reports:?}");
+    // error_overlinking makes it fatal, and nothing new is written.
+    for archive in archives() {
+        std::fs::remove_file(b.out.join("linux-64").join(archive)).unwrap();
+    }
+    let (failed, _) = build("error");
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(!failed.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("shared libraries not found") && stderr.contains("bin/linked"),
+        "{stderr}"
+    );
+    assert!(archives().is_empty(), "{:?}", archives());
+}
+
+#[test]
+fn entry_points_and_python_shebangs_of_a_non_noarch_package_relocate() {
+    let b = Builder::new();
+    let python = common::python::python_channel();
+    run_ok(
+        b.build(&["pytool"], &["--python", &python_minor()])
+            .arg("-c")
+            .arg(&python),
+    );
+    let archives: Vec<PathBuf> = std::fs::read_dir(b.out.join("linux-64"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".conda"))
+        .collect();
+    assert_eq!(archives.len(), 1, "{archives:?}");
+    let archive = &archives[0];
+    let paths = json_member(archive, "info/paths.json");
+    let entry = |path: &str| -> Value {
+        paths["paths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["_path"] == path)
+            .unwrap_or_else(|| panic!("{path} not in {paths}"))
+            .clone()
+    };
+    let placeholder = entry("bin/pytool")["prefix_placeholder"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(placeholder.contains("_h_env_placehold"), "{placeholder}");
+    let shebang = format!("#!{placeholder}/bin/python\n");
+    // The entry point is conda-build's wrapper, run by the host python.
+    let wrapper = member(archive, "bin/pytool");
+    assert!(
+        wrapper.starts_with(&shebang)
+            && wrapper.contains("from pytool.cli import main")
+            && wrapper.contains("sys.exit(main())"),
+        "{wrapper}"
+    );
+    // A shebang naming another python now names the host python; others are untouched.
+    let legacy = member(archive, "bin/pytool-legacy");
+    assert_eq!(
+        legacy,
+        format!("{shebang}import sys\nprint(\"legacy on\", sys.prefix)\n")
+    );
+    assert_eq!(
+        member(archive, "bin/pytool-sh"),
+        "#!/bin/sh\necho shell script\n"
+    );
+    for path in ["bin/pytool", "bin/pytool-legacy"] {
+        assert_eq!(entry(path)["file_mode"], "text", "{path}");
+        assert_eq!(entry(path)["prefix_placeholder"], placeholder.as_str());
+    }
+    assert!(entry("bin/pytool-sh").get("prefix_placeholder").is_none());
+    // Installed into a short prefix, and into one too long for a shebang line (the installer
+    // then writes a `#!/bin/sh` line that execs the prefix's python, as conda does), both
+    // scripts run on the environment's python.
+    let long = format!("long/{}", "deep_".repeat(26));
+    for name in ["short", long.as_str()] {
+        let prefix = b.home.path().join(name);
+        b.create(&prefix, &["pytool"], &[&python]);
+        let first_line = std::fs::read_to_string(prefix.join("bin/pytool"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .to_string();
+        let expected = format!("#!{}/bin/python", prefix.display());
+        if expected.len() <= 127 {
+            assert_eq!(first_line, expected);
+        } else {
+            assert_eq!(first_line, "#!/bin/sh");
+        }
+        for (script, label) in [("pytool", "pytool"), ("pytool-legacy", "legacy")] {
+            let out = run_ok(&mut Command::new(prefix.join("bin").join(script)));
+            assert_eq!(out.trim(), format!("{label} on {}", prefix.display()));
+        }
+    }
+}
+
+#[test]
+fn built_packages_are_uploaded_to_a_channel_folder_and_to_krait_serve() {
+    let b = Builder::new();
+    let archive = b.out.join("noarch/hello-generic-1.2.0-3.conda");
+    // A destination folder that does not exist is refused before anything is built.
+    let missing = b.home.path().join("missing");
+    let err = run_err(&mut b.build(
+        &["hello-generic"],
+        &["--upload-to", missing.to_str().unwrap()],
+    ));
+    assert!(err.contains("does not exist"), "{err}");
+    assert!(!archive.exists());
+
+    let folder = b.home.path().join("published");
+    std::fs::create_dir_all(&folder).unwrap();
+    let out = run_ok(&mut b.build(
+        &["hello-generic"],
+        &["--upload-to", folder.to_str().unwrap(), "--json"],
+    ));
+    let built: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        built[0]["uploaded"]["target"],
+        "noarch/hello-generic-1.2.0-3.conda"
+    );
+    let bytes = std::fs::read(&archive).unwrap();
+    assert_eq!(
+        std::fs::read(folder.join("noarch/hello-generic-1.2.0-3.conda")).unwrap(),
+        bytes
+    );
+    let repodata: Value = serde_json::from_str(
+        &std::fs::read_to_string(folder.join("noarch/repodata.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(repodata["packages.conda"]["hello-generic-1.2.0-3.conda"].is_object());
+
+    // To a server: refused without the write token, accepted with it, then installable.
+    let served = b.home.path().join("served");
+    std::fs::create_dir_all(&served).unwrap();
+    let write = serve_support::token_file(b.home.path(), "write.token", "build-writer");
+    let server = serve_support::Server::start(
+        b.home.path(),
+        &served,
+        &["--write-token-file", write.to_str().unwrap()],
+    );
+    let err = run_err(&mut b.build(&["hello-generic"], &["--upload-to", &server.url]));
+    assert!(err.contains("401"), "{err}");
+    assert!(!served.join("noarch/hello-generic-1.2.0-3.conda").exists());
+    run_ok(&mut b.build(
+        &["hello-generic"],
+        &[
+            "--upload-to",
+            &server.url,
+            "--token-file",
+            write.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(
+        std::fs::read(served.join("noarch/hello-generic-1.2.0-3.conda")).unwrap(),
+        std::fs::read(&archive).unwrap()
+    );
+    let prefix = b.home.path().join("from-server");
+    run_ok(
+        krait(b.home.path())
+            .args([
+                "create",
+                "-y",
+                "--override-channels",
+                "-c",
+                &server.url,
+                "-p",
+            ])
+            .arg(&prefix)
+            .arg("hello-generic"),
+    );
+    let text = std::fs::read_to_string(prefix.join("share/hello/greeting.txt")).unwrap();
+    assert_eq!(
+        text,
+        format!("hello from hello-generic 1.2.0 at {}\n", prefix.display())
+    );
+}
+
+#[test]
+fn a_package_built_by_py_rattler_build_serves_as_a_host_dependency() {
+    let importable = Command::new(peer_python())
+        .args(["-c", "import rattler_build"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !importable {
+        eprintln!(
+            "SKIPPED: py-rattler-build is not installed in {} (scripts/setup-test-env installs it)",
+            peer_python().display()
+        );
+        return;
+    }
+    let b = Builder::new();
+    let rattler_channel = b.home.path().join("rattler-build-out");
+    run_ok(
+        peer_script("rattler_build_recipe.py")
+            .arg(recipe("rb-header").join("recipe.yaml"))
+            .arg(&rattler_channel),
+    );
+    run_ok(
+        b.build(&["rb-header-user"], &[])
+            .arg("-c")
+            .arg(&rattler_channel),
+    );
+    let archive = b.out.join("linux-64/rbver-1.0-0.conda");
+    // rattler-build's run_exports (from repodata) became a run requirement.
+    assert_eq!(
+        json_member(&archive, "info/index.json")["depends"],
+        serde_json::json!(["rbheader >=2.1.0,<3.0a0"])
+    );
+    let prefix = b.home.path().join("env");
+    b.create(&prefix, &["rbver"], &[&rattler_channel]);
+    let out = run_ok(&mut Command::new(prefix.join("bin/rbver")));
+    assert_eq!(out.trim(), "rbheader 21");
+    assert!(prefix.join("include/rbheader.h").is_file());
 }

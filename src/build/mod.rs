@@ -6,7 +6,9 @@
 //! added to the host prefix, package each output, index the output folder, and test.
 
 pub mod convert;
+pub mod linkage;
 pub mod package;
+pub mod python;
 pub mod script;
 pub mod source;
 pub mod test;
@@ -42,6 +44,11 @@ pub enum BuildError {
     TestFailed(String),
     #[error("{0}")]
     Io(String),
+    #[error("shared libraries not found:\n{0}")]
+    #[diagnostic(help(
+        "add them to the host requirements, or list them in build/missing_dso_whitelist"
+    ))]
+    Linkage(String),
     #[error("no recipe (meta.yaml) found in {0}")]
     NoRecipe(PathBuf),
     #[error("recipes depend on each other in a cycle: {0}")]
@@ -55,6 +62,9 @@ pub enum BuildError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Resolve(#[from] crate::channel::resolve::ResolveError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Upload(#[from] crate::channel::upload::UploadError),
 }
 
 /// How to build.
@@ -70,6 +80,8 @@ pub struct BuildOptions {
     pub test: bool,
     pub keep_build_dirs: bool,
     pub quiet: bool,
+    /// Where each package goes once built and tested (`--upload-to`).
+    pub upload: Option<crate::channel::upload::Uploader>,
 }
 
 /// A package that was built (and tested unless `--no-test`).
@@ -77,6 +89,8 @@ pub struct BuildOptions {
 pub struct Built {
     pub name: String,
     pub archive: PathBuf,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uploaded: Option<crate::channel::upload::Uploaded>,
 }
 
 /// The recipes under `paths`: a recipe folder, a `meta.yaml`, or a folder of recipe folders.
@@ -231,9 +245,18 @@ pub fn build(paths: &[PathBuf], options: &BuildOptions) -> Result<Vec<Built>, Bu
     let mut built = Vec::new();
     for (recipe, variants) in rendered {
         for variant in variants {
-            built.extend(build_variant(
-                &recipe, &variant, options, &config, &runtime,
-            )?);
+            let mut done = build_variant(&recipe, &variant, options, &config, &runtime)?;
+            // Like conda-build, a package goes out as soon as its recipe built and tested.
+            if let Some(uploader) = &options.upload {
+                for package in &mut done {
+                    let uploaded = uploader.upload(&runtime, &package.archive)?;
+                    if !options.quiet {
+                        eprintln!("uploaded {} (sha256 {})", uploaded.target, uploaded.sha256);
+                    }
+                    package.uploaded = Some(uploaded);
+                }
+            }
+            built.extend(done);
         }
     }
     Ok(built)
@@ -501,6 +524,15 @@ fn build_variant(
         let env = script::environment(&dirs, &identity(top, variant, &h, &v));
         script::run(script_text, &dirs, &env, options.quiet, "conda_build")?;
     }
+    // conda-build writes the entry points of non-noarch packages itself; for noarch python
+    // the installer does, from info/link.json.
+    for output in variant
+        .outputs
+        .iter()
+        .filter(|o| o.script.is_none() && !o.build.noarch.is_python())
+    {
+        python::write_entry_points(&host_prefix, &output.build.entry_points)?;
+    }
     let after_top = relative_files(&host_prefix);
     let top_new: Vec<PathBuf> = after_top.difference(&before).cloned().collect();
 
@@ -518,6 +550,9 @@ fn build_variant(
                 options.quiet,
                 &format!("output_{}", output.package.name.as_normalized()),
             )?;
+            if !output.build.noarch.is_python() {
+                python::write_entry_points(&host_prefix, &output.build.entry_points)?;
+            }
             relative_files(&host_prefix)
                 .difference(&marker)
                 .cloned()
@@ -545,6 +580,7 @@ fn build_variant(
             variant,
             output,
             host_prefix: &host_prefix,
+            build_prefix: &build_prefix,
             files,
             depends,
             constrains,
@@ -590,6 +626,7 @@ fn build_variant(
         built.push(Built {
             name: output.package.name.as_normalized().to_string(),
             archive,
+            uploaded: None,
         });
     }
     if !options.keep_build_dirs {

@@ -34,6 +34,7 @@ pub struct PackageInput<'a> {
     pub variant: &'a RenderedVariant,
     pub output: &'a Output,
     pub host_prefix: &'a Path,
+    pub build_prefix: &'a Path,
     /// Paths relative to the host prefix that the package holds.
     pub files: Vec<PathBuf>,
     /// Final run requirements (run exports and pins applied).
@@ -189,17 +190,23 @@ pub fn write_package(
             entry["size_in_bytes"] = json!(0);
         } else {
             std::fs::copy(&source, &target).map_err(io(&target))?;
-            let head = std::fs::read(&target).map_err(io(&target))?;
-            if relocate && is_elf(&head) && !cfg!(target_os = "macos") {
+            let mut bytes = std::fs::read(&target).map_err(io(&target))?;
+            if rel.starts_with("bin") {
+                if let Some(fixed) = super::python::fix_shebang(&bytes, input.host_prefix) {
+                    std::fs::write(&target, &fixed).map_err(io(&target))?;
+                    bytes = fixed;
+                }
+            }
+            if relocate && is_elf(&bytes) && !cfg!(target_os = "macos") {
                 let selected = match &build.binary_relocation {
                     BoolOrGlobs::Globs(globs) => glob_matches(globs, &target_rel),
                     BoolOrGlobs::Bool(b) => *b,
                 };
                 if selected {
                     relocate_elf(&target, &target_rel, input.host_prefix, &build.rpaths)?;
+                    bytes = std::fs::read(&target).map_err(io(&target))?;
                 }
             }
-            let bytes = std::fs::read(&target).map_err(io(&target))?;
             let ignored = match &build.ignore_prefix_files {
                 BoolOrGlobs::Bool(all) => *all,
                 BoolOrGlobs::Globs(globs) => glob_matches(globs, &target_rel),
@@ -209,9 +216,10 @@ pub fn write_package(
             let compiled = target_rel
                 .extension()
                 .is_some_and(|e| e == "pyc" || e == "pyo");
-            let holds_prefix = !ignored && !compiled && memchr_find(&bytes, host.as_bytes());
+            let holds_prefix =
+                !ignored && !compiled && memchr::memmem::find(&bytes, host.as_bytes()).is_some();
             if holds_prefix {
-                let binary = bytes.contains(&0) || is_elf(&bytes);
+                let binary = memchr::memchr(0, &bytes).is_some() || is_elf(&bytes);
                 let forced_text = glob_matches(&build.has_prefix_files, &target_rel);
                 let forced_binary = glob_matches(&build.binary_has_prefix_files, &target_rel);
                 let mode = if forced_text {
@@ -236,9 +244,20 @@ pub fn write_package(
         if glob_matches(&build.no_link, &target_rel) {
             entry["no_link"] = json!(true);
         }
-        files_list.push(target_rel.to_string_lossy().into_owned());
+        files_list.push(target_rel);
         paths_json.push(entry);
     }
+    super::linkage::LinkageCheck {
+        package: output.package.name.as_normalized(),
+        staging,
+        files: &files_list,
+        host_prefix: input.host_prefix,
+        build_prefix: input.build_prefix,
+        rpaths: &build.rpaths,
+        whitelist: &build.missing_dso_whitelist,
+        error: build.error_on_missing_dso,
+    }
+    .run()?;
     let info = staging.join("info");
     let write = |name: &str, content: String| -> Result<(), BuildError> {
         let path = info.join(name);
@@ -254,7 +273,10 @@ pub fn write_package(
     )?;
     write(
         "files",
-        files_list.iter().map(|f| format!("{f}\n")).collect(),
+        files_list
+            .iter()
+            .map(|f| format!("{}\n", f.display()))
+            .collect(),
     )?;
     if !has_prefix.is_empty() {
         write(
@@ -370,10 +392,6 @@ fn normalise_modes(staging: &Path) -> Result<(), BuildError> {
             .map_err(io(entry.path()))?;
     }
     Ok(())
-}
-
-fn memchr_find(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 fn pretty(value: &Value) -> String {

@@ -182,6 +182,54 @@ pub async fn upload_to_server(
     })
 }
 
+/// Sends archives to one destination: the same path for `krait upload` and
+/// `krait build --upload-to`.
+#[derive(Debug, Clone)]
+pub struct Uploader {
+    destination: Destination,
+    token: Option<String>,
+    force: bool,
+    client: reqwest::Client,
+}
+
+impl Uploader {
+    pub fn new(destination: Destination, token: Option<String>, force: bool) -> Uploader {
+        Uploader {
+            destination,
+            token,
+            force,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// Fails early (before a long build, say) when the destination folder does not exist.
+    pub fn check(&self) -> Result<(), UploadError> {
+        match &self.destination {
+            Destination::Folder(dir) if !dir.is_dir() => {
+                Err(UploadError::MissingChannel(dir.clone()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub fn upload(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        archive: &Path,
+    ) -> Result<Uploaded, UploadError> {
+        match &self.destination {
+            Destination::Folder(dir) => upload_to_folder(dir, archive, self.force),
+            Destination::Server(url) => runtime.block_on(upload_to_server(
+                &self.client,
+                url,
+                self.token.as_deref(),
+                archive,
+                self.force,
+            )),
+        }
+    }
+}
+
 /// A URL as it may be printed: the `/t/<token>/` segment masked.
 fn redact_token(url: &Url) -> String {
     let text = url.to_string();

@@ -4,6 +4,8 @@ use crate::build::package::ArchiveFormat;
 use crate::build::{build, BuildOptions};
 use crate::channel::config::krait_home;
 use crate::channel::resolve::ChannelArgs;
+use crate::channel::upload::{Destination, Uploader};
+use crate::cli::upload::TokenArgs;
 use crate::cli::GlobalArgs;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,6 +50,12 @@ pub struct Args {
     /// Print the built archives as JSON.
     #[arg(long)]
     json: bool,
+    /// After each package is built and tested, upload it to this `krait serve` URL or channel
+    /// folder (as `krait upload --to` does).
+    #[arg(long, value_name = "URL|DIR")]
+    upload_to: Option<String>,
+    #[command(flatten)]
+    token: TokenArgs,
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
@@ -62,6 +70,14 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     if !args.python.is_empty() {
         overrides.insert("python".into(), serde_json::json!(args.python));
     }
+    let upload = match &args.upload_to {
+        Some(to) => {
+            let uploader = Uploader::new(Destination::parse(to), args.token.token()?, false);
+            uploader.check()?;
+            Some(uploader)
+        }
+        None => None,
+    };
     let options = BuildOptions {
         channels: args.channels,
         variant_config_files: args.variant_config_files,
@@ -73,6 +89,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
         test: !args.no_test,
         keep_build_dirs: args.keep_build_dirs,
         quiet: global.quiet || args.json,
+        upload,
     };
     let built = build(&args.recipes, &options)?;
     if args.json {

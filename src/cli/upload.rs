@@ -1,10 +1,30 @@
 //! `krait upload ARCHIVE... --to (URL | DIR)`: put packages into a channel.
 
 use crate::channel::serve::read_token_file;
-use crate::channel::upload::{self, Destination};
+use crate::channel::upload::{Destination, Uploader};
 use crate::cli::GlobalArgs;
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+/// The write token of a `krait serve` channel (shared with `krait build --upload-to`).
+#[derive(Debug, clap::Args)]
+pub struct TokenArgs {
+    /// The server's write token.
+    #[arg(long, env = "KRAIT_UPLOAD_TOKEN", conflicts_with = "token_file")]
+    token: Option<String>,
+    /// File whose first line is the server's write token.
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+}
+
+impl TokenArgs {
+    pub fn token(&self) -> miette::Result<Option<String>> {
+        Ok(match &self.token_file {
+            Some(path) => Some(read_token_file(path)?),
+            None => self.token.clone(),
+        })
+    }
+}
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -14,12 +34,8 @@ pub struct Args {
     /// A `krait serve` URL (http://host:port/, /t/<token>/ allowed) or a channel folder.
     #[arg(long, value_name = "URL|DIR")]
     to: String,
-    /// The server's write token.
-    #[arg(long, env = "KRAIT_UPLOAD_TOKEN", conflicts_with = "token_file")]
-    token: Option<String>,
-    /// File whose first line is the server's write token.
-    #[arg(long, value_name = "FILE")]
-    token_file: Option<PathBuf>,
+    #[command(flatten)]
+    token: TokenArgs,
     /// Replace archives that are already in the channel.
     #[arg(long)]
     force: bool,
@@ -29,25 +45,15 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
-    let token = match &args.token_file {
-        Some(path) => Some(read_token_file(path)?),
-        None => args.token.clone(),
-    };
-    let destination = Destination::parse(&args.to);
+    let uploader = Uploader::new(
+        Destination::parse(&args.to),
+        args.token.token()?,
+        args.force,
+    );
     let runtime = crate::cli::runtime()?;
-    let client = reqwest::Client::new();
     let mut uploaded = Vec::new();
     for archive in &args.archives {
-        let done = match &destination {
-            Destination::Folder(dir) => upload::upload_to_folder(dir, archive, args.force)?,
-            Destination::Server(url) => runtime.block_on(upload::upload_to_server(
-                &client,
-                url,
-                token.as_deref(),
-                archive,
-                args.force,
-            ))?,
-        };
+        let done = uploader.upload(&runtime, archive)?;
         if !args.json && !global.quiet {
             println!("uploaded {} (sha256 {})", done.target, done.sha256);
         }
