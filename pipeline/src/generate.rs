@@ -242,13 +242,13 @@ pub fn render(source: &Image<'_>, config: &OutputConfig, resizer: &mut Resizer) 
     encoded
 }
 
-/// Decodes a source for rendering: RGB (alpha dropped), as fir wants it.
+/// Decodes a source for rendering: upright (EXIF orientation applied) and RGB (alpha dropped),
+/// as fir wants it.
 pub fn source_image(
     body: &[u8],
     limits: DecodeLimits,
 ) -> Result<Image<'static>, decode::DecodeError> {
-    let (_, decoded) = decode::decode(body, limits)?;
-    let rgb = decoded.to_rgb8();
+    let rgb = decode::decode_upright(body, limits)?.to_rgb8();
     let (w, h) = rgb.dimensions();
     Ok(Image::from_vec_u8(w, h, rgb.into_raw(), PixelType::U8x3)
         .expect("rgb buffer matches its dimensions"))
@@ -448,5 +448,64 @@ mod tests {
         assert_eq!(size(Mode::Crop, Format::Webp), (300, 300));
         assert_eq!(default_configs().len(), 14);
         assert_eq!(safe_component("../h 1"), "_h_1");
+    }
+
+    /// A JPEG with an EXIF APP1 segment holding only an orientation tag, inserted after SOI.
+    fn with_orientation(jpeg: &[u8], orientation: u8) -> Vec<u8> {
+        let mut tiff = b"MM\0*\0\0\0\x08\0\x01".to_vec();
+        // Tag 0x0112 (Orientation), type SHORT, count 1, value, then no next IFD.
+        tiff.extend_from_slice(&[0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, orientation, 0, 0]);
+        tiff.extend_from_slice(&[0, 0, 0, 0]);
+        let mut app1 = b"Exif\0\0".to_vec();
+        app1.extend_from_slice(&tiff);
+        let length = u16::try_from(app1.len() + 2).unwrap().to_be_bytes();
+        let mut out = jpeg[..2].to_vec();
+        out.extend_from_slice(&[0xFF, 0xE1, length[0], length[1]]);
+        out.extend_from_slice(&app1);
+        out.extend_from_slice(&jpeg[2..]);
+        out
+    }
+
+    #[test]
+    fn sources_are_rendered_upright_but_fingerprinted_as_stored() {
+        // Left half red, right half blue, tagged "rotate 90° clockwise to display".
+        let mut jpeg = Vec::new();
+        image::RgbImage::from_fn(80, 40, |x, _| {
+            if x < 40 {
+                image::Rgb([255, 0, 0])
+            } else {
+                image::Rgb([0, 0, 255])
+            }
+        })
+        .write_to(
+            &mut std::io::Cursor::new(&mut jpeg),
+            image::ImageFormat::Jpeg,
+        )
+        .unwrap();
+        let tagged = with_orientation(&jpeg, 6);
+        let source = source_image(&tagged, DecodeLimits::default()).unwrap();
+        assert_eq!((source.width(), source.height()), (40, 80));
+        let upright = RgbImage::from_raw(40, 80, source.buffer().to_vec()).unwrap();
+        // The stored left (red) half is now on top.
+        assert!(upright.get_pixel(20, 10).0[0] > 200 && upright.get_pixel(20, 70).0[2] > 200);
+        // Fingerprints hash the stored orientation, as ImageHash does.
+        // (A 1/4-scale decode keeps at least 8 pixels on the shorter side.)
+        let reduced = decode::decode_reduced(&tagged, DecodeLimits::default(), 8).unwrap();
+        let reduced_size = (reduced.image.width(), reduced.image.height());
+        assert_eq!(
+            (reduced.width, reduced.height, reduced_size),
+            (80, 40, (20, 10))
+        );
+        // A portrait box fits the upright picture, not the stored one.
+        let config = OutputConfig {
+            name: "t".to_owned(),
+            width: 100,
+            height: 100,
+            mode: Mode::Fit,
+            format: Format::Png,
+            quality: 80,
+        };
+        let rendered = image::load_from_memory(&render(&source, &config, &mut Resizer::new()));
+        assert_eq!(rendered.unwrap().height(), 80);
     }
 }
