@@ -34,7 +34,9 @@ pub enum Mode {
 pub enum Format {
     Jpeg,
     Png,
-    /// Lossless WebP (the `image` crate encodes WebP losslessly only).
+    /// Lossless WebP; `quality` does not apply. The `image` crate's pure-Rust WebP encoder is
+    /// lossless only, and a lossy encoder means binding the C libwebp (the `webp` crate), a
+    /// native dependency the conda recipe would then have to build and ship too.
     Webp,
 }
 
@@ -55,7 +57,7 @@ pub struct OutputConfig {
     pub height: u32,
     pub mode: Mode,
     pub format: Format,
-    /// JPEG quality, 1–100 (ignored by lossless formats).
+    /// JPEG quality, 1–100 (ignored by the lossless formats, PNG and WebP).
     #[serde(default = "default_quality")]
     pub quality: u8,
 }
