@@ -2,7 +2,7 @@
 
 use std::io::Cursor;
 
-use image::{DynamicImage, ImageFormat, ImageReader, Limits};
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 
 /// Images larger than this on either side are refused before their pixels are allocated
 /// (a decompression bomb declares huge dimensions in a few bytes).
@@ -109,23 +109,26 @@ impl Default for DecodeLimits {
     }
 }
 
-/// Decodes a body after sniffing it; dimensions are checked from the header before decoding.
-pub fn decode(
-    bytes: &[u8],
-    limits: DecodeLimits,
-) -> Result<(ImageFormat, DynamicImage), DecodeError> {
+/// A decoded image, possibly reduced by the JPEG decoder's scaled IDCT; `width` and `height`
+/// are the stored image's own dimensions.
+#[derive(Debug)]
+pub struct Decoded {
+    pub format: ImageFormat,
+    pub width: u32,
+    pub height: u32,
+    pub image: DynamicImage,
+}
+
+/// Sniffs a body and checks it before any pixel is decoded: a JPEG must be complete, and the
+/// dimensions the header declares must be within the limits.
+fn inspect(bytes: &[u8], limits: DecodeLimits) -> Result<(ImageFormat, u32, u32), DecodeError> {
     let format = sniff(bytes).ok_or_else(|| DecodeError::NotAnImage(describe_prefix(bytes)))?;
-    let corrupt = |source| DecodeError::Corrupt {
-        format: format_name(format),
-        source,
-    };
     if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
         return Err(DecodeError::TruncatedJpeg);
     }
-    // Dimensions come from the header alone; the limits then also cap the decoder's allocations.
     let (width, height) = ImageReader::with_format(Cursor::new(bytes), format)
         .into_dimensions()
-        .map_err(corrupt)?;
+        .map_err(|source| corrupt(format, source))?;
     if width > limits.max_side
         || height > limits.max_side
         || u64::from(width) * u64::from(height) > limits.max_pixels
@@ -137,6 +140,22 @@ pub fn decode(
             max_pixels: limits.max_pixels,
         });
     }
+    Ok((format, width, height))
+}
+
+fn corrupt(format: ImageFormat, source: image::ImageError) -> DecodeError {
+    DecodeError::Corrupt {
+        format: format_name(format),
+        source,
+    }
+}
+
+/// A reader for an inspected body whose limits also cap the decoder's allocations.
+fn limited_reader(
+    bytes: &[u8],
+    format: ImageFormat,
+    limits: DecodeLimits,
+) -> ImageReader<Cursor<&[u8]>> {
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut image_limits = Limits::default();
     image_limits.max_image_width = Some(limits.max_side);
@@ -144,8 +163,105 @@ pub fn decode(
     // Decoded pixels (up to 8 bytes each for 16-bit RGBA) plus decoder scratch.
     image_limits.max_alloc = Some(limits.max_pixels.saturating_mul(16));
     reader.limits(image_limits);
-    let image = reader.decode().map_err(corrupt)?;
-    Ok((format, image))
+    reader
+}
+
+/// Full-size decode of an inspected body, in its stored orientation.
+fn decode_full(
+    bytes: &[u8],
+    format: ImageFormat,
+    limits: DecodeLimits,
+) -> Result<DynamicImage, DecodeError> {
+    limited_reader(bytes, format, limits)
+        .decode()
+        .map_err(|source| corrupt(format, source))
+}
+
+/// Decodes for display: full size and turned upright as the EXIF orientation says (cameras
+/// store portraits sideways and tag them). Unreadable EXIF counts as upright.
+pub fn decode_upright(bytes: &[u8], limits: DecodeLimits) -> Result<DynamicImage, DecodeError> {
+    let (format, _, _) = inspect(bytes, limits)?;
+    let mut decoder = limited_reader(bytes, format, limits)
+        .into_decoder()
+        .map_err(|source| corrupt(format, source))?;
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut image =
+        DynamicImage::from_decoder(decoder).map_err(|source| corrupt(format, source))?;
+    image.apply_orientation(orientation);
+    Ok(image)
+}
+
+/// Decodes for measuring rather than for display: a JPEG whose shorter side is at least twice
+/// `min_side` is decoded at 1/2, 1/4 or 1/8 scale by the scaled IDCT (the smallest scale that
+/// keeps the shorter side at `min_side` or more), which skips most of the IDCT, upsampling and
+/// colour conversion and leaves less to convert and resize afterwards. PNG and WebP, and JPEGs
+/// too small to gain, are decoded at full size.
+pub fn decode_reduced(
+    bytes: &[u8],
+    limits: DecodeLimits,
+    min_side: u32,
+) -> Result<Decoded, DecodeError> {
+    let (format, width, height) = inspect(bytes, limits)?;
+    let scaled = |eighths: u32| {
+        (
+            (width * eighths).div_ceil(8),
+            (height * eighths).div_ceil(8),
+        )
+    };
+    let eighths = [1, 2, 4]
+        .into_iter()
+        .find(|&e| scaled(e).0.min(scaled(e).1) >= min_side);
+    let image = match (format, eighths) {
+        (ImageFormat::Jpeg, Some(eighths)) => decode_jpeg_scaled(bytes, scaled(eighths))?
+            .map_or_else(|| decode_full(bytes, format, limits), Ok)?,
+        _ => decode_full(bytes, format, limits)?,
+    };
+    Ok(Decoded {
+        format,
+        width,
+        height,
+        image,
+    })
+}
+
+/// Decodes a JPEG at the IDCT scale giving `size`; `None` for colour models other than grey
+/// and YCbCr/RGB (CMYK, 16-bit), which take the full-size path (as zune-jpeg decodes them).
+fn decode_jpeg_scaled(
+    bytes: &[u8],
+    (width, height): (u32, u32),
+) -> Result<Option<DynamicImage>, DecodeError> {
+    let corrupt = |error: jpeg_decoder::Error| {
+        corrupt(
+            ImageFormat::Jpeg,
+            image::ImageError::Decoding(image::error::DecodingError::new(
+                ImageFormat::Jpeg.into(),
+                error,
+            )),
+        )
+    };
+    let mut decoder = jpeg_decoder::Decoder::new(bytes);
+    decoder.read_info().map_err(corrupt)?;
+    let pixel_format = decoder.info().map(|info| info.pixel_format);
+    let grey = match pixel_format {
+        Some(jpeg_decoder::PixelFormat::L8) => true,
+        Some(jpeg_decoder::PixelFormat::RGB24) => false,
+        _ => return Ok(None),
+    };
+    // Dimensions passed `inspect`, so they fit the decoder's u16 sizes.
+    let (out_width, out_height) = decoder
+        .scale(width as u16, height as u16)
+        .map_err(corrupt)?;
+    let pixels = decoder.decode().map_err(corrupt)?;
+    let (out_width, out_height) = (u32::from(out_width), u32::from(out_height));
+    let image = if grey {
+        image::GrayImage::from_raw(out_width, out_height, pixels).map(DynamicImage::ImageLuma8)
+    } else {
+        image::RgbImage::from_raw(out_width, out_height, pixels).map(DynamicImage::ImageRgb8)
+    };
+    // A short pixel buffer (which the decoder should never return) takes the full-size path.
+    Ok(image)
 }
 
 #[cfg(test)]
@@ -158,7 +274,8 @@ mod tests {
         assert_eq!(sniff(b"\x89PNG\r\n\x1a\nrest"), Some(ImageFormat::Png));
         assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), Some(ImageFormat::WebP));
         assert_eq!(sniff(b"<html>"), None);
-        let error = decode(b"<html><body>gone</body></html>", DecodeLimits::default()).unwrap_err();
+        let error =
+            decode_upright(b"<html><body>gone</body></html>", DecodeLimits::default()).unwrap_err();
         assert_eq!(error.reason(), "not-an-image");
         assert!(error.to_string().contains("<html>"), "{error}");
     }
@@ -173,9 +290,16 @@ mod tests {
             max_side: 50,
             max_pixels: 10_000,
         };
-        assert_eq!(decode(&png, tight).unwrap_err().reason(), "too-large");
-        let (format, image) = decode(&png, DecodeLimits::default()).unwrap();
-        assert_eq!((format, image.width()), (ImageFormat::Png, 64));
+        assert_eq!(
+            decode_upright(&png, tight).unwrap_err().reason(),
+            "too-large"
+        );
+        assert_eq!(
+            decode_reduced(&png, tight, 16).unwrap_err().reason(),
+            "too-large"
+        );
+        let decoded = decode_reduced(&png, DecodeLimits::default(), 16).unwrap();
+        assert_eq!((decoded.format, decoded.width), (ImageFormat::Png, 64));
     }
 
     #[test]
@@ -184,8 +308,10 @@ mod tests {
         image::RgbImage::from_fn(64, 64, |x, y| image::Rgb([x as u8 * 4, y as u8 * 4, 7]))
             .write_to(&mut Cursor::new(&mut jpeg), ImageFormat::Jpeg)
             .unwrap();
-        let error = decode(&jpeg[..jpeg.len() / 3], DecodeLimits::default()).unwrap_err();
+        let error = decode_upright(&jpeg[..jpeg.len() / 3], DecodeLimits::default()).unwrap_err();
         assert_eq!(error.reason(), "truncated-jpeg", "{error}");
-        assert!(decode(&jpeg, DecodeLimits::default()).is_ok());
+        assert!(decode_upright(&jpeg, DecodeLimits::default()).is_ok());
+        let reduced = decode_reduced(&jpeg[..jpeg.len() / 3], DecodeLimits::default(), 8);
+        assert_eq!(reduced.unwrap_err().reason(), "truncated-jpeg");
     }
 }

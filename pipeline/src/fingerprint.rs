@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use crate::blobstore::BlobStore;
 use crate::decode::{self, DecodeLimits};
-use crate::dhash::{dhash_grey, to_pillow_grey};
+use crate::dhash::{dhash_grey, to_pillow_grey, MIN_DECODE_SIDE};
 use crate::progress;
 use crate::quality;
 use crate::store::{FingerprintOutcome, Store, StoreError};
@@ -18,14 +18,17 @@ pub struct FingerprintSummary {
     pub failed: u64,
 }
 
-/// Fingerprints one body.
+/// Fingerprints one body, in its stored orientation (ImageHash ignores EXIF orientation, so
+/// applying it would break parity). A large JPEG is decoded reduced, with more pixels left than
+/// the tiles' working copy and the quality thumbnail use.
 pub fn fingerprint(body: &[u8], limits: DecodeLimits) -> FingerprintOutcome {
-    match decode::decode(body, limits) {
-        Ok((_, image)) => {
+    match decode::decode_reduced(body, limits, MIN_DECODE_SIDE) {
+        Ok(decoded) => {
+            let image = decoded.image;
             let grey = to_pillow_grey(&image);
             FingerprintOutcome::Done {
-                width: image.width(),
-                height: image.height(),
+                width: decoded.width,
+                height: decoded.height,
                 dhash: dhash_grey(&grey).to_string(),
                 tiles: tiles(&grey).to_bytes(),
                 quality: serde_json::to_string(&quality::measure(&image))

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Mutex};
 
 use fast_image_resize::{images::Image, FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
-use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::PngEncoder;
 use image::codecs::webp::WebPEncoder;
 use image::{ExtendedColorType, ImageEncoder, RgbImage};
@@ -34,7 +33,9 @@ pub enum Mode {
 pub enum Format {
     Jpeg,
     Png,
-    /// Lossless WebP (the `image` crate encodes WebP losslessly only).
+    /// Lossless WebP; `quality` does not apply. The `image` crate's pure-Rust WebP encoder is
+    /// lossless only, and a lossy encoder means binding the C libwebp (the `webp` crate), a
+    /// native dependency the conda recipe would then have to build and ship too.
     Webp,
 }
 
@@ -55,7 +56,7 @@ pub struct OutputConfig {
     pub height: u32,
     pub mode: Mode,
     pub format: Format,
-    /// JPEG quality, 1–100 (ignored by lossless formats).
+    /// JPEG quality, 1–100 (ignored by the lossless formats, PNG and WebP).
     #[serde(default = "default_quality")]
     pub quality: u8,
 }
@@ -139,9 +140,13 @@ pub fn load_configs(path: &Path) -> Result<Vec<OutputConfig>, GenerateError> {
                 config.name
             )));
         }
-        if config.width == 0 || config.height == 0 || !(1..=100).contains(&config.quality) {
+        let sides = 1..=u32::from(u16::MAX);
+        if !sides.contains(&config.width)
+            || !sides.contains(&config.height)
+            || !(1..=100).contains(&config.quality)
+        {
             return Err(error(format!(
-                "config {:?}: width and height must be positive, quality 1-100",
+                "config {:?}: width and height must be 1-65535 (JPEG's limit), quality 1-100",
                 config.name
             )));
         }
@@ -221,34 +226,35 @@ pub fn render(source: &Image<'_>, config: &OutputConfig, resizer: &mut Resizer) 
         }
     };
     let mut encoded = Vec::new();
-    let result =
-        match config.format {
-            Format::Jpeg => JpegEncoder::new_with_quality(&mut encoded, config.quality)
-                .write_image(&pixels, out_w, out_h, ExtendedColorType::Rgb8),
-            Format::Png => PngEncoder::new(&mut encoded).write_image(
+    // jpeg-encoder (AVX2 colour conversion and DCT) rather than the `image` crate's encoder,
+    // which took a third of the generate stage.
+    let result = match config.format {
+        Format::Jpeg => jpeg_encoder::Encoder::new(&mut encoded, config.quality)
+            .encode(
                 &pixels,
-                out_w,
-                out_h,
-                ExtendedColorType::Rgb8,
-            ),
-            Format::Webp => WebPEncoder::new_lossless(&mut encoded).write_image(
-                &pixels,
-                out_w,
-                out_h,
-                ExtendedColorType::Rgb8,
-            ),
-        };
+                u16::try_from(out_w).expect("config sizes are at most 65535"),
+                u16::try_from(out_h).expect("config sizes are at most 65535"),
+                jpeg_encoder::ColorType::Rgb,
+            )
+            .map_err(|e| e.to_string()),
+        Format::Png => PngEncoder::new(&mut encoded)
+            .write_image(&pixels, out_w, out_h, ExtendedColorType::Rgb8)
+            .map_err(|e| e.to_string()),
+        Format::Webp => WebPEncoder::new_lossless(&mut encoded)
+            .write_image(&pixels, out_w, out_h, ExtendedColorType::Rgb8)
+            .map_err(|e| e.to_string()),
+    };
     result.expect("encoding RGB8 into memory does not fail");
     encoded
 }
 
-/// Decodes a source for rendering: RGB (alpha dropped), as fir wants it.
+/// Decodes a source for rendering: upright (EXIF orientation applied) and RGB (alpha dropped),
+/// as fir wants it.
 pub fn source_image(
     body: &[u8],
     limits: DecodeLimits,
 ) -> Result<Image<'static>, decode::DecodeError> {
-    let (_, decoded) = decode::decode(body, limits)?;
-    let rgb = decoded.to_rgb8();
+    let rgb = decode::decode_upright(body, limits)?.into_rgb8();
     let (w, h) = rgb.dimensions();
     Ok(Image::from_vec_u8(w, h, rgb.into_raw(), PixelType::U8x3)
         .expect("rgb buffer matches its dimensions"))
@@ -448,5 +454,64 @@ mod tests {
         assert_eq!(size(Mode::Crop, Format::Webp), (300, 300));
         assert_eq!(default_configs().len(), 14);
         assert_eq!(safe_component("../h 1"), "_h_1");
+    }
+
+    /// A JPEG with an EXIF APP1 segment holding only an orientation tag, inserted after SOI.
+    fn with_orientation(jpeg: &[u8], orientation: u8) -> Vec<u8> {
+        let mut tiff = b"MM\0*\0\0\0\x08\0\x01".to_vec();
+        // Tag 0x0112 (Orientation), type SHORT, count 1, value, then no next IFD.
+        tiff.extend_from_slice(&[0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, orientation, 0, 0]);
+        tiff.extend_from_slice(&[0, 0, 0, 0]);
+        let mut app1 = b"Exif\0\0".to_vec();
+        app1.extend_from_slice(&tiff);
+        let length = u16::try_from(app1.len() + 2).unwrap().to_be_bytes();
+        let mut out = jpeg[..2].to_vec();
+        out.extend_from_slice(&[0xFF, 0xE1, length[0], length[1]]);
+        out.extend_from_slice(&app1);
+        out.extend_from_slice(&jpeg[2..]);
+        out
+    }
+
+    #[test]
+    fn sources_are_rendered_upright_but_fingerprinted_as_stored() {
+        // Left half red, right half blue, tagged "rotate 90° clockwise to display".
+        let mut jpeg = Vec::new();
+        image::RgbImage::from_fn(80, 40, |x, _| {
+            if x < 40 {
+                image::Rgb([255, 0, 0])
+            } else {
+                image::Rgb([0, 0, 255])
+            }
+        })
+        .write_to(
+            &mut std::io::Cursor::new(&mut jpeg),
+            image::ImageFormat::Jpeg,
+        )
+        .unwrap();
+        let tagged = with_orientation(&jpeg, 6);
+        let source = source_image(&tagged, DecodeLimits::default()).unwrap();
+        assert_eq!((source.width(), source.height()), (40, 80));
+        let upright = RgbImage::from_raw(40, 80, source.buffer().to_vec()).unwrap();
+        // The stored left (red) half is now on top.
+        assert!(upright.get_pixel(20, 10).0[0] > 200 && upright.get_pixel(20, 70).0[2] > 200);
+        // Fingerprints hash the stored orientation, as ImageHash does.
+        // (A 1/4-scale decode keeps at least 8 pixels on the shorter side.)
+        let reduced = decode::decode_reduced(&tagged, DecodeLimits::default(), 8).unwrap();
+        let reduced_size = (reduced.image.width(), reduced.image.height());
+        assert_eq!(
+            (reduced.width, reduced.height, reduced_size),
+            (80, 40, (20, 10))
+        );
+        // A portrait box fits the upright picture, not the stored one.
+        let config = OutputConfig {
+            name: "t".to_owned(),
+            width: 100,
+            height: 100,
+            mode: Mode::Fit,
+            format: Format::Png,
+            quality: 80,
+        };
+        let rendered = image::load_from_memory(&render(&source, &config, &mut Resizer::new()));
+        assert_eq!(rendered.unwrap().height(), 80);
     }
 }

@@ -10,7 +10,7 @@ use serde_json::json;
 use imgpipe::blobstore::BlobStore;
 use imgpipe::decode::{self, DecodeLimits};
 use imgpipe::dedupe::DedupeOptions;
-use imgpipe::dhash::{dhash_grey, to_pillow_grey};
+use imgpipe::dhash::{self, dhash_grey, to_pillow_grey};
 use imgpipe::download::DownloadOptions;
 use imgpipe::store::{OverrideKind, Store};
 use imgpipe::{catalog, dedupe, download, eval, fingerprint, generate, prioritise, tiles};
@@ -469,10 +469,13 @@ fn hash(
     for file in files {
         let outcome = std::fs::read(file)
             .map_err(|e| e.to_string())
-            .and_then(|bytes| decode::decode(&bytes, limits).map_err(|e| e.to_string()));
+            .and_then(|bytes| {
+                decode::decode_reduced(&bytes, limits, dhash::MIN_DECODE_SIDE)
+                    .map_err(|e| e.to_string())
+            });
         match outcome {
-            Ok((_, image)) => {
-                let grey = to_pillow_grey(&image);
+            Ok(decoded) => {
+                let grey = to_pillow_grey(&decoded.image);
                 let dhash = dhash_grey(&grey);
                 let tiles = with_tiles.then(|| tiles::tiles(&grey));
                 if cli.json {

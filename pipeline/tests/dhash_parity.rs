@@ -1,6 +1,7 @@
 //! `imgpipe hash` against the real ImageHash 4.3.2 (with Pillow) on the same files: every PNG
-//! must match exactly; JPEG decoders differ slightly (zune-jpeg vs libjpeg-turbo), so at least
-//! 95 % of JPEGs must match exactly and the rest within 2 bits.
+//! must match exactly; JPEG decoders differ slightly (zune-jpeg, or jpeg-decoder's scaled IDCT
+//! for large JPEGs, vs libjpeg-turbo), so at least 95 % of JPEGs must match exactly and the rest
+//! within 2 bits.
 
 mod common;
 
