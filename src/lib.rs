@@ -1,9 +1,10 @@
 //! krait: build, index, serve and install conda packages.
 //!
 //! The library is laid out by concern; the CLI in [`cli`] only parses arguments and calls in.
-//! - [`channel`]: configuration (`.condarc`), channel resolution, indexing, search.
-//! - [`recipe`]: rendering conda-build `meta.yaml` recipes (selectors, Jinja, variants, outputs).
 //! - [`channel`]: configuration (`.condarc`), channel resolution, indexing, search, serving, upload.
+//! - [`env`]: environments: solve, transactions with rollback, history, activation, export.
+//! - [`recipe`]: rendering conda-build `meta.yaml` recipes (selectors, Jinja, variants, outputs).
+//! - [`build`]: building rendered recipes into packages, testing and converting them.
 //! - [`skeleton`]: conda recipes from PyPI packages.
 
 pub mod build;

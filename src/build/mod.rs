@@ -40,7 +40,9 @@ pub enum BuildError {
         message: String,
     },
     #[error("test failed: {0}")]
-    #[diagnostic(help("the package was moved to the output folder's broken/ subfolder"))]
+    #[diagnostic(help(
+        "`krait build` moves such a package to the output folder's broken/ subfolder; `krait test` leaves it in place"
+    ))]
     TestFailed(String),
     #[error("{0}")]
     Io(String),
