@@ -6,6 +6,7 @@
 mod common;
 mod serve_support;
 
+use common::python::python_minor;
 use common::{krait, peer_python, peer_script, run_err, run_ok};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -201,12 +202,6 @@ fn gcc_built_library_and_program_relocate_into_two_prefixes() {
         );
         assert_eq!(rpath.trim(), "$ORIGIN/../lib");
     }
-}
-
-/// `X.Y` of the python the test channel repackages.
-fn python_minor() -> String {
-    let (version, _) = common::python::host_python();
-    version.split('.').take(2).collect::<Vec<_>>().join(".")
 }
 
 #[test]

@@ -583,6 +583,7 @@ fn build_variant(
             output,
             host_prefix: &host_prefix,
             build_prefix: &build_prefix,
+            src_dir: &work,
             files,
             depends,
             constrains,

@@ -35,6 +35,8 @@ pub struct PackageInput<'a> {
     pub output: &'a Output,
     pub host_prefix: &'a Path,
     pub build_prefix: &'a Path,
+    /// The work folder (`SRC_DIR`), where `about/license_file` paths are looked up first.
+    pub src_dir: &'a Path,
     /// Paths relative to the host prefix that the package holds.
     pub files: Vec<PathBuf>,
     /// Final run requirements (run exports and pins applied).
@@ -292,29 +294,19 @@ pub fn write_package(
     if !build.run_exports.is_empty() {
         write("run_exports.json", pretty(&json!(build.run_exports)))?;
     }
-    if noarch_python {
+    // conda-build's write_link_json: every noarch package gets one; entry points only when
+    // there are some.
+    if !build.noarch.is_none() {
+        let mut noarch = json!({"type": if noarch_python { "python" } else { "generic" }});
+        if noarch_python && !build.entry_points.is_empty() {
+            noarch["entry_points"] = json!(build.entry_points);
+        }
         write(
             "link.json",
-            pretty(&json!({
-                "noarch": {"type": "python", "entry_points": build.entry_points},
-                "package_metadata_version": 1
-            })),
+            pretty(&json!({"noarch": noarch, "package_metadata_version": 1})),
         )?;
     }
-    for license in &output.about.license_file {
-        let from = input.variant.recipe_dir.join(license);
-        let src_from = input.host_prefix.join(license);
-        let source = [from, src_from].into_iter().find(|p| p.is_file());
-        if let Some(source) = source {
-            let name = Path::new(license)
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
-            std::fs::create_dir_all(info.join("licenses")).map_err(io(&info))?;
-            std::fs::copy(&source, info.join("licenses").join(name)).map_err(io(&source))?;
-        }
-    }
+    copy_license_files(input, &info)?;
     if build.include_recipe {
         let recipe_out = info.join("recipe");
         super::source::copy_tree(&input.variant.recipe_dir, &recipe_out)?;
@@ -394,8 +386,58 @@ fn normalise_modes(staging: &Path) -> Result<(), BuildError> {
     Ok(())
 }
 
+/// `about/license_file` into `info/licenses/` as conda-build's `copy_license_files` does: each
+/// path is looked up in the work folder, then in the recipe folder, and keeps its relative
+/// path; absolute paths and paths starting with `.` become `LICENSE<n>.txt`; a missing one
+/// stops the build.
+fn copy_license_files(input: &PackageInput<'_>, info: &Path) -> Result<(), BuildError> {
+    let licenses = info.join("licenses");
+    let mut renamed = 0;
+    for license in input
+        .output
+        .about
+        .license_file
+        .iter()
+        .filter(|l| !l.is_empty())
+    {
+        let source = [input.src_dir, input.variant.recipe_dir.as_path()]
+            .iter()
+            .map(|root| root.join(license))
+            .find(|p| p.exists())
+            .ok_or_else(|| {
+                BuildError::Io(format!(
+                    "about/license_file {license} exists neither in the source folder {} nor in the recipe folder {}",
+                    input.src_dir.display(),
+                    input.variant.recipe_dir.display()
+                ))
+            })?;
+        let name = if Path::new(license).is_absolute() || license.starts_with('.') {
+            renamed += 1;
+            format!("LICENSE{}.txt", renamed - 1)
+        } else {
+            license.clone()
+        };
+        let target = licenses.join(name);
+        if source.is_dir() {
+            super::source::copy_tree(&source, &target)?;
+        } else {
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent).map_err(io(parent))?;
+            }
+            std::fs::copy(&source, &target).map_err(io(&source))?;
+        }
+    }
+    Ok(())
+}
+
 fn pretty(value: &Value) -> String {
     serde_json::to_string_pretty(value).expect("json") + "\n"
+}
+
+fn sorted(specs: &[String]) -> Vec<&String> {
+    let mut specs: Vec<&String> = specs.iter().collect();
+    specs.sort();
+    specs
 }
 
 fn index_json(input: &PackageInput<'_>) -> Value {
@@ -406,7 +448,8 @@ fn index_json(input: &PackageInput<'_>) -> Value {
         "version": output.package.version.to_string(),
         "build": output.build.string,
         "build_number": output.build.number,
-        "depends": input.depends,
+        // conda-build's info_index writes the run requirements sorted.
+        "depends": sorted(&input.depends),
         "subdir": output.subdir,
         "timestamp": input.timestamp_ms,
     });

@@ -2,6 +2,7 @@
 //! server, and the peer-client Python from `scripts/test`'s venv.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod bootstrap;
 pub mod fixtures;
 pub mod python;
 

@@ -27,6 +27,12 @@ pub fn host_python() -> (String, PathBuf) {
     )
 }
 
+/// `X.Y` of the python the fixture channel repackages.
+pub fn python_minor() -> String {
+    let (version, _) = host_python();
+    version.split('.').take(2).collect::<Vec<_>>().join(".")
+}
+
 const SKIPPED: &[&str] = &[
     "test",
     "idlelib",

@@ -1,0 +1,282 @@
+//! `krait build` on the offline-buildable recipes of the render corpus (`tests/recipes/`), with
+//! each archive's `info/` files and `paths.json` checked against conda-build's rules
+//! (`../shared/reference/meta-yaml.md` §2c, conda-build's `create_info_files`).
+//!
+//! A recipe is offline-buildable when its sources are local (or a file `scripts/test`
+//! downloads with the recipe's own hash) and every build and host requirement comes from a
+//! local fixture channel: the repackaged CPython (`common::python`) and the wheels channel
+//! (`common::bootstrap`). Compilers and libraries a script links against are never faked.
+//!
+//! | recipe       | offline | why |
+//! |--------------|---------|-----|
+//! | bzip2        | no  | `url:` source; build needs `compiler('c')`, `stdlib('c')`, make |
+//! | click        | yes | `url:` sdist = scripts/test's click-8.1.7 (same sha256), primed into the source cache; host python, pip, flit-core from the fixture channels |
+//! | curl         | no  | `url:` source; C compiler; host krb5, openssl, libssh2, zlib, zstd |
+//! | envvars      | no  | build needs `compiler('c')`; host libcurl and openssl |
+//! | hdf5         | no  | `url:` source; C, C++ and Fortran compilers; host zlib, libcurl, openssl |
+//! | imports      | yes | no source, `noarch: generic`, run requirements only, no test |
+//! | inrepo-regex | no  | local `path:` source, but build needs `compiler('cxx')`, `stdlib('c')`, cmake |
+//! | libffi       | no  | `url:` source; C compiler, autoconf, libtool, make |
+//! | libpng       | no  | `url:` source; C compiler; host zlib |
+//! | libxml2      | no  | `url:` source; C compiler; host xz, zlib, icu |
+//! | meta-pkg     | no  | its outputs need `compiler('c')`, `stdlib('c')`, nasm (the metapackage is built with them) |
+//! | ncurses      | no  | `url:` source; C and C++ compilers, a CDT, pkg-config |
+//! | numpy-ext    | no  | `url:` sdist not downloaded; C compiler; host numpy |
+//! | openssl      | no  | `url:` source; C compiler, perl; test requires certifi, pkg-config |
+//! | pyyaml       | no  | `url:` sdist not downloaded; C compiler; host yaml (libyaml) |
+//! | r-glue       | no  | CRAN `url:`; C compiler; host r-base |
+//! | ripgrep      | no  | `url:` source; Rust and C compilers, cargo-bundle-licenses |
+//! | tqdm         | no  | `url:` sdist not downloaded; run needs colorama, test needs ripgrep: no local channel has them |
+//! | zlib         | no  | `url:` source; C compiler, make |
+//! | zstd         | no  | `url:` source; C and C++ compilers, cmake, ninja; host xz, lz4-c |
+
+mod common;
+
+use common::{krait, run_ok};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+fn corpus(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/recipes")
+        .join(name)
+}
+
+/// The reviewed linux-64 render expectations of a corpus recipe (its `expected.yaml`).
+fn expected(name: &str) -> Vec<Value> {
+    let text = std::fs::read_to_string(corpus(name).join("expected.yaml")).unwrap();
+    let all: Value = serde_yaml::from_str(&text).unwrap();
+    all["linux-64"].as_array().unwrap().clone()
+}
+
+/// A `krait build` of one corpus recipe, offline: only the given local channels, and a
+/// proxy that refuses every connection so that any download fails.
+fn build(home: &Path, recipe: &Path, channels: &[&Path], extra: &[&str]) -> Vec<PathBuf> {
+    let mut cmd = krait(home);
+    cmd.arg("build")
+        .arg(recipe)
+        .args(["--override-channels", "--json", "--output-folder"])
+        .arg(home.join("out"))
+        .arg("--croot")
+        .arg(home.join("croot"))
+        .args(extra)
+        .env("HTTP_PROXY", "http://127.0.0.1:9")
+        .env("HTTPS_PROXY", "http://127.0.0.1:9")
+        .env("ALL_PROXY", "http://127.0.0.1:9");
+    for channel in channels {
+        cmd.arg("-c").arg(channel);
+    }
+    let built: Vec<Value> = serde_json::from_str(&run_ok(&mut cmd)).unwrap();
+    built
+        .iter()
+        .map(|b| PathBuf::from(b["archive"].as_str().unwrap()))
+        .collect()
+}
+
+/// An archive extracted into a temporary folder.
+struct Extracted {
+    dir: tempfile::TempDir,
+}
+
+impl Extracted {
+    fn open(archive: &Path) -> Extracted {
+        let dir = tempfile::tempdir().unwrap();
+        rattler_package_streaming::fs::extract(archive, dir.path()).unwrap();
+        Extracted { dir }
+    }
+
+    fn path(&self, member: &str) -> PathBuf {
+        self.dir.path().join(member)
+    }
+
+    fn has(&self, member: &str) -> bool {
+        self.path(member).symlink_metadata().is_ok()
+    }
+
+    fn text(&self, member: &str) -> String {
+        std::fs::read_to_string(self.path(member)).unwrap_or_else(|e| panic!("{member}: {e}"))
+    }
+
+    fn json(&self, member: &str) -> Value {
+        serde_json::from_str(&self.text(member)).unwrap()
+    }
+
+    /// Every file and symlink outside `info/`.
+    fn payload(&self) -> BTreeSet<String> {
+        walkdir::WalkDir::new(self.dir.path())
+            .into_iter()
+            .map(|e| e.unwrap())
+            .filter(|e| !e.file_type().is_dir())
+            .map(|e| {
+                let rel = e.path().strip_prefix(self.dir.path()).unwrap();
+                rel.to_string_lossy().into_owned()
+            })
+            .filter(|p| !p.starts_with("info/"))
+            .collect()
+    }
+}
+
+/// Checks that hold for every package conda-build writes; returns the `paths.json` entries.
+fn check_paths_and_files(pkg: &Extracted) -> Vec<Value> {
+    let paths = pkg.json("info/paths.json");
+    // create_info_files: paths.json is version 1.
+    assert_eq!(paths["paths_version"], 1);
+    let entries = paths["paths"].as_array().unwrap().clone();
+    let listed: Vec<String> = entries
+        .iter()
+        .map(|e| e["_path"].as_str().unwrap().to_string())
+        .collect();
+    // paths.json entries are sorted by path.
+    let mut sorted = listed.clone();
+    sorted.sort();
+    assert_eq!(listed, sorted);
+    // Every packaged file has an entry, and nothing else does.
+    assert_eq!(
+        listed.iter().cloned().collect::<BTreeSet<_>>(),
+        pkg.payload()
+    );
+    // info/files: the same paths, sorted, one a line.
+    let files: String = listed.iter().map(|p| format!("{p}\n")).collect();
+    assert_eq!(pkg.text("info/files"), files);
+    let mut has_prefix = String::new();
+    for entry in &entries {
+        let rel = entry["_path"].as_str().unwrap();
+        let file = pkg.path(rel);
+        let meta = file.symlink_metadata().unwrap();
+        // path_type: softlink for symlinks, hardlink for every other file.
+        let kind = if meta.file_type().is_symlink() {
+            "softlink"
+        } else {
+            "hardlink"
+        };
+        assert_eq!(entry["path_type"], kind, "{rel}");
+        if kind == "hardlink" {
+            let bytes = std::fs::read(&file).unwrap();
+            // sha256 and size_in_bytes describe the file as packaged.
+            assert_eq!(entry["size_in_bytes"], bytes.len(), "{rel}");
+            assert_eq!(
+                entry["sha256"],
+                hex::encode(rattler_digest::compute_bytes_digest::<rattler_digest::Sha256>(&bytes)),
+                "{rel}"
+            );
+            if let Some(placeholder) = entry["prefix_placeholder"].as_str() {
+                // The placeholder recorded is the host prefix, padded to 255 characters.
+                assert!(
+                    placeholder.len() == 255 && placeholder.contains("_h_env_placehold"),
+                    "{placeholder}"
+                );
+                let needle = placeholder.as_bytes();
+                assert!(bytes.windows(needle.len()).any(|w| w == needle), "{rel}");
+                let mode = entry["file_mode"].as_str().unwrap();
+                // Text or binary: binary means the file holds a NUL byte.
+                assert_eq!(mode == "binary", bytes.contains(&0), "{rel}");
+                has_prefix.push_str(&format!("{placeholder} {mode} {rel}\n"));
+            }
+        }
+    }
+    // info/has_prefix: `<placeholder> <mode> <path>` for each file with the prefix, if any.
+    if has_prefix.is_empty() {
+        assert!(!pkg.has("info/has_prefix"));
+    } else {
+        assert_eq!(pkg.text("info/has_prefix"), has_prefix);
+    }
+    entries
+}
+
+/// info/recipe/: the original meta.yaml as meta.yaml.template, a rendered meta.yaml, and
+/// every other file of the recipe folder.
+fn check_recipe_copy(pkg: &Extracted, recipe: &Path, build_string: &str) {
+    let original = std::fs::read_to_string(recipe.join("meta.yaml")).unwrap();
+    assert_eq!(pkg.text("info/recipe/meta.yaml.template"), original);
+    let rendered = pkg.text("info/recipe/meta.yaml");
+    // The rendered meta.yaml has its build string hard-coded (no Jinja left).
+    assert!(
+        rendered.contains(build_string) && !rendered.contains("{{"),
+        "{rendered}"
+    );
+    for entry in walkdir::WalkDir::new(recipe) {
+        let entry = entry.unwrap();
+        let rel = entry.path().strip_prefix(recipe).unwrap();
+        if entry.file_type().is_file() && rel != Path::new("meta.yaml") {
+            let copied = format!("info/recipe/{}", rel.display());
+            assert_eq!(
+                std::fs::read(pkg.path(&copied)).unwrap(),
+                std::fs::read(entry.path()).unwrap(),
+                "{copied}"
+            );
+        }
+    }
+}
+
+fn name_version_build(dist: &str) -> (String, String, String) {
+    let mut parts = dist.rsplitn(3, '-');
+    let build = parts.next().unwrap().to_string();
+    let version = parts.next().unwrap().to_string();
+    (parts.next().unwrap().to_string(), version, build)
+}
+
+#[test]
+fn imports_recipe_builds_a_noarch_generic_package_with_conda_builds_info() {
+    let home = tempfile::tempdir().unwrap();
+    let recipe = corpus("imports");
+    let cbc = corpus("conda_build_config.yaml");
+    let archives = build(
+        home.path(),
+        &recipe,
+        &[],
+        &["-m", cbc.to_str().unwrap(), "--no-test"],
+    );
+    let expected = &expected("imports")[0];
+    let dist = expected["dist"].as_str().unwrap();
+    // noarch: generic goes to the noarch subdir; the file is `<name>-<version>-<build>.conda`.
+    assert_eq!(
+        archives,
+        [home.path().join(format!("out/noarch/{dist}.conda"))]
+    );
+    let pkg = Extracted::open(&archives[0]);
+    let index = pkg.json("info/index.json");
+    let (name, version, build_string) = name_version_build(dist);
+    assert_eq!(
+        (&index["name"], &index["version"], &index["build"]),
+        (&json!(name), &json!(version), &json!(build_string))
+    );
+    assert_eq!(index["build_number"], 0);
+    // info_index: depends are the run requirements, sorted.
+    let mut run: Vec<Value> = expected["requirements/run"].as_array().unwrap().clone();
+    run.sort_by_key(|v| v.as_str().unwrap().to_string());
+    assert_eq!(index["depends"], json!(run));
+    assert_eq!(index["depends"], json!(["__unix", "python >=3.10"]));
+    // noarch sets `noarch` and subdir noarch, and no platform or arch.
+    assert_eq!(index["noarch"], "generic");
+    assert_eq!(index["subdir"], "noarch");
+    assert!(index["platform"].is_null() && index["arch"].is_null());
+    // license and license_family come from about.
+    assert_eq!(index["license"], "MIT");
+    assert!(index.get("license_family").is_none());
+    assert!(index.get("constrains").is_none());
+    // hash_input.json: the hash input of the rendered recipe.
+    assert_eq!(pkg.json("info/hash_input.json"), expected["hash_input"]);
+    // Nothing was installed: an empty paths.json and info/files.
+    assert!(check_paths_and_files(&pkg).is_empty());
+    // write_link_json: every noarch package has a link.json naming its noarch type.
+    assert_eq!(
+        pkg.json("info/link.json"),
+        json!({"noarch": {"type": "generic"}, "package_metadata_version": 1})
+    );
+    // about.json: the about fields, and extra with conda-build's `final` marker.
+    let about = pkg.json("info/about.json");
+    assert_eq!(
+        about["summary"],
+        "Exercise imported templates with selectors inside"
+    );
+    assert_eq!(about["license"], "MIT");
+    assert_eq!(about["extra"]["final"], true);
+    // No run_exports, no tests, no license_file: no run_exports.json, test/, licenses/.
+    for absent in ["info/run_exports.json", "info/test", "info/licenses"] {
+        assert!(!pkg.has(absent), "{absent}");
+    }
+    // The imported template is part of the recipe, so it is copied with it.
+    check_recipe_copy(&pkg, &recipe, &build_string);
+    assert!(pkg.has("info/recipe/templates/versions.jinja"));
+}
