@@ -10,7 +10,7 @@
 //! | recipe       | offline | why |
 //! |--------------|---------|-----|
 //! | bzip2        | no  | `url:` source; build needs `compiler('c')`, `stdlib('c')`, make |
-//! | click        | yes | `url:` sdist = scripts/test's click-8.1.7 (same sha256), primed into the source cache; host python, pip, flit-core from the fixture channels |
+//! | click        | no  | the sdist is local (scripts/test's click-8.1.7, same sha256) and python, pip, flit-core are in the fixture channels, but 8.1.7 builds with setuptools, which the recipe's host lacks: conda-build fails too (checked below) |
 //! | curl         | no  | `url:` source; C compiler; host krb5, openssl, libssh2, zlib, zstd |
 //! | envvars      | no  | build needs `compiler('c')`; host libcurl and openssl |
 //! | hdf5         | no  | `url:` source; C, C++ and Fortran compilers; host zlib, libcurl, openssl |
@@ -36,6 +36,7 @@ use common::{krait, run_ok};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 fn corpus(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -52,7 +53,7 @@ fn expected(name: &str) -> Vec<Value> {
 
 /// A `krait build` of one corpus recipe, offline: only the given local channels, and a
 /// proxy that refuses every connection so that any download fails.
-fn build(home: &Path, recipe: &Path, channels: &[&Path], extra: &[&str]) -> Vec<PathBuf> {
+fn build_command(home: &Path, recipe: &Path, channels: &[&Path], extra: &[&str]) -> Command {
     let mut cmd = krait(home);
     cmd.arg("build")
         .arg(recipe)
@@ -67,7 +68,13 @@ fn build(home: &Path, recipe: &Path, channels: &[&Path], extra: &[&str]) -> Vec<
     for channel in channels {
         cmd.arg("-c").arg(channel);
     }
-    let built: Vec<Value> = serde_json::from_str(&run_ok(&mut cmd)).unwrap();
+    cmd
+}
+
+/// Runs [`build_command`], which must succeed; returns the archives it reports.
+fn build(home: &Path, recipe: &Path, channels: &[&Path], extra: &[&str]) -> Vec<PathBuf> {
+    let out = run_ok(&mut build_command(home, recipe, channels, extra));
+    let built: Vec<Value> = serde_json::from_str(&out).unwrap();
     built
         .iter()
         .map(|b| PathBuf::from(b["archive"].as_str().unwrap()))
@@ -279,4 +286,129 @@ fn imports_recipe_builds_a_noarch_generic_package_with_conda_builds_info() {
     // The imported template is part of the recipe, so it is copied with it.
     check_recipe_copy(&pkg, &recipe, &build_string);
     assert!(pkg.has("info/recipe/templates/versions.jinja"));
+}
+
+/// The sdist `scripts/test` downloaded for a corpus recipe, checked against the recipe's own
+/// sha256, then put into the source cache under `croot` by krait itself (a build of a recipe
+/// naming the same file name and hash through a `file://` URL), so that the corpus recipe,
+/// unchanged, finds it there instead of downloading it.
+fn prime_source_cache(home: &Path, recipe: &Path, sdist: &Path) {
+    let text = std::fs::read_to_string(recipe.join("meta.yaml")).unwrap();
+    let sha256 = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("sha256: "))
+        .unwrap();
+    let digest = hex::encode(
+        rattler_digest::compute_bytes_digest::<rattler_digest::Sha256>(
+            std::fs::read(sdist).unwrap(),
+        ),
+    );
+    assert_eq!(digest, sha256, "{} is the recipe's source", sdist.display());
+    let primer = home.join("primer");
+    std::fs::create_dir_all(&primer).unwrap();
+    let url = url::Url::from_file_path(sdist).unwrap();
+    std::fs::write(
+        primer.join("meta.yaml"),
+        format!(
+            "package:\n  name: source-primer\n  version: '1'\nsource:\n  url: {url}\n  sha256: {sha256}\nbuild:\n  noarch: generic\n"
+        ),
+    )
+    .unwrap();
+    let mut cmd = krait(home);
+    cmd.arg("build")
+        .arg(&primer)
+        .args(["--override-channels", "--no-test", "--output-folder"])
+        .arg(home.join("primer-out"))
+        .arg("--croot")
+        .arg(home.join("croot"));
+    run_ok(&mut cmd);
+}
+
+/// click, unchanged, is not buildable by conda-build either: the 8.1.7 sdist has no
+/// pyproject.toml, so `pip install . --no-build-isolation` needs setuptools' legacy backend,
+/// and the recipe's host names flit-core, not setuptools. krait gets as far as conda-build:
+/// the sdist from the source cache, a host environment with `python {{ python_min }}`
+/// solved as `python X.Y.*` (ensure_valid_spec), and the script failing in pip.
+#[test]
+fn click_recipe_fails_in_its_script_as_under_conda_build() {
+    let python = common::python::python_channel();
+    let wheels = common::bootstrap::bootstrap_channel(&python);
+    let home = tempfile::tempdir().unwrap();
+    let recipe = corpus("click");
+    let sdist = common::bootstrap::downloaded("KRAIT_TEST_SDISTS", ".tar.gz")
+        .into_iter()
+        .find(|p| p.ends_with("click-8.1.7.tar.gz"))
+        .expect("scripts/test downloads click-8.1.7.tar.gz");
+    prime_source_cache(home.path(), &recipe, &sdist);
+    // The corpus's global pinning, with python_min set to the one interpreter the local
+    // channels have (conda-forge's pinning says 3.9): one python variant, as in
+    // expected.yaml, with the same hash input.
+    let minor = common::python::python_minor();
+    let variants = home.path().join("variants.yaml");
+    std::fs::write(
+        &variants,
+        format!(
+            "python:\n  - \"{minor}.* *_cpython\"\npython_min:\n  - \"{minor}\"\nchannel_targets:\n  - conda-forge main\n"
+        ),
+    )
+    .unwrap();
+    let expected = expected("click")
+        .into_iter()
+        .find(|e| e["hash_input"]["python"] == format!("{minor}.* *_cpython"))
+        .unwrap_or_else(|| panic!("expected.yaml has a python {minor} variant"));
+    let dist = expected["dist"].as_str().unwrap();
+    let out = common::run(&mut build_command(
+        home.path(),
+        &recipe,
+        &[&python, &wheels],
+        &["-m", variants.to_str().unwrap()],
+    ));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    // The build folder is named after the package the render computes.
+    let root = home.path().join("croot").join(dist);
+    let log = root.join("conda_build.log");
+    assert!(
+        stderr.contains("build script failed") && stderr.contains(&*log.to_string_lossy()),
+        "{stderr}"
+    );
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("No module named 'setuptools'"), "{log}");
+    // The source came from the cache: the sdist's files are in the work folder.
+    assert!(root.join("work/PKG-INFO").is_file());
+    // Host: `python X.Y` solved as X.Y.* (the fixture's full version), pip and flit-core.
+    let (version, _) = common::python::host_python();
+    let host = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("_h_env_placehold")
+        })
+        .expect("a host prefix");
+    let installed: BTreeSet<String> = std::fs::read_dir(host.join("conda-meta"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    assert_eq!(
+        installed,
+        BTreeSet::from([
+            format!("python-{version}-h0_0_cpython.json"),
+            "pip-24.0-py_0.json".to_string(),
+            "flit-core-3.9.0-py_0.json".to_string(),
+        ])
+    );
+    // Nothing was written to the output channel.
+    let noarch = home.path().join("out/noarch");
+    let archives: Vec<_> = std::fs::read_dir(&noarch)
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name())
+                .filter(|n| !n.to_string_lossy().starts_with("repodata"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(archives.is_empty(), "{archives:?}");
 }

@@ -286,10 +286,24 @@ pub fn context(
 fn specs_of(deps: &[Dependency]) -> Vec<MatchSpec> {
     deps.iter()
         .filter_map(|d| match d {
-            Dependency::Spec { spec, .. } => Some((**spec).clone()),
+            Dependency::Spec { text, spec } => {
+                Some(solver_spec(text).unwrap_or_else(|_| (**spec).clone()))
+            }
             Dependency::PinCompatible(_) => None,
         })
         .collect()
+}
+
+/// A requirement as conda-build hands it to the solver: `get_install_actions` passes every
+/// spec through `ensure_valid_spec`, so `python 3.11` (`python {{ python_min }}`) means
+/// `python 3.11.*`, not `python ==3.11`.
+pub(crate) fn solver_spec(
+    text: &str,
+) -> Result<MatchSpec, rattler_conda_types::ParseMatchSpecError> {
+    MatchSpec::from_str(
+        &crate::recipe::pins::ensure_valid_spec(text),
+        rattler_conda_types::ParseStrictness::Lenient,
+    )
 }
 
 fn create_env(

@@ -3,7 +3,6 @@
 
 use super::BuildError;
 use crate::env::install::{self, Context, Operation, RunOptions};
-use rattler_conda_types::{MatchSpec, ParseStrictness};
 use std::path::Path;
 use std::process::Command;
 
@@ -29,7 +28,7 @@ pub fn run_tests(
     let specs = specs
         .iter()
         .map(|s| {
-            MatchSpec::from_str(s, ParseStrictness::Lenient)
+            super::solver_spec(s)
                 .map_err(|e| BuildError::TestFailed(format!("test requirement {s:?}: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
