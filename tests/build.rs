@@ -80,7 +80,11 @@ fn noarch_generic_package_has_conda_builds_info_files_and_installs_anywhere() {
     assert_eq!(index["subdir"], "noarch");
     assert_eq!(index["license"], "MIT");
     assert_eq!(index["depends"], serde_json::json!([]));
-    assert!(index.get("platform").is_none() && index.get("arch").is_none());
+    // conda-build's info_index: noarch packages have null platform and arch.
+    assert_eq!(
+        (index.get("platform"), index.get("arch")),
+        (Some(&Value::Null), Some(&Value::Null))
+    );
     // The file holding the build prefix is recorded with that prefix as its placeholder.
     let paths = json_member(&archive, "info/paths.json");
     let greeting = paths["paths"]

@@ -64,7 +64,8 @@ fn build_command(home: &Path, recipe: &Path, channels: &[&Path], extra: &[&str])
         .args(extra)
         .env("HTTP_PROXY", "http://127.0.0.1:9")
         .env("HTTPS_PROXY", "http://127.0.0.1:9")
-        .env("ALL_PROXY", "http://127.0.0.1:9");
+        .env("ALL_PROXY", "http://127.0.0.1:9")
+        .env_remove("CIO_TEST");
     for channel in channels {
         cmd.arg("-c").arg(channel);
     }
@@ -228,10 +229,12 @@ fn imports_recipe_builds_a_noarch_generic_package_with_conda_builds_info() {
     let home = tempfile::tempdir().unwrap();
     let recipe = corpus("imports");
     let cbc = corpus("conda_build_config.yaml");
+    // A channel the recipe needs nothing from, to see it recorded in about.json.
+    let python = common::python::python_channel();
     let archives = build(
         home.path(),
         &recipe,
-        &[],
+        &[&python],
         &["-m", cbc.to_str().unwrap(), "--no-test"],
     );
     let expected = &expected("imports")[0];
@@ -254,10 +257,13 @@ fn imports_recipe_builds_a_noarch_generic_package_with_conda_builds_info() {
     run.sort_by_key(|v| v.as_str().unwrap().to_string());
     assert_eq!(index["depends"], json!(run));
     assert_eq!(index["depends"], json!(["__unix", "python >=3.10"]));
-    // noarch sets `noarch` and subdir noarch, and no platform or arch.
+    // info_index: noarch sets `noarch`, subdir noarch, and null platform and arch.
     assert_eq!(index["noarch"], "generic");
     assert_eq!(index["subdir"], "noarch");
-    assert!(index["platform"].is_null() && index["arch"].is_null());
+    assert_eq!(
+        (index.get("platform"), index.get("arch")),
+        (Some(&Value::Null), Some(&Value::Null))
+    );
     // license and license_family come from about.
     assert_eq!(index["license"], "MIT");
     assert!(index.get("license_family").is_none());
@@ -279,6 +285,13 @@ fn imports_recipe_builds_a_noarch_generic_package_with_conda_builds_info() {
     );
     assert_eq!(about["license"], "MIT");
     assert_eq!(about["extra"]["final"], true);
+    // write_about_json: the build's channels (not the output folder) and CIO_TEST.
+    let python_url = url::Url::from_directory_path(&python).unwrap();
+    assert_eq!(
+        about["channels"],
+        json!([python_url.as_str().trim_end_matches('/')])
+    );
+    assert_eq!(about["env_vars"], json!({"CIO_TEST": "<not set>"}));
     // No run_exports, no tests, no license_file: no run_exports.json, test/, licenses/.
     for absent in ["info/run_exports.json", "info/test", "info/licenses"] {
         assert!(!pkg.has(absent), "{absent}");

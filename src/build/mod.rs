@@ -493,6 +493,17 @@ fn build_variant(
     )?;
 
     let ctx = context(config, &options.channels, &options.output_folder)?;
+    // about.json's `channels`: the build's channels (the output folder is not one of them,
+    // as conda-build's local channel is not), tokens masked as conda-build's sanitize_channel.
+    let token = regex::Regex::new(r"/t/[a-zA-Z0-9\-]*/").expect("regex");
+    let channel_urls: Vec<String> = ctx.channels[1..]
+        .iter()
+        .map(|c| {
+            token
+                .replace(c.base_url.as_str().trim_end_matches('/'), "/t/<TOKEN>/")
+                .into_owned()
+        })
+        .collect();
     let merged = !variant.outputs.iter().any(|o| o.requirements.has_host);
     let host_prefix = padded_host_prefix(&root);
     let build_prefix = if merged {
@@ -598,6 +609,7 @@ fn build_variant(
             host_prefix: &host_prefix,
             build_prefix: &build_prefix,
             src_dir: &work,
+            channels: &channel_urls,
             files,
             depends,
             constrains,

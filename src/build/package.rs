@@ -37,6 +37,8 @@ pub struct PackageInput<'a> {
     pub build_prefix: &'a Path,
     /// The work folder (`SRC_DIR`), where `about/license_file` paths are looked up first.
     pub src_dir: &'a Path,
+    /// The channels the build used, for about.json.
+    pub channels: &'a [String],
     /// Paths relative to the host prefix that the package holds.
     pub files: Vec<PathBuf>,
     /// Final run requirements (run exports and pins applied).
@@ -289,6 +291,11 @@ pub fn write_package(
     let mut about = serde_json::to_value(&output.about).unwrap_or(json!({}));
     about["extra"] = Value::Object(output.extra.clone());
     about["conda_build_version"] = json!(format!("krait {}", env!("CARGO_PKG_VERSION")));
+    // write_about_json records the channels and the CIO_TEST variable.
+    about["channels"] = json!(input.channels);
+    about["env_vars"] = json!({
+        "CIO_TEST": std::env::var("CIO_TEST").unwrap_or_else(|_| "<not set>".to_string())
+    });
     write("about.json", pretty(&about))?;
     write("hash_input.json", pretty(&json!(output.hash_input)))?;
     if !build.run_exports.is_empty() {
@@ -473,6 +480,9 @@ fn index_json(input: &PackageInput<'_>) -> Value {
             }
         }
         n => {
+            // info_index: a noarch package has null platform and arch.
+            index["platform"] = Value::Null;
+            index["arch"] = Value::Null;
             index["noarch"] = json!(if *n == NoArchType::python() {
                 "python"
             } else {
