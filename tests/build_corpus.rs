@@ -198,9 +198,29 @@ fn check_recipe_copy(pkg: &Extracted, recipe: &Path, build_string: &str) {
     let original = std::fs::read_to_string(recipe.join("meta.yaml")).unwrap();
     assert_eq!(pkg.text("info/recipe/meta.yaml.template"), original);
     let rendered = pkg.text("info/recipe/meta.yaml");
-    // The rendered meta.yaml has its build string hard-coded (no Jinja left).
+    // copy_recipe: a header comment, then the rendered recipe: no Jinja left, no outputs,
+    // only meta.yaml's own sections, the build string hard-coded.
     assert!(
-        rendered.contains(build_string) && !rendered.contains("{{"),
+        rendered.starts_with("# This file created by") && !rendered.contains("{{"),
+        "{rendered}"
+    );
+    let parsed: Value = serde_yaml::from_str(&rendered).unwrap();
+    let sections = [
+        "package",
+        "source",
+        "build",
+        "requirements",
+        "test",
+        "about",
+        "extra",
+        "app",
+    ];
+    for key in parsed.as_object().unwrap().keys() {
+        assert!(sections.contains(&key.as_str()), "{key} in {rendered}");
+    }
+    assert_eq!(parsed["build"]["string"], build_string);
+    assert!(
+        parsed["requirements"].get("has_host").is_none(),
         "{rendered}"
     );
     for entry in walkdir::WalkDir::new(recipe) {

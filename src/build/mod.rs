@@ -602,7 +602,6 @@ fn build_variant(
         }
         files.sort();
         let (depends, constrains) = run_requirements(output, &build_env, &host_env, merged);
-        let rendered_yaml = serde_yaml::to_string(output).unwrap_or_default();
         let input = PackageInput {
             variant,
             output,
@@ -620,7 +619,6 @@ fn build_variant(
                 Some(OutputType::CondaV2) => ArchiveFormat::Conda,
                 Some(OutputType::Wheel) | None => options.format,
             },
-            rendered_yaml,
         };
         let staging = root.join(format!("pkg_{}", output.package.name.as_normalized()));
         let archive = package::write_package(&input, &staging, &options.output_folder)?;

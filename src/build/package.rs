@@ -46,7 +46,6 @@ pub struct PackageInput<'a> {
     pub constrains: Vec<String>,
     pub timestamp_ms: i64,
     pub format: ArchiveFormat,
-    pub rendered_yaml: String,
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> BuildError + '_ {
@@ -322,7 +321,7 @@ pub fn write_package(
             std::fs::rename(&original, recipe_out.join("meta.yaml.template"))
                 .map_err(io(&original))?;
         }
-        write("recipe/meta.yaml", input.rendered_yaml.clone())?;
+        write("recipe/meta.yaml", rendered_meta_yaml(input))?;
     }
     write_test_files(input, &info)?;
 
@@ -435,6 +434,30 @@ fn copy_license_files(input: &PackageInput<'_>, info: &Path) -> Result<(), Build
         }
     }
     Ok(())
+}
+
+/// `info/recipe/meta.yaml`: the finalized recipe as conda-build's `copy_recipe` writes it, a
+/// header naming the template, then the rendered sections; krait's own bookkeeping (subdir,
+/// top-level flag, hash input, whether host was given) is not part of a recipe.
+fn rendered_meta_yaml(input: &PackageInput<'_>) -> String {
+    let mut value = serde_yaml::to_value(input.output).unwrap_or_default();
+    if let Some(map) = value.as_mapping_mut() {
+        for key in ["subdir", "is_top_level", "hash_input"] {
+            map.remove(key);
+        }
+        if let Some(requirements) = map
+            .get_mut("requirements")
+            .and_then(serde_yaml::Value::as_mapping_mut)
+        {
+            requirements.remove("has_host");
+        }
+    }
+    format!(
+        "# This file created by krait {}\n# meta.yaml template originally from:\n# {}\n# ------------------------------------------------\n\n{}",
+        env!("CARGO_PKG_VERSION"),
+        input.variant.recipe_dir.display(),
+        serde_yaml::to_string(&value).unwrap_or_default()
+    )
 }
 
 fn pretty(value: &Value) -> String {
