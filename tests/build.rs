@@ -228,6 +228,15 @@ fn noarch_python_package_runs_on_the_pinned_interpreter() {
     );
     let files = member(&archive, "info/files");
     assert_eq!(files, "site-packages/pyhello/__init__.py\n");
+    // copy_license_files: looked up in the source folder, then in the recipe folder.
+    assert_eq!(
+        member(&archive, "info/licenses/LICENSE.txt"),
+        std::fs::read_to_string(recipe("pyhello").join("src/LICENSE.txt")).unwrap()
+    );
+    assert_eq!(
+        member(&archive, "info/licenses/NOTICE"),
+        std::fs::read_to_string(recipe("pyhello").join("NOTICE")).unwrap()
+    );
     let link = json_member(&archive, "info/link.json");
     assert_eq!(
         link["noarch"]["entry_points"],
@@ -326,6 +335,13 @@ fn bad_input_fails_clearly_and_leaves_the_output_channel_clean() {
             })
             .unwrap_or_default()
     };
+    assert!(archives(&noarch).is_empty());
+    // copy_license_files: a license_file in neither the source nor the recipe folder.
+    let err = run_err(&mut b.build(&["bad-license"], &[]));
+    assert!(
+        err.contains("MISSING-LICENSE.txt") && err.contains("license_file"),
+        "{err}"
+    );
     assert!(archives(&noarch).is_empty());
     let err = run_err(&mut b.build(&["broken-test"], &[]));
     assert!(
