@@ -226,7 +226,8 @@ fn check_recipe_copy(pkg: &Extracted, recipe: &Path, build_string: &str) {
     for entry in walkdir::WalkDir::new(recipe) {
         let entry = entry.unwrap();
         let rel = entry.path().strip_prefix(recipe).unwrap();
-        if entry.file_type().is_file() && rel != Path::new("meta.yaml") {
+        let replaced = ["meta.yaml", "conda_build_config.yaml"].map(Path::new);
+        if entry.file_type().is_file() && !replaced.contains(&rel) {
             let copied = format!("info/recipe/{}", rel.display());
             assert_eq!(
                 std::fs::read(pkg.path(&copied)).unwrap(),
@@ -315,6 +316,21 @@ fn imports_recipe_builds_a_noarch_generic_package_with_conda_builds_info() {
     // No run_exports, no tests, no license_file: no run_exports.json, test/, licenses/.
     for absent in ["info/run_exports.json", "info/test", "info/licenses"] {
         assert!(!pkg.has(absent), "{absent}");
+    }
+    // copy_recipe dumps the full variant in use as recipe/conda_build_config.yaml: the first
+    // value of each key of the global pinning, the used ones being the hash input.
+    let variant: Value =
+        serde_yaml::from_str(&pkg.text("info/recipe/conda_build_config.yaml")).unwrap();
+    assert_eq!(variant["target_platform"], "linux-64");
+    assert_eq!(variant["python"], "3.11.* *_cpython");
+    assert_eq!(
+        variant["zip_keys"][1],
+        json!(["python", "numpy", "is_python_min"])
+    );
+    for (key, value) in expected["hash_input"].as_object().unwrap() {
+        if !key.starts_with("__") {
+            assert_eq!(&variant[key], value, "{key}");
+        }
     }
     // The imported template is part of the recipe, so it is copied with it.
     check_recipe_copy(&pkg, &recipe, &build_string);

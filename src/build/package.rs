@@ -322,6 +322,11 @@ pub fn write_package(
                 .map_err(io(&original))?;
         }
         write("recipe/meta.yaml", rendered_meta_yaml(input))?;
+        // copy_recipe dumps the full variant in use as conda_build_config.yaml.
+        write(
+            "recipe/conda_build_config.yaml",
+            serde_yaml::to_string(&input.variant.full_variant).unwrap_or_default(),
+        )?;
     }
     write_test_files(input, &info)?;
 

@@ -515,6 +515,7 @@ fn render_variant(
         target_platform: options.target_platform,
         build_platform: options.build_platform,
         variant: project(variant, &used),
+        full_variant: variant.clone(),
         source: with_absolute_path(assembled.source, &root, &recipe.dir),
         build_script: assembled.build_script,
         outputs: assembled.outputs,

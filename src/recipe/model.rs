@@ -24,6 +24,10 @@ pub struct RenderedVariant {
     pub build_platform: Subdir,
     /// The variant values the recipe uses (the matrix dimensions that matter).
     pub variant: Variant,
+    /// The whole variant the recipe was rendered with (conda-build's `config.variant`),
+    /// which a build records as `info/recipe/conda_build_config.yaml`.
+    #[serde(skip)]
+    pub full_variant: Variant,
     pub source: Vec<Source>,
     /// The top-level `build/script`, run once before the outputs are packaged.
     #[serde(skip_serializing_if = "Option::is_none")]
