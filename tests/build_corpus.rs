@@ -10,7 +10,7 @@
 //! | recipe       | offline | why |
 //! |--------------|---------|-----|
 //! | bzip2        | no  | `url:` source; build needs `compiler('c')`, `stdlib('c')`, make |
-//! | click        | no  | the sdist is local (scripts/test's click-8.1.7, same sha256) and python, pip, flit-core are in the fixture channels, but 8.1.7 builds with setuptools, which the recipe's host lacks: conda-build fails too (checked below) |
+//! | click        | no  | the sdist is local (scripts/test-sdists.txt's, same sha256) and python, pip, flit-core are in the fixture channels, but 8.1.7 builds with setuptools, which the recipe's host lacks: conda-build fails too (checked below) |
 //! | curl         | no  | `url:` source; C compiler; host krb5, openssl, libssh2, zlib, zstd |
 //! | envvars      | no  | build needs `compiler('c')`; host libcurl and openssl |
 //! | hdf5         | no  | `url:` source; C, C++ and Fortran compilers; host zlib, libcurl, openssl |
@@ -26,7 +26,7 @@
 //! | pyyaml       | no  | `url:` sdist not downloaded; C compiler; host yaml (libyaml) |
 //! | r-glue       | no  | CRAN `url:`; C compiler; host r-base |
 //! | ripgrep      | no  | `url:` source; Rust and C compilers, cargo-bundle-licenses |
-//! | tqdm         | no  | `url:` sdist not downloaded; run needs colorama, test needs ripgrep: no local channel has them |
+//! | tqdm         | yes | `url:` sdist = scripts/test-corpus-sdists.txt's (same sha256), primed into the source cache; host from the fixture channels; built `--no-test`: its test needs ripgrep and its run requirement colorama, which no local channel has |
 //! | zlib         | no  | `url:` source; C compiler, make |
 //! | zstd         | no  | `url:` source; C and C++ compilers, cmake, ninja; host xz, lz4-c |
 
@@ -373,6 +373,79 @@ fn prime_source_cache(home: &Path, recipe: &Path, sdist: &Path) {
     run_ok(&mut cmd);
 }
 
+/// A `noarch: python` corpus recipe's offline setup: the python fixture and wheels channels,
+/// the recipe's sdist in the source cache, and a variant file: the corpus's global pinning
+/// reduced to what these recipes use, with python_min set to the one interpreter the local
+/// channels have (conda-forge's pinning says 3.9). One python variant, as in expected.yaml,
+/// with the same hash input.
+struct PythonRecipe {
+    recipe: PathBuf,
+    channels: [PathBuf; 2],
+    variants: PathBuf,
+    /// The expected.yaml entry of the fixture's python.
+    expected: Value,
+    minor: String,
+}
+
+impl PythonRecipe {
+    fn prepare(home: &Path, name: &str, sdist: &Path) -> PythonRecipe {
+        let python = common::python::python_channel();
+        let wheels = common::bootstrap::bootstrap_channel(&python);
+        let recipe = corpus(name);
+        prime_source_cache(home, &recipe, sdist);
+        let minor = common::python::python_minor();
+        let variants = home.join("variants.yaml");
+        std::fs::write(
+            &variants,
+            format!(
+                "python:\n  - \"{minor}.* *_cpython\"\npython_min:\n  - \"{minor}\"\nchannel_targets:\n  - conda-forge main\n"
+            ),
+        )
+        .unwrap();
+        let expected = expected(name)
+            .into_iter()
+            .find(|e| e["hash_input"]["python"] == format!("{minor}.* *_cpython"))
+            .unwrap_or_else(|| panic!("{name}/expected.yaml has a python {minor} variant"));
+        PythonRecipe {
+            recipe,
+            channels: [python, wheels],
+            variants,
+            expected,
+            minor,
+        }
+    }
+
+    fn command(&self, home: &Path, extra: &[&str]) -> Command {
+        let channels: Vec<&Path> = self.channels.iter().map(PathBuf::as_path).collect();
+        let mut args = vec!["-m", self.variants.to_str().unwrap()];
+        args.extend(extra);
+        build_command(home, &self.recipe, &channels, &args)
+    }
+
+    fn dist(&self) -> &str {
+        self.expected["dist"].as_str().unwrap()
+    }
+}
+
+/// A corpus recipe's sdist that `scripts/setup-test-env` downloads into the test venv:
+/// `test-sdists` (the skeleton tests') or `test-corpus-sdists`.
+fn sdist(folder: &str, file: &str) -> PathBuf {
+    let venv = std::env::var_os("KRAIT_TEST_VENV")
+        .expect("KRAIT_TEST_VENV is not set: run the tests through scripts/test");
+    let path = Path::new(&venv).join(folder).join(file);
+    assert!(
+        path.is_file(),
+        "{} is missing: scripts/setup-test-env downloads it",
+        path.display()
+    );
+    path
+}
+
+/// The text of one member of an sdist.
+fn sdist_member(sdist: &Path, member: &str) -> String {
+    run_ok(Command::new("tar").arg("-xzOf").arg(sdist).arg(member))
+}
+
 /// click, unchanged, is not buildable by conda-build either: the 8.1.7 sdist has no
 /// pyproject.toml, so `pip install . --no-build-isolation` needs setuptools' legacy backend,
 /// and the recipe's host names flit-core, not setuptools. krait gets as far as conda-build:
@@ -380,42 +453,14 @@ fn prime_source_cache(home: &Path, recipe: &Path, sdist: &Path) {
 /// solved as `python X.Y.*` (ensure_valid_spec), and the script failing in pip.
 #[test]
 fn click_recipe_fails_in_its_script_as_under_conda_build() {
-    let python = common::python::python_channel();
-    let wheels = common::bootstrap::bootstrap_channel(&python);
     let home = tempfile::tempdir().unwrap();
-    let recipe = corpus("click");
-    let sdist = common::bootstrap::downloaded("KRAIT_TEST_SDISTS", ".tar.gz")
-        .into_iter()
-        .find(|p| p.ends_with("click-8.1.7.tar.gz"))
-        .expect("scripts/test downloads click-8.1.7.tar.gz");
-    prime_source_cache(home.path(), &recipe, &sdist);
-    // The corpus's global pinning, with python_min set to the one interpreter the local
-    // channels have (conda-forge's pinning says 3.9): one python variant, as in
-    // expected.yaml, with the same hash input.
-    let minor = common::python::python_minor();
-    let variants = home.path().join("variants.yaml");
-    std::fs::write(
-        &variants,
-        format!(
-            "python:\n  - \"{minor}.* *_cpython\"\npython_min:\n  - \"{minor}\"\nchannel_targets:\n  - conda-forge main\n"
-        ),
-    )
-    .unwrap();
-    let expected = expected("click")
-        .into_iter()
-        .find(|e| e["hash_input"]["python"] == format!("{minor}.* *_cpython"))
-        .unwrap_or_else(|| panic!("expected.yaml has a python {minor} variant"));
-    let dist = expected["dist"].as_str().unwrap();
-    let out = common::run(&mut build_command(
-        home.path(),
-        &recipe,
-        &[&python, &wheels],
-        &["-m", variants.to_str().unwrap()],
-    ));
+    let click = sdist("test-sdists", "click-8.1.7.tar.gz");
+    let recipe = PythonRecipe::prepare(home.path(), "click", &click);
+    let out = common::run(&mut recipe.command(home.path(), &[]));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     // The build folder is named after the package the render computes.
-    let root = home.path().join("croot").join(dist);
+    let root = home.path().join("croot").join(recipe.dist());
     let log = root.join("conda_build.log");
     assert!(
         stderr.contains("build script failed") && stderr.contains(&*log.to_string_lossy()),
@@ -460,4 +505,111 @@ fn click_recipe_fails_in_its_script_as_under_conda_build() {
         })
         .unwrap_or_default();
     assert!(archives.is_empty(), "{archives:?}");
+}
+
+/// tqdm builds offline into a `noarch: python` package with an entry point. Built without
+/// its tests, which need ripgrep (and the package's run requirement colorama), neither of
+/// which a local channel has.
+#[test]
+fn tqdm_recipe_builds_a_noarch_python_package_with_an_entry_point() {
+    let home = tempfile::tempdir().unwrap();
+    let tqdm = sdist("test-corpus-sdists", "tqdm-4.66.5.tar.gz");
+    let recipe = PythonRecipe::prepare(home.path(), "tqdm", &tqdm);
+    let out = run_ok(&mut recipe.command(home.path(), &["--no-test"]));
+    let built: Vec<Value> = serde_json::from_str(&out).unwrap();
+    let dist = recipe.dist();
+    let archive = home.path().join(format!("out/noarch/{dist}.conda"));
+    // noarch: python goes to the noarch subdir.
+    assert_eq!(built.len(), 1);
+    assert_eq!(built[0]["archive"], archive.to_string_lossy().as_ref());
+    let pkg = Extracted::open(&archive);
+    let index = pkg.json("info/index.json");
+    let (name, version, build_string) = name_version_build(dist);
+    // build_string_from_metadata: noarch python takes the plain `py` prefix, then the hash.
+    assert!(build_string.starts_with("pyh"), "{build_string}");
+    assert_eq!(
+        (&index["name"], &index["version"], &index["build"]),
+        (&json!(name), &json!(version), &json!(build_string))
+    );
+    assert_eq!(index["build_number"], 0);
+    // info_index: depends are the run requirements, sorted; python >={{ python_min }}.
+    let minor = &recipe.minor;
+    assert_eq!(
+        index["depends"],
+        json!(["colorama", format!("python >={minor}")])
+    );
+    // info_index: noarch sets `noarch`, subdir noarch, and null platform and arch.
+    assert_eq!(index["noarch"], "python");
+    assert_eq!(index["subdir"], "noarch");
+    assert_eq!(
+        (index.get("platform"), index.get("arch")),
+        (Some(&Value::Null), Some(&Value::Null))
+    );
+    assert_eq!(index["license"], "MPL-2.0 AND MIT");
+    assert_eq!(
+        pkg.json("info/hash_input.json"),
+        recipe.expected["hash_input"]
+    );
+    let entries = check_paths_and_files(&pkg);
+    let paths: Vec<&str> = entries
+        .iter()
+        .map(|e| e["_path"].as_str().unwrap())
+        .collect();
+    // noarch python layout: site-packages/ at the package root, no lib/pythonX.Y/; the
+    // entry point's wrapper pip wrote to bin/ is left out (the installer writes it from
+    // link.json), so nothing is in python-scripts/ and no file holds the build prefix.
+    assert!(
+        paths.iter().all(|p| p.starts_with("site-packages/")),
+        "{paths:?}"
+    );
+    assert!(!pkg.has("info/has_prefix"));
+    for module in [
+        "site-packages/tqdm/__init__.py",
+        "site-packages/tqdm/cli.py",
+        "site-packages/tqdm-4.66.5.dist-info/METADATA",
+        "site-packages/tqdm-4.66.5.dist-info/entry_points.txt",
+    ] {
+        assert!(paths.contains(&module), "{module} in {paths:?}");
+    }
+    // noarch python packages hold no .pyc: the installer compiles them.
+    assert!(
+        !paths
+            .iter()
+            .any(|p| p.ends_with(".pyc") || p.contains("__pycache__")),
+        "{paths:?}"
+    );
+    // write_link_json: type python and the recipe's entry points.
+    assert_eq!(
+        pkg.json("info/link.json"),
+        json!({
+            "noarch": {"type": "python", "entry_points": ["tqdm = tqdm.cli:main"]},
+            "package_metadata_version": 1
+        })
+    );
+    // copy_license_files: license_file is found in the source folder and keeps its name.
+    assert_eq!(
+        pkg.text("info/licenses/LICENCE"),
+        sdist_member(&tqdm, "tqdm-4.66.5/LICENCE")
+    );
+    let about = pkg.json("info/about.json");
+    assert_eq!(about["home"], "https://pypi.python.org/pypi/tqdm");
+    assert_eq!(about["license"], "MPL-2.0 AND MIT");
+    assert_eq!(about["summary"], "A Fast, Extensible Progress Meter");
+    // test/: commands in run_test.sh, imports in run_test.py, test/requires recorded.
+    let run_test = pkg.text("info/test/run_test.sh");
+    assert!(
+        run_test.contains("tqdm --help\n") && run_test.contains("tqdm -v | rg 4.66.5\n"),
+        "{run_test}"
+    );
+    assert!(pkg.text("info/test/run_test.py").contains("import tqdm"));
+    let requires = pkg.json("info/test/test_time_dependencies.json");
+    let names: Vec<&str> = requires
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap().split(' ').next().unwrap())
+        .collect();
+    assert_eq!(names, ["python", "ripgrep"]);
+    assert!(!pkg.has("info/run_exports.json"));
+    check_recipe_copy(&pkg, &recipe.recipe, &build_string);
 }

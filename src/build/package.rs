@@ -60,10 +60,14 @@ fn glob_matches(globs: &[String], path: &Path) -> bool {
 }
 
 /// Where a noarch python file goes in the package: site-packages and scripts are moved to
-/// the interpreter-independent `site-packages/` and `python-scripts/`.
-fn noarch_python_path(rel: &Path) -> Option<PathBuf> {
+/// the interpreter-independent `site-packages/` and `python-scripts/`; `.pyc` files and the
+/// entry points' wrappers (say, made by pip) are left out.
+fn noarch_python_path(rel: &Path, entry_scripts: &[String]) -> Option<PathBuf> {
     let text = rel.to_string_lossy();
-    if text.ends_with(".pyc") || text.contains("__pycache__") {
+    if text.ends_with(".pyc")
+        || text.contains("__pycache__")
+        || entry_scripts.iter().any(|s| *s == text)
+    {
         return None;
     }
     if let Some(pos) = text.find("/site-packages/") {
@@ -167,10 +171,15 @@ pub fn write_package(
     let mut has_prefix = Vec::new();
     let mut files_list = Vec::new();
     let mut seen = BTreeSet::new();
+    let entry_scripts = if noarch_python {
+        super::python::entry_point_script_names(&build.entry_points)?
+    } else {
+        Vec::new()
+    };
     for rel in &input.files {
         let source = input.host_prefix.join(rel);
         let target_rel = if noarch_python {
-            match noarch_python_path(rel) {
+            match noarch_python_path(rel, &entry_scripts) {
                 Some(p) => p,
                 None => continue,
             }
@@ -235,7 +244,8 @@ pub fn write_package(
                 if mode == "text" || build.detect_binary_files_with_prefix || forced_binary {
                     entry["prefix_placeholder"] = json!(host);
                     entry["file_mode"] = json!(mode);
-                    has_prefix.push(format!("{host} {mode} {}", target_rel.to_string_lossy()));
+                    let path = target_rel.to_string_lossy().into_owned();
+                    has_prefix.push((path.clone(), format!("{host} {mode} {path}")));
                 }
             }
             entry["path_type"] = json!("hardlink");
@@ -250,6 +260,11 @@ pub fn write_package(
         files_list.push(target_rel);
         paths_json.push(entry);
     }
+    // conda-build sorts these as strings (`sorted(files)`): `tqdm-4.66.5.dist-info/` comes
+    // before `tqdm/`, unlike the component order of paths.
+    paths_json.sort_by(|a, b| a["_path"].as_str().cmp(&b["_path"].as_str()));
+    files_list.sort_by_key(|p| p.to_string_lossy().into_owned());
+    has_prefix.sort();
     super::linkage::LinkageCheck {
         package: output.package.name.as_normalized(),
         staging,
@@ -284,7 +299,10 @@ pub fn write_package(
     if !has_prefix.is_empty() {
         write(
             "has_prefix",
-            has_prefix.iter().map(|l| format!("{l}\n")).collect(),
+            has_prefix
+                .iter()
+                .map(|(_, line)| format!("{line}\n"))
+                .collect(),
         )?;
     }
     let mut about = serde_json::to_value(&output.about).unwrap_or(json!({}));

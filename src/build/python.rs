@@ -42,6 +42,15 @@ fn parse_entry_point(text: &str) -> Result<EntryPoint<'_>, BuildError> {
     Ok(EntryPoint { name, module, func })
 }
 
+/// `bin/<name>` of each entry point (conda-build's `get_entry_point_script_names`): the
+/// wrappers a `noarch: python` package leaves out, since the installer writes them.
+pub fn entry_point_script_names(entry_points: &[String]) -> Result<Vec<String>, BuildError> {
+    entry_points
+        .iter()
+        .map(|text| parse_entry_point(text).map(|e| format!("bin/{}", e.name)))
+        .collect()
+}
+
 /// Writes `bin/<name>` for each entry point, with the host python's shebang.
 pub fn write_entry_points(host_prefix: &Path, entry_points: &[String]) -> Result<(), BuildError> {
     use std::os::unix::fs::PermissionsExt;
