@@ -595,11 +595,16 @@ fn tqdm_recipe_builds_a_noarch_python_package_with_an_entry_point() {
     assert_eq!(about["home"], "https://pypi.python.org/pypi/tqdm");
     assert_eq!(about["license"], "MPL-2.0 AND MIT");
     assert_eq!(about["summary"], "A Fast, Extensible Progress Meter");
-    // test/: commands in run_test.sh, imports in run_test.py, test/requires recorded.
-    let run_test = pkg.text("info/test/run_test.sh");
-    assert!(
-        run_test.contains("tqdm --help\n") && run_test.contains("tqdm -v | rg 4.66.5\n"),
-        "{run_test}"
+    // create_shell_files: the commands in run_test.sh under `set -ex`, and, as the package
+    // is noarch, in run_test.bat with an error check after each; imports in run_test.py;
+    // test/requires in test_time_dependencies.json.
+    assert_eq!(
+        pkg.text("info/test/run_test.sh"),
+        "\n\nset -ex\n\n\n\ntqdm --help\ntqdm -v | rg 4.66.5\nexit 0\n"
+    );
+    assert_eq!(
+        pkg.text("info/test/run_test.bat"),
+        "\n\n\n\ntqdm --help\nIF %ERRORLEVEL% NEQ 0 exit /B 1\ntqdm -v | rg 4.66.5\nIF %ERRORLEVEL% NEQ 0 exit /B 1\nexit /B 0\n"
     );
     assert!(pkg.text("info/test/run_test.py").contains("import tqdm"));
     let requires = pkg.json("info/test/test_time_dependencies.json");

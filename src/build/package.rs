@@ -551,28 +551,47 @@ fn write_test_files(input: &PackageInput<'_>, info: &Path) -> Result<(), BuildEr
     let test = &input.output.test;
     let dir = info.join("test");
     let recipe = &input.variant.recipe_dir;
-    let own: Vec<&str> = ["run_test.sh", "run_test.py", "run_test.pl"]
+    // create_shell_files: noarch packages get the Windows script too.
+    let shells: &[(&str, bool)] = if input.output.build.noarch.is_none() {
+        &[("run_test.sh", false)]
+    } else {
+        &[("run_test.sh", false), ("run_test.bat", true)]
+    };
+    let own: Vec<&str> = ["run_test.py", "run_test.pl"]
         .into_iter()
+        .chain(shells.iter().map(|(name, _)| *name))
         .filter(|f| recipe.join(f).is_file())
         .collect();
     if test.is_empty() && own.is_empty() {
         return Ok(());
     }
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-    let mut sh = String::new();
-    if !test.commands.is_empty() {
-        sh.push_str("set -ex\n");
-        for command in &test.commands {
-            sh.push_str(command);
-            sh.push('\n');
+    // The recipe's own script, then the commands, as conda-build appends them.
+    for (name, windows) in shells {
+        let mut script = if own.contains(name) {
+            Some(std::fs::read_to_string(recipe.join(name)).map_err(io(recipe))?)
+        } else {
+            None
+        };
+        if !test.commands.is_empty() {
+            let text = script.get_or_insert_with(String::new);
+            text.push_str(if *windows {
+                "\n\n\n\n"
+            } else {
+                "\n\nset -ex\n\n\n\n"
+            });
+            for command in &test.commands {
+                text.push_str(command);
+                text.push('\n');
+                if *windows {
+                    text.push_str("IF %ERRORLEVEL% NEQ 0 exit /B 1\n");
+                }
+            }
+            text.push_str(if *windows { "exit /B 0\n" } else { "exit 0\n" });
         }
-    }
-    if own.contains(&"run_test.sh") {
-        let script = std::fs::read_to_string(recipe.join("run_test.sh")).map_err(io(recipe))?;
-        sh.push_str(&script);
-    }
-    if !sh.is_empty() {
-        std::fs::write(dir.join("run_test.sh"), sh).map_err(io(&dir))?;
+        if let Some(text) = script {
+            std::fs::write(dir.join(name), text).map_err(io(&dir))?;
+        }
     }
     let mut py = String::new();
     for module in &test.imports {

@@ -53,8 +53,9 @@ pub fn run_tests(
         env_prefix.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let run = |program: &str, script: &Path| -> Result<(), BuildError> {
+    let run = |program: &str, flags: &[&str], script: &Path| -> Result<(), BuildError> {
         let output = Command::new(program)
+            .args(flags)
             .arg(script)
             .current_dir(test_dir)
             .env("PATH", &path)
@@ -81,7 +82,8 @@ pub fn run_tests(
     };
     let sh = test_dir.join("run_test.sh");
     if sh.is_file() {
-        run("bash", &sh)?;
+        // conda-build's test runner: `bash -e run_test.sh`.
+        run("bash", &["-e"], &sh)?;
     }
     let py = test_dir.join("run_test.py");
     if py.is_file() {
@@ -91,11 +93,11 @@ pub fn run_tests(
                 "imports need python in the test requirements".into(),
             ));
         }
-        run(&python.display().to_string(), &py)?;
+        run(&python.display().to_string(), &["-s"], &py)?;
     }
     let pl = test_dir.join("run_test.pl");
     if pl.is_file() {
-        run("perl", &pl)?;
+        run("perl", &[], &pl)?;
     }
     Ok(())
 }
