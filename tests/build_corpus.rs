@@ -2,7 +2,7 @@
 //! each archive's `info/` files and `paths.json` checked against conda-build's rules
 //! (`../shared/reference/meta-yaml.md` §2c, conda-build's `create_info_files`).
 //!
-//! A recipe is offline-buildable when its sources are local (or a file `scripts/test`
+//! A recipe is offline-buildable when its sources are local (or a file `scripts/setup-test-env`
 //! downloads with the recipe's own hash) and every build and host requirement comes from a
 //! local fixture channel: the repackaged CPython (`common::python`) and the wheels channel
 //! (`common::bootstrap`). Compilers and libraries a script links against are never faked.
