@@ -125,8 +125,47 @@ impl Extracted {
     }
 }
 
+/// conda-build writes its info/ JSON with `json.dump(..., indent=2, sort_keys=True)`: Python's
+/// json module, run on each file, must give back the same text.
+fn check_json_written_as_conda_build_writes_it(pkg: &Extracted) {
+    let python = std::env::var_os("KRAIT_TEST_PYTHON")
+        .expect("KRAIT_TEST_PYTHON is not set: run the tests through scripts/test");
+    for member in [
+        "index.json",
+        "about.json",
+        "paths.json",
+        "hash_input.json",
+        "link.json",
+    ] {
+        let path = pkg.path(&format!("info/{member}"));
+        if !path.is_file() {
+            continue;
+        }
+        let out = Command::new(&python)
+            .args([
+                "-c",
+                "import json, sys; text = open(sys.argv[1], encoding='utf-8').read(); \
+                 sys.stdout.write(json.dumps(json.loads(text), indent=2, sort_keys=True, ensure_ascii=False) + '\\n')",
+            ])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            pkg.text(&format!("info/{member}")),
+            String::from_utf8(out.stdout).unwrap(),
+            "info/{member} differs from conda-build's formatting"
+        );
+    }
+}
+
 /// Checks that hold for every package conda-build writes; returns the `paths.json` entries.
 fn check_paths_and_files(pkg: &Extracted) -> Vec<Value> {
+    check_json_written_as_conda_build_writes_it(pkg);
     let paths = pkg.json("info/paths.json");
     // create_info_files: paths.json is version 1.
     assert_eq!(paths["paths_version"], 1);

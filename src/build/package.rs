@@ -483,8 +483,27 @@ fn rendered_meta_yaml(input: &PackageInput<'_>) -> String {
     )
 }
 
+/// JSON as conda-build writes its info/ files: `json.dump(..., indent=2, sort_keys=True)`.
 fn pretty(value: &Value) -> String {
-    serde_json::to_string_pretty(value).expect("json") + "\n"
+    serde_json::to_string_pretty(&with_sorted_keys(value.clone())).expect("json") + "\n"
+}
+
+/// Sorts every object's keys (serde_json keeps insertion order in this build).
+fn with_sorted_keys(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(key, value)| (key, with_sorted_keys(value)))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(with_sorted_keys).collect()),
+        other => other,
+    }
 }
 
 fn sorted(specs: &[String]) -> Vec<&String> {
