@@ -1,11 +1,12 @@
 //! What `krait build` takes from rendering as conda-build does: an output's `type` picks its
 //! archive format (`bldpkg_path`: `conda` -> .tar.bz2, `conda_v2` -> .conda) and
 //! `krait render --output` prints the paths the build writes; `-e` variant files replace
-//! ~/conda_build_config.yaml (`find_config_files`).
+//! ~/conda_build_config.yaml (`find_config_files`); the recipe's `run_test.*` belong to the
+//! top-level package, other outputs run their `test/script` (`_create_test_files`).
 
 mod common;
 
-use common::{krait, run_ok};
+use common::{krait, run_err, run_ok};
 use std::path::Path;
 
 #[test]
@@ -79,4 +80,57 @@ fn exclusive_config_files_replace_the_home_config() {
     assert!(out.join("noarch/flavoured-1.0-vanilla_0.conda").is_file());
     build(&["-e".as_ref(), exclusive.as_os_str()]);
     assert!(out.join("noarch/flavoured-1.0-mint_0.conda").is_file());
+}
+
+#[test]
+fn run_test_scripts_go_to_the_top_level_package_and_test_script_to_its_output() {
+    let home = tempfile::tempdir().unwrap();
+    let out = home.path().join("out");
+    let recipe = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/build_recipes/output-tests");
+    // Tests run: multi-sub would fail with the recipe's run_test.sh (it has no top.txt).
+    run_ok(
+        krait(home.path())
+            .arg("build")
+            .arg(&recipe)
+            .args(["--override-channels", "--output-folder"])
+            .arg(&out),
+    );
+    let subdir = rattler_conda_types::Subdir::current()
+        .unwrap()
+        .as_str()
+        .to_string();
+    for (name, script) in [("multi", "run_test.sh"), ("multi-sub", "test-sub.sh")] {
+        let archive = out.join(&subdir).join(format!("{name}-1.0-0.conda"));
+        let dir = tempfile::tempdir().unwrap();
+        rattler_package_streaming::fs::extract(&archive, dir.path())
+            .unwrap_or_else(|e| panic!("{}: {e}", archive.display()));
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("info/test/run_test.sh")).unwrap(),
+            std::fs::read_to_string(recipe.join(script)).unwrap(),
+            "{name}'s info/test/run_test.sh"
+        );
+    }
+    // A test/script that is not there stops the build, naming it.
+    let broken = home.path().join("broken");
+    copy_dir(&recipe, &broken);
+    std::fs::remove_file(broken.join("test-sub.sh")).unwrap();
+    let err = run_err(
+        krait(home.path())
+            .arg("build")
+            .arg(&broken)
+            .args(["--override-channels", "--output-folder"])
+            .arg(home.path().join("out2")),
+    );
+    assert!(
+        err.contains("test/script \"test-sub.sh\" is not a file"),
+        "{err}"
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
 }

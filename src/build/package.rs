@@ -8,7 +8,7 @@ use crate::recipe::model::{BoolOrGlobs, Output, RenderedVariant};
 use rattler_conda_types::compression_level::CompressionLevel;
 use rattler_conda_types::NoArchType;
 use serde_json::{json, Value};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -564,6 +564,50 @@ fn index_json(input: &PackageInput<'_>) -> Value {
     index
 }
 
+/// The recipe's own test scripts, by the `run_test.*` name each takes in `info/test/`. As in
+/// conda-build's `_create_test_files`, the top-level package picks up the recipe folder's
+/// `run_test.*` by itself; any other output runs only the script its `test/script` names.
+fn own_test_scripts(
+    input: &PackageInput<'_>,
+    shells: &[(&'static str, bool)],
+) -> Result<BTreeMap<&'static str, PathBuf>, BuildError> {
+    let recipe = &input.variant.recipe_dir;
+    let names = ["run_test.py", "run_test.pl"]
+        .into_iter()
+        .chain(shells.iter().map(|(name, _)| *name));
+    let mut own = BTreeMap::new();
+    if input.output.is_top_level {
+        own.extend(
+            names
+                .clone()
+                .map(|name| (name, recipe.join(name)))
+                .filter(|(_, path)| path.is_file()),
+        );
+    }
+    if let Some(script) = &input.output.test.script {
+        let path = recipe.join(script);
+        let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        let name = names
+            .into_iter()
+            .find(|name| name.strip_prefix("run_test.") == Some(extension))
+            .ok_or_else(|| {
+                BuildError::Io(format!(
+                    "{}: test/script {script:?} must end in .sh, .bat, .py or .pl",
+                    input.output.package.name.as_source()
+                ))
+            })?;
+        if !path.is_file() {
+            return Err(BuildError::Io(format!(
+                "{}: test/script {script:?} is not a file in {}",
+                input.output.package.name.as_source(),
+                recipe.display()
+            )));
+        }
+        own.insert(name, path);
+    }
+    Ok(own)
+}
+
 /// `info/test/`: the test commands as `run_test.sh`, imports as `run_test.py`, the recipe's
 /// own run_test scripts, and test files.
 fn write_test_files(input: &PackageInput<'_>, info: &Path) -> Result<(), BuildError> {
@@ -576,21 +620,16 @@ fn write_test_files(input: &PackageInput<'_>, info: &Path) -> Result<(), BuildEr
     } else {
         &[("run_test.sh", false), ("run_test.bat", true)]
     };
-    let own: Vec<&str> = ["run_test.py", "run_test.pl"]
-        .into_iter()
-        .chain(shells.iter().map(|(name, _)| *name))
-        .filter(|f| recipe.join(f).is_file())
-        .collect();
+    let own = own_test_scripts(input, shells)?;
     if test.is_empty() && own.is_empty() {
         return Ok(());
     }
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
     // The recipe's own script, then the commands, as conda-build appends them.
     for (name, windows) in shells {
-        let mut script = if own.contains(name) {
-            Some(std::fs::read_to_string(recipe.join(name)).map_err(io(recipe))?)
-        } else {
-            None
+        let mut script = match own.get(name) {
+            Some(path) => Some(std::fs::read_to_string(path).map_err(io(path))?),
+            None => None,
         };
         if !test.commands.is_empty() {
             let text = script.get_or_insert_with(String::new);
@@ -616,14 +655,14 @@ fn write_test_files(input: &PackageInput<'_>, info: &Path) -> Result<(), BuildEr
     for module in &test.imports {
         py.push_str(&format!("import {module}\n"));
     }
-    if own.contains(&"run_test.py") {
-        py.push_str(&std::fs::read_to_string(recipe.join("run_test.py")).map_err(io(recipe))?);
+    if let Some(path) = own.get("run_test.py") {
+        py.push_str(&std::fs::read_to_string(path).map_err(io(path))?);
     }
     if !py.is_empty() {
         std::fs::write(dir.join("run_test.py"), py).map_err(io(&dir))?;
     }
-    if own.contains(&"run_test.pl") {
-        std::fs::copy(recipe.join("run_test.pl"), dir.join("run_test.pl")).map_err(io(&dir))?;
+    if let Some(path) = own.get("run_test.pl") {
+        std::fs::copy(path, dir.join("run_test.pl")).map_err(io(&dir))?;
     }
     if !test.requires.is_empty() {
         std::fs::write(

@@ -1,0 +1,2 @@
+# multi-sub's own test
+test -f "$PREFIX/share/multi/sub.txt"
