@@ -122,11 +122,7 @@ fn noarch_generic_package_has_conda_builds_info_files_and_installs_anywhere() {
     for name in ["a", "somewhere/much/deeper/b"] {
         let prefix = b.home.path().join(name);
         b.create(&prefix, &["hello-generic"], &[]);
-        let text = std::fs::read_to_string(prefix.join("share/hello/greeting.txt")).unwrap();
-        assert_eq!(
-            text,
-            format!("hello from hello-generic 1.2.0 at {}\n", prefix.display())
-        );
+        assert_greets(&prefix);
     }
     // krait test re-runs the tests of the built archive.
     run_ok(
@@ -305,6 +301,11 @@ fn peers_read_what_krait_builds() {
             .arg(url.as_str())
             .arg("hello-generic"),
     );
+    assert_greets(&prefix);
+}
+
+/// hello-generic's greeting names the prefix it was installed into (text prefix replacement).
+fn assert_greets(prefix: &Path) {
     let text = std::fs::read_to_string(prefix.join("share/hello/greeting.txt")).unwrap();
     assert_eq!(
         text,
@@ -565,11 +566,7 @@ fn built_packages_are_uploaded_to_a_channel_folder_and_to_krait_serve() {
             .arg(&prefix)
             .arg("hello-generic"),
     );
-    let text = std::fs::read_to_string(prefix.join("share/hello/greeting.txt")).unwrap();
-    assert_eq!(
-        text,
-        format!("hello from hello-generic 1.2.0 at {}\n", prefix.display())
-    );
+    assert_greets(&prefix);
 }
 
 #[test]

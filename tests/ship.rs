@@ -134,6 +134,16 @@ for seed in range(5):
     vec![("a".into(), csv), ("b".into(), jsonl), ("c".into(), xml)]
 }
 
+/// `krait run -p ENV hotel-ingest run`.
+fn krait_run_hotel_ingest(home: &Path, env: &Path) -> Command {
+    let mut cmd = krait(home);
+    cmd.arg("run")
+        .arg("-p")
+        .arg(env)
+        .args(["hotel-ingest", "run"]);
+    cmd
+}
+
 /// Runs `hotel-ingest run --json` over freshly generated partner feeds and checks the result.
 fn run_pipeline(hotel_ingest: &mut Command, work: &Path) {
     let corpus = work.join("corpus");
@@ -235,13 +245,7 @@ fn env_python_is_the_packaged_interpreter_and_the_pipeline_runs_in_it() {
         format!("python-{}-h0_0_cpython.json", host_versions().1)
     );
 
-    let mut hotel_ingest = krait(&s.home);
-    hotel_ingest
-        .arg("run")
-        .arg("-p")
-        .arg(&env)
-        .args(["hotel-ingest", "run"]);
-    run_pipeline(&mut hotel_ingest, work.path());
+    run_pipeline(&mut krait_run_hotel_ingest(&s.home, &env), work.path());
 
     // A package built for another python minor cannot go into this env.
     let other = work.path().join("other-channel");
@@ -275,13 +279,7 @@ fn env_at_a_path_over_200_characters_runs_the_pipeline() {
     }
     env.push("env");
     create_env(&env);
-    let mut hotel_ingest = krait(&s.home);
-    hotel_ingest
-        .arg("run")
-        .arg("-p")
-        .arg(&env)
-        .args(["hotel-ingest", "run"]);
-    run_pipeline(&mut hotel_ingest, work.path());
+    run_pipeline(&mut krait_run_hotel_ingest(&s.home, &env), work.path());
 }
 
 #[test]
