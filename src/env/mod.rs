@@ -3,6 +3,7 @@
 
 pub mod activation;
 pub mod export;
+pub mod extract;
 pub mod history;
 pub mod install;
 pub mod pinned;

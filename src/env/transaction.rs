@@ -6,15 +6,17 @@
 //! (a link or unlink error, a failing post-link script, Ctrl-C) we delete what appeared and put
 //! the kept files back, so the prefix is as it was.
 
+use super::extract::extract_verified;
 use futures::{StreamExt, TryStreamExt};
 use rattler::install::{
     ExternalSymlinkPolicy, IndicatifReporter, Installer, InstallerError, LinkOptions, Transaction,
 };
-use rattler_cache::package_cache::PackageCache;
+use rattler_cache::package_cache::{CacheMetadata, PackageCache, PackageCacheError};
 use rattler_cache::validation::{validate_package_directory_from_paths, ValidationMode};
 use rattler_conda_types::package::PathsJson;
 use rattler_conda_types::{MatchSpec, PrefixRecord, RepoDataRecord, Subdir};
 use rattler_networking::LazyClient;
+use rattler_package_streaming::ExtractError;
 use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -104,21 +106,12 @@ async fn fetch_and_check(
         async move {
             let name = record.identifier.to_file_name();
             let fetch = || async {
-                let meta = cache
-                    .get_or_fetch_from_url(
-                        &record.package_record,
-                        record.url.clone(),
-                        client.clone(),
-                        None,
-                        None,
+                let meta = fetch_one(cache, record, &client).await.map_err(|e| {
+                    format!(
+                        "failed to fetch {name}: {}",
+                        crate::channel::repodata::error_chain(&e)
                     )
-                    .await
-                    .map_err(|e| {
-                        format!(
-                            "failed to fetch {name}: {}",
-                            crate::channel::repodata::error_chain(&e)
-                        )
-                    })?;
+                })?;
                 let paths = match meta.paths_json() {
                     Some(paths) => paths.clone(),
                     None => PathsJson::from_package_directory_with_deprecated_fallback(meta.path())
@@ -155,6 +148,48 @@ async fn fetch_and_check(
         .try_collect::<Vec<()>>()
         .await
         .map(|_| ())
+}
+
+/// Puts one package into the cache. An archive on the local disk whose record names a sha256
+/// is unpacked by [`extract_verified`], which hashes it once; anything else goes through
+/// rattler's download-and-extract.
+async fn fetch_one(
+    cache: &PackageCache,
+    record: &RepoDataRecord,
+    client: &LazyClient,
+) -> Result<CacheMetadata, PackageCacheError> {
+    let local = (record.url.scheme() == "file")
+        .then(|| record.url.to_file_path().ok())
+        .flatten();
+    match (local, record.package_record.sha256) {
+        (Some(archive), Some(sha256)) => {
+            let fetch = move |destination: PathBuf| {
+                let archive = archive.clone();
+                async move {
+                    tokio::task::spawn_blocking(move || {
+                        extract_verified(&archive, &destination, &sha256)
+                    })
+                    .await
+                    .map_err(|e| ExtractError::IoError(std::io::Error::other(e)))?
+                    .map(Some)
+                }
+            };
+            cache
+                .get_or_fetch(&record.package_record, fetch, None)
+                .await
+        }
+        _ => {
+            cache
+                .get_or_fetch_from_url(
+                    &record.package_record,
+                    record.url.clone(),
+                    client.clone(),
+                    None,
+                    None,
+                )
+                .await
+        }
+    }
 }
 
 /// Whether any file of a cache entry was written after the entry was extracted (through a
