@@ -254,6 +254,27 @@ fn downloads_have_etags_ranges_gzip_and_zst() {
     let part = request("GET", &archive_url, &[("range", "bytes=10-19")], None);
     assert_eq!(part.status, 206);
     assert_eq!(part.body, on_disk[10..20]);
+    // A second plain GET is answered from the server's memory: the same bytes, and the headers
+    // ServeDir gives a HEAD of the file.
+    let again = request("GET", &archive_url, &[], None);
+    assert_eq!(again.body, on_disk);
+    let head = request("HEAD", &archive_url, &[], None);
+    for name in [
+        "content-type",
+        "content-length",
+        "last-modified",
+        "etag",
+        "accept-ranges",
+    ] {
+        assert_eq!(again.header(name), head.header(name), "{name}");
+    }
+    // Replaced on disk, by a rename as uploads do: the new bytes go out, with a new ETag.
+    let replacement = channel.join("linux-64/.replacement");
+    std::fs::write(&replacement, b"the replaced archive").unwrap();
+    std::fs::rename(&replacement, channel.join("linux-64/libfoo-1.0-h0_0.conda")).unwrap();
+    let replaced = request("GET", &archive_url, &[], None);
+    assert_eq!(replaced.body, b"the replaced archive");
+    assert_ne!(replaced.header("etag"), Some(etag.as_str()));
 
     let repodata_url = format!("{}/linux-64/repodata.json", server.url);
     let gz = request("GET", &repodata_url, &[("accept-encoding", "gzip")], None);

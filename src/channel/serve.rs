@@ -4,7 +4,8 @@
 //! `repodata.json.zst`, archives), with `ETag`, `Last-Modified`, conditional requests and
 //! `Range`; JSON is gzip-compressed when the client accepts it. A token is presented either as
 //! conda does, in the path (`/t/<token>/<subdir>/...`), or as `Authorization: Bearer <token>`.
-//! With a read token configured every read needs it (the write token is accepted too).
+//! With a read token configured every read needs it (the write token is accepted too). Plain
+//! GETs of archives are answered from in-memory copies ([`super::hot_files`]).
 //!
 //! Uploads: `PUT /api/upload/<subdir>/<file name>` (POST accepted too) with the archive as the
 //! body, the write token, and optionally `X-Content-Sha256: <hex>`. The archive is validated
@@ -13,6 +14,7 @@
 //! writes and indexing, and every file is replaced atomically, so readers see the old or the new
 //! repodata and never a partial archive. An existing file is kept unless `?force=true`.
 
+use super::hot_files::HotFiles;
 use super::index::IndexOptions;
 use super::index::{index_channel, index_subdir, validate_archive, write_atomic, IndexError};
 use axum::body::Body;
@@ -115,6 +117,8 @@ struct ServerState {
     /// Held while an upload writes its archive and re-indexes.
     write_lock: tokio::sync::Mutex<()>,
     files: Compression<ServeDir, JsonOnly>,
+    /// Archives kept in memory for plain GETs.
+    hot: HotFiles,
 }
 
 /// Indexes the channel, binds, calls `on_ready` with the bound address and serves until Ctrl-C.
@@ -158,6 +162,7 @@ pub async fn serve(
         max_upload_bytes: options.max_upload_bytes,
         write_lock: tokio::sync::Mutex::new(()),
         files,
+        hot: HotFiles::default(),
     });
     let app = axum::Router::new().fallback(handle).with_state(state);
     on_ready(addr);
@@ -362,18 +367,17 @@ async fn download(state: &ServerState, request: Request, path: &str) -> Response
         return error(StatusCode::NOT_FOUND, "not found");
     }
     // One stat syscall: cheaper inline than a round trip through tokio's blocking pool.
-    let etag = std::fs::metadata(state.root.join(&relative))
-        .ok()
-        .filter(|m| m.is_file())
-        .map(|m| {
-            let mtime = m
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .map(|d| d.as_nanos())
-                .unwrap_or_default();
-            format!("\"{mtime:x}-{:x}\"", m.len())
-        });
+    let file = state.root.join(&relative);
+    let meta = std::fs::metadata(&file).ok().filter(|m| m.is_file());
+    let etag = meta.as_ref().map(|m| {
+        let mtime = m
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        format!("\"{mtime:x}-{:x}\"", m.len())
+    });
     if let Some(etag) = &etag {
         let matches = request
             .headers()
@@ -385,6 +389,17 @@ async fn download(state: &ServerState, request: Request, path: &str) -> Response
             response
                 .headers_mut()
                 .insert(header::ETAG, HeaderValue::from_str(etag).expect("ascii"));
+            return response;
+        }
+        let hot = meta.as_ref().map(|meta| {
+            state
+                .hot
+                .respond(request.method(), request.headers(), &file, meta, etag)
+        });
+        if let Some(response) = match hot {
+            Some(respond) => respond.await,
+            None => None,
+        } {
             return response;
         }
     }
