@@ -235,6 +235,17 @@ fn create_links_a_dependency_chain_with_prefix_replacement_and_history() {
         "{history}"
     );
     assert!(history.contains("/linux-64::libb-1.0-h0_0\n"), "{history}");
+    // A spec with a version range is written the way conda's str(MatchSpec) writes it.
+    env.ok("install", &prefix, &["newer-glibc>=1.0"]);
+    let history = std::fs::read_to_string(prefix.join("conda-meta/history")).unwrap();
+    assert!(
+        history.ends_with("# update specs: [\"newer-glibc[version='>=1.0']\"]\n"),
+        "{history}"
+    );
+    assert_eq!(
+        record(&prefix, "newer-glibc")["requested_spec"],
+        "newer-glibc[version='>=1.0']"
+    );
 }
 
 #[test]

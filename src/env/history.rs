@@ -12,6 +12,7 @@
 //! 0..=N leave; the requested specs are conda's: every `update specs` in order, minus names
 //! later listed in `remove specs`.
 
+use rattler_conda_types::MatchSpec;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -71,9 +72,101 @@ fn parse_spec_list(text: &str) -> Vec<String> {
     items
 }
 
+/// Python's `repr` of a list of strings, as conda writes it: a string holding `'` is quoted
+/// with `"`.
 fn format_spec_list(specs: &[String]) -> String {
-    let quoted: Vec<String> = specs.iter().map(|s| format!("'{s}'")).collect();
+    let quoted: Vec<String> = specs
+        .iter()
+        .map(|s| {
+            if s.contains('\'') && !s.contains('"') {
+                format!("\"{s}\"")
+            } else {
+                format!("'{s}'")
+            }
+        })
+        .collect();
     format!("[{}]", quoted.join(", "))
+}
+
+/// A spec as conda's `str(MatchSpec)` writes it into history and `requested_spec`:
+/// `python=3.11`, `numpy[version='>=1.26,<2']`, `libb==1.0=h0_0`, `conda-forge::zlib`.
+pub fn conda_spec_text(spec: &MatchSpec) -> String {
+    const OPERATORS: &[char] = &['>', '<', '$', '^', '|', ','];
+    let mut text = String::new();
+    let mut brackets = Vec::new();
+    if let Some(channel) = &spec.channel {
+        text.push_str(channel.name());
+        if let Some(subdir) = &spec.subdir {
+            text.push('/');
+            text.push_str(subdir);
+        }
+        text.push_str("::");
+    } else if let Some(subdir) = &spec.subdir {
+        brackets.push(format!("subdir={subdir}"));
+    }
+    text.push_str(&spec.name.to_string());
+    let mut exact = false;
+    if let Some(version) = spec.version.as_ref().map(ToString::to_string) {
+        if version.contains(OPERATORS) {
+            brackets.push(format!("version='{version}'"));
+        } else if version.starts_with("!=") || version.starts_with("~=") {
+            if spec.build.is_some() {
+                brackets.push(format!("version='{version}'"));
+            } else {
+                text.push_str(&version);
+            }
+        } else if let Some(stem) = version.strip_suffix(".*").or(version.strip_suffix('*')) {
+            if !stem.is_empty() {
+                text.push('=');
+                text.push_str(stem);
+            }
+        } else if version.starts_with("==") {
+            text.push_str(&version);
+            exact = true;
+        } else {
+            text.push_str("==");
+            text.push_str(&version);
+            exact = true;
+        }
+    }
+    if let Some(build) = spec.build.as_ref().map(ToString::to_string) {
+        if build.contains(OPERATORS) {
+            brackets.push(format!("build='{build}'"));
+        } else if exact && !build.contains('*') {
+            text.push('=');
+            text.push_str(&build);
+        } else {
+            brackets.push(format!("build={build}"));
+        }
+    }
+    let mut field = |key: &str, value: String| {
+        if value.contains([',', ' ', '=']) {
+            brackets.push(format!("{key}='{value}'"));
+        } else {
+            brackets.push(format!("{key}={value}"));
+        }
+    };
+    if let Some(number) = &spec.build_number {
+        field("build_number", number.to_string());
+    }
+    if let Some(url) = &spec.url {
+        field("url", url.to_string());
+    }
+    if let Some(md5) = &spec.md5 {
+        field("md5", hex::encode(md5));
+    }
+    if let Some(license) = &spec.license {
+        field("license", license.clone());
+    }
+    if let Some(file_name) = &spec.file_name {
+        field("fn", file_name.clone());
+    }
+    if !brackets.is_empty() {
+        text.push('[');
+        text.push_str(&brackets.join(","));
+        text.push(']');
+    }
+    text
 }
 
 /// The package name of a dist string `channel/subdir::name-version-build`.
@@ -281,5 +374,31 @@ mod tests {
             "py-foo-bar"
         );
         assert_eq!(spec_name("conda-forge::numpy>=1.2"), "numpy");
+    }
+
+    /// The strings conda's own `str(MatchSpec(...))` gives for these inputs (conda's
+    /// tests/models/test_match_spec.py), and the list quoting of Python's `repr`.
+    #[test]
+    fn specs_are_written_as_conda_writes_them() {
+        let conda = |input: &str| {
+            let spec =
+                MatchSpec::from_str(input, rattler_conda_types::ParseStrictness::Lenient).unwrap();
+            conda_spec_text(&spec)
+        };
+        assert_eq!(conda("numpy"), "numpy");
+        assert_eq!(conda("numpy=1.7"), "numpy=1.7");
+        assert_eq!(conda("numpy 1.7.*"), "numpy=1.7");
+        assert_eq!(conda("numpy==1.7"), "numpy==1.7");
+        assert_eq!(conda("numpy >=1.7"), "numpy[version='>=1.7']");
+        assert_eq!(conda("numpy >=1.7,<2"), "numpy[version='>=1.7,<2']");
+        assert_eq!(conda("numpy==1.7 py37_0"), "numpy==1.7=py37_0");
+        assert_eq!(conda("numpy 1.7.* py3*"), "numpy=1.7[build=py3*]");
+        assert_eq!(conda("conda-forge::numpy"), "conda-forge::numpy");
+        assert_eq!(
+            format_spec_list(&["python=3.11".into(), "numpy[version='>=1.7']".into()]),
+            "['python=3.11', \"numpy[version='>=1.7']\"]"
+        );
+        let parsed = parse_spec_list("['python=3.11', \"numpy[version='>=1.7']\"]");
+        assert_eq!(parsed, ["python=3.11", "numpy[version='>=1.7']"]);
     }
 }

@@ -244,7 +244,9 @@ async fn run_locked(
                         let name = spec_name(spec)
                             .ok_or_else(|| EnvError::SpecWithoutName(spec.to_string()))?;
                         requested.insert(name.as_normalized().to_string(), spec.clone());
-                        revision.update_specs.push(spec.to_string());
+                        revision
+                            .update_specs
+                            .push(super::history::conda_spec_text(spec));
                     }
                 }
                 Operation::Remove(Some(names)) => {

@@ -1,7 +1,8 @@
 //! Environment prefixes: where named environments live, the per-prefix lock, installed records.
 
+use super::history::conda_spec_text;
 use crate::channel::config::Config;
-use rattler_conda_types::PrefixRecord;
+use rattler_conda_types::{MatchSpec, ParseStrictness, PrefixRecord};
 use std::path::{Path, PathBuf};
 
 /// Errors about locating or locking an environment.
@@ -194,7 +195,11 @@ pub fn fill_requested_spec(prefix: &Path) -> Result<(), PrefixError> {
             message,
         };
         let mut record = PrefixRecord::from_path(&path).map_err(|e| failed(e.to_string()))?;
-        let wanted = record.requested_specs.first().cloned();
+        // In conda's spelling (`python=3.11`), as conda writes it.
+        let wanted = record.requested_specs.first().map(|spec| {
+            MatchSpec::from_str(spec, ParseStrictness::Lenient)
+                .map_or_else(|_| spec.clone(), |spec| conda_spec_text(&spec))
+        });
         if wanted.is_some() && record.requested_spec != wanted {
             record.requested_spec = wanted;
             record
