@@ -116,19 +116,47 @@ pub struct Decoded {
     pub format: ImageFormat,
     pub width: u32,
     pub height: u32,
+    /// The EXIF orientation turns the picture a quarter to display it (a camera's portrait
+    /// stored sideways): shown upright, its width and height swap.
+    pub quarter_turned: bool,
     pub image: DynamicImage,
+}
+
+impl Decoded {
+    /// Width and height as the picture is displayed.
+    pub fn upright_size(&self) -> (u32, u32) {
+        if self.quarter_turned {
+            (self.height, self.width)
+        } else {
+            (self.width, self.height)
+        }
+    }
+}
+
+/// What `inspect` learns from the headers.
+struct Header {
+    format: ImageFormat,
+    width: u32,
+    height: u32,
+    quarter_turned: bool,
 }
 
 /// Sniffs a body and checks it before any pixel is decoded: a JPEG must be complete, and the
 /// dimensions the header declares must be within the limits.
-fn inspect(bytes: &[u8], limits: DecodeLimits) -> Result<(ImageFormat, u32, u32), DecodeError> {
+fn inspect(bytes: &[u8], limits: DecodeLimits) -> Result<Header, DecodeError> {
+    use image::metadata::Orientation::{Rotate270, Rotate270FlipH, Rotate90, Rotate90FlipH};
     let format = sniff(bytes).ok_or_else(|| DecodeError::NotAnImage(describe_prefix(bytes)))?;
     if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
         return Err(DecodeError::TruncatedJpeg);
     }
-    let (width, height) = ImageReader::with_format(Cursor::new(bytes), format)
-        .into_dimensions()
+    let mut decoder = ImageReader::with_format(Cursor::new(bytes), format)
+        .into_decoder()
         .map_err(|source| corrupt(format, source))?;
+    let (width, height) = decoder.dimensions();
+    let quarter_turned = matches!(
+        decoder.orientation(),
+        Ok(Rotate90 | Rotate270 | Rotate90FlipH | Rotate270FlipH)
+    );
     if width > limits.max_side
         || height > limits.max_side
         || u64::from(width) * u64::from(height) > limits.max_pixels
@@ -140,7 +168,12 @@ fn inspect(bytes: &[u8], limits: DecodeLimits) -> Result<(ImageFormat, u32, u32)
             max_pixels: limits.max_pixels,
         });
     }
-    Ok((format, width, height))
+    Ok(Header {
+        format,
+        width,
+        height,
+        quarter_turned,
+    })
 }
 
 fn corrupt(format: ImageFormat, source: image::ImageError) -> DecodeError {
@@ -180,7 +213,7 @@ fn decode_full(
 /// Decodes for display: full size and turned upright as the EXIF orientation says (cameras
 /// store portraits sideways and tag them). Unreadable EXIF counts as upright.
 pub fn decode_upright(bytes: &[u8], limits: DecodeLimits) -> Result<DynamicImage, DecodeError> {
-    let (format, _, _) = inspect(bytes, limits)?;
+    let format = inspect(bytes, limits)?.format;
     let mut decoder = limited_reader(bytes, format, limits)
         .into_decoder()
         .map_err(|source| corrupt(format, source))?;
@@ -203,7 +236,12 @@ pub fn decode_reduced(
     limits: DecodeLimits,
     min_side: u32,
 ) -> Result<Decoded, DecodeError> {
-    let (format, width, height) = inspect(bytes, limits)?;
+    let Header {
+        format,
+        width,
+        height,
+        quarter_turned,
+    } = inspect(bytes, limits)?;
     let scaled = |eighths: u32| {
         (
             (width * eighths).div_ceil(8),
@@ -222,6 +260,7 @@ pub fn decode_reduced(
         format,
         width,
         height,
+        quarter_turned,
         image,
     })
 }

@@ -19,16 +19,18 @@ pub struct FingerprintSummary {
 }
 
 /// Fingerprints one body, in its stored orientation (ImageHash ignores EXIF orientation, so
-/// applying it would break parity). A large JPEG is decoded reduced, with more pixels left than
-/// the tiles' working copy and the quality thumbnail use.
+/// applying it would break parity); the recorded width and height are the displayed ones, which
+/// prioritise scores. A large JPEG is decoded reduced, with more pixels left than the tiles'
+/// working copy and the quality thumbnail use.
 pub fn fingerprint(body: &[u8], limits: DecodeLimits) -> FingerprintOutcome {
     match decode::decode_reduced(body, limits, MIN_DECODE_SIDE) {
         Ok(decoded) => {
+            let (width, height) = decoded.upright_size();
             let image = decoded.image;
             let grey = to_pillow_grey(&image);
             FingerprintOutcome::Done {
-                width: decoded.width,
-                height: decoded.height,
+                width,
+                height,
                 dhash: dhash_grey(&grey).to_string(),
                 tiles: tiles(&grey).to_bytes(),
                 quality: serde_json::to_string(&quality::measure(&image))

@@ -502,6 +502,14 @@ mod tests {
             (reduced.width, reduced.height, reduced_size),
             (80, 40, (20, 10))
         );
+        // Displayed, it is a portrait: that is the size prioritise scores.
+        assert_eq!(reduced.upright_size(), (40, 80));
+        match crate::fingerprint::fingerprint(&tagged, DecodeLimits::default()) {
+            crate::store::FingerprintOutcome::Done { width, height, .. } => {
+                assert_eq!((width, height), (40, 80))
+            }
+            failed => panic!("{failed:?}"),
+        }
         // A portrait box fits the upright picture, not the stored one.
         let config = OutputConfig {
             name: "t".to_owned(),
