@@ -33,10 +33,12 @@ pub enum Mode {
 pub enum Format {
     Jpeg,
     Png,
-    /// Lossless WebP; `quality` does not apply. The `image` crate's pure-Rust WebP encoder is
-    /// lossless only, and a lossy encoder means binding the C libwebp (the `webp` crate), a
-    /// native dependency the conda recipe would then have to build and ship too.
+    /// Lossy WebP at `quality`, by libwebp (the `image` crate's own WebP encoder is lossless
+    /// only).
     Webp,
+    /// Lossless WebP; `quality` does not apply.
+    #[serde(rename = "webp-lossless")]
+    WebpLossless,
 }
 
 impl Format {
@@ -44,7 +46,7 @@ impl Format {
         match self {
             Format::Jpeg => "jpg",
             Format::Png => "png",
-            Format::Webp => "webp",
+            Format::Webp | Format::WebpLossless => "webp",
         }
     }
 }
@@ -56,7 +58,7 @@ pub struct OutputConfig {
     pub height: u32,
     pub mode: Mode,
     pub format: Format,
-    /// JPEG quality, 1–100 (ignored by the lossless formats, PNG and WebP).
+    /// JPEG and WebP quality, 1–100 (ignored by the lossless formats).
     #[serde(default = "default_quality")]
     pub quality: u8,
 }
@@ -105,7 +107,7 @@ pub fn default_configs() -> Vec<OutputConfig> {
         config("desktop", 1440, 1080, Fit, Jpeg, 85),
         config("hero", 1920, 640, Crop, Jpeg, 85),
         config("icon", 64, 64, Crop, Png, 100),
-        config("webp-m", 640, 480, Fit, Webp, 100),
+        config("webp-m", 640, 480, Fit, Webp, 80),
     ]
 }
 
@@ -118,7 +120,7 @@ pub fn load_configs(path: &Path) -> Result<Vec<OutputConfig>, GenerateError> {
     let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
     let configs: Vec<OutputConfig> = serde_json::from_str(&text).map_err(|e| {
         error(format!(
-            "{e} (expected a JSON list of {{name, width, height, mode: fit|fill|crop, format: jpeg|png|webp, quality}})"
+            "{e} (expected a JSON list of {{name, width, height, mode: fit|fill|crop, format: jpeg|png|webp|webp-lossless, quality}})"
         ))
     })?;
     let mut names = std::collections::BTreeSet::new();
@@ -240,7 +242,13 @@ pub fn render(source: &Image<'_>, config: &OutputConfig, resizer: &mut Resizer) 
         Format::Png => PngEncoder::new(&mut encoded)
             .write_image(&pixels, out_w, out_h, ExtendedColorType::Rgb8)
             .map_err(|e| e.to_string()),
-        Format::Webp => WebPEncoder::new_lossless(&mut encoded)
+        Format::Webp => {
+            let lossy = webp::Encoder::from_rgb(&pixels, out_w, out_h)
+                .encode_simple(false, f32::from(config.quality))
+                .map_err(|e| format!("{e:?}"));
+            lossy.map(|webp| encoded.extend_from_slice(&webp))
+        }
+        Format::WebpLossless => WebPEncoder::new_lossless(&mut encoded)
             .write_image(&pixels, out_w, out_h, ExtendedColorType::Rgb8)
             .map_err(|e| e.to_string()),
     };
@@ -452,8 +460,43 @@ mod tests {
         assert_eq!(size(Mode::Fit, Format::Jpeg), (300, 150));
         assert_eq!(size(Mode::Fill, Format::Png), (300, 300));
         assert_eq!(size(Mode::Crop, Format::Webp), (300, 300));
+        assert_eq!(size(Mode::Crop, Format::WebpLossless), (300, 300));
         assert_eq!(default_configs().len(), 14);
         assert_eq!(safe_component("../h 1"), "_h_1");
+    }
+
+    #[test]
+    fn webp_is_lossy_at_its_quality_or_lossless() {
+        let rgb = RgbImage::from_fn(256, 192, |x, y| {
+            image::Rgb([
+                (x * 7 % 256) as u8,
+                (y * 5 % 256) as u8,
+                ((x ^ y) % 256) as u8,
+            ])
+        });
+        let pixels = rgb.clone().into_raw();
+        let source = Image::from_vec_u8(256, 192, pixels, PixelType::U8x3).unwrap();
+        let mut resizer = Resizer::new();
+        let mut encode = |format, quality| {
+            let config = OutputConfig {
+                name: "t".to_owned(),
+                width: 256,
+                height: 192,
+                mode: Mode::Fit,
+                format,
+                quality,
+            };
+            render(&source, &config, &mut resizer)
+        };
+        let (low, high) = (encode(Format::Webp, 30), encode(Format::Webp, 90));
+        let lossless = encode(Format::WebpLossless, 80);
+        assert!(low.len() < high.len(), "{} vs {}", low.len(), high.len());
+        // Lossy WebP (VP8) decodes through the image crate, as fingerprint reads it.
+        assert!(&high[12..16] == b"VP8 " && &lossless[12..16] == b"VP8L");
+        let decoded = image::load_from_memory(&high).unwrap().into_rgb8();
+        assert_eq!(decoded.dimensions(), (256, 192));
+        assert_ne!(decoded, rgb);
+        assert_eq!(image::load_from_memory(&lossless).unwrap().into_rgb8(), rgb);
     }
 
     /// A JPEG with an EXIF APP1 segment holding only an orientation tag, inserted after SOI.
