@@ -352,6 +352,11 @@ fn imports_recipe_builds_a_noarch_generic_package_with_conda_builds_info() {
         json!([python_url.as_str().trim_end_matches('/')])
     );
     assert_eq!(about["env_vars"], json!({"CIO_TEST": "<not set>"}));
+    // The builder's versions and base environment, as conda-build's keys.
+    let builder = format!("krait {}", env!("CARGO_PKG_VERSION"));
+    assert_eq!(about["conda_build_version"], builder);
+    assert_eq!(about["conda_version"], builder);
+    assert_eq!(about["root_pkgs"], json!([]));
     // No run_exports, no tests, no license_file: no run_exports.json, test/, licenses/.
     for absent in ["info/run_exports.json", "info/test", "info/licenses"] {
         assert!(!pkg.has(absent), "{absent}");

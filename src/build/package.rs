@@ -307,7 +307,13 @@ pub fn write_package(
     }
     let mut about = serde_json::to_value(&output.about).unwrap_or(json!({}));
     about["extra"] = Value::Object(output.extra.clone());
-    about["conda_build_version"] = json!(format!("krait {}", env!("CARGO_PKG_VERSION")));
+    // conda-build records the conda and conda-build that built the package, and `root_pkgs`,
+    // the packages of the builder's base environment. krait is both tools and has no base
+    // environment.
+    let builder = format!("krait {}", env!("CARGO_PKG_VERSION"));
+    about["conda_build_version"] = json!(builder);
+    about["conda_version"] = json!(builder);
+    about["root_pkgs"] = json!([]);
     // write_about_json records the channels and the CIO_TEST variable.
     about["channels"] = json!(input.channels);
     about["env_vars"] = json!({
