@@ -2,11 +2,12 @@
 //! archive format (`bldpkg_path`: `conda` -> .tar.bz2, `conda_v2` -> .conda) and
 //! `krait render --output` prints the paths the build writes; `-e` variant files replace
 //! ~/conda_build_config.yaml (`find_config_files`); the recipe's `run_test.*` belong to the
-//! top-level package, other outputs run their `test/script` (`_create_test_files`).
+//! top-level package, other outputs run their `test/script` (`_create_test_files`); an output's
+//! own script runs with its `script_interpreter` or the one its extension names (`bundle_conda`).
 
 mod common;
 
-use common::{krait, run_err, run_ok};
+use common::{copy_dir, krait, run_err, run_ok};
 use std::path::Path;
 
 #[test]
@@ -127,10 +128,59 @@ fn run_test_scripts_go_to_the_top_level_package_and_test_script_to_its_output() 
     );
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+#[test]
+fn output_scripts_run_with_their_interpreter() {
+    let home = tempfile::tempdir().unwrap();
+    let out = home.path().join("out");
+    let recipe = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/build_recipes/output-scripts");
+    let python = common::python::python_channel();
+    let build = |recipe: &Path, out: &Path| {
+        let mut cmd = krait(home.path());
+        cmd.arg("build")
+            .arg(recipe)
+            .args(["--override-channels", "--no-test", "-c"])
+            .arg(&python)
+            .args(["--python", &common::python::python_minor()])
+            .arg("--output-folder")
+            .arg(out);
+        cmd
+    };
+    run_ok(&mut build(&recipe, &out));
+    let subdir = rattler_conda_types::Subdir::current()
+        .unwrap()
+        .as_str()
+        .to_string();
+    for (name, file, text) in [
+        ("scripted-sh", "sh.txt", "sh\n"),
+        ("scripted-perl", "perl.txt", "perl\n"),
+        ("scripted-py", "py.txt", "py\n"),
+    ] {
+        let archive = out.join(&subdir).join(format!("{name}-1.0-0.conda"));
+        let dir = tempfile::tempdir().unwrap();
+        rattler_package_streaming::fs::extract(&archive, dir.path())
+            .unwrap_or_else(|e| panic!("{}: {e}", archive.display()));
+        let files = std::fs::read_to_string(dir.path().join("info/files")).unwrap();
+        // (python's own byte-compiled stdlib may come along: build and host are one prefix.)
+        let ours: Vec<&str> = files.lines().filter(|l| l.starts_with("share/")).collect();
+        assert_eq!(ours, [format!("share/scripted/{file}")], "{name}");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("share/scripted").join(file)).unwrap(),
+            text
+        );
     }
+    // An extension that names no interpreter, and no script_interpreter: the build stops.
+    let broken = home.path().join("broken");
+    copy_dir(&recipe, &broken);
+    let meta = std::fs::read_to_string(broken.join("meta.yaml")).unwrap();
+    std::fs::write(
+        broken.join("meta.yaml"),
+        meta.replace("    script_interpreter: perl -w\n", ""),
+    )
+    .unwrap();
+    let err = run_err(&mut build(&broken, &home.path().join("out2")));
+    assert!(
+        err.contains("output scripted-perl: cannot tell how to run its script install.pl")
+            && err.contains("script_interpreter"),
+        "{err}"
+    );
 }

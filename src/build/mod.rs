@@ -39,6 +39,11 @@ pub enum BuildError {
         which: &'static str,
         message: String,
     },
+    #[error("output {output}: cannot tell how to run its script {script}")]
+    #[diagnostic(help(
+        "name the interpreter with script_interpreter (e.g. `script_interpreter: perl`); without it only .sh and .py scripts run"
+    ))]
+    NoInterpreter { output: String, script: String },
     #[error("test failed: {0}")]
     #[diagnostic(help(
         "`krait build` moves such a package to the output folder's broken/ subfolder; `krait test` leaves it in place"
@@ -566,8 +571,19 @@ fn build_variant(
     for output in &variant.outputs {
         let mut files: Vec<PathBuf> = if let Some(script_name) = &output.script {
             let marker = relative_files(&host_prefix);
-            let text = std::fs::read_to_string(variant.recipe_dir.join(script_name))
-                .map_err(|e| BuildError::Io(format!("{script_name}: {e}")))?;
+            let text = script::output_script(
+                &variant.recipe_dir,
+                script_name,
+                output.script_interpreter.as_deref(),
+                &work,
+            )
+            .map_err(|e| match e {
+                script::OutputScriptError::NoInterpreter => BuildError::NoInterpreter {
+                    output: output.package.name.as_source().to_string(),
+                    script: script_name.clone(),
+                },
+                script::OutputScriptError::Io(e) => BuildError::Io(format!("{script_name}: {e}")),
+            })?;
             let (h, v) = (build_hash(output), output.package.version.to_string());
             let env = script::environment(&dirs, &identity(output, variant, &h, &v));
             script::run(

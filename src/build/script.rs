@@ -106,6 +106,46 @@ pub fn environment(dirs: &Dirs, id: &Identity<'_>) -> BTreeMap<String, String> {
     env
 }
 
+/// Why an output's script cannot be prepared.
+pub enum OutputScriptError {
+    /// Neither `script_interpreter` nor the file's extension says how to run it.
+    NoInterpreter,
+    Io(std::io::Error),
+}
+
+/// The shell text that runs an output's own script, as conda-build's `bundle_conda` does: with
+/// `script_interpreter` (split on spaces) when given, else by the extension
+/// (`guess_interpreter`: `.py` runs with `python`). The script is copied into the work folder
+/// and run from there. A `.sh` script without an interpreter is inlined, so it shares the
+/// activation and `set -e` of the wrapper, as conda-build's `bash -e` of the activated file.
+pub fn output_script(
+    recipe_dir: &Path,
+    script_name: &str,
+    interpreter: Option<&str>,
+    work: &Path,
+) -> Result<String, OutputScriptError> {
+    let source = recipe_dir.join(script_name);
+    let extension = Path::new(script_name)
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let interpreter = match (interpreter, extension.as_deref()) {
+        (Some(given), _) => given.split_whitespace().collect::<Vec<_>>().join(" "),
+        (None, Some("sh")) => {
+            return std::fs::read_to_string(&source).map_err(OutputScriptError::Io);
+        }
+        (None, Some("py")) => "python".to_string(),
+        (None, _) => return Err(OutputScriptError::NoInterpreter),
+    };
+    let copy = work.join(script_name);
+    if let Some(parent) = copy.parent() {
+        std::fs::create_dir_all(parent).map_err(OutputScriptError::Io)?;
+    }
+    std::fs::copy(&source, &copy).map_err(OutputScriptError::Io)?;
+    let quoted = format!("'{}'", copy.display().to_string().replace('\'', r"'\''"));
+    Ok(format!("{interpreter} {quoted}"))
+}
+
 /// Writes `script` into the work folder and runs it with bash, logging to `<work>/build.log`.
 pub fn run(
     script: &str,

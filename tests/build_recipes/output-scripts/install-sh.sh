@@ -1,0 +1,2 @@
+mkdir -p "$PREFIX/share/scripted"
+echo sh > "$PREFIX/share/scripted/sh.txt"
