@@ -6,10 +6,12 @@
 //! - [`recipe`]: rendering conda-build `meta.yaml` recipes (selectors, Jinja, variants, outputs).
 //! - [`build`]: building rendered recipes into packages, testing and converting them.
 //! - [`skeleton`]: conda recipes from PyPI packages.
+//! - [`progress`]: the progress bars of krait's own long steps.
 
 pub mod build;
 pub mod channel;
 pub mod cli;
 pub mod env;
+pub mod progress;
 pub mod recipe;
 pub mod skeleton;

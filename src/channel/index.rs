@@ -6,7 +6,6 @@
 //! parse, agree with the file name and sit in the right subdir, and the whole archive must
 //! decompress. A bad archive is reported with its path and reason and left out of the index.
 
-use indicatif::{ProgressBar, ProgressStyle};
 use rattler_conda_types::package::{ArchiveIdentifier, CondaArchiveType, DistArchiveIdentifier};
 use rattler_conda_types::{ChannelInfo, PackageRecord, RepoData, Subdir};
 use rayon::prelude::*;
@@ -144,16 +143,7 @@ pub fn index_subdir(
             .is_some_and(|c| c.size == a.size && c.mtime_ns == a.mtime_ns)
     });
 
-    let bar = if options.progress && !to_read.is_empty() {
-        ProgressBar::new(to_read.len() as u64).with_style(
-            ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} {wide_msg}")
-                .expect("static template")
-                .progress_chars("=> "),
-        )
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_prefix(subdir.to_string());
+    let bar = crate::progress::counter(to_read.len() as u64, subdir, options.progress);
     let results: Vec<(&Archive, Result<PackageRecord, String>)> = to_read
         .par_iter()
         .map(|archive| {

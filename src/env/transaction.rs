@@ -99,10 +99,13 @@ async fn fetch_and_check(
     cache: &PackageCache,
     client: &reqwest_middleware::ClientWithMiddleware,
     plan: &Plan,
+    progress: bool,
 ) -> Result<(), String> {
     let client = LazyClient::from(client.clone());
+    let bar = crate::progress::counter(plan.installed_packages().count() as u64, "fetch", progress);
     let fetches = plan.installed_packages().map(|record| {
         let client = client.clone();
+        let bar = bar.clone();
         async move {
             let name = record.identifier.to_file_name();
             let fetch = || async {
@@ -129,6 +132,8 @@ async fn fetch_and_check(
                     .map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
                 paths = fetch().await?.1;
             }
+            bar.inc(1);
+            bar.set_message(name.clone());
             match escaping_path(&paths) {
                 Some(path) => Err(format!(
                     "{name}: refusing the path {} in info/paths.json, which is outside the prefix",
@@ -143,11 +148,13 @@ async fn fetch_and_check(
     // fetch_threads (5), for downloads waiting on the network.
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let parallel = (cores * 2).max(5);
-    futures::stream::iter(fetches)
+    let fetched = futures::stream::iter(fetches)
         .buffer_unordered(parallel)
         .try_collect::<Vec<()>>()
         .await
-        .map(|_| ())
+        .map(|_| ());
+    bar.finish_and_clear();
+    fetched
 }
 
 /// Puts one package into the cache. An archive on the local disk whose record names a sha256
@@ -338,7 +345,7 @@ pub async fn apply(
     plan: &Plan,
     options: ApplyOptions<'_>,
 ) -> Result<(), TransactionFailure> {
-    fetch_and_check(options.cache, options.client, plan)
+    fetch_and_check(options.cache, options.client, plan, options.progress)
         .await
         .map_err(|message| TransactionFailure::Refused {
             prefix: prefix.to_path_buf(),
