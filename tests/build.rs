@@ -412,6 +412,48 @@ fn missing_shared_libraries_warn_unless_whitelisted_and_fail_when_asked() {
 }
 
 #[test]
+fn run_requirements_nothing_links_to_are_overdepending() {
+    let b = Builder::new();
+    run_ok(&mut b.build(&["greet-lib"], &["--no-test"]));
+    // The build's exit status, stderr and its overdepending reports.
+    let build = |recipe: &str, mode: &str| {
+        let mut cmd = b.build(&[recipe], &["--no-test"]);
+        cmd.env("KRAIT_TEST_OVERDEPENDING", mode);
+        let out = common::run(&mut cmd);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let reports: Vec<String> = stderr
+            .lines()
+            .filter(|l| l.contains("it is overdepending"))
+            .map(String::from)
+            .collect();
+        (out.status.success(), stderr, reports)
+    };
+    // A program that does not link libgreet, which run_exports made a run requirement.
+    let (ok, stderr, reports) = build("greet-unlinked", "warn");
+    assert!(ok, "{stderr}");
+    assert_eq!(reports.len(), 1, "{stderr}");
+    assert!(
+        reports[0].contains(
+            "(greet-unlinked): run-exports library package libgreet-1.4.2-0 in requirements/run but it is not used"
+        ),
+        "{reports:?}"
+    );
+    // A program that links it is not reported.
+    let (ok, stderr, reports) = build("greet-app", "warn");
+    assert!(ok && reports.is_empty(), "{stderr}");
+    // ignore_run_exports keeps libgreet out of the run requirements: nothing to report.
+    let (ok, stderr, reports) = build("greet-unlinked", "ignore");
+    assert!(ok && reports.is_empty(), "{stderr}");
+    // error_overdepending makes it fatal.
+    let (ok, stderr, _) = build("greet-unlinked", "error");
+    assert!(!ok, "{stderr}");
+    assert!(
+        stderr.contains("run requirements no file links to") && stderr.contains("libgreet"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn entry_points_and_python_shebangs_of_a_non_noarch_package_relocate() {
     let b = Builder::new();
     let python = common::python::python_channel();

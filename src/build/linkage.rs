@@ -1,14 +1,24 @@
-//! The missing-DSO check conda-build runs after relocation: every shared library an ELF file of
-//! the package needs (`DT_NEEDED`) must come from the package itself, the host environment
-//! (through the file's RPATH/RUNPATH or the `rpaths` folders), or the system (glibc, or a
-//! conda compiler's sysroot). Anything else is reported: a warning, or an error when the recipe
-//! sets `build/error_overlinking` (or `error_overdepending`). `build/missing_dso_whitelist`
-//! globs, matched against `$RPATH/<lib>` as conda-build writes them, silence a library.
+//! The linkage checks conda-build runs after relocation (`check_overlinking_impl`).
+//!
+//! Overlinking: every shared library an ELF file of the package needs (`DT_NEEDED`) must come
+//! from the package itself, the host environment (through the file's RPATH/RUNPATH or the
+//! `rpaths` folders), or the system (glibc, or a conda compiler's sysroot). Anything else is
+//! reported: a warning, or an error with `build/error_overlinking`.
+//! `build/missing_dso_whitelist` globs, matched against `$RPATH/<lib>` as conda-build writes
+//! them, silence a library.
+//!
+//! Overdepending: a run requirement installed in the host environment that ships shared
+//! libraries, none of which a file of the package links to, is reported the same way
+//! (`build/error_overdepending`). Packages in `build/ignore_run_exports` and `libgcc-ng` are
+//! left out, and only packages with ELF files are checked, as conda-build does; so are the
+//! interpreters `python` and `r-base`, which conda-build only mentions.
 
 use super::BuildError;
 use object::elf::{FileHeader32, FileHeader64, DT_NEEDED, DT_RPATH, DT_RUNPATH};
 use object::read::elf::{ElfFile, FileHeader};
 use object::Endianness;
+use rattler_conda_types::PrefixRecord;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 /// Libraries of the C runtime that every Linux system provides; conda-build finds them in the
@@ -86,7 +96,62 @@ pub struct LinkageCheck<'a> {
     /// `build/rpaths`: folders of the host prefix the loader is pointed at.
     pub rpaths: &'a [String],
     pub whitelist: &'a [String],
-    pub error: bool,
+    pub error_overlinking: bool,
+    /// The package's final run requirements (`name version build` specs).
+    pub run_depends: &'a [String],
+    pub ignore_run_exports: &'a [String],
+    pub error_overdepending: bool,
+}
+
+/// A package of the host environment, as the overdepending check sees it.
+struct HostPackage {
+    dist: String,
+    /// It ships shared libraries in `lib/`.
+    has_dsos: bool,
+    /// It declares run_exports (conda-build's "run-exports library").
+    has_run_exports: bool,
+}
+
+/// The host environment's packages by name, and which package each of its files belongs to.
+fn host_packages(host_prefix: &Path) -> (HashMap<String, HostPackage>, HashMap<PathBuf, String>) {
+    let mut packages = HashMap::new();
+    let mut owners = HashMap::new();
+    let records = std::fs::read_dir(host_prefix.join("conda-meta"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .filter_map(|e| PrefixRecord::from_path(e.path()).ok());
+    for record in records {
+        let package = &record.repodata_record.package_record;
+        let name = package.name.as_normalized().to_string();
+        let has_dsos = record.files.iter().any(|f| {
+            f.parent() == Some(Path::new("lib"))
+                && f.file_name()
+                    .is_some_and(|n| n.to_string_lossy().contains(".so"))
+        });
+        let has_run_exports = record
+            .extracted_package_dir
+            .as_ref()
+            .is_some_and(|dir| dir.join("info/run_exports.json").is_file());
+        for file in &record.files {
+            owners.insert(file.clone(), name.clone());
+        }
+        packages.insert(
+            name,
+            HostPackage {
+                dist: format!(
+                    "{}-{}-{}",
+                    package.name.as_source(),
+                    package.version,
+                    package.build
+                ),
+                has_dsos,
+                has_run_exports,
+            },
+        );
+    }
+    (packages, owners)
 }
 
 impl LinkageCheck<'_> {
@@ -113,9 +178,9 @@ impl LinkageCheck<'_> {
             .any(|f| f.file_name().is_some_and(|n| n == library))
     }
 
-    /// Whether `library` is found through the file's search path or the `rpaths` folders of
-    /// the host prefix.
-    fn in_host(&self, file: &Path, search_path: &[String], library: &str) -> bool {
+    /// Where `library` is found through the file's search path or the `rpaths` folders of
+    /// the host prefix, relative to the host prefix with links resolved.
+    fn in_host(&self, file: &Path, search_path: &[String], library: &str) -> Option<PathBuf> {
         let origin = self
             .host_prefix
             .join(file)
@@ -135,7 +200,14 @@ impl LinkageCheck<'_> {
             .chain(self.rpaths.iter().map(|r| self.host_prefix.join(r)))
             .chain(std::iter::once(self.host_prefix.join("lib")))
             .filter(|dir| dir.starts_with(self.host_prefix))
-            .any(|dir| dir.join(library).exists())
+            .find_map(|dir| std::fs::canonicalize(dir.join(library)).ok())
+            .map(|found| {
+                let host = std::fs::canonicalize(self.host_prefix)
+                    .unwrap_or_else(|_| self.host_prefix.to_path_buf());
+                found
+                    .strip_prefix(&host)
+                    .map_or(found.clone(), Path::to_path_buf)
+            })
     }
 
     fn whitelisted(&self, library: &str) -> bool {
@@ -145,10 +217,14 @@ impl LinkageCheck<'_> {
         })
     }
 
-    /// Reports every needed library found nowhere: warnings, or an error when asked.
+    /// Reports every needed library found nowhere, and every library package of the run
+    /// requirements nothing links to: warnings, or errors when asked.
     pub fn run(&self) -> Result<(), BuildError> {
         let sysroots = self.sysroots();
+        let (host, owners) = host_packages(self.host_prefix);
         let mut missing = Vec::new();
+        let mut used = BTreeSet::new();
+        let mut inspected = false;
         for file in self.files {
             let path = self.staging.join(file);
             let is_file = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
@@ -158,13 +234,18 @@ impl LinkageCheck<'_> {
             let Ok(data) = std::fs::read(&path) else {
                 continue;
             };
+            inspected |= data.starts_with(b"\x7fELF");
             let Some(linkage) = linkage(&data) else {
                 continue;
             };
             for library in &linkage.needed {
+                let in_host = self.in_host(file, &linkage.search_path, library);
+                if let Some(owner) = in_host.as_ref().and_then(|path| owners.get(path)) {
+                    used.insert(owner.clone());
+                }
                 let found = SYSTEM_LIBRARIES.contains(&library.as_str())
                     || self.in_package(library)
-                    || self.in_host(file, &linkage.search_path, library)
+                    || in_host.is_some()
                     || sysroots.iter().any(|s| s.join(library).exists())
                     || self.whitelisted(library);
                 if !found {
@@ -179,9 +260,57 @@ impl LinkageCheck<'_> {
                 }
             }
         }
-        if self.error && !missing.is_empty() {
+        if self.error_overlinking && !missing.is_empty() {
             return Err(BuildError::Linkage(missing.join("\n")));
         }
+        let unused = if inspected {
+            self.overdepending(&host, &used)
+        } else {
+            Vec::new()
+        };
+        if self.error_overdepending && !unused.is_empty() {
+            return Err(BuildError::Overdepending(unused.join("\n")));
+        }
         Ok(())
+    }
+
+    /// The run requirements that ship shared libraries none of the package's files use.
+    fn overdepending(
+        &self,
+        host: &HashMap<String, HostPackage>,
+        used: &BTreeSet<String>,
+    ) -> Vec<String> {
+        let names: BTreeSet<&str> = self
+            .run_depends
+            .iter()
+            .filter_map(|spec| spec.split_whitespace().next())
+            .collect();
+        let mut unused = Vec::new();
+        for name in names {
+            // Interpreters are what python and R packages need without linking to them.
+            let ignored = ["libgcc-ng", "python", "r-base"].contains(&name)
+                || name == self.package
+                || self.ignore_run_exports.iter().any(|n| n == name);
+            let Some(package) = host.get(name).filter(|p| p.has_dsos) else {
+                continue;
+            };
+            if ignored || used.contains(name) {
+                continue;
+            }
+            let nature = if package.has_run_exports {
+                "run-exports library"
+            } else {
+                "dso library"
+            };
+            let message = format!(
+                "({}): {nature} package {} in requirements/run but it is not used (i.e. it is \
+                 overdepending or perhaps statically linked? If that is what you want then add \
+                 it to `build/ignore_run_exports`)",
+                self.package, package.dist
+            );
+            tracing::warn!("{message}");
+            unused.push(message);
+        }
+        unused
     }
 }

@@ -56,6 +56,11 @@ pub enum BuildError {
         "add them to the host requirements, or list them in build/missing_dso_whitelist"
     ))]
     Linkage(String),
+    #[error("run requirements no file links to:\n{0}")]
+    #[diagnostic(help(
+        "drop them from the run requirements, or list them in build/ignore_run_exports"
+    ))]
+    Overdepending(String),
     #[error("no recipe (meta.yaml) found in {0}")]
     NoRecipe(PathBuf),
     #[error("recipes depend on each other in a cycle: {0}")]

@@ -273,7 +273,10 @@ pub fn write_package(
         build_prefix: input.build_prefix,
         rpaths: &build.rpaths,
         whitelist: &build.missing_dso_whitelist,
-        error: build.error_on_missing_dso,
+        error_overlinking: build.error_overlinking,
+        run_depends: &input.depends,
+        ignore_run_exports: &build.ignore_run_exports,
+        error_overdepending: build.error_overdepending,
     }
     .run()?;
     let info = staging.join("info");

@@ -218,9 +218,12 @@ pub struct Build {
     pub no_link: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub missing_dso_whitelist: Vec<String>,
-    /// `error_overlinking` or `error_overdepending`: a missing DSO fails the build.
+    /// A needed shared library found nowhere fails the build (else a warning).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub error_on_missing_dso: bool,
+    pub error_overlinking: bool,
+    /// A library package in the run requirements that no file links to fails the build.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub error_overdepending: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub runpath_whitelist: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -689,8 +692,8 @@ impl Reader<'_> {
                 "missing_dso_whitelist",
                 "missing_dso_allowlist",
             )?,
-            error_on_missing_dso: self.bool(node.get("error_overlinking"), false)
-                || self.bool(node.get("error_overdepending"), false),
+            error_overlinking: self.bool(node.get("error_overlinking"), false),
+            error_overdepending: self.bool(node.get("error_overdepending"), false),
             runpath_whitelist: first_of(self, "runpath_whitelist", "runpath_allowlist")?,
             skip_compile_pyc: s(self, "skip_compile_pyc")?,
             merge_build_host: node
