@@ -44,6 +44,17 @@ fn corpus(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// info_index: a noarch package names its noarch kind, sits in the noarch subdir and has null
+/// platform and arch.
+fn assert_noarch_index(index: &Value, kind: &str) {
+    assert_eq!(index["noarch"], kind);
+    assert_eq!(index["subdir"], "noarch");
+    assert_eq!(
+        (index.get("platform"), index.get("arch")),
+        (Some(&Value::Null), Some(&Value::Null))
+    );
+}
+
 /// The reviewed linux-64 render expectations of a corpus recipe (its `expected.yaml`).
 fn expected(name: &str) -> Vec<Value> {
     let text = std::fs::read_to_string(corpus(name).join("expected.yaml")).unwrap();
@@ -141,23 +152,18 @@ fn check_json_written_as_conda_build_writes_it(pkg: &Extracted) {
         if !path.is_file() {
             continue;
         }
-        let out = Command::new(&python)
-            .args([
-                "-c",
-                "import json, sys; text = open(sys.argv[1], encoding='utf-8').read(); \
-                 sys.stdout.write(json.dumps(json.loads(text), indent=2, sort_keys=True, ensure_ascii=False) + '\\n')",
-            ])
-            .arg(&path)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let formatted = run_ok(
+            Command::new(&python)
+                .args([
+                    "-c",
+                    "import json, sys; text = open(sys.argv[1], encoding='utf-8').read(); \
+                     sys.stdout.write(json.dumps(json.loads(text), indent=2, sort_keys=True, ensure_ascii=False) + '\\n')",
+                ])
+                .arg(&path),
         );
         assert_eq!(
             pkg.text(&format!("info/{member}")),
-            String::from_utf8(out.stdout).unwrap(),
+            formatted,
             "info/{member} differs from conda-build's formatting"
         );
     }
@@ -317,13 +323,7 @@ fn imports_recipe_builds_a_noarch_generic_package_with_conda_builds_info() {
     run.sort_by_key(|v| v.as_str().unwrap().to_string());
     assert_eq!(index["depends"], json!(run));
     assert_eq!(index["depends"], json!(["__unix", "python >=3.10"]));
-    // info_index: noarch sets `noarch`, subdir noarch, and null platform and arch.
-    assert_eq!(index["noarch"], "generic");
-    assert_eq!(index["subdir"], "noarch");
-    assert_eq!(
-        (index.get("platform"), index.get("arch")),
-        (Some(&Value::Null), Some(&Value::Null))
-    );
+    assert_noarch_index(&index, "generic");
     // license and license_family come from about.
     assert_eq!(index["license"], "MIT");
     assert!(index.get("license_family").is_none());
@@ -582,13 +582,7 @@ fn tqdm_recipe_builds_a_noarch_python_package_with_an_entry_point() {
         index["depends"],
         json!(["colorama", format!("python >={minor}")])
     );
-    // info_index: noarch sets `noarch`, subdir noarch, and null platform and arch.
-    assert_eq!(index["noarch"], "python");
-    assert_eq!(index["subdir"], "noarch");
-    assert_eq!(
-        (index.get("platform"), index.get("arch")),
-        (Some(&Value::Null), Some(&Value::Null))
-    );
+    assert_noarch_index(&index, "python");
     assert_eq!(index["license"], "MPL-2.0 AND MIT");
     assert_eq!(
         pkg.json("info/hash_input.json"),

@@ -80,19 +80,29 @@ pub enum GenerateError {
     },
 }
 
-/// The 14 default configurations: thumbnails, squares and crops for lists, fitted sizes from
-/// phone to desktop, a letterboxed card, a hero banner and two lossless WebP variants.
-pub fn default_configs() -> Vec<OutputConfig> {
-    use Format::*;
-    use Mode::*;
-    let config = |name: &str, width, height, mode, format, quality| OutputConfig {
+fn config(
+    name: &str,
+    width: u32,
+    height: u32,
+    mode: Mode,
+    format: Format,
+    quality: u8,
+) -> OutputConfig {
+    OutputConfig {
         name: name.to_owned(),
         width,
         height,
         mode,
         format,
         quality,
-    };
+    }
+}
+
+/// The 14 default configurations: thumbnails, squares and crops for lists, fitted sizes from
+/// phone to desktop, a letterboxed card, a hero banner, a PNG icon and a lossy WebP.
+pub fn default_configs() -> Vec<OutputConfig> {
+    use Format::*;
+    use Mode::*;
     vec![
         config("thumb-s", 100, 75, Crop, Jpeg, 80),
         config("thumb-m", 200, 150, Crop, Jpeg, 80),
@@ -445,15 +455,11 @@ mod tests {
         let source = Image::from_vec_u8(800, 400, rgb.into_raw(), PixelType::U8x3).unwrap();
         let mut resizer = Resizer::new();
         let mut size = |mode, format| {
-            let config = OutputConfig {
-                name: "t".to_owned(),
-                width: 300,
-                height: 300,
-                mode,
-                format,
-                quality: 80,
-            };
-            let bytes = render(&source, &config, &mut resizer);
+            let bytes = render(
+                &source,
+                &config("t", 300, 300, mode, format, 80),
+                &mut resizer,
+            );
             let decoded = image::load_from_memory(&bytes).unwrap();
             (decoded.width(), decoded.height())
         };
@@ -478,15 +484,11 @@ mod tests {
         let source = Image::from_vec_u8(256, 192, pixels, PixelType::U8x3).unwrap();
         let mut resizer = Resizer::new();
         let mut encode = |format, quality| {
-            let config = OutputConfig {
-                name: "t".to_owned(),
-                width: 256,
-                height: 192,
-                mode: Mode::Fit,
-                format,
-                quality,
-            };
-            render(&source, &config, &mut resizer)
+            render(
+                &source,
+                &config("t", 256, 192, Mode::Fit, format, quality),
+                &mut resizer,
+            )
         };
         let (low, high) = (encode(Format::Webp, 30), encode(Format::Webp, 90));
         let lossless = encode(Format::WebpLossless, 80);
@@ -554,14 +556,7 @@ mod tests {
             failed => panic!("{failed:?}"),
         }
         // A portrait box fits the upright picture, not the stored one.
-        let config = OutputConfig {
-            name: "t".to_owned(),
-            width: 100,
-            height: 100,
-            mode: Mode::Fit,
-            format: Format::Png,
-            quality: 80,
-        };
+        let config = config("t", 100, 100, Mode::Fit, Format::Png, 80);
         let rendered = image::load_from_memory(&render(&source, &config, &mut Resizer::new()));
         assert_eq!(rendered.unwrap().height(), 80);
     }

@@ -179,8 +179,15 @@ impl LinkageCheck<'_> {
     }
 
     /// Where `library` is found through the file's search path or the `rpaths` folders of
-    /// the host prefix, relative to the host prefix with links resolved.
-    fn in_host(&self, file: &Path, search_path: &[String], library: &str) -> Option<PathBuf> {
+    /// the host prefix, relative to the host prefix (`host_root`, canonical) with links
+    /// resolved.
+    fn in_host(
+        &self,
+        host_root: &Path,
+        file: &Path,
+        search_path: &[String],
+        library: &str,
+    ) -> Option<PathBuf> {
         let origin = self
             .host_prefix
             .join(file)
@@ -202,10 +209,8 @@ impl LinkageCheck<'_> {
             .filter(|dir| dir.starts_with(self.host_prefix))
             .find_map(|dir| std::fs::canonicalize(dir.join(library)).ok())
             .map(|found| {
-                let host = std::fs::canonicalize(self.host_prefix)
-                    .unwrap_or_else(|_| self.host_prefix.to_path_buf());
                 found
-                    .strip_prefix(&host)
+                    .strip_prefix(host_root)
                     .map_or(found.clone(), Path::to_path_buf)
             })
     }
@@ -222,6 +227,8 @@ impl LinkageCheck<'_> {
     pub fn run(&self) -> Result<(), BuildError> {
         let sysroots = self.sysroots();
         let (host, owners) = host_packages(self.host_prefix);
+        let host_root = std::fs::canonicalize(self.host_prefix)
+            .unwrap_or_else(|_| self.host_prefix.to_path_buf());
         let mut missing = Vec::new();
         let mut used = BTreeSet::new();
         let mut inspected = false;
@@ -239,7 +246,7 @@ impl LinkageCheck<'_> {
                 continue;
             };
             for library in &linkage.needed {
-                let in_host = self.in_host(file, &linkage.search_path, library);
+                let in_host = self.in_host(&host_root, file, &linkage.search_path, library);
                 if let Some(owner) = in_host.as_ref().and_then(|path| owners.get(path)) {
                     used.insert(owner.clone());
                 }

@@ -505,13 +505,11 @@ fn build_variant(
     let ctx = context(config, &options.channels, &options.output_folder)?;
     // about.json's `channels`: the build's channels (the output folder is not one of them,
     // as conda-build's local channel is not), tokens masked as conda-build's sanitize_channel.
-    let token = regex::Regex::new(r"/t/[a-zA-Z0-9\-]*/").expect("regex");
     let channel_urls: Vec<String> = ctx.channels[1..]
         .iter()
         .map(|c| {
-            token
-                .replace(c.base_url.as_str().trim_end_matches('/'), "/t/<TOKEN>/")
-                .into_owned()
+            let url = c.base_url.as_str().trim_end_matches('/');
+            crate::channel::config::mask_token(url, "<TOKEN>")
         })
         .collect();
     let merged = !variant.outputs.iter().any(|o| o.requirements.has_host);
@@ -576,19 +574,7 @@ fn build_variant(
     for output in &variant.outputs {
         let mut files: Vec<PathBuf> = if let Some(script_name) = &output.script {
             let marker = relative_files(&host_prefix);
-            let text = script::output_script(
-                &variant.recipe_dir,
-                script_name,
-                output.script_interpreter.as_deref(),
-                &work,
-            )
-            .map_err(|e| match e {
-                script::OutputScriptError::NoInterpreter => BuildError::NoInterpreter {
-                    output: output.package.name.as_source().to_string(),
-                    script: script_name.clone(),
-                },
-                script::OutputScriptError::Io(e) => BuildError::Io(format!("{script_name}: {e}")),
-            })?;
+            let text = script::output_script(output, &variant.recipe_dir, script_name, &work)?;
             let (h, v) = (build_hash(output), output.package.version.to_string());
             let env = script::environment(&dirs, &identity(output, variant, &h, &v));
             script::run(

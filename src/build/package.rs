@@ -455,15 +455,7 @@ fn copy_license_files(input: &PackageInput<'_>, info: &Path) -> Result<(), Build
         } else {
             license.clone()
         };
-        let target = licenses.join(name);
-        if source.is_dir() {
-            super::source::copy_tree(&source, &target)?;
-        } else {
-            if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent).map_err(io(parent))?;
-            }
-            std::fs::copy(&source, &target).map_err(io(&source))?;
-        }
+        super::source::copy_tree(&source, &licenses.join(name))?;
     }
     Ok(())
 }
@@ -687,15 +679,7 @@ fn write_test_files(input: &PackageInput<'_>, info: &Path) -> Result<(), BuildEr
             .flatten()
         {
             let rel = entry.strip_prefix(recipe).unwrap_or(&entry);
-            let target = dir.join(rel);
-            if entry.is_dir() {
-                super::source::copy_tree(&entry, &target)?;
-            } else {
-                if let Some(parent) = target.parent() {
-                    std::fs::create_dir_all(parent).map_err(io(parent))?;
-                }
-                std::fs::copy(&entry, &target).map_err(io(&entry))?;
-            }
+            super::source::copy_tree(&entry, &dir.join(rel))?;
         }
     }
     Ok(())

@@ -4,6 +4,7 @@
 //! its exit code and the log's path.
 
 use super::BuildError;
+use crate::recipe::model::Output;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -106,42 +107,36 @@ pub fn environment(dirs: &Dirs, id: &Identity<'_>) -> BTreeMap<String, String> {
     env
 }
 
-/// Why an output's script cannot be prepared.
-pub enum OutputScriptError {
-    /// Neither `script_interpreter` nor the file's extension says how to run it.
-    NoInterpreter,
-    Io(std::io::Error),
-}
-
 /// The shell text that runs an output's own script, as conda-build's `bundle_conda` does: with
 /// `script_interpreter` (split on spaces) when given, else by the extension
 /// (`guess_interpreter`: `.py` runs with `python`). The script is copied into the work folder
 /// and run from there. A `.sh` script without an interpreter is inlined, so it shares the
 /// activation and `set -e` of the wrapper, as conda-build's `bash -e` of the activated file.
 pub fn output_script(
+    output: &Output,
     recipe_dir: &Path,
     script_name: &str,
-    interpreter: Option<&str>,
     work: &Path,
-) -> Result<String, OutputScriptError> {
+) -> Result<String, BuildError> {
+    let io = |e: std::io::Error| BuildError::Io(format!("{script_name}: {e}"));
     let source = recipe_dir.join(script_name);
     let extension = Path::new(script_name)
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
-    let interpreter = match (interpreter, extension.as_deref()) {
+    let interpreter = match (output.script_interpreter.as_deref(), extension.as_deref()) {
         (Some(given), _) => given.split_whitespace().collect::<Vec<_>>().join(" "),
-        (None, Some("sh")) => {
-            return std::fs::read_to_string(&source).map_err(OutputScriptError::Io);
-        }
+        (None, Some("sh")) => return std::fs::read_to_string(&source).map_err(io),
         (None, Some("py")) => "python".to_string(),
-        (None, _) => return Err(OutputScriptError::NoInterpreter),
+        (None, _) => {
+            return Err(BuildError::NoInterpreter {
+                output: output.package.name.as_source().to_string(),
+                script: script_name.to_string(),
+            })
+        }
     };
     let copy = work.join(script_name);
-    if let Some(parent) = copy.parent() {
-        std::fs::create_dir_all(parent).map_err(OutputScriptError::Io)?;
-    }
-    std::fs::copy(&source, &copy).map_err(OutputScriptError::Io)?;
+    super::source::copy_tree(&source, &copy)?;
     let quoted = format!("'{}'", copy.display().to_string().replace('\'', r"'\''"));
     Ok(format!("{interpreter} {quoted}"))
 }

@@ -203,13 +203,17 @@ fn unpack(archive: &Path, file_name: &str, dest: &Path, source: &Source) -> Resu
     Ok(())
 }
 
-/// Copies a folder tree, keeping symlinks as symlinks.
+/// Copies a file, or a folder tree keeping symlinks as symlinks, creating the parent folders.
 pub fn copy_tree(from: &Path, to: &Path) -> Result<(), BuildError> {
     if !from.exists() {
         return Err(failed(format!(
             "source path {} does not exist",
             from.display()
         )));
+    }
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| failed(format!("{}: {e}", parent.display())))?;
     }
     for entry in walkdir::WalkDir::new(from).follow_links(false) {
         let entry = entry.map_err(|e| failed(e.to_string()))?;
@@ -223,7 +227,12 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<(), BuildError> {
         {
             continue;
         }
-        let target = to.join(rel);
+        // A plain file as `from` is the walk's only entry, with an empty relative path.
+        let target = if rel.as_os_str().is_empty() {
+            to.to_path_buf()
+        } else {
+            to.join(rel)
+        };
         let io = |e: std::io::Error| failed(format!("{}: {e}", target.display()));
         if entry.file_type().is_symlink() {
             let link = std::fs::read_link(entry.path()).map_err(io)?;

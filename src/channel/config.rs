@@ -427,9 +427,37 @@ impl Config {
     }
 }
 
+/// A channel URL with the token of conda's `/t/<token>/` form replaced by `mask`.
+pub fn mask_token(url: &str, mask: &str) -> String {
+    match url.find("/t/") {
+        Some(start) => {
+            let rest = &url[start + 3..];
+            let end = rest.find('/').unwrap_or(rest.len());
+            format!("{}/t/{mask}{}", &url[..start], &rest[end..])
+        }
+        None => url.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_are_masked_mid_url_and_at_its_end() {
+        assert_eq!(
+            mask_token("https://h/t/tk-1/conda-forge/noarch", "<TOKEN>"),
+            "https://h/t/<TOKEN>/conda-forge/noarch"
+        );
+        assert_eq!(
+            mask_token("https://h/t/tk-1", "<TOKEN>"),
+            "https://h/t/<TOKEN>"
+        );
+        assert_eq!(
+            mask_token("file:///srv/channel", "<TOKEN>"),
+            "file:///srv/channel"
+        );
+    }
 
     #[test]
     fn lists_merge_with_higher_priority_first_and_scalars_keep_the_highest() {

@@ -9,7 +9,7 @@
 //! stay with `ServeDir`.
 
 use axum::body::Body;
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::response::Response;
 use bytes::Bytes;
 use std::collections::HashMap;
@@ -122,7 +122,6 @@ impl HotFiles {
             out.insert(header::LAST_MODIFIED, HeaderValue::from_str(&date).ok()?);
         }
         out.insert(header::ETAG, HeaderValue::from_str(etag).ok()?);
-        *response.status_mut() = StatusCode::OK;
         Some(response)
     }
 

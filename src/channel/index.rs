@@ -231,12 +231,7 @@ fn list_archives(dir: &Path) -> Result<Vec<Archive>, IndexError> {
         if !meta.is_file() {
             continue;
         }
-        let mtime_ns = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
+        let mtime_ns = mtime_ns(&meta);
         archives.push(Archive {
             path: entry.path(),
             file_name,
@@ -379,6 +374,16 @@ fn repodata_from(subdir: &str, cache: &RecordCache) -> RepoData {
         }
     }
     repodata
+}
+
+/// A file's modification time in nanoseconds since the epoch (0 when unknown): with its size,
+/// what tells a changed file from an unchanged one.
+pub fn mtime_ns(meta: &std::fs::Metadata) -> u128 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos())
+        .unwrap_or_default()
 }
 
 /// Writes a file so readers see either the old or the new content, never a partial one.

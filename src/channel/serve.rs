@@ -16,7 +16,9 @@
 
 use super::hot_files::HotFiles;
 use super::index::IndexOptions;
-use super::index::{index_channel, index_subdir, validate_archive, write_atomic, IndexError};
+use super::index::{
+    index_channel, index_subdir, mtime_ns, validate_archive, write_atomic, IndexError,
+};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -26,7 +28,7 @@ use rattler_conda_types::Subdir;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Instant, UNIX_EPOCH};
+use std::time::Instant;
 use tower::ServiceExt;
 use tower_http::compression::Compression;
 use tower_http::services::ServeDir;
@@ -369,15 +371,9 @@ async fn download(state: &ServerState, request: Request, path: &str) -> Response
     // One stat syscall: cheaper inline than a round trip through tokio's blocking pool.
     let file = state.root.join(&relative);
     let meta = std::fs::metadata(&file).ok().filter(|m| m.is_file());
-    let etag = meta.as_ref().map(|m| {
-        let mtime = m
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
-        format!("\"{mtime:x}-{:x}\"", m.len())
-    });
+    let etag = meta
+        .as_ref()
+        .map(|m| format!("\"{:x}-{:x}\"", mtime_ns(m), m.len()));
     if let Some(etag) = &etag {
         let matches = request
             .headers()

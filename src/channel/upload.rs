@@ -232,15 +232,7 @@ impl Uploader {
 
 /// A URL as it may be printed: the `/t/<token>/` segment masked.
 fn redact_token(url: &Url) -> String {
-    let text = url.to_string();
-    match text.find("/t/") {
-        Some(start) => {
-            let rest = &text[start + 3..];
-            let end = rest.find('/').unwrap_or(rest.len());
-            format!("{}/t/********{}", &text[..start], &rest[end..])
-        }
-        None => text,
-    }
+    super::config::mask_token(url.as_str(), "********")
 }
 
 #[cfg(test)]
