@@ -6,12 +6,14 @@
 //! - [`recipe`]: rendering conda-build `meta.yaml` recipes (selectors, Jinja, variants, outputs).
 //! - [`build`]: building rendered recipes into packages, testing and converting them.
 //! - [`skeleton`]: conda recipes from PyPI packages.
+//! - [`fs`]: atomic file writes shared by index, environments and skeleton.
 //! - [`progress`]: the progress bars of krait's own long steps.
 
 pub mod build;
 pub mod channel;
 pub mod cli;
 pub mod env;
+pub mod fs;
 pub mod progress;
 pub mod recipe;
 pub mod skeleton;

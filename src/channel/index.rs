@@ -386,15 +386,10 @@ pub fn mtime_ns(meta: &std::fs::Metadata) -> u128 {
         .unwrap_or_default()
 }
 
-/// Writes a file so readers see either the old or the new content, never a partial one.
+/// [`crate::fs::write_atomic`] with the path named in the error.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IndexError> {
-    let err = |source| IndexError::Write {
+    crate::fs::write_atomic(path, bytes).map_err(|source| IndexError::Write {
         path: path.to_path_buf(),
         source,
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
-    std::io::Write::write_all(&mut tmp, bytes).map_err(err)?;
-    tmp.persist(path).map_err(|e| err(e.error))?;
-    Ok(())
+    })
 }

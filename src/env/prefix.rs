@@ -257,9 +257,7 @@ pub fn set_registered(prefix: &Path, present: bool) {
     text.push('\n');
     let written = std::fs::create_dir_all(file.parent().unwrap_or(Path::new(".")))
         .map_err(|e| e.to_string())
-        .and_then(|()| {
-            crate::channel::index::write_atomic(&file, text.as_bytes()).map_err(|e| e.to_string())
-        });
+        .and_then(|()| crate::fs::write_atomic(&file, text.as_bytes()).map_err(|e| e.to_string()));
     if let Err(e) = written {
         tracing::warn!("could not update {}: {e}", file.display());
     }

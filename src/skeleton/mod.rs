@@ -250,9 +250,9 @@ async fn download(
         .await
         .map_err(|e| fetch_error(&e))?;
     let path = dir.join(&file.filename);
-    crate::channel::index::write_atomic(&path, &bytes).map_err(|e| SkeletonError::Write {
+    crate::fs::write_atomic(&path, &bytes).map_err(|source| SkeletonError::Write {
         path: path.clone(),
-        source: std::io::Error::other(e.to_string()),
+        source,
     })?;
     let sha256 = sha256_hex(&bytes);
     if let Some(expected) = file.hashes.get("sha256") {
@@ -352,11 +352,9 @@ fn write_analysis(
         source,
     })?;
     let path = dir.join("meta.yaml");
-    crate::channel::index::write_atomic(&path, text.as_bytes()).map_err(|e| {
-        SkeletonError::Write {
-            path: path.clone(),
-            source: std::io::Error::other(e.to_string()),
-        }
+    crate::fs::write_atomic(&path, text.as_bytes()).map_err(|source| SkeletonError::Write {
+        path: path.clone(),
+        source,
     })?;
     Ok(Written {
         name: analysis.name.clone(),
