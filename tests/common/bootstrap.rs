@@ -66,7 +66,7 @@ pub fn build_all(home: &Path, recipes: &Path, channels: &[&Path], out: &Path) ->
 }
 
 /// The bootstrap channel: each wheel of scripts/test-wheels.txt as a noarch package. Built
-/// once per list of wheels and python (they take minutes on a busy machine).
+/// once per list of wheels, python and krait binary (they take minutes on a busy machine).
 pub fn bootstrap_channel(python: &Path) -> PathBuf {
     let list = include_str!("../../scripts/test-wheels.txt");
     let key = hex::encode(

@@ -102,8 +102,10 @@ impl HttpServer {
 }
 
 /// `<CARGO_TARGET_TMPDIR>/<name>/channel`, which `make` fills the first time any test binary
-/// asks for it: a file lock serialises the binaries, a `.done` marker records success. Keep
-/// what the fixture is made from in `name` so that a change makes a new one.
+/// asks for it: a file lock serialises the binaries, a `.done` marker records success and the
+/// krait binary that made it (a rebuilt krait makes the fixture again, so tests never run on a
+/// channel an older krait wrote). Keep what else the fixture is made from in `name` so that a
+/// change makes a new one.
 pub fn built_once(name: &str, make: impl FnOnce(&Path)) -> PathBuf {
     let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     std::fs::create_dir_all(&root).unwrap();
@@ -111,10 +113,12 @@ pub fn built_once(name: &str, make: impl FnOnce(&Path)) -> PathBuf {
     lock.lock().unwrap();
     let channel = root.join("channel");
     let done = root.join(".done");
-    if !done.exists() {
+    let krait = std::fs::metadata(env!("CARGO_BIN_EXE_krait")).unwrap();
+    let made_by = format!("{} {:?}", krait.len(), krait.modified().unwrap());
+    if std::fs::read_to_string(&done).ok().as_deref() != Some(made_by.as_str()) {
         let _ = std::fs::remove_dir_all(&channel);
         make(&channel);
-        std::fs::File::create(&done).unwrap();
+        std::fs::write(&done, made_by).unwrap();
     }
     channel
 }
