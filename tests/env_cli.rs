@@ -5,7 +5,7 @@
 mod common;
 
 use common::fixtures::{Format, Package};
-use common::{krait, run, run_err, run_ok, HttpServer};
+use common::{krait, run, run_err, run_ok, Fault, HttpServer};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -1059,4 +1059,60 @@ fn clean_removes_index_cache_archives_and_unused_packages() {
         serde_json::json!([pkgs.join("d-1.0-h0_0.conda")])
     );
     assert!(!pkgs.join("d-1.0-h0_0.conda").exists());
+}
+
+#[test]
+fn requests_failing_on_the_way_are_sent_again_as_remote_max_retries_says() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let channel = channel(home);
+    // Every path (repodata and each archive) answers 503 once before it is served.
+    let server = HttpServer::serve_faulty(&channel, Fault::Unavailable, 1);
+    let create = |name: &str| {
+        let mut cmd = krait(home);
+        cmd.args(["create", "-n", name, "-c", &server.url]).args([
+            "--override-channels",
+            "-y",
+            "a",
+        ]);
+        cmd
+    };
+    let condarc = home.join(".condarc");
+    std::fs::write(&condarc, "remote_backoff_factor: 0.05\n").unwrap();
+    run_ok(&mut create("retried"));
+    assert_eq!(names(home, &home.join("envs/retried")), ["a", "b"]);
+
+    // A download cut off halfway is tried again too (not by the retry middleware, which has
+    // handed the answer over by then, but by the package fetch).
+    let cutting = HttpServer::serve_faulty(&channel, Fault::CutShort, 1);
+    std::fs::remove_dir_all(home.join("pkgs")).unwrap();
+    run_ok(
+        krait(home)
+            .args(["create", "-n", "cut-short", "-c", &cutting.url])
+            .args(["--override-channels", "-y", "a"]),
+    );
+    assert_eq!(names(home, &home.join("envs/cut-short")), ["a", "b"]);
+
+    // With retries off, the first 503 of a package download ends the create, and nothing is
+    // left behind: no environment, no half-extracted package.
+    let second = HttpServer::serve_faulty(&channel, Fault::Unavailable, 1);
+    std::fs::write(&condarc, "remote_max_retries: 0\n").unwrap();
+    std::fs::remove_dir_all(home.join("pkgs")).unwrap();
+    let err = run_err(
+        krait(home)
+            .args(["create", "-n", "not-retried", "-c", &second.url])
+            .args(["--override-channels", "-y", "a"]),
+    );
+    assert!(err.contains("503"), "{err}");
+    assert!(!home.join("envs/not-retried/conda-meta").exists());
+    let config = json(&run_ok(krait(home).args(["config", "--show", "--json"])));
+    assert_eq!(config["config"]["remote_max_retries"], 0);
+    assert_eq!(config["config"]["remote_backoff_factor"], 1.0);
+
+    std::fs::write(&condarc, "remote_backoff_factor: -2\n").unwrap();
+    let err = run_err(krait(home).args(["config", "--show"]));
+    assert!(
+        err.contains("remote_backoff_factor") && err.contains(&condarc.display().to_string()),
+        "{err}"
+    );
 }

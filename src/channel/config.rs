@@ -67,6 +67,8 @@ struct RawConfig {
     pkgs_dirs: Option<Vec<String>>,
     envs_dirs: Option<Vec<String>>,
     offline: Option<bool>,
+    remote_max_retries: Option<u32>,
+    remote_backoff_factor: Option<f64>,
     channel_tokens: Option<BTreeMap<String, String>>,
     conda_build: Option<RawCondaBuild>,
 }
@@ -88,6 +90,11 @@ pub struct Config {
     pub pkgs_dirs: Vec<PathBuf>,
     pub envs_dirs: Vec<PathBuf>,
     pub offline: bool,
+    /// How many times a request that failed on the way (connection refused or reset, a
+    /// timeout, a 5xx, 408 or 429 answer) is sent again; conda's key and default (3).
+    pub remote_max_retries: u32,
+    /// Seconds before the first retry, doubling for each next one (conda's key, default 1).
+    pub remote_backoff_factor: f64,
     /// `conda_build: {config_file: ...}`: the user's conda_build_config.yaml, in place of
     /// `~/conda_build_config.yaml`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -130,6 +137,8 @@ impl Default for Config {
             pkgs_dirs: vec![home.join("pkgs")],
             envs_dirs: vec![home.join("envs")],
             offline: false,
+            remote_max_retries: 3,
+            remote_backoff_factor: 1.0,
             conda_build_config_file: None,
             channel_tokens: BTreeMap::new(),
             sources: BTreeMap::new(),
@@ -288,6 +297,24 @@ impl Merger {
         if let Some(offline) = raw.offline {
             if self.claim("offline", origin) {
                 self.config.offline = offline;
+            }
+        }
+        if let Some(retries) = raw.remote_max_retries {
+            if self.claim("remote_max_retries", origin) {
+                self.config.remote_max_retries = retries;
+            }
+        }
+        if let Some(factor) = raw.remote_backoff_factor {
+            if !(0.0..=3600.0).contains(&factor) {
+                return Err(ConfigError::InvalidValue {
+                    origin: origin.to_string(),
+                    key: "remote_backoff_factor",
+                    value: factor.to_string(),
+                    reason: "expected seconds between 0 and 3600".into(),
+                });
+            }
+            if self.claim("remote_backoff_factor", origin) {
+                self.config.remote_backoff_factor = factor;
             }
         }
         Ok(())

@@ -35,7 +35,10 @@ pub fn package_cache(config: &Config) -> PackageCache {
 /// The HTTP client of krait's channel requests: the tokens of `channel_tokens` first, then
 /// rattler's credential stores (`RATTLER_AUTH_FILE`, `~/.rattler/credentials.json`, netrc),
 /// through rattler's authentication middleware. `/t/<token>/` channel URLs need nothing: the
-/// token is part of every URL.
+/// token is part of every URL. A request failing on the way (a refused or reset connection, a
+/// timeout, 5xx, 408 or 429) is sent again up to `remote_max_retries` times, waiting
+/// `remote_backoff_factor` seconds and doubling, as conda does (a package download that breaks
+/// off after the answer began is tried again by `env::transaction`).
 pub fn http_client(config: &Config) -> reqwest_middleware::ClientWithMiddleware {
     use rattler_networking::authentication_storage::backends::memory::MemoryStorage;
     use rattler_networking::authentication_storage::StorageBackend;
@@ -53,8 +56,22 @@ pub fn http_client(config: &Config) -> reqwest_middleware::ClientWithMiddleware 
         }
     }
     reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(reqwest_retry::RetryTransientMiddleware::new_with_policy(
+            retry_policy(config),
+        ))
         .with(AuthenticationMiddleware::from_auth_storage(storage))
         .build()
+}
+
+/// conda's `remote_max_retries` and `remote_backoff_factor`: the first retry after the factor in
+/// seconds, each next one after twice as long.
+pub fn retry_policy(config: &Config) -> reqwest_retry::policies::ExponentialBackoff {
+    let first_wait = std::time::Duration::from_secs_f64(config.remote_backoff_factor);
+    let longest_wait = first_wait.max(std::time::Duration::from_secs(1)) * 64;
+    reqwest_retry::policies::ExponentialBackoff::builder()
+        .retry_bounds(first_wait, longest_wait)
+        .jitter(reqwest_retry::Jitter::None)
+        .build_with_max_retries(config.remote_max_retries)
 }
 
 /// A gateway configured from krait's configuration.

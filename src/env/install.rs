@@ -359,6 +359,7 @@ async fn run_locked(
         ApplyOptions {
             cache: &ctx.cache,
             client: &ctx.client,
+            retry: repodata::retry_policy(&ctx.config),
             subdir: ctx.subdir,
             requested: requested_now,
             link: options.link,

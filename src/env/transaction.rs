@@ -17,6 +17,7 @@ use rattler_conda_types::package::PathsJson;
 use rattler_conda_types::{MatchSpec, PrefixRecord, RepoDataRecord, Subdir};
 use rattler_networking::LazyClient;
 use rattler_package_streaming::ExtractError;
+use reqwest_retry::policies::ExponentialBackoff;
 use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -70,6 +71,8 @@ pub struct LinkMode {
 pub struct ApplyOptions<'a> {
     pub cache: &'a PackageCache,
     pub client: &'a reqwest_middleware::ClientWithMiddleware,
+    /// When a package download that broke off mid-body is tried again.
+    pub retry: ExponentialBackoff,
     pub subdir: Subdir,
     pub requested: Vec<MatchSpec>,
     pub link: LinkMode,
@@ -95,26 +98,28 @@ fn escaping_path(paths: &PathsJson) -> Option<&Path> {
 
 /// Puts every package to link into the cache (verifying its sha256 against the record) and
 /// refuses any whose `paths.json` names a path outside the prefix, before anything is linked.
-async fn fetch_and_check(
-    cache: &PackageCache,
-    client: &reqwest_middleware::ClientWithMiddleware,
-    plan: &Plan,
-    progress: bool,
-) -> Result<(), String> {
-    let client = LazyClient::from(client.clone());
-    let bar = crate::progress::counter(plan.installed_packages().count() as u64, "fetch", progress);
+async fn fetch_and_check(options: &ApplyOptions<'_>, plan: &Plan) -> Result<(), String> {
+    let cache = options.cache;
+    let client = LazyClient::from(options.client.clone());
+    let bar = crate::progress::counter(
+        plan.installed_packages().count() as u64,
+        "fetch",
+        options.progress,
+    );
     let fetches = plan.installed_packages().map(|record| {
         let client = client.clone();
         let bar = bar.clone();
         async move {
             let name = record.identifier.to_file_name();
             let fetch = || async {
-                let meta = fetch_one(cache, record, &client).await.map_err(|e| {
-                    format!(
-                        "failed to fetch {name}: {}",
-                        crate::channel::repodata::error_chain(&e)
-                    )
-                })?;
+                let meta = fetch_one(cache, record, &client, &options.retry)
+                    .await
+                    .map_err(|e| {
+                        format!(
+                            "failed to fetch {name}: {}",
+                            crate::channel::repodata::error_chain(&e)
+                        )
+                    })?;
                 let paths = match meta.paths_json() {
                     Some(paths) => paths.clone(),
                     None => PathsJson::from_package_directory_with_deprecated_fallback(meta.path())
@@ -164,6 +169,7 @@ async fn fetch_one(
     cache: &PackageCache,
     record: &RepoDataRecord,
     client: &LazyClient,
+    retry: &ExponentialBackoff,
 ) -> Result<CacheMetadata, PackageCacheError> {
     let local = (record.url.scheme() == "file")
         .then(|| record.url.to_file_path().ok())
@@ -187,10 +193,11 @@ async fn fetch_one(
         }
         _ => {
             cache
-                .get_or_fetch_from_url(
+                .get_or_fetch_from_url_with_retry(
                     &record.package_record,
                     record.url.clone(),
                     client.clone(),
+                    *retry,
                     None,
                     None,
                 )
@@ -345,7 +352,7 @@ pub async fn apply(
     plan: &Plan,
     options: ApplyOptions<'_>,
 ) -> Result<(), TransactionFailure> {
-    fetch_and_check(options.cache, options.client, plan, options.progress)
+    fetch_and_check(&options, plan)
         .await
         .map_err(|message| TransactionFailure::Refused {
             prefix: prefix.to_path_buf(),

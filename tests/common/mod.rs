@@ -77,8 +77,27 @@ pub struct HttpServer {
     _runtime: tokio::runtime::Runtime,
 }
 
+/// How [`HttpServer::serve_faulty`] fails a request.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Fault {
+    /// `503 Service Unavailable`, as a restarting server or an overloaded proxy answers.
+    Unavailable,
+    /// A package archive's `200 OK` whose body stops halfway (its `Content-Length` promised
+    /// all of it), as a connection reset mid-download leaves it. Other paths are served whole.
+    CutShort,
+}
+
 impl HttpServer {
     pub fn serve(root: &Path) -> HttpServer {
+        HttpServer::serve_faulty(root, Fault::Unavailable, 0)
+    }
+
+    /// Like [`HttpServer::serve`], but fails the first `times` requests for every path with
+    /// `fault`.
+    pub fn serve_faulty(root: &Path, fault: Fault, times: usize) -> HttpServer {
+        use axum::response::IntoResponse;
+        use std::collections::HashMap;
+        use std::sync::{Arc, Mutex};
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -89,9 +108,53 @@ impl HttpServer {
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();
         let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(HashMap::<String, usize>::new()));
+        let fail_first = move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let seen = seen.clone();
+            async move {
+                let path = request.uri().path().to_owned();
+                let archive = path.ends_with(".conda") || path.ends_with(".tar.bz2");
+                if fault == Fault::CutShort && !archive {
+                    return next.run(request).await;
+                }
+                let count = {
+                    let mut seen = seen.lock().unwrap();
+                    let count = seen.entry(path).or_default();
+                    *count += 1;
+                    *count
+                };
+                if count > times {
+                    return next.run(request).await;
+                }
+                match fault {
+                    Fault::Unavailable => {
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response()
+                    }
+                    Fault::CutShort => {
+                        let (parts, body) = next.run(request).await.into_parts();
+                        let whole = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+                        let half = whole.slice(..whole.len() / 2);
+                        // The pause lets the headers and the first half reach the client
+                        // before the connection breaks, so the break is mid-body.
+                        let broken = futures::StreamExt::chain(
+                            futures::stream::iter([Ok(half)]),
+                            futures::stream::once(async {
+                                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                                Err(std::io::Error::other("connection reset by the test"))
+                            }),
+                        );
+                        axum::response::Response::from_parts(
+                            parts,
+                            axum::body::Body::from_stream(broken),
+                        )
+                    }
+                }
+            }
+        };
         runtime.spawn(async move {
-            let app =
-                axum::Router::new().fallback_service(tower_http::services::ServeDir::new(root));
+            let app = axum::Router::new()
+                .fallback_service(tower_http::services::ServeDir::new(root))
+                .layer(axum::middleware::from_fn(fail_first));
             axum::serve(listener, app).await.unwrap();
         });
         HttpServer {
