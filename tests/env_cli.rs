@@ -1093,6 +1093,24 @@ fn requests_failing_on_the_way_are_sent_again_as_remote_max_retries_says() {
     );
     assert_eq!(names(home, &home.join("envs/cut-short")), ["a", "b"]);
 
+    // A server that hangs is given up on after remote_read_timeout_secs and asked again (the
+    // hang ends in a 503 after 30 s, so without the timeout this would take minutes).
+    let hanging = HttpServer::serve_faulty(&channel, Fault::Hang, 1);
+    std::fs::write(
+        &condarc,
+        "remote_backoff_factor: 0.05\nremote_read_timeout_secs: 0.5\n",
+    )
+    .unwrap();
+    std::fs::remove_dir_all(home.join("pkgs")).unwrap();
+    let started = std::time::Instant::now();
+    run_ok(
+        krait(home)
+            .args(["create", "-n", "hung", "-c", &hanging.url])
+            .args(["--override-channels", "-y", "a"]),
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert_eq!(names(home, &home.join("envs/hung")), ["a", "b"]);
+
     // With retries off, the first 503 of a package download ends the create, and nothing is
     // left behind: no environment, no half-extracted package.
     let second = HttpServer::serve_faulty(&channel, Fault::Unavailable, 1);
@@ -1108,6 +1126,7 @@ fn requests_failing_on_the_way_are_sent_again_as_remote_max_retries_says() {
     let config = json(&run_ok(krait(home).args(["config", "--show", "--json"])));
     assert_eq!(config["config"]["remote_max_retries"], 0);
     assert_eq!(config["config"]["remote_backoff_factor"], 1.0);
+    assert_eq!(config["config"]["remote_read_timeout_secs"], 60.0);
 
     std::fs::write(&condarc, "remote_backoff_factor: -2\n").unwrap();
     let err = run_err(krait(home).args(["config", "--show"]));

@@ -69,6 +69,8 @@ struct RawConfig {
     offline: Option<bool>,
     remote_max_retries: Option<u32>,
     remote_backoff_factor: Option<f64>,
+    remote_connect_timeout_secs: Option<f64>,
+    remote_read_timeout_secs: Option<f64>,
     channel_tokens: Option<BTreeMap<String, String>>,
     conda_build: Option<RawCondaBuild>,
 }
@@ -95,6 +97,10 @@ pub struct Config {
     pub remote_max_retries: u32,
     /// Seconds before the first retry, doubling for each next one (conda's key, default 1).
     pub remote_backoff_factor: f64,
+    /// Seconds to wait for a connection (conda's key and default, 9.15).
+    pub remote_connect_timeout_secs: f64,
+    /// Seconds a request may wait for the next bytes of an answer (conda's key and default, 60).
+    pub remote_read_timeout_secs: f64,
     /// `conda_build: {config_file: ...}`: the user's conda_build_config.yaml, in place of
     /// `~/conda_build_config.yaml`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -139,6 +145,8 @@ impl Default for Config {
             offline: false,
             remote_max_retries: 3,
             remote_backoff_factor: 1.0,
+            remote_connect_timeout_secs: 9.15,
+            remote_read_timeout_secs: 60.0,
             conda_build_config_file: None,
             channel_tokens: BTreeMap::new(),
             sources: BTreeMap::new(),
@@ -304,17 +312,36 @@ impl Merger {
                 self.config.remote_max_retries = retries;
             }
         }
-        if let Some(factor) = raw.remote_backoff_factor {
-            if !(0.0..=3600.0).contains(&factor) {
+        let seconds = [
+            ("remote_backoff_factor", raw.remote_backoff_factor, 0.0),
+            (
+                "remote_connect_timeout_secs",
+                raw.remote_connect_timeout_secs,
+                0.001,
+            ),
+            (
+                "remote_read_timeout_secs",
+                raw.remote_read_timeout_secs,
+                0.001,
+            ),
+        ];
+        for (key, value, least) in seconds {
+            let Some(value) = value else { continue };
+            if !(least..=3600.0).contains(&value) {
                 return Err(ConfigError::InvalidValue {
                     origin: origin.to_string(),
-                    key: "remote_backoff_factor",
-                    value: factor.to_string(),
-                    reason: "expected seconds between 0 and 3600".into(),
+                    key,
+                    value: value.to_string(),
+                    reason: format!("expected seconds between {least} and 3600"),
                 });
             }
-            if self.claim("remote_backoff_factor", origin) {
-                self.config.remote_backoff_factor = factor;
+            if self.claim(key, origin) {
+                let target = match key {
+                    "remote_backoff_factor" => &mut self.config.remote_backoff_factor,
+                    "remote_connect_timeout_secs" => &mut self.config.remote_connect_timeout_secs,
+                    _ => &mut self.config.remote_read_timeout_secs,
+                };
+                *target = value;
             }
         }
         Ok(())

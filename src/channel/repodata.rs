@@ -10,6 +10,7 @@ use rattler_conda_types::{Channel, MatchSpec, RepoDataRecord, Subdir};
 use rattler_repodata_gateway::fetch::CacheAction;
 use rattler_repodata_gateway::{ChannelConfig, Gateway, RepoData, SourceConfig};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Errors while loading repodata.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -35,8 +36,9 @@ pub fn package_cache(config: &Config) -> PackageCache {
 /// The HTTP client of krait's channel requests: the tokens of `channel_tokens` first, then
 /// rattler's credential stores (`RATTLER_AUTH_FILE`, `~/.rattler/credentials.json`, netrc),
 /// through rattler's authentication middleware. `/t/<token>/` channel URLs need nothing: the
-/// token is part of every URL. A request failing on the way (a refused or reset connection, a
-/// timeout, 5xx, 408 or 429) is sent again up to `remote_max_retries` times, waiting
+/// token is part of every URL. A connection must open within `remote_connect_timeout_secs` and
+/// an answer must not stall for `remote_read_timeout_secs`. A request failing on the way (a
+/// refused or reset connection, a timeout, 5xx, 408 or 429) is sent again up to `remote_max_retries` times, waiting
 /// `remote_backoff_factor` seconds and doubling, as conda does (a package download that breaks
 /// off after the answer began is tried again by `env::transaction`).
 pub fn http_client(config: &Config) -> reqwest_middleware::ClientWithMiddleware {
@@ -55,7 +57,12 @@ pub fn http_client(config: &Config) -> reqwest_middleware::ClientWithMiddleware 
             storage.add_backend(backend);
         }
     }
-    reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs_f64(config.remote_connect_timeout_secs))
+        .read_timeout(Duration::from_secs_f64(config.remote_read_timeout_secs))
+        .build()
+        .expect("the TLS backend initialises (as in reqwest::Client::new)");
+    reqwest_middleware::ClientBuilder::new(client)
         .with(reqwest_retry::RetryTransientMiddleware::new_with_policy(
             retry_policy(config),
         ))
@@ -66,8 +73,8 @@ pub fn http_client(config: &Config) -> reqwest_middleware::ClientWithMiddleware 
 /// conda's `remote_max_retries` and `remote_backoff_factor`: the first retry after the factor in
 /// seconds, each next one after twice as long.
 pub fn retry_policy(config: &Config) -> reqwest_retry::policies::ExponentialBackoff {
-    let first_wait = std::time::Duration::from_secs_f64(config.remote_backoff_factor);
-    let longest_wait = first_wait.max(std::time::Duration::from_secs(1)) * 64;
+    let first_wait = Duration::from_secs_f64(config.remote_backoff_factor);
+    let longest_wait = first_wait.max(Duration::from_secs(1)) * 64;
     reqwest_retry::policies::ExponentialBackoff::builder()
         .retry_bounds(first_wait, longest_wait)
         .jitter(reqwest_retry::Jitter::None)

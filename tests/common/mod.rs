@@ -82,6 +82,8 @@ pub struct HttpServer {
 pub enum Fault {
     /// `503 Service Unavailable`, as a restarting server or an overloaded proxy answers.
     Unavailable,
+    /// No answer for 30 seconds, then a 503: a server that accepted the connection and hung.
+    Hang,
     /// A package archive's `200 OK` whose body stops halfway (its `Content-Length` promised
     /// all of it), as a connection reset mid-download leaves it. Other paths are served whole.
     CutShort,
@@ -128,6 +130,10 @@ impl HttpServer {
                 }
                 match fault {
                     Fault::Unavailable => {
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response()
+                    }
+                    Fault::Hang => {
+                        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
                         axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response()
                     }
                     Fault::CutShort => {
