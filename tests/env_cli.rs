@@ -5,7 +5,7 @@
 mod common;
 
 use common::fixtures::{Format, Package};
-use common::{krait, run, run_err, run_ok, Fault, HttpServer};
+use common::{krait, run, run_err, run_ok, Fault, HttpServer, TlsServer};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -1061,6 +1061,14 @@ fn clean_removes_index_cache_archives_and_unused_packages() {
     assert!(!pkgs.join("d-1.0-h0_0.conda").exists());
 }
 
+/// `krait create -n NAME -c URL --override-channels -y a`.
+fn create_a(home: &Path, url: &str, name: &str) -> std::process::Command {
+    let mut cmd = krait(home);
+    cmd.args(["create", "-n", name, "-c", url])
+        .args(["--override-channels", "-y", "a"]);
+    cmd
+}
+
 #[test]
 fn requests_failing_on_the_way_are_sent_again_as_remote_max_retries_says() {
     let tmp = tempfile::tempdir().unwrap();
@@ -1068,15 +1076,7 @@ fn requests_failing_on_the_way_are_sent_again_as_remote_max_retries_says() {
     let channel = channel(home);
     // Every path (repodata and each archive) answers 503 once before it is served.
     let server = HttpServer::serve_faulty(&channel, Fault::Unavailable, 1);
-    let create = |name: &str| {
-        let mut cmd = krait(home);
-        cmd.args(["create", "-n", name, "-c", &server.url]).args([
-            "--override-channels",
-            "-y",
-            "a",
-        ]);
-        cmd
-    };
+    let create = |name: &str| create_a(home, &server.url, name);
     let condarc = home.join(".condarc");
     std::fs::write(&condarc, "remote_backoff_factor: 0.05\n").unwrap();
     run_ok(&mut create("retried"));
@@ -1086,11 +1086,7 @@ fn requests_failing_on_the_way_are_sent_again_as_remote_max_retries_says() {
     // handed the answer over by then, but by the package fetch).
     let cutting = HttpServer::serve_faulty(&channel, Fault::CutShort, 1);
     std::fs::remove_dir_all(home.join("pkgs")).unwrap();
-    run_ok(
-        krait(home)
-            .args(["create", "-n", "cut-short", "-c", &cutting.url])
-            .args(["--override-channels", "-y", "a"]),
-    );
+    run_ok(&mut create_a(home, &cutting.url, "cut-short"));
     assert_eq!(names(home, &home.join("envs/cut-short")), ["a", "b"]);
 
     // A server that hangs is given up on after remote_read_timeout_secs and asked again (the
@@ -1103,11 +1099,7 @@ fn requests_failing_on_the_way_are_sent_again_as_remote_max_retries_says() {
     .unwrap();
     std::fs::remove_dir_all(home.join("pkgs")).unwrap();
     let started = std::time::Instant::now();
-    run_ok(
-        krait(home)
-            .args(["create", "-n", "hung", "-c", &hanging.url])
-            .args(["--override-channels", "-y", "a"]),
-    );
+    run_ok(&mut create_a(home, &hanging.url, "hung"));
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
     assert_eq!(names(home, &home.join("envs/hung")), ["a", "b"]);
 
@@ -1116,11 +1108,7 @@ fn requests_failing_on_the_way_are_sent_again_as_remote_max_retries_says() {
     let second = HttpServer::serve_faulty(&channel, Fault::Unavailable, 1);
     std::fs::write(&condarc, "remote_max_retries: 0\n").unwrap();
     std::fs::remove_dir_all(home.join("pkgs")).unwrap();
-    let err = run_err(
-        krait(home)
-            .args(["create", "-n", "not-retried", "-c", &second.url])
-            .args(["--override-channels", "-y", "a"]),
-    );
+    let err = run_err(&mut create_a(home, &second.url, "not-retried"));
     assert!(err.contains("503"), "{err}");
     assert!(!home.join("envs/not-retried/conda-meta").exists());
     let config = json(&run_ok(krait(home).args(["config", "--show", "--json"])));
@@ -1134,4 +1122,60 @@ fn requests_failing_on_the_way_are_sent_again_as_remote_max_retries_says() {
         err.contains("remote_backoff_factor") && err.contains(&condarc.display().to_string()),
         "{err}"
     );
+}
+
+#[test]
+fn https_channels_are_checked_as_ssl_verify_says() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let channel = channel(home);
+    let server = TlsServer::serve(&channel);
+    let condarc = home.join(".condarc");
+    let configure = |ssl_verify: &str| {
+        std::fs::write(
+            &condarc,
+            format!("remote_backoff_factor: 0.05\nssl_verify: {ssl_verify}\n"),
+        )
+        .unwrap();
+        let _ = std::fs::remove_dir_all(home.join("pkgs"));
+    };
+    let create = |name: &str| create_a(home, &server.url, name);
+
+    // The system's roots do not include the server's self-signed certificate.
+    configure("true");
+    let err = run_err(&mut create("untrusted"));
+    assert!(err.contains("certificate"), "{err}");
+    assert!(!home.join("envs/untrusted/conda-meta").exists());
+
+    // A CA bundle holding it is trusted, and only it: another certificate is refused.
+    let bundle = home.join("ca.pem");
+    std::fs::write(&bundle, &server.certificate_pem).unwrap();
+    configure(&bundle.display().to_string());
+    run_ok(&mut create("bundle"));
+    assert_eq!(names(home, &home.join("envs/bundle")), ["a", "b"]);
+    let other = TlsServer::serve(&channel);
+    std::fs::write(&bundle, &other.certificate_pem).unwrap();
+    configure(&bundle.display().to_string());
+    let err = run_err(&mut create("other-certificate"));
+    assert!(err.contains("certificate"), "{err}");
+
+    // ssl_verify: false checks nothing.
+    configure("false");
+    run_ok(&mut create("unchecked"));
+    assert_eq!(names(home, &home.join("envs/unchecked")), ["a", "b"]);
+
+    // A bundle that cannot be used is an error naming the file and the key.
+    let missing = home.join("missing.pem");
+    configure(&missing.display().to_string());
+    let err = run_err(&mut create("missing-bundle"));
+    assert!(
+        err.contains(&condarc.display().to_string())
+            && err.contains("ssl_verify")
+            && err.contains("missing.pem"),
+        "{err}"
+    );
+    std::fs::write(&bundle, "not a certificate\n").unwrap();
+    configure(&bundle.display().to_string());
+    let err = run_err(&mut create("bad-bundle"));
+    assert!(err.contains("holds no PEM certificate"), "{err}");
 }

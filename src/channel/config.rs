@@ -31,6 +31,65 @@ pub enum ConfigError {
     },
 }
 
+/// `ssl_verify`: how the certificates of `https` channels are checked, with conda's meaning.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum SslVerify {
+    /// Against the system's trusted roots (`true`, or `truststore`).
+    #[default]
+    System,
+    /// Not at all (`false`): anyone between krait and the channel can pose as it.
+    Off,
+    /// Against the certificates of this PEM bundle only, as `requests` does with a path (an
+    /// internal CA, or a private channel's self-signed certificate).
+    Bundle { path: PathBuf, pem: Vec<u8> },
+}
+
+impl Serialize for SslVerify {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            SslVerify::System => serializer.serialize_bool(true),
+            SslVerify::Off => serializer.serialize_bool(false),
+            SslVerify::Bundle { path, .. } => path.serialize(serializer),
+        }
+    }
+}
+
+impl SslVerify {
+    /// Reads a `.condarc` value; a bundle must be a readable file holding PEM certificates.
+    fn parse(origin: &str, value: &serde_yaml::Value) -> Result<SslVerify, ConfigError> {
+        let invalid = |reason: String| ConfigError::InvalidValue {
+            origin: origin.to_string(),
+            key: "ssl_verify",
+            value: match value {
+                serde_yaml::Value::String(s) => s.clone(),
+                other => format!("{other:?}"),
+            },
+            reason,
+        };
+        let text = match value {
+            serde_yaml::Value::Bool(true) => return Ok(SslVerify::System),
+            serde_yaml::Value::Bool(false) => return Ok(SslVerify::Off),
+            serde_yaml::Value::String(text) => text,
+            _ => return Err(invalid("expected true, false or a CA bundle path".into())),
+        };
+        match text.trim().to_ascii_lowercase().as_str() {
+            "true" | "truststore" => return Ok(SslVerify::System),
+            "false" => return Ok(SslVerify::Off),
+            _ => {}
+        }
+        let path = expand_path(text);
+        let pem = std::fs::read(&path)
+            .map_err(|e| invalid(format!("cannot read the CA bundle {}: {e}", path.display())))?;
+        if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+            return Err(invalid(format!(
+                "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                path.display()
+            )));
+        }
+        Ok(SslVerify::Bundle { path, pem })
+    }
+}
+
 /// How channel order constrains the solver, with conda's meaning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -71,6 +130,7 @@ struct RawConfig {
     remote_backoff_factor: Option<f64>,
     remote_connect_timeout_secs: Option<f64>,
     remote_read_timeout_secs: Option<f64>,
+    ssl_verify: Option<serde_yaml::Value>,
     channel_tokens: Option<BTreeMap<String, String>>,
     conda_build: Option<RawCondaBuild>,
 }
@@ -101,6 +161,7 @@ pub struct Config {
     pub remote_connect_timeout_secs: f64,
     /// Seconds a request may wait for the next bytes of an answer (conda's key and default, 60).
     pub remote_read_timeout_secs: f64,
+    pub ssl_verify: SslVerify,
     /// `conda_build: {config_file: ...}`: the user's conda_build_config.yaml, in place of
     /// `~/conda_build_config.yaml`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -147,6 +208,7 @@ impl Default for Config {
             remote_backoff_factor: 1.0,
             remote_connect_timeout_secs: 9.15,
             remote_read_timeout_secs: 60.0,
+            ssl_verify: SslVerify::System,
             conda_build_config_file: None,
             channel_tokens: BTreeMap::new(),
             sources: BTreeMap::new(),
@@ -310,6 +372,12 @@ impl Merger {
         if let Some(retries) = raw.remote_max_retries {
             if self.claim("remote_max_retries", origin) {
                 self.config.remote_max_retries = retries;
+            }
+        }
+        if let Some(value) = raw.ssl_verify {
+            let verify = SslVerify::parse(origin, &value)?;
+            if self.claim("ssl_verify", origin) {
+                self.config.ssl_verify = verify;
             }
         }
         let seconds = [

@@ -3,7 +3,7 @@
 //! The gateway caches fetched repodata under `<first pkgs_dir>/cache` and prefers
 //! `repodata.json.zst` when a server has it. `offline` reads only that cache.
 
-use super::config::Config;
+use super::config::{Config, SslVerify};
 use rattler_cache::package_cache::PackageCache;
 use rattler_cache::validation::ValidationMode;
 use rattler_conda_types::{Channel, MatchSpec, RepoDataRecord, Subdir};
@@ -17,7 +17,7 @@ use std::time::Duration;
 pub enum RepodataError {
     #[error("cannot load repodata from {channels}: {message}")]
     #[diagnostic(help(
-        "check that each channel is reachable and holds valid <subdir>/repodata.json files"
+        "check that each channel is reachable and holds valid <subdir>/repodata.json files; for a certificate error, point `ssl_verify` in .condarc at the CA bundle that signed the server's certificate"
     ))]
     Gateway { channels: String, message: String },
     #[error("{path}: malformed repodata: {message}")]
@@ -36,7 +36,8 @@ pub fn package_cache(config: &Config) -> PackageCache {
 /// The HTTP client of krait's channel requests: the tokens of `channel_tokens` first, then
 /// rattler's credential stores (`RATTLER_AUTH_FILE`, `~/.rattler/credentials.json`, netrc),
 /// through rattler's authentication middleware. `/t/<token>/` channel URLs need nothing: the
-/// token is part of every URL. A connection must open within `remote_connect_timeout_secs` and
+/// token is part of every URL. `https` certificates are checked as `ssl_verify` says. A
+/// connection must open within `remote_connect_timeout_secs` and
 /// an answer must not stall for `remote_read_timeout_secs`. A request failing on the way (a
 /// refused or reset connection, a timeout, 5xx, 408 or 429) is sent again up to `remote_max_retries` times, waiting
 /// `remote_backoff_factor` seconds and doubling, as conda does (a package download that breaks
@@ -57,9 +58,19 @@ pub fn http_client(config: &Config) -> reqwest_middleware::ClientWithMiddleware 
             storage.add_backend(backend);
         }
     }
-    let client = reqwest::Client::builder()
+    let builder = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs_f64(config.remote_connect_timeout_secs))
-        .read_timeout(Duration::from_secs_f64(config.remote_read_timeout_secs))
+        .read_timeout(Duration::from_secs_f64(config.remote_read_timeout_secs));
+    let builder = match &config.ssl_verify {
+        SslVerify::System => builder,
+        SslVerify::Off => builder.tls_danger_accept_invalid_certs(true),
+        // The bundle was checked when the configuration was read; a bundle that still fails
+        // to parse leaves no trusted root, so https fails closed.
+        SslVerify::Bundle { pem, .. } => {
+            builder.tls_certs_only(reqwest::Certificate::from_pem_bundle(pem).unwrap_or_default())
+        }
+    };
+    let client = builder
         .build()
         .expect("the TLS backend initialises (as in reqwest::Client::new)");
     reqwest_middleware::ClientBuilder::new(client)

@@ -170,6 +170,65 @@ impl HttpServer {
     }
 }
 
+/// An HTTPS static file server on 127.0.0.1 with a fresh self-signed certificate for that
+/// address, alive as long as the value is.
+pub struct TlsServer {
+    pub url: String,
+    /// The server's certificate (PEM), which a client must trust to connect.
+    pub certificate_pem: String,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl TlsServer {
+    pub fn serve(root: &Path) -> TlsServer {
+        use std::sync::Arc;
+        let rcgen::CertifiedKey { cert, signing_key } =
+            rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(signing_key.serialize_der().into());
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let tls = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.der().clone()], key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new().fallback_service(tower_http::services::ServeDir::new(root));
+        runtime.spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let (acceptor, app) = (acceptor.clone(), app.clone());
+                tokio::spawn(async move {
+                    // A client that does not trust the certificate hangs up here.
+                    let Ok(stream) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(
+                            hyper_util::rt::TokioIo::new(stream),
+                            hyper_util::service::TowerToHyperService::new(app),
+                        )
+                        .await;
+                });
+            }
+        });
+        TlsServer {
+            url: format!("https://{addr}"),
+            certificate_pem: cert.pem(),
+            _runtime: runtime,
+        }
+    }
+}
+
 /// `<CARGO_TARGET_TMPDIR>/<name>/channel`, which `make` fills the first time any test binary
 /// asks for it: a file lock serialises the binaries, a `.done` marker records success and the
 /// krait binary that made it (a rebuilt krait makes the fixture again, so tests never run on a
