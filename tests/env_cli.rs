@@ -1179,3 +1179,45 @@ fn https_channels_are_checked_as_ssl_verify_says() {
     let err = run_err(&mut create("bad-bundle"));
     assert!(err.contains("holds no PEM certificate"), "{err}");
 }
+
+#[test]
+fn requests_go_through_the_proxy_proxy_servers_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let channel = channel(home);
+    // A static server answers absolute-form requests by their path, so it stands in for a
+    // forward proxy; the channel's own host does not resolve, so only the proxy reaches it.
+    let proxy = HttpServer::serve(&channel);
+    let unreachable = "http://channel.invalid/";
+    let condarc = home.join(".condarc");
+    std::fs::write(
+        &condarc,
+        format!(
+            "remote_backoff_factor: 0.05\nproxy_servers:\n  http: {}\n",
+            proxy.url
+        ),
+    )
+    .unwrap();
+    run_ok(&mut create_a(home, unreachable, "proxied"));
+    assert_eq!(names(home, &home.join("envs/proxied")), ["a", "b"]);
+
+    // A proxy for another host only: the request goes direct, and fails.
+    std::fs::write(
+        &condarc,
+        format!(
+            "remote_max_retries: 0\nproxy_servers:\n  http://elsewhere.invalid: {}\n",
+            proxy.url
+        ),
+    )
+    .unwrap();
+    std::fs::remove_dir_all(home.join("pkgs")).unwrap();
+    let err = run_err(&mut create_a(home, unreachable, "direct"));
+    assert!(err.contains("channel.invalid"), "{err}");
+
+    std::fs::write(&condarc, "proxy_servers:\n  http: 'not a url'\n").unwrap();
+    let err = run_err(&mut create_a(home, unreachable, "bad-proxy"));
+    assert!(
+        err.contains("proxy_servers") && err.contains(&condarc.display().to_string()),
+        "{err}"
+    );
+}

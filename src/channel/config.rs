@@ -131,6 +131,7 @@ struct RawConfig {
     remote_connect_timeout_secs: Option<f64>,
     remote_read_timeout_secs: Option<f64>,
     ssl_verify: Option<serde_yaml::Value>,
+    proxy_servers: Option<BTreeMap<String, String>>,
     channel_tokens: Option<BTreeMap<String, String>>,
     conda_build: Option<RawCondaBuild>,
 }
@@ -162,6 +163,11 @@ pub struct Config {
     /// Seconds a request may wait for the next bytes of an answer (conda's key and default, 60).
     pub remote_read_timeout_secs: f64,
     pub ssl_verify: SslVerify,
+    /// `proxy_servers`: scheme (`http`, `https`, `all`) or `scheme://host` → proxy URL, as
+    /// `requests` picks them; with none, the `*_PROXY` variables apply. Passwords are never
+    /// printed.
+    #[serde(serialize_with = "serialize_proxies")]
+    pub proxy_servers: BTreeMap<String, Url>,
     /// `conda_build: {config_file: ...}`: the user's conda_build_config.yaml, in place of
     /// `~/conda_build_config.yaml`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -209,6 +215,7 @@ impl Default for Config {
             remote_connect_timeout_secs: 9.15,
             remote_read_timeout_secs: 60.0,
             ssl_verify: SslVerify::System,
+            proxy_servers: BTreeMap::new(),
             conda_build_config_file: None,
             channel_tokens: BTreeMap::new(),
             sources: BTreeMap::new(),
@@ -372,6 +379,18 @@ impl Merger {
         if let Some(retries) = raw.remote_max_retries {
             if self.claim("remote_max_retries", origin) {
                 self.config.remote_max_retries = retries;
+            }
+        }
+        if let Some(proxies) = raw.proxy_servers {
+            self.claim("proxy_servers", origin);
+            for (key, proxy) in proxies {
+                let url = Url::parse(&proxy).map_err(|e| ConfigError::InvalidValue {
+                    origin: origin.into(),
+                    key: "proxy_servers",
+                    value: format!("{key}: {}", without_password(&proxy)),
+                    reason: e.to_string(),
+                })?;
+                self.config.proxy_servers.entry(key).or_insert(url);
             }
         }
         if let Some(value) = raw.ssl_verify {
@@ -549,6 +568,42 @@ impl Config {
     }
 }
 
+/// The proxy for a request to `url`, the most specific key first, as `requests` selects it:
+/// `scheme://host`, `scheme`, `all://host`, `all`.
+pub fn proxy_for<'a>(proxies: &'a BTreeMap<String, Url>, url: &Url) -> Option<&'a Url> {
+    let (scheme, host) = (url.scheme(), url.host_str().unwrap_or_default());
+    [
+        format!("{scheme}://{host}"),
+        scheme.to_string(),
+        format!("all://{host}"),
+        "all".to_string(),
+    ]
+    .iter()
+    .find_map(|key| proxies.get(key))
+}
+
+/// A URL as text with its password, if any, replaced by `****`.
+fn without_password(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("****"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn serialize_proxies<S: serde::Serializer>(
+    proxies: &BTreeMap<String, Url>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(
+        proxies
+            .iter()
+            .map(|(key, url)| (key, without_password(url.as_str()))),
+    )
+}
+
 /// A channel URL with the token of conda's `/t/<token>/` form replaced by `mask`.
 pub fn mask_token(url: &str, mask: &str) -> String {
     match url.find("/t/") {
@@ -564,6 +619,37 @@ pub fn mask_token(url: &str, mask: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_most_specific_proxy_wins_and_passwords_are_not_shown() {
+        let proxies: BTreeMap<String, Url> = [
+            ("http", "http://p1:3128"),
+            ("https://repo.internal", "http://p2:3128"),
+            ("all", "http://user:secret@p3:3128"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), Url::parse(v).unwrap()))
+        .collect();
+        let pick = |url: &str| {
+            proxy_for(&proxies, &Url::parse(url).unwrap()).map(|u| u.host_str().unwrap())
+        };
+        assert_eq!(pick("http://a.example/x"), Some("p1"));
+        assert_eq!(pick("https://repo.internal/c"), Some("p2"));
+        assert_eq!(pick("https://other.example/c"), Some("p3"));
+        assert_eq!(
+            proxy_for(&BTreeMap::new(), &Url::parse("http://a/").unwrap()),
+            None
+        );
+        let shown = serde_json::to_string(&Config {
+            proxy_servers: proxies,
+            ..Config::default()
+        })
+        .unwrap();
+        assert!(
+            shown.contains("user:****@p3") && !shown.contains("secret"),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn tokens_are_masked_mid_url_and_at_its_end() {

@@ -3,7 +3,7 @@
 //! The gateway caches fetched repodata under `<first pkgs_dir>/cache` and prefers
 //! `repodata.json.zst` when a server has it. `offline` reads only that cache.
 
-use super::config::{Config, SslVerify};
+use super::config::{proxy_for, Config, SslVerify};
 use rattler_cache::package_cache::PackageCache;
 use rattler_cache::validation::ValidationMode;
 use rattler_conda_types::{Channel, MatchSpec, RepoDataRecord, Subdir};
@@ -36,7 +36,8 @@ pub fn package_cache(config: &Config) -> PackageCache {
 /// The HTTP client of krait's channel requests: the tokens of `channel_tokens` first, then
 /// rattler's credential stores (`RATTLER_AUTH_FILE`, `~/.rattler/credentials.json`, netrc),
 /// through rattler's authentication middleware. `/t/<token>/` channel URLs need nothing: the
-/// token is part of every URL. `https` certificates are checked as `ssl_verify` says. A
+/// token is part of every URL. `https` certificates are checked as `ssl_verify` says, and
+/// requests go through the proxy `proxy_servers` picks (else the `*_PROXY` variables'). A
 /// connection must open within `remote_connect_timeout_secs` and
 /// an answer must not stall for `remote_read_timeout_secs`. A request failing on the way (a
 /// refused or reset connection, a timeout, 5xx, 408 or 429) is sent again up to `remote_max_retries` times, waiting
@@ -69,6 +70,15 @@ pub fn http_client(config: &Config) -> reqwest_middleware::ClientWithMiddleware 
         SslVerify::Bundle { pem, .. } => {
             builder.tls_certs_only(reqwest::Certificate::from_pem_bundle(pem).unwrap_or_default())
         }
+    };
+    let builder = if config.proxy_servers.is_empty() {
+        builder
+    } else {
+        let proxies = config.proxy_servers.clone();
+        builder.proxy(
+            reqwest::Proxy::custom(move |url| proxy_for(&proxies, url).cloned())
+                .no_proxy(reqwest::NoProxy::from_env()),
+        )
     };
     let client = builder
         .build()
