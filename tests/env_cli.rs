@@ -1141,10 +1141,13 @@ fn https_channels_are_checked_as_ssl_verify_says() {
     };
     let create = |name: &str| create_a(home, &server.url, name);
 
-    // The system's roots do not include the server's self-signed certificate.
-    configure("true");
+    // The system's roots do not include the server's self-signed certificate. A refused
+    // certificate is final: not retried after remote_backoff_factor (1 s, doubling).
+    std::fs::write(&condarc, "ssl_verify: true\n").unwrap();
+    let started = std::time::Instant::now();
     let err = run_err(&mut create("untrusted"));
     assert!(err.contains("certificate"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_millis(900));
     assert!(!home.join("envs/untrusted/conda-meta").exists());
 
     // A CA bundle holding it is trusted, and only it: another certificate is refused.

@@ -84,11 +84,54 @@ pub fn http_client(config: &Config) -> reqwest_middleware::ClientWithMiddleware 
         .build()
         .expect("the TLS backend initialises (as in reqwest::Client::new)");
     reqwest_middleware::ClientBuilder::new(client)
-        .with(reqwest_retry::RetryTransientMiddleware::new_with_policy(
-            retry_policy(config),
-        ))
+        .with(
+            reqwest_retry::RetryTransientMiddleware::new_with_policy_and_strategy(
+                retry_policy(config),
+                TransientButNotCertificates,
+            ),
+        )
         .with(AuthenticationMiddleware::from_auth_storage(storage))
         .build()
+}
+
+/// reqwest-retry's choice of what to retry, except that a refused certificate is final: asking
+/// again cannot change it, and the user should learn of it (and of `ssl_verify`) at once.
+struct TransientButNotCertificates;
+
+impl reqwest_retry::RetryableStrategy for TransientButNotCertificates {
+    fn handle(
+        &self,
+        result: &Result<reqwest::Response, reqwest_middleware::Error>,
+    ) -> Option<reqwest_retry::Retryable> {
+        if let Err(error) = result {
+            if refused_certificate(error) {
+                return Some(reqwest_retry::Retryable::Fatal);
+            }
+        }
+        reqwest_retry::DefaultRetryableStrategy.handle(result)
+    }
+}
+
+/// Whether a TLS handshake failed on the server's certificate. rustls's error travels inside
+/// `io::Error`s, whose `source()` skips the error they wrap, so those are opened instead.
+fn refused_certificate(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut link = Some(error);
+    while let Some(current) = link {
+        if matches!(
+            current.downcast_ref::<rustls::Error>(),
+            Some(rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)
+        ) {
+            return true;
+        }
+        link = match current
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(wrapped) => Some(wrapped as &(dyn std::error::Error + 'static)),
+            None => current.source(),
+        };
+    }
+    false
 }
 
 /// conda's `remote_max_retries` and `remote_backoff_factor`: the first retry after the factor in
