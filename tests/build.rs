@@ -7,7 +7,9 @@ mod common;
 mod serve_support;
 
 use common::python::python_minor;
-use common::{krait, peer_python, peer_script, run_err, run_ok};
+use common::{
+    condarc_with_http_proxy, krait, peer_python, peer_script, run_err, run_ok, Fault, HttpServer,
+};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -647,4 +649,43 @@ fn a_package_built_by_py_rattler_build_serves_as_a_host_dependency() {
     let out = run_ok(&mut Command::new(prefix.join("bin/rbver")));
     assert_eq!(out.trim(), "rbheader 21");
     assert!(prefix.join("include/rbheader.h").is_file());
+}
+
+#[test]
+fn url_sources_are_downloaded_with_the_channel_network_settings() {
+    let served = tempfile::tempdir().unwrap();
+    std::fs::write(
+        served.path().join("hello-source.txt"),
+        "hello from a served source\n",
+    )
+    .unwrap();
+    // Answers 503 once per path, and is reached only as the proxy of a host that does not
+    // resolve: the build succeeds only if source downloads honour proxy_servers and retry.
+    let proxy = HttpServer::serve_faulty(served.path(), Fault::Unavailable, 1);
+    let b = Builder::new();
+    condarc_with_http_proxy(b.home.path(), &proxy.url);
+    let out = run_ok(
+        b.build(&["url-source"], &["--json"])
+            .env_remove("KRAIT_TEST_SOURCE_URL"),
+    );
+    let built: Value = serde_json::from_str(&out).unwrap();
+    let archive = PathBuf::from(built[0]["archive"].as_str().unwrap());
+    assert_eq!(
+        member(&archive, "hello-source.txt"),
+        "hello from a served source\n"
+    );
+
+    // Without the proxy (and a source cache of its own) the host does not resolve, and the
+    // error names the URL.
+    let direct = Builder::new();
+    std::fs::write(
+        direct.home.path().join(".condarc"),
+        "remote_max_retries: 0\n",
+    )
+    .unwrap();
+    let err = run_err(&mut direct.build(&["url-source"], &[]));
+    assert!(
+        err.contains("http://sources.invalid/hello-source.txt"),
+        "{err}"
+    );
 }

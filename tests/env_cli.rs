@@ -5,7 +5,7 @@
 mod common;
 
 use common::fixtures::{Format, Package};
-use common::{krait, run, run_err, run_ok, Fault, HttpServer, TlsServer};
+use common::{condarc_with_http_proxy, krait, run, run_err, run_ok, Fault, HttpServer, TlsServer};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -1192,15 +1192,7 @@ fn requests_go_through_the_proxy_proxy_servers_names() {
     // forward proxy; the channel's own host does not resolve, so only the proxy reaches it.
     let proxy = HttpServer::serve(&channel);
     let unreachable = "http://channel.invalid/";
-    let condarc = home.join(".condarc");
-    std::fs::write(
-        &condarc,
-        format!(
-            "remote_backoff_factor: 0.05\nproxy_servers:\n  http: {}\n",
-            proxy.url
-        ),
-    )
-    .unwrap();
+    let condarc = condarc_with_http_proxy(home, &proxy.url);
     run_ok(&mut create_a(home, unreachable, "proxied"));
     assert_eq!(names(home, &home.join("envs/proxied")), ["a", "b"]);
 

@@ -500,6 +500,10 @@ fn build_variant(
         &variant.recipe_dir,
         &work,
         &options.croot.join("src_cache"),
+        &source::Downloader {
+            client: &crate::channel::repodata::http_client(config),
+            runtime,
+        },
     )?;
 
     let ctx = context(config, &options.channels, &options.output_folder)?;

@@ -12,12 +12,32 @@ fn failed(message: impl Into<String>) -> BuildError {
     BuildError::Source(message.into())
 }
 
+/// Downloads source URLs with krait's channel client, so `.condarc`'s `proxy_servers`,
+/// `ssl_verify`, timeouts and retries apply to them as they do to channels.
+pub struct Downloader<'a> {
+    pub client: &'a reqwest_middleware::ClientWithMiddleware,
+    pub runtime: &'a tokio::runtime::Runtime,
+}
+
+impl Downloader<'_> {
+    fn get(&self, url: &str) -> Result<Vec<u8>, String> {
+        let error = |e: &dyn std::error::Error| crate::channel::repodata::error_chain(e);
+        self.runtime.block_on(async {
+            let response = self.client.get(url).send().await.map_err(|e| error(&e))?;
+            let response = response.error_for_status().map_err(|e| error(&e))?;
+            let body = response.bytes().await.map_err(|e| error(&e))?;
+            Ok(body.to_vec())
+        })
+    }
+}
+
 /// Fetches every source of a variant into `work`.
 pub fn fetch_all(
     sources: &[Source],
     recipe_dir: &Path,
     work: &Path,
     cache: &Path,
+    downloader: &Downloader,
 ) -> Result<(), BuildError> {
     std::fs::create_dir_all(work).map_err(|e| failed(format!("{}: {e}", work.display())))?;
     for source in sources {
@@ -27,7 +47,7 @@ pub fn fetch_all(
         };
         std::fs::create_dir_all(&dest).map_err(|e| failed(format!("{}: {e}", dest.display())))?;
         if !source.url.is_empty() {
-            let (archive, file_name) = fetch_url(source, recipe_dir, cache)?;
+            let (archive, file_name) = fetch_url(source, recipe_dir, cache, downloader)?;
             unpack(&archive, &file_name, &dest, source)?;
         } else if let Some(path) = &source.path {
             copy_tree(&recipe_dir.join(path), &dest)?;
@@ -47,6 +67,7 @@ fn fetch_url(
     source: &Source,
     recipe_dir: &Path,
     cache: &Path,
+    downloader: &Downloader,
 ) -> Result<(PathBuf, String), BuildError> {
     std::fs::create_dir_all(cache).map_err(|e| failed(format!("{}: {e}", cache.display())))?;
     let mut errors = Vec::new();
@@ -68,14 +89,8 @@ fn fetch_url(
             return Ok((cached, name));
         }
         let bytes = if raw.starts_with("http://") || raw.starts_with("https://") {
-            match reqwest::blocking::get(raw).and_then(|r| r.error_for_status()) {
-                Ok(response) => match response.bytes() {
-                    Ok(b) => b.to_vec(),
-                    Err(e) => {
-                        errors.push(format!("{raw}: {e}"));
-                        continue;
-                    }
-                },
+            match downloader.get(raw) {
+                Ok(bytes) => bytes,
                 Err(e) => {
                     errors.push(format!("{raw}: {e}"));
                     continue;
@@ -342,7 +357,16 @@ mod tests {
         };
         let work = tmp.path().join("work");
         let cache = tmp.path().join("cache");
-        fetch_all(std::slice::from_ref(&source), tmp.path(), &work, &cache).unwrap();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let client = reqwest_middleware::ClientWithMiddleware::default();
+        let downloader = Downloader {
+            client: &client,
+            runtime: &runtime,
+        };
+        let fetch = |sources: &[Source], work: &Path| {
+            fetch_all(sources, tmp.path(), work, &cache, &downloader).unwrap()
+        };
+        fetch(std::slice::from_ref(&source), &work);
         let names: Vec<String> = std::fs::read_dir(&work)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -354,7 +378,7 @@ mod tests {
             ..source
         };
         let work = tmp.path().join("work2");
-        fetch_all(&[renamed], tmp.path(), &work, &cache).unwrap();
+        fetch(&[renamed], &work);
         assert!(work.join("renamed.whl").is_file());
     }
 }

@@ -170,6 +170,18 @@ impl HttpServer {
     }
 }
 
+/// Writes `home/.condarc` sending `http` requests through `proxy` and retrying after 50 ms;
+/// returns its path.
+pub fn condarc_with_http_proxy(home: &Path, proxy: &str) -> PathBuf {
+    let condarc = home.join(".condarc");
+    std::fs::write(
+        &condarc,
+        format!("remote_backoff_factor: 0.05\nproxy_servers:\n  http: {proxy}\n"),
+    )
+    .unwrap();
+    condarc
+}
+
 /// An HTTPS static file server on 127.0.0.1 with a fresh self-signed certificate for that
 /// address, alive as long as the value is.
 pub struct TlsServer {
