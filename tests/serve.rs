@@ -5,7 +5,7 @@ mod common;
 mod serve_support;
 
 use common::fixtures::{Format, Package};
-use common::{krait, peer_script, run_err, run_ok};
+use common::{condarc_with_http_proxy, krait, peer_script, run_err, run_ok};
 use serve_support::{request, sha256_hex, token_file, Server};
 use std::path::Path;
 
@@ -308,4 +308,41 @@ fn downloads_have_etags_ranges_gzip_and_zst() {
         let reply = request("GET", &format!("{}{escaping}", server.url), &[], None);
         assert_eq!(reply.status, 404, "{escaping}");
     }
+}
+
+#[test]
+fn uploads_go_through_the_proxy_proxy_servers_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let channel = tmp.path().join("channel");
+    fixture_channel(&channel);
+    let write = token_file(tmp.path(), "write.token", "writer-secret");
+    let server = Server::start(
+        tmp.path(),
+        &channel,
+        &["--write-token-file", write.to_str().unwrap()],
+    );
+    let archive = Package::new("proxied", "1.0", "0", "noarch")
+        .write(&tmp.path().join("dist"), Format::Conda);
+    // The server answers absolute-form requests by their path, so it stands in for the proxy
+    // of a host that does not resolve: the upload arrives only through proxy_servers.
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    condarc_with_http_proxy(&home, &server.url);
+    let upload = |home: &Path| {
+        let mut cmd = krait(home);
+        cmd.arg("upload")
+            .arg(&archive)
+            .args(["--to", "http://channel.invalid/", "--token-file"])
+            .arg(&write);
+        cmd
+    };
+    run_ok(&mut upload(&home));
+    assert_eq!(
+        std::fs::read(channel.join("noarch/proxied-1.0-0.conda")).unwrap(),
+        std::fs::read(&archive).unwrap()
+    );
+    let direct = tmp.path().join("direct");
+    std::fs::create_dir_all(&direct).unwrap();
+    let err = run_err(&mut upload(&direct));
+    assert!(err.contains("channel.invalid"), "{err}");
 }

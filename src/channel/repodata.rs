@@ -33,16 +33,14 @@ pub fn package_cache(config: &Config) -> PackageCache {
     PackageCache::new_layered(config.pkgs_dirs.clone(), false, ValidationMode::Fast)
 }
 
-/// The HTTP client of krait's channel requests: the tokens of `channel_tokens` first, then
-/// rattler's credential stores (`RATTLER_AUTH_FILE`, `~/.rattler/credentials.json`, netrc),
-/// through rattler's authentication middleware. `/t/<token>/` channel URLs need nothing: the
-/// token is part of every URL. `https` certificates are checked as `ssl_verify` says, and
-/// requests go through the proxy `proxy_servers` picks (else the `*_PROXY` variables'). A
-/// connection must open within `remote_connect_timeout_secs` and
-/// an answer must not stall for `remote_read_timeout_secs`. A request failing on the way (a
-/// refused or reset connection, a timeout, 5xx, 408 or 429) is sent again up to `remote_max_retries` times, waiting
-/// `remote_backoff_factor` seconds and doubling, as conda does (a package download that breaks
-/// off after the answer began is tried again by `env::transaction`).
+/// The HTTP client of krait's channel requests: [`network_client`] with the tokens of
+/// `channel_tokens` first, then rattler's credential stores (`RATTLER_AUTH_FILE`,
+/// `~/.rattler/credentials.json`, netrc), through rattler's authentication middleware
+/// (`/t/<token>/` channel URLs need nothing: the token is part of every URL). A request
+/// failing on the way (a refused or reset connection, a timeout, 5xx, 408 or 429) is sent
+/// again up to `remote_max_retries` times, waiting `remote_backoff_factor` seconds and
+/// doubling, as conda does (a package download that breaks off after the answer began is
+/// tried again by `env::transaction`).
 pub fn http_client(config: &Config) -> reqwest_middleware::ClientWithMiddleware {
     use rattler_networking::authentication_storage::backends::memory::MemoryStorage;
     use rattler_networking::authentication_storage::StorageBackend;
@@ -59,6 +57,23 @@ pub fn http_client(config: &Config) -> reqwest_middleware::ClientWithMiddleware 
             storage.add_backend(backend);
         }
     }
+    reqwest_middleware::ClientBuilder::new(network_client(config))
+        .with(
+            reqwest_retry::RetryTransientMiddleware::new_with_policy_and_strategy(
+                retry_policy(config),
+                TransientButNotCertificates,
+            ),
+        )
+        .with(AuthenticationMiddleware::from_auth_storage(storage))
+        .build()
+}
+
+/// A client with `.condarc`'s network settings and nothing else (uploads, which must not be
+/// sent twice, and PyPI use it as it is): `https` certificates are checked as `ssl_verify`
+/// says, requests go through the proxy `proxy_servers` picks (else the `*_PROXY` variables'),
+/// a connection must open within `remote_connect_timeout_secs` and an answer must not stall
+/// for `remote_read_timeout_secs`.
+pub fn network_client(config: &Config) -> reqwest::Client {
     let builder = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs_f64(config.remote_connect_timeout_secs))
         .read_timeout(Duration::from_secs_f64(config.remote_read_timeout_secs));
@@ -80,18 +95,9 @@ pub fn http_client(config: &Config) -> reqwest_middleware::ClientWithMiddleware 
                 .no_proxy(reqwest::NoProxy::from_env()),
         )
     };
-    let client = builder
+    builder
         .build()
-        .expect("the TLS backend initialises (as in reqwest::Client::new)");
-    reqwest_middleware::ClientBuilder::new(client)
-        .with(
-            reqwest_retry::RetryTransientMiddleware::new_with_policy_and_strategy(
-                retry_policy(config),
-                TransientButNotCertificates,
-            ),
-        )
-        .with(AuthenticationMiddleware::from_auth_storage(storage))
-        .build()
+        .expect("the TLS backend initialises (as in reqwest::Client::new)")
 }
 
 /// reqwest-retry's choice of what to retry, except that a refused certificate is final: asking

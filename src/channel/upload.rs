@@ -193,12 +193,18 @@ pub struct Uploader {
 }
 
 impl Uploader {
-    pub fn new(destination: Destination, token: Option<String>, force: bool) -> Uploader {
+    /// `client` carries the network settings (see `repodata::network_client`).
+    pub fn new(
+        destination: Destination,
+        token: Option<String>,
+        force: bool,
+        client: reqwest::Client,
+    ) -> Uploader {
         Uploader {
             destination,
             token,
             force,
-            client: reqwest::Client::new(),
+            client,
         }
     }
 

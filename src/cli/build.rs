@@ -72,7 +72,13 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     }
     let upload = match &args.upload_to {
         Some(to) => {
-            let uploader = Uploader::new(Destination::parse(to), args.token.token()?, false);
+            let config = crate::channel::config::Config::load()?;
+            let uploader = Uploader::new(
+                Destination::parse(to),
+                args.token.token()?,
+                false,
+                crate::channel::repodata::network_client(&config),
+            );
             uploader.check()?;
             Some(uploader)
         }

@@ -1,5 +1,7 @@
 //! `krait upload ARCHIVE... --to (URL | DIR)`: put packages into a channel.
 
+use crate::channel::config::Config;
+use crate::channel::repodata::network_client;
 use crate::channel::serve::read_token_file;
 use crate::channel::upload::{Destination, Uploader};
 use crate::cli::GlobalArgs;
@@ -45,10 +47,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
+    let config = Config::load()?;
     let uploader = Uploader::new(
         Destination::parse(&args.to),
         args.token.token()?,
         args.force,
+        network_client(&config),
     );
     let runtime = crate::cli::runtime()?;
     let mut uploaded = Vec::new();
