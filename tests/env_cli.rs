@@ -1216,3 +1216,73 @@ fn requests_go_through_the_proxy_proxy_servers_names() {
         "{err}"
     );
 }
+
+#[test]
+fn condarc_pins_default_packages_and_copies() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let channel = channel(home);
+    let channel = channel.to_str().unwrap();
+    let create = |name: &str, extra: &[&str]| {
+        let mut cmd = krait(home);
+        cmd.args([
+            "create",
+            "-n",
+            name,
+            "-c",
+            channel,
+            "--override-channels",
+            "-y",
+        ])
+        .args(extra);
+        cmd
+    };
+    let condarc = home.join(".condarc");
+    std::fs::write(
+        &condarc,
+        "pinned_packages:\n  - a 1.0\ncreate_default_packages:\n  - c\n  - b >=1\nalways_copy: true\n",
+    )
+    .unwrap();
+    run_ok(&mut create("configured", &["a"]));
+    let prefix = home.join("envs/configured");
+    // a is held at 1.0 although 2.0 is newer, and c is added; b comes in as a's dependency.
+    assert_eq!(names(home, &prefix), ["a", "b", "c"]);
+    let listed = json(&list(home, &prefix, &["--json"]));
+    assert_eq!(listed[0]["version"], "1.0");
+    // Copied, not hard-linked from the cache.
+    let linked_file = walkdir::WalkDir::new(&prefix)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .find(|e| e.file_type().is_file() && !e.path().starts_with(prefix.join("conda-meta")))
+        .unwrap();
+    assert_eq!(linked_file.metadata().unwrap().nlink(), 1);
+
+    // The pin holds for install too, and --no-default-packages leaves the defaults out.
+    run_ok(&mut create("bare", &["b", "--no-default-packages"]));
+    assert_eq!(names(home, &home.join("envs/bare")), ["b"]);
+    let err = run_err(
+        krait(home)
+            .args([
+                "install",
+                "-n",
+                "bare",
+                "-c",
+                channel,
+                "--override-channels",
+                "-y",
+            ])
+            .arg("a=2.0"),
+    );
+    assert!(
+        err.contains("cannot be satisfied") && err.contains("pinned_packages"),
+        "{err}"
+    );
+
+    std::fs::write(&condarc, "pinned_packages:\n  - 'a >=>1'\n").unwrap();
+    let err = run_err(&mut create("bad-pin", &["a"]));
+    assert!(
+        err.contains("pinned_packages") && err.contains("a >=>1"),
+        "{err}"
+    );
+}

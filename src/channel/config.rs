@@ -132,6 +132,9 @@ struct RawConfig {
     remote_read_timeout_secs: Option<f64>,
     ssl_verify: Option<serde_yaml::Value>,
     proxy_servers: Option<BTreeMap<String, String>>,
+    pinned_packages: Option<Vec<String>>,
+    create_default_packages: Option<Vec<String>>,
+    always_copy: Option<bool>,
     channel_tokens: Option<BTreeMap<String, String>>,
     conda_build: Option<RawCondaBuild>,
 }
@@ -168,6 +171,15 @@ pub struct Config {
     /// printed.
     #[serde(serialize_with = "serialize_proxies")]
     pub proxy_servers: BTreeMap<String, Url>,
+    /// MatchSpecs every solve in every environment must honour, besides the environment's
+    /// own `conda-meta/pinned` (conda's key).
+    pub pinned_packages: Vec<String>,
+    /// MatchSpecs added to every `create` that does not name the package itself, unless
+    /// `--no-default-packages` (conda's key).
+    pub create_default_packages: Vec<String>,
+    /// Copy files into environments instead of linking them from the cache, as `--copy`
+    /// (conda's key).
+    pub always_copy: bool,
     /// `conda_build: {config_file: ...}`: the user's conda_build_config.yaml, in place of
     /// `~/conda_build_config.yaml`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -216,6 +228,9 @@ impl Default for Config {
             remote_read_timeout_secs: 60.0,
             ssl_verify: SslVerify::System,
             proxy_servers: BTreeMap::new(),
+            pinned_packages: Vec::new(),
+            create_default_packages: Vec::new(),
+            always_copy: false,
             conda_build_config_file: None,
             channel_tokens: BTreeMap::new(),
             sources: BTreeMap::new(),
@@ -305,13 +320,17 @@ impl Merger {
         let lists = [
             ("channels", raw.channels),
             ("default_channels", raw.default_channels),
+            ("pinned_packages", raw.pinned_packages),
+            ("create_default_packages", raw.create_default_packages),
         ];
         for (key, items) in lists {
             let Some(items) = items else { continue };
             let first = self.claim(key, origin);
             let target = match key {
                 "channels" => &mut self.config.channels,
-                _ => &mut self.config.default_channels,
+                "default_channels" => &mut self.config.default_channels,
+                "pinned_packages" => &mut self.config.pinned_packages,
+                _ => &mut self.config.create_default_packages,
             };
             merge_into(target, items, first);
         }
@@ -374,6 +393,11 @@ impl Merger {
         if let Some(offline) = raw.offline {
             if self.claim("offline", origin) {
                 self.config.offline = offline;
+            }
+        }
+        if let Some(always_copy) = raw.always_copy {
+            if self.claim("always_copy", origin) {
+                self.config.always_copy = always_copy;
             }
         }
         if let Some(retries) = raw.remote_max_retries {

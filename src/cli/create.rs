@@ -18,6 +18,9 @@ pub struct Args {
     /// conda-lock / pixi lockfile.
     #[arg(long = "file", short = 'f')]
     files: Vec<PathBuf>,
+    /// Leave out `.condarc`'s create_default_packages.
+    #[arg(long)]
+    no_default_packages: bool,
     #[command(flatten)]
     solve: SolveArgs,
 }
@@ -50,11 +53,16 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
         ));
     }
     let operation = match request {
-        spec_file::Request::Specs(specs) => Operation::Install(specs),
+        spec_file::Request::Specs(mut specs) => {
+            if !args.no_default_packages {
+                spec_file::add_default_packages(&mut specs, &config.create_default_packages)?;
+            }
+            Operation::Install(specs)
+        }
         spec_file::Request::Exact(records) => Operation::Exact(records),
     };
     let runtime = crate::cli::runtime()?;
-    let options = solve.run_options(global, !existed);
+    let options = solve.run_options(global, config, !existed);
     let outcome = runtime.block_on(install::run(&ctx, &prefix, operation, &options))?;
     if !outcome.dry_run {
         // An empty environment is still an environment.

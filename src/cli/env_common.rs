@@ -74,13 +74,16 @@ impl SolveArgs {
         ))
     }
 
-    pub fn run_options(&self, global: &GlobalArgs, creating: bool) -> RunOptions {
+    /// `config` adds `always_copy` to `--copy`.
+    pub fn run_options(&self, global: &GlobalArgs, config: &Config, creating: bool) -> RunOptions {
         RunOptions {
             dry_run: self.dry_run,
             yes: self.yes,
             json: self.json,
             quiet: global.quiet,
-            link: LinkMode { copy: self.copy },
+            link: LinkMode {
+                copy: self.copy || config.always_copy,
+            },
             command_line: std::env::args().collect::<Vec<_>>().join(" "),
             creating,
         }

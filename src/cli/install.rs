@@ -53,7 +53,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
         &ctx,
         &prefix,
         operation,
-        &solve.run_options(global, false),
+        &solve.run_options(global, &ctx.config, false),
     ))?;
     solve.print(&outcome, global);
     Ok(ExitCode::SUCCESS)

@@ -33,7 +33,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
         &ctx,
         &prefix,
         operation,
-        &args.solve.run_options(global, false),
+        &args.solve.run_options(global, &ctx.config, false),
     ))?;
     if args.all && !outcome.dry_run {
         std::fs::remove_dir_all(&prefix)

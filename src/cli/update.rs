@@ -33,7 +33,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
         &ctx,
         &prefix,
         Operation::Update(names),
-        &args.solve.run_options(global, false),
+        &args.solve.run_options(global, &ctx.config, false),
     ))?;
     args.solve.print(&outcome, global);
     Ok(ExitCode::SUCCESS)

@@ -218,7 +218,8 @@ async fn run_locked(
     };
     let installed = prefix::installed(prefix)?;
     let history = History::read(prefix)?;
-    let pinned = super::pinned::read(prefix)?;
+    let mut pinned = super::pinned::read(prefix)?;
+    pinned.extend(super::pinned::from_config(&ctx.config.pinned_packages)?);
     let mut requested = requested_specs(&history, &installed);
     let mut revision = Revision {
         date: super::history::now(),

@@ -19,7 +19,7 @@ pub enum SolveFailure {
     Repodata(#[from] RepodataError),
     #[error("the request cannot be satisfied:\n{0}")]
     #[diagnostic(help(
-        "relax a version constraint, add a channel with -c, or check conda-meta/pinned"
+        "relax a version constraint, add a channel with -c, or check conda-meta/pinned and .condarc pinned_packages"
     ))]
     Unsatisfiable(String),
     #[error("solver error: {0}")]

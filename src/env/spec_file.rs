@@ -126,6 +126,25 @@ pub fn gather(
     }
 }
 
+/// Adds `.condarc`'s `create_default_packages` to a `create`'s specs, except those whose
+/// package the specs already name, as conda does.
+pub fn add_default_packages(
+    specs: &mut Vec<MatchSpec>,
+    defaults: &[String],
+) -> Result<(), SpecFileError> {
+    for text in defaults {
+        let spec = parse_spec(text).map_err(|reason| SpecFileError::InvalidSpec {
+            spec: format!("{text} (.condarc create_default_packages)"),
+            reason,
+        })?;
+        let name = spec.name.as_exact();
+        if !specs.iter().any(|given| given.name.as_exact() == name) {
+            specs.push(spec);
+        }
+    }
+    Ok(())
+}
+
 fn lockfile_records(path: &Path, subdir: &str) -> Result<Vec<RepoDataRecord>, SpecFileError> {
     let malformed = |message: String| SpecFileError::Malformed {
         path: path.to_path_buf(),

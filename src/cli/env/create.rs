@@ -44,7 +44,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
         &ctx,
         &prefix,
         operation,
-        &solve.run_options(global, true),
+        &solve.run_options(global, &ctx.config, true),
     ))?;
     if !outcome.dry_run {
         std::fs::create_dir_all(prefix.join("conda-meta")).ok();

@@ -43,7 +43,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
             (Operation::Exact(records), specs)
         }
     };
-    let options = solve.run_options(global, false);
+    let options = solve.run_options(global, &ctx.config, false);
     let runtime = crate::cli::runtime()?;
     let mut outcomes = vec![runtime.block_on(install::run(&ctx, &prefix, operation, &options))?];
     if args.prune {
