@@ -122,6 +122,7 @@ struct RawConfig {
     default_channels: Option<Vec<String>>,
     channel_alias: Option<String>,
     custom_channels: Option<BTreeMap<String, String>>,
+    custom_multichannels: Option<BTreeMap<String, Vec<String>>>,
     channel_priority: Option<serde_yaml::Value>,
     pkgs_dirs: Option<Vec<String>>,
     envs_dirs: Option<Vec<String>>,
@@ -152,6 +153,8 @@ pub struct Config {
     pub default_channels: Vec<String>,
     pub channel_alias: Url,
     pub custom_channels: BTreeMap<String, Url>,
+    /// A name standing for several channels, as `defaults` stands for `default_channels`.
+    pub custom_multichannels: BTreeMap<String, Vec<String>>,
     pub channel_priority: ChannelPriority,
     pub pkgs_dirs: Vec<PathBuf>,
     pub envs_dirs: Vec<PathBuf>,
@@ -218,6 +221,7 @@ impl Default for Config {
             ],
             channel_alias: Url::parse("https://conda.anaconda.org/").expect("static URL"),
             custom_channels: BTreeMap::new(),
+            custom_multichannels: BTreeMap::new(),
             channel_priority: ChannelPriority::Flexible,
             pkgs_dirs: vec![home.join("pkgs")],
             envs_dirs: vec![home.join("envs")],
@@ -359,6 +363,15 @@ impl Merger {
             for (name, url) in custom {
                 let url = parse_url(origin, "custom_channels", &url)?;
                 self.config.custom_channels.entry(name).or_insert(url);
+            }
+        }
+        if let Some(multichannels) = raw.custom_multichannels {
+            self.claim("custom_multichannels", origin);
+            for (name, members) in multichannels {
+                self.config
+                    .custom_multichannels
+                    .entry(name)
+                    .or_insert(members);
             }
         }
         if let Some(priority) = raw.channel_priority {
@@ -712,6 +725,23 @@ mod tests {
         assert_eq!(config.source_of("channels"), "high, low");
         assert_eq!(config.source_of("channel_alias"), "low");
         assert_eq!(config.source_of("offline"), "default");
+    }
+
+    #[test]
+    fn multichannels_keep_the_highest_definition_of_a_name() {
+        let mut merger = Merger {
+            config: Config::default(),
+            set: Default::default(),
+        };
+        let high: RawConfig =
+            serde_yaml::from_str("custom_multichannels:\n  team: [a, b]\n").unwrap();
+        let low: RawConfig =
+            serde_yaml::from_str("custom_multichannels:\n  team: [c]\n  other: [d]\n").unwrap();
+        merger.apply("high", high).unwrap();
+        merger.apply("low", low).unwrap();
+        let multichannels = merger.config.custom_multichannels;
+        assert_eq!(multichannels["team"], ["a", "b"]);
+        assert_eq!(multichannels["other"], ["d"]);
     }
 
     #[test]

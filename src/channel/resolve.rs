@@ -84,18 +84,18 @@ impl<'a> ChannelResolver<'a> {
         Ok(channels)
     }
 
-    /// Resolves one channel argument; `defaults` may stand for several channels.
+    /// Resolves one channel argument; `defaults` and the names of `custom_multichannels` stand
+    /// for several channels.
     pub fn resolve(&self, arg: &str) -> Result<Vec<Channel>, ResolveError> {
         let arg = arg.trim();
-        if arg == "defaults" {
-            return self
-                .config
-                .default_channels
-                .iter()
-                .map(|c| self.resolve_one(c))
-                .collect();
+        let members = match arg {
+            "defaults" => Some(&self.config.default_channels),
+            name => self.config.custom_multichannels.get(name),
+        };
+        match members {
+            Some(members) => members.iter().map(|c| self.resolve_one(c)).collect(),
+            None => Ok(vec![self.resolve_one(arg)?]),
         }
-        Ok(vec![self.resolve_one(arg)?])
     }
 
     fn resolve_one(&self, arg: &str) -> Result<Channel, ResolveError> {
@@ -205,6 +205,29 @@ mod tests {
         assert_eq!(
             urls,
             ["https://d.invalid/main/", "https://alias.invalid/extra/"]
+        );
+    }
+
+    #[test]
+    fn a_multichannel_name_stands_for_its_members() {
+        let mut config = config();
+        config.custom_multichannels.insert(
+            "team".into(),
+            vec!["https://team.invalid/stable".into(), "conda-forge".into()],
+        );
+        let resolver = ChannelResolver::new(&config);
+        let urls: Vec<_> = resolver
+            .resolve("team")
+            .unwrap()
+            .iter()
+            .map(|c| c.base_url.as_str().to_string())
+            .collect();
+        assert_eq!(
+            urls,
+            [
+                "https://team.invalid/stable/",
+                "https://alias.invalid/conda-forge/"
+            ]
         );
     }
 
