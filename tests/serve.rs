@@ -346,3 +346,69 @@ fn uploads_go_through_the_proxy_proxy_servers_names() {
     let err = run_err(&mut upload(&direct));
     assert!(err.contains("channel.invalid"), "{err}");
 }
+
+#[test]
+fn serves_https_with_the_certificate_it_is_given() {
+    let tmp = tempfile::tempdir().unwrap();
+    let channel = tmp.path().join("channel");
+    fixture_channel(&channel);
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let cert_file = tmp.path().join("cert.pem");
+    let key_file = tmp.path().join("key.pem");
+    std::fs::write(&cert_file, cert.pem()).unwrap();
+    std::fs::write(&key_file, signing_key.serialize_pem()).unwrap();
+    let tls = [
+        "--tls-cert",
+        cert_file.to_str().unwrap(),
+        "--tls-key",
+        key_file.to_str().unwrap(),
+    ];
+    let server = Server::start(tmp.path(), &channel, &tls);
+    assert!(
+        server.url.starts_with("https://127.0.0.1:"),
+        "{}",
+        server.url
+    );
+
+    // A client trusting the certificate through ssl_verify reads the channel.
+    let trusting = tmp.path().join("trusting");
+    std::fs::create_dir_all(&trusting).unwrap();
+    std::fs::write(
+        trusting.join(".condarc"),
+        format!("ssl_verify: {}\n", cert_file.display()),
+    )
+    .unwrap();
+    let found = search_json(&trusting, &server.url, "bar");
+    assert_eq!(found["bar"][0]["version"], "2.0");
+    // One that does not is refused.
+    let err = run_err(krait(tmp.path()).args([
+        "search",
+        "--override-channels",
+        "-c",
+        &server.url,
+        "bar",
+    ]));
+    assert!(err.contains("certificate"), "{err}");
+
+    // A key that is not the certificate's stops the server before it serves.
+    let stranger = tmp.path().join("stranger.pem");
+    std::fs::write(
+        &stranger,
+        rcgen::KeyPair::generate().unwrap().serialize_pem(),
+    )
+    .unwrap();
+    let err = run_err(
+        krait(tmp.path())
+            .arg("serve")
+            .arg(&channel)
+            .args(["--addr", "127.0.0.1:0", "--tls-cert"])
+            .arg(&cert_file)
+            .arg("--tls-key")
+            .arg(&stranger),
+    );
+    assert!(
+        err.contains("stranger.pem") && err.contains("does not fit"),
+        "{err}"
+    );
+}

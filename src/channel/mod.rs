@@ -7,4 +7,5 @@ pub mod repodata;
 pub mod resolve;
 pub mod search;
 pub mod serve;
+pub mod serve_tls;
 pub mod upload;

@@ -64,6 +64,9 @@ pub enum ServeError {
     Index(#[from] IndexError),
     #[error("the server stopped: {0}")]
     Server(std::io::Error),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Tls(#[from] super::serve_tls::TlsError),
 }
 
 /// How to run the server.
@@ -76,6 +79,8 @@ pub struct ServeOptions {
     /// Needed for uploads; without it uploads are refused.
     pub write_token: Option<String>,
     pub max_upload_bytes: u64,
+    /// Serve HTTPS with these files instead of plain HTTP.
+    pub tls: Option<super::serve_tls::TlsFiles>,
 }
 
 /// Reads a token from the first line of a file.
@@ -123,11 +128,18 @@ struct ServerState {
     hot: HotFiles,
 }
 
-/// Indexes the channel, binds, calls `on_ready` with the bound address and serves until Ctrl-C.
+/// Indexes the channel, binds, calls `on_ready` with the bound address and serves (HTTPS with
+/// `options.tls`) until Ctrl-C.
 pub async fn serve(
     options: ServeOptions,
     on_ready: impl FnOnce(SocketAddr),
 ) -> Result<(), ServeError> {
+    // Bad certificate files stop the server before it indexes or binds anything.
+    let acceptor = options
+        .tls
+        .as_ref()
+        .map(super::serve_tls::acceptor)
+        .transpose()?;
     let root = options.channel.clone();
     let index_options = IndexOptions {
         write_zst: true,
@@ -168,13 +180,18 @@ pub async fn serve(
     });
     let app = axum::Router::new().fallback(handle).with_state(state);
     on_ready(addr);
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    if let Some(acceptor) = acceptor {
+        super::serve_tls::serve(listener, acceptor, app, ctrl_c).await;
+        return Ok(());
+    }
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
+    .with_graceful_shutdown(ctrl_c)
     .await
     .map_err(ServeError::Server)
 }

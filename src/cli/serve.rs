@@ -1,6 +1,7 @@
 //! `krait serve CHANNEL_DIR`: serve a channel folder over HTTP, with optional tokens and uploads.
 
 use crate::channel::serve::{self, read_token_file, ServeOptions};
+use crate::channel::serve_tls::TlsFiles;
 use crate::cli::GlobalArgs;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -35,6 +36,13 @@ pub struct Args {
     /// Largest accepted upload, in MiB.
     #[arg(long, default_value_t = 1024, value_name = "MIB")]
     max_upload_mib: u64,
+    /// Serve HTTPS with this PEM certificate chain (clients trust it through their system
+    /// roots, or `.condarc` `ssl_verify: <this file>` when it is self-signed).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
@@ -52,6 +60,15 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
             .map(read_token_file)
             .transpose()?,
         max_upload_bytes: args.max_upload_mib.saturating_mul(1024 * 1024),
+        tls: args
+            .tls_cert
+            .zip(args.tls_key)
+            .map(|(cert, key)| TlsFiles { cert, key }),
+    };
+    let scheme = if options.tls.is_some() {
+        "https"
+    } else {
+        "http"
     };
     let quiet = global.quiet;
     let channel = options.channel.display().to_string();
@@ -59,7 +76,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     runtime.block_on(serve::serve(options, |addr| {
         // The one line scripts (and tests) read to learn the port.
         if !quiet {
-            println!("serving {channel} on http://{addr}/");
+            println!("serving {channel} on {scheme}://{addr}/");
             let _ = std::io::stdout().flush();
         }
     }))?;

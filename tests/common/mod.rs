@@ -192,19 +192,19 @@ pub struct TlsServer {
 }
 
 impl TlsServer {
+    /// Serves through krait's own HTTPS accept loop (`krait serve --tls-cert`).
     pub fn serve(root: &Path) -> TlsServer {
-        use std::sync::Arc;
+        use krait::channel::serve_tls;
         let rcgen::CertifiedKey { cert, signing_key } =
             rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
-        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(signing_key.serialize_der().into());
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let tls = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![cert.der().clone()], key)
-            .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+        let pem_dir = tempfile::tempdir().unwrap();
+        let files = serve_tls::TlsFiles {
+            cert: pem_dir.path().join("cert.pem"),
+            key: pem_dir.path().join("key.pem"),
+        };
+        std::fs::write(&files.cert, cert.pem()).unwrap();
+        std::fs::write(&files.key, signing_key.serialize_pem()).unwrap();
+        let acceptor = serve_tls::acceptor(&files).unwrap();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -215,24 +215,12 @@ impl TlsServer {
             .unwrap();
         let addr = listener.local_addr().unwrap();
         let app = axum::Router::new().fallback_service(tower_http::services::ServeDir::new(root));
-        runtime.spawn(async move {
-            loop {
-                let (stream, _) = listener.accept().await.unwrap();
-                let (acceptor, app) = (acceptor.clone(), app.clone());
-                tokio::spawn(async move {
-                    // A client that does not trust the certificate hangs up here.
-                    let Ok(stream) = acceptor.accept(stream).await else {
-                        return;
-                    };
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(
-                            hyper_util::rt::TokioIo::new(stream),
-                            hyper_util::service::TowerToHyperService::new(app),
-                        )
-                        .await;
-                });
-            }
-        });
+        runtime.spawn(serve_tls::serve(
+            listener,
+            acceptor,
+            app,
+            std::future::pending(),
+        ));
         TlsServer {
             url: format!("https://{addr}"),
             certificate_pem: cert.pem(),

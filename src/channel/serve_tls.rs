@@ -1,0 +1,102 @@
+//! HTTPS for `krait serve`: the certificate chain and key from PEM files, and an accept loop
+//! that runs the TLS handshake before handing each connection to the same router as HTTP.
+
+use axum::extract::ConnectInfo;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The PEM files `--tls-cert` and `--tls-key` name.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The server's certificate, then any intermediates.
+    pub cert: PathBuf,
+    /// The certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// A certificate or key that cannot be used.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("{path}: {message}")]
+#[diagnostic(help(
+    "give --tls-cert a PEM certificate chain and --tls-key the PEM private key of its first certificate"
+))]
+pub struct TlsError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+fn invalid(path: &Path, message: impl ToString) -> TlsError {
+    TlsError {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+    }
+}
+
+/// Reads the files into a TLS acceptor (HTTP/1.1, rustls's safe default protocol versions).
+pub fn acceptor(files: &TlsFiles) -> Result<tokio_rustls::TlsAcceptor, TlsError> {
+    let certs = CertificateDer::pem_file_iter(&files.cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| invalid(&files.cert, e))?;
+    if certs.is_empty() {
+        return Err(invalid(&files.cert, "holds no PEM certificate"));
+    }
+    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| invalid(&files.key, e))?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| invalid(&files.cert, e))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| invalid(&files.key, format!("does not fit the certificate: {e}")))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Accepts connections until `shutdown` completes; each one is served by `app` after its
+/// handshake, with the peer address available to handlers as `ConnectInfo`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    app: axum::Router,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!("accepting a connection failed: {e}");
+                    continue;
+                }
+            },
+            () = &mut shutdown => return,
+        };
+        let acceptor = acceptor.clone();
+        let service = app
+            .clone()
+            .layer(axum::Extension(ConnectInfo::<SocketAddr>(peer)));
+        tokio::spawn(async move {
+            // A client that does not trust the certificate hangs up during the handshake.
+            let stream = match acceptor.accept(stream).await {
+                Ok(stream) => stream,
+                Err(e) => {
+                    tracing::debug!("TLS handshake with {peer} failed: {e}");
+                    return;
+                }
+            };
+            let served = hyper::server::conn::http1::Builder::new()
+                .serve_connection(
+                    hyper_util::rt::TokioIo::new(stream),
+                    hyper_util::service::TowerToHyperService::new(service),
+                )
+                .await;
+            if let Err(e) = served {
+                tracing::debug!("connection from {peer}: {e}");
+            }
+        });
+    }
+}
