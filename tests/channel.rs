@@ -545,3 +545,85 @@ fn config_show_merges_files_and_environment_with_sources() {
         "{err}"
     );
 }
+
+#[test]
+fn config_edits_the_user_condarc_as_conda_config_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let config = |args: &[&str]| run_ok(krait(home).arg("config").args(args));
+    config(&["--add", "channels", "conda-forge"]);
+    config(&[
+        "--add", "channels", "bioconda", "--append", "channels", "defaults",
+    ]);
+    config(&["--set", "channel_priority", "strict"]);
+    config(&["--set", "proxy_servers.https", "http://proxy.invalid:3128"]);
+    config(&["--set", "remote_max_retries", "5"]);
+    let condarc = home.join(".condarc");
+    assert!(condarc.is_file());
+
+    let shown: Value = serde_json::from_str(&config(&["--show", "--json"])).unwrap();
+    assert_eq!(
+        shown["config"]["channels"],
+        serde_json::json!(["bioconda", "conda-forge", "defaults"])
+    );
+    assert_eq!(shown["config"]["channel_priority"], "strict");
+    assert_eq!(shown["config"]["remote_max_retries"], 5);
+    assert_eq!(
+        shown["config"]["proxy_servers"]["https"],
+        "http://proxy.invalid:3128/"
+    );
+    assert_eq!(
+        config(&["--get", "channels"]),
+        "--add channels 'defaults'   # lowest priority\n\
+         --add channels 'conda-forge'\n\
+         --add channels 'bioconda'   # highest priority\n"
+    );
+
+    config(&[
+        "--remove",
+        "channels",
+        "conda-forge",
+        "--remove-key",
+        "proxy_servers",
+    ]);
+    let shown: Value = serde_json::from_str(&config(&["--show", "--json"])).unwrap();
+    assert_eq!(
+        shown["config"]["channels"],
+        serde_json::json!(["bioconda", "defaults"])
+    );
+    assert_eq!(shown["config"]["proxy_servers"], serde_json::json!({}));
+
+    // Mistakes name the key and leave the file as it was.
+    let before = std::fs::read_to_string(&condarc).unwrap();
+    let err = run_err(krait(home).args(["config", "--set", "channel_priority", "often"]));
+    assert!(
+        err.contains("channel_priority") && err.contains("often"),
+        "{err}"
+    );
+    let err = run_err(krait(home).args(["config", "--set", "chanels", "x"]));
+    assert!(
+        err.contains("unknown configuration key \"chanels\""),
+        "{err}"
+    );
+    let err = run_err(krait(home).args(["config", "--remove", "channels", "nowhere"]));
+    assert!(err.contains("\"nowhere\" is not in \"channels\""), "{err}");
+    assert_eq!(std::fs::read_to_string(&condarc).unwrap(), before);
+
+    // --file edits another file, which CONDARC then brings in.
+    let other = home.join("team.condarc");
+    run_ok(krait(home).args(["config", "--file"]).arg(&other).args([
+        "--add",
+        "pinned_packages",
+        "python 3.11.*",
+    ]));
+    let shown: Value = serde_json::from_str(&run_ok(
+        krait(home)
+            .env("CONDARC", &other)
+            .args(["config", "--show", "--json"]),
+    ))
+    .unwrap();
+    assert_eq!(
+        shown["config"]["pinned_packages"],
+        serde_json::json!(["python 3.11.*"])
+    );
+}

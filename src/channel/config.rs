@@ -244,6 +244,11 @@ impl Default for Config {
 }
 
 /// The configuration files conda reads, lowest priority first (whether or not they exist).
+/// The user's own file, which `krait config --set` and friends change (conda's `~/.condarc`).
+pub fn user_condarc() -> PathBuf {
+    home_dir().join(".condarc")
+}
+
 pub fn search_path() -> Vec<PathBuf> {
     let home = home_dir();
     let xdg = std::env::var_os("XDG_CONFIG_HOME")
@@ -252,7 +257,7 @@ pub fn search_path() -> Vec<PathBuf> {
     let mut files = vec![
         xdg.join("conda").join(".condarc"),
         home.join(".conda").join(".condarc"),
-        home.join(".condarc"),
+        user_condarc(),
     ];
     if let Some(condarc) = std::env::var_os("CONDARC") {
         files.push(PathBuf::from(condarc));
@@ -542,13 +547,27 @@ fn read_file(path: &Path) -> Result<RawConfig, ConfigError> {
         path: path.to_path_buf(),
         source,
     })?;
+    parse_text(path, &text)
+}
+
+fn parse_text(path: &Path, text: &str) -> Result<RawConfig, ConfigError> {
     if text.trim().is_empty() {
         return Ok(RawConfig::default());
     }
-    serde_yaml::from_str(&text).map_err(|e| ConfigError::Parse {
+    serde_yaml::from_str(text).map_err(|e| ConfigError::Parse {
         path: path.to_path_buf(),
         message: e.to_string(),
     })
+}
+
+/// Checks the text of a configuration file the way [`Config::load`] reads it, reporting
+/// errors against `path`; `krait config --set` and friends check a file before writing it.
+pub fn check_text(path: &Path, text: &str) -> Result<(), ConfigError> {
+    let mut merger = Merger {
+        config: Config::default(),
+        set: Default::default(),
+    };
+    merger.apply(&path.display().to_string(), parse_text(path, text)?)
 }
 
 impl Config {
