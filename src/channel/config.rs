@@ -243,12 +243,12 @@ impl Default for Config {
     }
 }
 
-/// The configuration files conda reads, lowest priority first (whether or not they exist).
 /// The user's own file, which `krait config --set` and friends change (conda's `~/.condarc`).
 pub fn user_condarc() -> PathBuf {
     home_dir().join(".condarc")
 }
 
+/// The configuration files conda reads, lowest priority first (whether or not they exist).
 pub fn search_path() -> Vec<PathBuf> {
     let home = home_dir();
     let xdg = std::env::var_os("XDG_CONFIG_HOME")
@@ -313,6 +313,14 @@ struct Merger {
 }
 
 impl Merger {
+    /// Starts from krait's defaults, with no key set by any source yet.
+    fn new() -> Merger {
+        Merger {
+            config: Config::default(),
+            set: Default::default(),
+        }
+    }
+
     /// Records that `origin` sets `key`; true when it is the first (highest-priority) source to.
     fn claim(&mut self, key: &'static str, origin: &str) -> bool {
         self.config
@@ -563,10 +571,7 @@ fn parse_text(path: &Path, text: &str) -> Result<RawConfig, ConfigError> {
 /// Checks the text of a configuration file the way [`Config::load`] reads it, reporting
 /// errors against `path`; `krait config --set` and friends check a file before writing it.
 pub fn check_text(path: &Path, text: &str) -> Result<(), ConfigError> {
-    let mut merger = Merger {
-        config: Config::default(),
-        set: Default::default(),
-    };
+    let mut merger = Merger::new();
     merger.apply(&path.display().to_string(), parse_text(path, text)?)
 }
 
@@ -581,10 +586,7 @@ impl Config {
         for file in files.iter().rev() {
             sources.push((file.display().to_string(), read_file(file)?));
         }
-        let mut merger = Merger {
-            config: Config::default(),
-            set: Default::default(),
-        };
+        let mut merger = Merger::new();
         for (origin, raw) in sources {
             merger.apply(&origin, raw)?;
         }
@@ -725,10 +727,7 @@ mod tests {
 
     #[test]
     fn lists_merge_with_higher_priority_first_and_scalars_keep_the_highest() {
-        let mut merger = Merger {
-            config: Config::default(),
-            set: Default::default(),
-        };
+        let mut merger = Merger::new();
         let high: RawConfig =
             serde_yaml::from_str("channels: [a, b]\nchannel_priority: strict\n").unwrap();
         let low: RawConfig = serde_yaml::from_str(
@@ -748,10 +747,7 @@ mod tests {
 
     #[test]
     fn multichannels_keep_the_highest_definition_of_a_name() {
-        let mut merger = Merger {
-            config: Config::default(),
-            set: Default::default(),
-        };
+        let mut merger = Merger::new();
         let high: RawConfig =
             serde_yaml::from_str("custom_multichannels:\n  team: [a, b]\n").unwrap();
         let low: RawConfig =
@@ -765,10 +761,7 @@ mod tests {
 
     #[test]
     fn channel_tokens_apply_to_the_channel_host() {
-        let mut merger = Merger {
-            config: Config::default(),
-            set: Default::default(),
-        };
+        let mut merger = Merger::new();
         let raw: RawConfig = serde_yaml::from_str(
             "channel_tokens:\n  http://127.0.0.1:8080/private: abc\n  example.org: xyz\n",
         )
@@ -784,10 +777,7 @@ mod tests {
 
     #[test]
     fn bad_priority_names_origin_and_value() {
-        let mut merger = Merger {
-            config: Config::default(),
-            set: Default::default(),
-        };
+        let mut merger = Merger::new();
         let raw: RawConfig = serde_yaml::from_str("channel_priority: sometimes\n").unwrap();
         let err = merger.apply("/x/.condarc", raw).unwrap_err().to_string();
         assert!(
