@@ -1,7 +1,5 @@
-//! Channels: configuration, resolution of channel arguments, repodata loading, indexing, search, serving and upload.
+//! Channels: resolution of channel arguments, repodata loading, indexing, search, serving and upload.
 
-pub mod config;
-pub mod config_file;
 pub mod hot_files;
 pub mod index;
 pub mod repodata;

@@ -4,7 +4,7 @@
 //! `defaults` (expanded to `default_channels`), or a name: a name listed in `custom_channels` maps
 //! to `<custom url>/<name>`, any other to `<channel_alias>/<name>`, as conda does.
 
-use super::config::Config;
+use crate::config::Config;
 use rattler_conda_types::{Channel, Subdir};
 use std::path::{Path, PathBuf};
 use url::Url;

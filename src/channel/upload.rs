@@ -163,7 +163,7 @@ pub async fn upload_to_server(
     let shown = redact_token(&url);
     let response = request.send().await.map_err(|e| UploadError::Http {
         url: shown.clone(),
-        message: super::repodata::error_chain(&e),
+        message: crate::net::error_chain(&e),
     })?;
     let status = response.status();
     if !status.is_success() {
@@ -193,7 +193,7 @@ pub struct Uploader {
 }
 
 impl Uploader {
-    /// `client` carries the network settings (see `repodata::network_client`).
+    /// `client` carries the network settings (see `net::network_client`).
     pub fn new(
         destination: Destination,
         token: Option<String>,
@@ -238,7 +238,7 @@ impl Uploader {
 
 /// A URL as it may be printed: the `/t/<token>/` segment masked.
 fn redact_token(url: &Url) -> String {
-    super::config::mask_token(url.as_str(), "********")
+    crate::config::mask_token(url.as_str(), "********")
 }
 
 #[cfg(test)]

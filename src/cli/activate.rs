@@ -1,8 +1,8 @@
 //! `krait activate NAME|PATH` and `krait deactivate`: print the script that the shell function
 //! from `krait shell-hook` evaluates.
 
-use crate::channel::config::Config;
 use crate::cli::GlobalArgs;
+use crate::config::Config;
 use crate::env::activation::{self, ShellKind};
 use crate::env::prefix::{self, TargetArgs};
 use std::path::PathBuf;

@@ -1,12 +1,12 @@
 //! `krait build RECIPE_OR_FOLDER...`: build conda packages from meta.yaml recipes.
 
-use crate::build::package::ArchiveFormat;
-use crate::build::{build, BuildOptions};
-use crate::channel::config::krait_home;
+use crate::builder::package::ArchiveFormat;
+use crate::builder::{build, BuildOptions};
 use crate::channel::resolve::ChannelArgs;
 use crate::channel::upload::{Destination, Uploader};
 use crate::cli::upload::TokenArgs;
 use crate::cli::GlobalArgs;
+use crate::config::krait_home;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -72,12 +72,12 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     }
     let upload = match &args.upload_to {
         Some(to) => {
-            let config = crate::channel::config::Config::load()?;
+            let config = crate::config::Config::load()?;
             let uploader = Uploader::new(
                 Destination::parse(to),
                 args.token.token()?,
                 false,
-                crate::channel::repodata::network_client(&config),
+                crate::net::network_client(&config),
             );
             uploader.check()?;
             Some(uploader)

@@ -1,7 +1,7 @@
 //! `krait clean [--all] [--tarballs] [--index-cache] [--packages]`: free space in pkgs_dirs.
 
-use crate::channel::config::Config;
 use crate::cli::GlobalArgs;
+use crate::config::Config;
 use crate::env::report::{self, Confirm};
 use indicatif::HumanBytes;
 use rattler_cache::package_cache::PackageCache;

@@ -1,9 +1,9 @@
 //! `krait config`: show the merged configuration and where each key comes from, or change one
 //! configuration file as `conda config --set/--add/--append/--remove/--remove-key/--get` does.
 
-use crate::channel::config::{self, Config};
-use crate::channel::config_file::{self, Edit};
 use crate::cli::GlobalArgs;
+use crate::config::file::{self as config_file, Edit};
+use crate::config::{self, Config};
 use std::path::PathBuf;
 use std::process::ExitCode;
 

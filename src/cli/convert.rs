@@ -1,7 +1,7 @@
 //! `krait convert --platform TARGET|all ARCHIVE... [-o OUTPUT_DIR]`: re-target packages without
 //! platform-specific binaries to other subdirs (conda convert).
 
-use crate::build::convert::{convert, parse_targets};
+use crate::builder::convert::{convert, parse_targets};
 use crate::cli::GlobalArgs;
 use std::path::PathBuf;
 use std::process::ExitCode;

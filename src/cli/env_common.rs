@@ -1,9 +1,9 @@
 //! Flags shared by the environment commands (create, install, remove, update, env ...) and the
 //! plumbing from them to an [`env::install::Context`](crate::env::install::Context).
 
-use crate::channel::config::{self, Config};
 use crate::channel::resolve::{host_subdir, parse_subdir, ChannelArgs, ChannelResolver};
 use crate::cli::GlobalArgs;
+use crate::config::{self, Config};
 use crate::env::install::{Context, Outcome, RunOptions};
 use crate::env::prefix::TargetArgs;
 use crate::env::report;

@@ -1,8 +1,8 @@
 //! `krait info [--json]`: platform, virtual packages, channels, caches and configuration files.
 
-use crate::channel::config::{search_path, Config};
 use crate::channel::resolve::{host_subdir, ChannelArgs, ChannelResolver};
 use crate::cli::GlobalArgs;
+use crate::config::{search_path, Config};
 use crate::env::solve;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -1,8 +1,8 @@
 //! `krait list [-n|-p] [REGEX] [--explicit [--md5|--sha256]] [--export] [--revisions] [--json]`.
 
-use crate::channel::config::Config;
 use crate::channel::resolve::host_subdir;
 use crate::cli::GlobalArgs;
+use crate::config::Config;
 use crate::env::export::{self, ChannelNames, ExplicitHash};
 use crate::env::history::History;
 use crate::env::prefix::{self, TargetArgs};

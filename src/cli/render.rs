@@ -103,7 +103,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
         .output_folder
         .clone()
         .unwrap_or_else(default_output_folder);
-    let config = crate::channel::config::Config::load()?;
+    let config = crate::config::Config::load()?;
     let system_config_files = system_config_files(config.conda_build_config_file.as_deref());
     let mut all_variants = Vec::new();
     for path in &args.recipes {

@@ -1,7 +1,7 @@
 //! `krait run (-n NAME | -p PATH) CMD...`: run a command in the activated environment.
 
-use crate::channel::config::Config;
 use crate::cli::GlobalArgs;
+use crate::config::Config;
 use crate::env::activation;
 use crate::env::prefix::{self, TargetArgs};
 use std::path::PathBuf;

@@ -1,10 +1,10 @@
 //! `krait search SPEC...`: conda's search over channels.
 
-use crate::channel::config::Config;
 use crate::channel::repodata;
 use crate::channel::resolve::{host_subdir, parse_subdir, ChannelArgs, ChannelResolver};
 use crate::channel::search::{self, SearchMode};
 use crate::cli::GlobalArgs;
+use crate::config::Config;
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]

@@ -65,8 +65,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
             path: std::env::temp_dir(),
             source,
         })?;
-        let client =
-            crate::channel::repodata::network_client(&crate::channel::config::Config::load()?);
+        let client = crate::net::network_client(&crate::config::Config::load()?);
         let runtime = crate::cli::runtime()?;
         for package in &args.packages {
             let (name, version) = match package.split_once("==") {

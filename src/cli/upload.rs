@@ -1,10 +1,10 @@
 //! `krait upload ARCHIVE... --to (URL | DIR)`: put packages into a channel.
 
-use crate::channel::config::Config;
-use crate::channel::repodata::network_client;
 use crate::channel::serve::read_token_file;
 use crate::channel::upload::{Destination, Uploader};
 use crate::cli::GlobalArgs;
+use crate::config::Config;
+use crate::net::network_client;
 use std::path::PathBuf;
 use std::process::ExitCode;
 

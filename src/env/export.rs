@@ -3,8 +3,8 @@
 //! environment.yml.
 
 use super::history::{History, Revision};
-use crate::channel::config::Config;
 use crate::channel::resolve::ChannelResolver;
+use crate::config::Config;
 use rattler_conda_types::{
     MatchSpec, PackageName, ParseStrictness, PrefixRecord, RepoDataRecord, Subdir, Version,
 };

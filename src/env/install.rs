@@ -8,8 +8,8 @@ use super::report::{self, Confirm};
 use super::solve::{self, SolveRequest};
 use super::transaction::{self, ApplyOptions, LinkMode, Plan};
 use super::EnvError;
-use crate::channel::config::{ChannelPriority, Config};
 use crate::channel::repodata;
+use crate::config::{ChannelPriority, Config};
 use rattler_cache::package_cache::PackageCache;
 use rattler_conda_types::{
     Channel, MatchSpec, PackageName, ParseStrictness, PrefixRecord, RepoDataRecord, Subdir,
@@ -48,7 +48,7 @@ pub struct Context {
 impl Context {
     pub fn new(config: Config, channels: Vec<Channel>, subdir: Subdir, strict: bool) -> Context {
         let gateway = repodata::gateway(&config);
-        let client = repodata::http_client(&config);
+        let client = crate::net::http_client(&config);
         let cache = gateway.package_cache().clone();
         let priority = if strict {
             ChannelPriority::Strict
@@ -360,7 +360,7 @@ async fn run_locked(
         ApplyOptions {
             cache: &ctx.cache,
             client: &ctx.client,
-            retry: repodata::retry_policy(&ctx.config),
+            retry: crate::net::retry_policy(&ctx.config),
             subdir: ctx.subdir,
             requested: requested_now,
             link: options.link,

@@ -1,7 +1,7 @@
 //! Environment prefixes: where named environments live, the per-prefix lock, installed records.
 
 use super::history::conda_spec_text;
-use crate::channel::config::Config;
+use crate::config::Config;
 use rattler_conda_types::{MatchSpec, ParseStrictness, PrefixRecord};
 use std::path::{Path, PathBuf};
 

@@ -2,8 +2,8 @@
 //! host's virtual packages, `conda-meta/pinned`, and conda's stability rule (keep what is
 //! installed unless a spec changes it).
 
-use crate::channel::config::ChannelPriority;
 use crate::channel::repodata::{self, RepodataError};
+use crate::config::ChannelPriority;
 use rattler_conda_types::{
     Channel, GenericVirtualPackage, MatchSpec, PackageName, PrefixRecord, RepoDataRecord, Subdir,
 };

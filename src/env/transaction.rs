@@ -115,10 +115,7 @@ async fn fetch_and_check(options: &ApplyOptions<'_>, plan: &Plan) -> Result<(), 
                 let meta = fetch_one(cache, record, &client, &options.retry)
                     .await
                     .map_err(|e| {
-                        format!(
-                            "failed to fetch {name}: {}",
-                            crate::channel::repodata::error_chain(&e)
-                        )
+                        format!("failed to fetch {name}: {}", crate::net::error_chain(&e))
                     })?;
                 let paths = match meta.paths_json() {
                     Some(paths) => paths.clone(),
@@ -337,7 +334,7 @@ enum Failure {
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Failure::Installer(e) => f.write_str(&crate::channel::repodata::error_chain(e)),
+            Failure::Installer(e) => f.write_str(&crate::net::error_chain(e)),
             Failure::PostLink(m) => f.write_str(m),
             Failure::Interrupted => f.write_str("interrupted (Ctrl-C)"),
         }

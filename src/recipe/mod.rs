@@ -119,7 +119,7 @@ impl RenderOptions {
             source_dir: None,
             host_prefix: None,
             build_prefix: None,
-            git_cache: crate::channel::config::krait_home()
+            git_cache: crate::config::krait_home()
                 .join("conda-bld")
                 .join("git_cache"),
         }

@@ -130,7 +130,7 @@ pub async fn fetch_sdist(
         .map_err(|_| SkeletonError::BadIndexUrl(index_url.to_string()))?;
     let fetch_error = |url: &Url, e: &dyn std::error::Error| SkeletonError::Fetch {
         url: url.to_string(),
-        message: crate::channel::repodata::error_chain(e),
+        message: crate::net::error_chain(e),
     };
     let response = client
         .get(page_url.clone())
@@ -238,7 +238,7 @@ async fn download(
         .map_err(|_| SkeletonError::BadIndexUrl(file.url.clone()))?;
     let fetch_error = |e: &dyn std::error::Error| SkeletonError::Fetch {
         url: url.to_string(),
-        message: crate::channel::repodata::error_chain(e),
+        message: crate::net::error_chain(e),
     };
     let bytes = client
         .get(url.clone())

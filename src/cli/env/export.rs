@@ -1,8 +1,8 @@
 //! `krait env export [-n|-p] [--from-history] [--no-builds] [--json] [-f FILE]`.
 
-use crate::channel::config::Config;
 use crate::channel::resolve::ChannelArgs;
 use crate::cli::GlobalArgs;
+use crate::config::Config;
 use crate::env::export::{ChannelNames, Dependencies, EnvironmentExport};
 use crate::env::history::History;
 use crate::env::prefix::{self, TargetArgs};

@@ -1,8 +1,8 @@
 //! `krait env list [--json]`, in conda's format: the environments under envs_dirs, then those
 //! conda registered elsewhere.
 
-use crate::channel::config::Config;
 use crate::cli::GlobalArgs;
+use crate::config::Config;
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]

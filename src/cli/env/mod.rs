@@ -108,7 +108,7 @@ fn default_file() -> PathBuf {
 }
 
 /// The environments under envs_dirs, then those conda registered elsewhere.
-pub fn known_envs(config: &crate::channel::config::Config) -> Vec<PathBuf> {
+pub fn known_envs(config: &crate::config::Config) -> Vec<PathBuf> {
     let mut envs = crate::env::prefix::list(config);
     for env in crate::env::prefix::registered() {
         if !envs.contains(&env) {

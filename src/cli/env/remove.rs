@@ -1,7 +1,7 @@
 //! `krait env remove (-n NAME | -p PATH)`: delete a whole environment.
 
-use crate::channel::config::Config;
 use crate::cli::GlobalArgs;
+use crate::config::Config;
 use crate::env::prefix::{self, PrefixLock, TargetArgs};
 use std::process::ExitCode;
 

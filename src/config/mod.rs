@@ -6,6 +6,8 @@
 //! lists are merged with the higher-priority source's items first (duplicates dropped), and maps
 //! are merged key by key.
 
+pub mod file;
+
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

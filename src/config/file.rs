@@ -2,7 +2,7 @@
 //! the file is read as YAML, changed, checked the way krait reads configuration, and only then
 //! written (atomically). Like conda, the rewrite drops the file's comments.
 
-use super::config::{check_text, ConfigError};
+use crate::config::{check_text, ConfigError};
 use serde_yaml::{Mapping, Value};
 use std::path::{Path, PathBuf};
 

@@ -13,9 +13,9 @@ pub mod script;
 pub mod source;
 pub mod test;
 
-use crate::channel::config::Config;
 use crate::channel::index::{index_channel, IndexOptions};
 use crate::channel::resolve::{ChannelArgs, ChannelResolver};
+use crate::config::Config;
 use crate::env::install::{self, Context, Operation, RunOptions};
 use crate::recipe::model::{Dependency, Output, OutputType, RenderedVariant};
 use crate::recipe::{render_recipe, Recipe, RenderOptions};
@@ -70,7 +70,7 @@ pub enum BuildError {
     Index(#[from] crate::channel::index::IndexError),
     #[error(transparent)]
     #[diagnostic(transparent)]
-    Config(#[from] crate::channel::config::ConfigError),
+    Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
     #[diagnostic(transparent)]
     Resolve(#[from] crate::channel::resolve::ResolveError),
@@ -501,7 +501,7 @@ fn build_variant(
         &work,
         &options.croot.join("src_cache"),
         &source::Downloader {
-            client: &crate::channel::repodata::http_client(config),
+            client: &crate::net::http_client(config),
             runtime,
         },
     )?;
@@ -513,7 +513,7 @@ fn build_variant(
         .iter()
         .map(|c| {
             let url = c.base_url.as_str().trim_end_matches('/');
-            crate::channel::config::mask_token(url, "<TOKEN>")
+            crate::config::mask_token(url, "<TOKEN>")
         })
         .collect();
     let merged = !variant.outputs.iter().any(|o| o.requirements.has_host);

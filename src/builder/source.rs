@@ -21,7 +21,7 @@ pub struct Downloader<'a> {
 
 impl Downloader<'_> {
     fn get(&self, url: &str) -> Result<Vec<u8>, String> {
-        let error = |e: &dyn std::error::Error| crate::channel::repodata::error_chain(e);
+        let error = |e: &dyn std::error::Error| crate::net::error_chain(e);
         self.runtime.block_on(async {
             let response = self.client.get(url).send().await.map_err(|e| error(&e))?;
             let response = response.error_for_status().map_err(|e| error(&e))?;

@@ -177,7 +177,7 @@ fn extract_checked(archive: &Path, targets: &[Subdir]) -> Result<Extracted, Conv
         .ok_or_else(|| invalid("the file name ends in neither .conda nor .tar.bz2".into()))?;
     let root = tempfile::tempdir().map_err(io(&std::env::temp_dir()))?;
     rattler_package_streaming::fs::extract(archive, root.path())
-        .map_err(|e| invalid(crate::channel::repodata::error_chain(&e)))?;
+        .map_err(|e| invalid(crate::net::error_chain(&e)))?;
     let index_path = root.path().join("info/index.json");
     let text = std::fs::read_to_string(&index_path)
         .map_err(|e| invalid(format!("info/index.json: {e}")))?;
