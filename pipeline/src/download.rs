@@ -28,6 +28,9 @@ pub struct DownloadOptions {
     pub backoff: Duration,
     /// Larger bodies are refused.
     pub max_bytes: u64,
+    /// Whether `file://` URLs are read. Off by default: a partner catalog is not trusted to
+    /// name files on this machine.
+    pub allow_file_urls: bool,
 }
 
 impl Default for DownloadOptions {
@@ -39,6 +42,7 @@ impl Default for DownloadOptions {
             retries: 3,
             backoff: Duration::from_millis(500),
             max_bytes: 50 * 1024 * 1024,
+            allow_file_urls: false,
         }
     }
 }
@@ -219,6 +223,7 @@ async fn fetch_once(
     let url =
         url::Url::parse(&job.url).map_err(|e| Failure::permanent("bad-url", e.to_string()))?;
     if url.scheme() == "file" {
+        refuse_file_url_unless_allowed(&url, options)?;
         return fetch_file(&url, options).await;
     }
     let mut request = client.get(url);
@@ -295,6 +300,22 @@ fn too_large(length: u64, max: u64) -> Failure {
         "too-large-body",
         format!("body of at least {length} bytes exceeds the maximum of {max} (--max-bytes)"),
     )
+}
+
+fn refuse_file_url_unless_allowed(
+    url: &url::Url,
+    options: &DownloadOptions,
+) -> Result<(), Failure> {
+    if options.allow_file_urls {
+        return Ok(());
+    }
+    Err(Failure::permanent(
+        "file-url-refused",
+        format!(
+            "{url}: a catalog may not read this machine's files unless --allow-file-urls is given \
+             (then --retry-failed fetches it again)"
+        ),
+    ))
 }
 
 async fn fetch_file(url: &url::Url, options: &DownloadOptions) -> Result<Fetched, Failure> {

@@ -1,6 +1,7 @@
 //! The generate stage: render every kept image in each configured size, format and quality,
-//! with fast_image_resize. Outputs go to `<out>/<hotel>/<image>/<config>.<ext>`; one whose
-//! recorded digest (source + configuration) is current and whose file exists is skipped.
+//! with fast_image_resize. Outputs go to `<out>/<hotel>/<image>/<config>.<ext>`, the hotel group
+//! id escaped by [`crate::paths::id_component`]; one whose recorded digest (source +
+//! configuration) is current and whose file exists is skipped.
 
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Mutex};
@@ -14,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::blobstore::{hex, BlobStore};
 use crate::decode::{self, DecodeLimits};
+use crate::paths::id_component;
 use crate::progress;
 use crate::store::{RankedImage, Store, StoreError};
 
@@ -326,7 +328,7 @@ pub fn run(
         for config in configs {
             let digest = digest(&image.sha256, config);
             let path = out
-                .join(safe_component(&image.hotel_group))
+                .join(id_component(&image.hotel_group))
                 .join(&image.sha256[..16])
                 .join(format!("{}.{}", config.name, config.format.extension()));
             let current = store.output_digest(&image.hotel_group, &image.sha256, &config.name)?;
@@ -428,21 +430,6 @@ pub fn run(
     Ok(summary)
 }
 
-/// Hotel ids come from partners: keep them to a safe file-name alphabet.
-fn safe_component(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect::<String>()
-        .trim_start_matches('.')
-        .to_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -468,7 +455,6 @@ mod tests {
         assert_eq!(size(Mode::Crop, Format::Webp), (300, 300));
         assert_eq!(size(Mode::Crop, Format::WebpLossless), (300, 300));
         assert_eq!(default_configs().len(), 14);
-        assert_eq!(safe_component("../h 1"), "_h_1");
     }
 
     #[test]
