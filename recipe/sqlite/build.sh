@@ -6,6 +6,7 @@ command -v tclsh >/dev/null || {
   echo "error: building SQLite from its full source tree needs tclsh on PATH (Debian: tcl)" >&2
   exit 1
 }
+export CPPFLAGS="-I$PREFIX/include" LDFLAGS="-L$PREFIX/lib -Wl,-rpath,$PREFIX/lib"
 export CFLAGS="${CFLAGS:--O2} -DSQLITE_ENABLE_COLUMN_METADATA=1 -DSQLITE_ENABLE_UNLOCK_NOTIFY \
   -DSQLITE_ENABLE_DBSTAT_VTAB=1 -DSQLITE_ENABLE_FTS3_TOKENIZER=1 -DSQLITE_SECURE_DELETE \
   -DSQLITE_MAX_VARIABLE_NUMBER=250000 -DSQLITE_MAX_EXPR_DEPTH=10000 -DSQLITE_ENABLE_RTREE=1"
