@@ -45,7 +45,10 @@ fn highest_in<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Option<Glibc
     let mut highest = None;
     while let Ok(Some((_, mut aux))) = needs.next() {
         while let Ok(Some(entry)) = aux.next() {
-            let version = entry.name(endian, strings).ok().and_then(parse_version_name);
+            let version = entry
+                .name(endian, strings)
+                .ok()
+                .and_then(parse_version_name);
             highest = highest.max(version);
         }
     }
@@ -134,12 +137,21 @@ mod tests {
         let mut depends = vec!["zlib".to_string()];
         let added = add_glibc_requirement(&mut depends, &[], false, root, &files);
         assert_eq!(added, Some(format!("__glibc >={version}")));
-        assert_eq!(depends, ["zlib".to_string(), format!("__glibc >={version}")]);
+        assert_eq!(
+            depends,
+            ["zlib".to_string(), format!("__glibc >={version}")]
+        );
         let mut bounded = vec!["__glibc >=2.17".to_string()];
-        assert_eq!(add_glibc_requirement(&mut bounded, &[], false, root, &files), None);
+        assert_eq!(
+            add_glibc_requirement(&mut bounded, &[], false, root, &files),
+            None
+        );
         assert_eq!(bounded, ["__glibc >=2.17"]);
         let mut opted_out = Vec::new();
-        assert_eq!(add_glibc_requirement(&mut opted_out, &[], true, root, &files), None);
+        assert_eq!(
+            add_glibc_requirement(&mut opted_out, &[], true, root, &files),
+            None
+        );
         assert!(opted_out.is_empty());
         // Text files need nothing.
         assert_eq!(required_by_elf(b"#!/bin/sh\necho hi\n"), None);

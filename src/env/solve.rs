@@ -180,14 +180,19 @@ mod tests {
             version: "2.17".parse().unwrap(),
             build_string: "0".to_string(),
         };
-        let message = "app 1.0 would require\n  __glibc >=2.34, for which no candidates were found.";
+        let message =
+            "app 1.0 would require\n  __glibc >=2.34, for which no candidates were found.";
         let explained = with_virtual_packages_explained(message.to_string(), &[glibc]);
         assert!(
-            explained.ends_with("this system's __glibc is 2.17 (CONDA_OVERRIDE_GLIBC sets another)"),
+            explained
+                .ends_with("this system's __glibc is 2.17 (CONDA_OVERRIDE_GLIBC sets another)"),
             "{explained}"
         );
         let cuda = with_virtual_packages_explained("needs __cuda >=12".to_string(), &[]);
         assert!(cuda.ends_with("this system has no __cuda (CONDA_OVERRIDE_CUDA sets one)"));
-        assert_eq!(with_virtual_packages_explained("plain".to_string(), &[]), "plain");
+        assert_eq!(
+            with_virtual_packages_explained("plain".to_string(), &[]),
+            "plain"
+        );
     }
 }
