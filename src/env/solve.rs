@@ -178,7 +178,7 @@ mod tests {
         let glibc = GenericVirtualPackage {
             name: PackageName::new_unchecked("__glibc"),
             version: "2.17".parse().unwrap(),
-            build_string: "0".to_string(),
+            build_string: "0".parse().unwrap(),
         };
         let message =
             "app 1.0 would require\n  __glibc >=2.34, for which no candidates were found.";
