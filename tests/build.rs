@@ -63,6 +63,15 @@ fn member(archive: &Path, name: &str) -> String {
     std::fs::read_to_string(dir.path().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
+/// The `.conda` archives in a subdir folder.
+fn conda_archives(subdir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(subdir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".conda"))
+        .collect()
+}
+
 fn json_member(archive: &Path, name: &str) -> Value {
     serde_json::from_str(&member(archive, name)).unwrap()
 }
@@ -435,11 +444,7 @@ fn glibc_symbol_versions_become_a_glibc_requirement_that_older_systems_cannot_so
         let _ = std::fs::remove_dir_all(&b.out);
         let mut cmd = b.build(&["glibc-detect"], &[]);
         run_ok(cmd.env("KRAIT_TEST_GLIBC_MODE", mode));
-        let archives: Vec<PathBuf> = std::fs::read_dir(b.out.join("linux-64"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.to_string_lossy().ends_with(".conda"))
-            .collect();
+        let archives = conda_archives(&b.out.join("linux-64"));
         assert_eq!(archives.len(), 1, "{archives:?}");
         json_member(&archives[0], "info/index.json")["depends"].clone()
     };
@@ -523,11 +528,7 @@ fn entry_points_and_python_shebangs_of_a_non_noarch_package_relocate() {
             .arg("-c")
             .arg(&python),
     );
-    let archives: Vec<PathBuf> = std::fs::read_dir(b.out.join("linux-64"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with(".conda"))
-        .collect();
+    let archives = conda_archives(&b.out.join("linux-64"));
     assert_eq!(archives.len(), 1, "{archives:?}");
     let archive = &archives[0];
     let paths = json_member(archive, "info/paths.json");

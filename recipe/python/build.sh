@@ -23,7 +23,7 @@ stdlib="$PREFIX/lib/python$minor"
 # with --disable-test-modules), IDLE, tkinter and turtledemo (no Tk), and the config-* static
 # build support.
 rm -rf "$stdlib"/test "$stdlib"/idlelib "$stdlib"/tkinter "$stdlib"/turtledemo \
-  "$stdlib"/lib2to3/tests "$stdlib"/*/tests
+  "$stdlib"/lib2to3/tests "$PREFIX"/bin/idle3*
 ln -sf "python$minor" "$PREFIX/bin/python"
 ln -sf "python$minor-config" "$PREFIX/bin/python-config"
 # Every extension module that was meant to build did: a missing one fails here, not later.
