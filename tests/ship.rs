@@ -222,6 +222,34 @@ fn channel_holds_the_pinned_python_imgpipe_and_a_noarch_hotel_ingest() {
 }
 
 #[test]
+fn building_the_channel_again_builds_nothing_unchanged() {
+    let s = shipped();
+    let archives = || -> Vec<(PathBuf, std::time::SystemTime)> {
+        let mut found: Vec<_> = walkdir::WalkDir::new(&s.channel)
+            .max_depth(2)
+            .into_iter()
+            .map(|e| e.unwrap())
+            .filter(|e| e.path().to_string_lossy().ends_with(".conda"))
+            .map(|e| (e.path().to_path_buf(), e.metadata().unwrap().modified().unwrap()))
+            .collect();
+        found.sort();
+        found
+    };
+    let before = archives();
+    assert!(before.len() >= 11, "{before:?}");
+    let out = run_ok(
+        Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/build-channel"))
+            .env("KRAIT", env!("CARGO_BIN_EXE_krait"))
+            .env("KRAIT_HOME", common::shipped::build_home()),
+    );
+    for recipe in ["python", "openssl", "sqlite", "imgpipe", "hotel-ingest"] {
+        assert!(out.contains(&format!("recipe/{recipe} is up to date")), "{out}");
+    }
+    assert!(out.contains("channels/local is up to date"), "{out}");
+    assert_eq!(archives(), before);
+}
+
+#[test]
 fn env_python_is_the_packaged_interpreter_and_the_pipeline_runs_in_it() {
     let s = shipped();
     let work = tempfile::tempdir().unwrap();

@@ -10,17 +10,26 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+fn target() -> &'static Path {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap()
+}
+
+/// krait's home for building the channel (build folders, source cache), kept between runs;
+/// scripts/test builds the channel with the same one before the tests, so that the sources are
+/// fetched there and not by a test.
+pub fn build_home() -> PathBuf {
+    target().join("build-channel-home")
+}
+
 /// The built `channels/local`.
 pub fn local_channel() -> &'static Path {
     static CHANNEL: OnceLock<PathBuf> = OnceLock::new();
     CHANNEL.get_or_init(|| {
-        let target = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap();
         let status = Command::new(repo().join("scripts/build-channel"))
             .env("KRAIT", env!("CARGO_BIN_EXE_krait"))
             // Cargo's cache for imgpipe: this build's target folder.
-            .env("KRAIT_CARGO_TARGET_DIR", target)
-            // krait's build folders and source cache for the channel, kept between runs.
-            .env("KRAIT_HOME", target.join("build-channel-home"))
+            .env("KRAIT_CARGO_TARGET_DIR", target())
+            .env("KRAIT_HOME", build_home())
             .status()
             .expect("scripts/build-channel runs");
         assert!(status.success(), "scripts/build-channel failed");
