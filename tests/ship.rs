@@ -230,7 +230,12 @@ fn building_the_channel_again_builds_nothing_unchanged() {
             .into_iter()
             .map(|e| e.unwrap())
             .filter(|e| e.path().to_string_lossy().ends_with(".conda"))
-            .map(|e| (e.path().to_path_buf(), e.metadata().unwrap().modified().unwrap()))
+            .map(|e| {
+                (
+                    e.path().to_path_buf(),
+                    e.metadata().unwrap().modified().unwrap(),
+                )
+            })
             .collect();
         found.sort();
         found
@@ -243,7 +248,10 @@ fn building_the_channel_again_builds_nothing_unchanged() {
             .env("KRAIT_HOME", common::shipped::build_home()),
     );
     for recipe in ["python", "openssl", "sqlite", "imgpipe", "hotel-ingest"] {
-        assert!(out.contains(&format!("recipe/{recipe} is up to date")), "{out}");
+        assert!(
+            out.contains(&format!("recipe/{recipe} is up to date")),
+            "{out}"
+        );
     }
     assert!(out.contains("channels/local is up to date"), "{out}");
     assert_eq!(archives(), before);
