@@ -8,9 +8,13 @@ set -euo pipefail
 export PKG_CONFIG_LIBDIR="$PREFIX/lib/pkgconfig" PKG_CONFIG_PATH=""
 export CPPFLAGS="-I$PREFIX/include"
 export LDFLAGS="-L$PREFIX/lib -Wl,-rpath,$PREFIX/lib"
-for module in _tkinter _curses _curses_panel readline _dbm _gdbm nis _crypt _uuid; do
+# configure skips the modules marked n/a; setup.py (which 3.11 still uses for some) skips the
+# ones listed after *disabled* in Modules/Setup.local.
+disabled="_tkinter _curses _curses_panel readline _dbm _gdbm nis _crypt _uuid"
+for module in $disabled; do
   export "py_cv_module_${module}=n/a"
 done
+{ echo '*disabled*'; printf '%s\n' $disabled; } > Modules/Setup.local
 # A release tarball carries its generated files: a Python found on PATH is never needed, and
 # `false` makes any attempt to regenerate something fail loudly instead of using it.
 ./configure --prefix="$PREFIX" --enable-shared --with-openssl="$PREFIX" --with-system-ffi \
