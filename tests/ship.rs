@@ -575,14 +575,16 @@ fn the_environment_runs_in_a_root_filesystem_holding_only_glibc() {
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         (
-            &status["done"],
+            &status["images"]["done"],
             &status["duplicate_groups"],
-            &status["ranked"]
+            &status["ranked"],
+            &status["outputs"]
         ),
         (
             &serde_json::json!(3),
             &serde_json::json!(1),
-            &serde_json::json!(2)
+            &serde_json::json!(2),
+            &serde_json::json!(28)
         ),
         "{status:#}"
     );
