@@ -181,12 +181,7 @@ fn channel_holds_the_pinned_python_imgpipe_and_a_noarch_hotel_ingest() {
     let pin = format!("python >={version},<{next}.0a0");
     assert_eq!(python["run_exports"]["weak"][0], pin.as_str());
     // Its C libraries come in through their run_exports, and glibc through its symbols.
-    let depends: Vec<&str> = python["depends"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d.as_str().unwrap())
-        .collect();
+    let depends = depends_of(python);
     for expected in [
         "bzip2 >=1.0.8,<2.0a0",
         "libffi >=3.4.4,<3.5.0a0",
@@ -202,12 +197,7 @@ fn channel_holds_the_pinned_python_imgpipe_and_a_noarch_hotel_ingest() {
         .values()
         .find(|p| p["name"] == "imgpipe")
         .expect("imgpipe in linux-64");
-    let imgpipe_depends: Vec<&str> = imgpipe["depends"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d.as_str().unwrap())
-        .collect();
+    let imgpipe_depends = depends_of(imgpipe);
     assert_eq!(imgpipe_depends.len(), 1, "{imgpipe_depends:?}");
     assert_needs_a_recent_glibc(&imgpipe_depends);
     let noarch = repodata(&s.channel, "noarch");
@@ -218,14 +208,19 @@ fn channel_holds_the_pinned_python_imgpipe_and_a_noarch_hotel_ingest() {
         .find(|p| p["name"] == "hotel-ingest")
         .expect("hotel-ingest in noarch");
     assert_eq!(ingest["noarch"], "python");
-    let depends: Vec<&str> = ingest["depends"]
+    let depends = depends_of(ingest);
+    assert!(depends.contains(&"imgpipe ==0.1.0"), "{depends:?}");
+    assert!(depends.contains(&pin.as_str()), "{depends:?}");
+}
+
+/// The `depends` of a repodata record.
+fn depends_of(record: &serde_json::Value) -> Vec<&str> {
+    record["depends"]
         .as_array()
         .unwrap()
         .iter()
         .map(|d| d.as_str().unwrap())
-        .collect();
-    assert!(depends.contains(&"imgpipe ==0.1.0"), "{depends:?}");
-    assert!(depends.contains(&pin.as_str()), "{depends:?}");
+        .collect()
 }
 
 /// Built with this machine's glibc (2.36), a binary needs `__libc_start_main@GLIBC_2.34` at
