@@ -92,12 +92,19 @@ pub async fn run(
     quiet: bool,
 ) -> Result<DownloadSummary, DownloadError> {
     let jobs = store.queued_downloads()?;
-    let client = reqwest::Client::builder()
-        .timeout(options.timeout)
-        .connect_timeout(options.timeout)
-        .user_agent(concat!("imgpipe/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(DownloadError::Client)?;
+    // The HTTP client loads the system's TLS roots, which a machine without a CA store lacks:
+    // it is built only when a job needs the network, so file:// catalogs run anywhere.
+    let client = if jobs.iter().any(|job| !job.url.starts_with("file:")) {
+        let client = reqwest::Client::builder()
+            .timeout(options.timeout)
+            .connect_timeout(options.timeout)
+            .user_agent(concat!("imgpipe/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(DownloadError::Client)?;
+        Some(client)
+    } else {
+        None
+    };
     let mut hosts: HashMap<String, Arc<Semaphore>> = HashMap::new();
     for job in &jobs {
         hosts
@@ -117,7 +124,8 @@ pub async fn run(
                     .acquire_owned()
                     .await
                     .expect("semaphore is never closed");
-                let (attempts, outcome) = fetch_with_retries(&client, &blobs, &job, &options).await;
+                let (attempts, outcome) =
+                    fetch_with_retries(client.as_ref(), &blobs, &job, &options).await;
                 (job.url, attempts, outcome)
             }
         })
@@ -152,7 +160,7 @@ fn host_key(url: &str) -> String {
 }
 
 async fn fetch_with_retries(
-    client: &reqwest::Client,
+    client: Option<&reqwest::Client>,
     blobs: &BlobStore,
     job: &DownloadJob,
     options: &DownloadOptions,
@@ -215,7 +223,7 @@ fn store_body(blobs: &BlobStore, fetched: Fetched) -> DownloadOutcome {
 }
 
 async fn fetch_once(
-    client: &reqwest::Client,
+    client: Option<&reqwest::Client>,
     blobs: &BlobStore,
     job: &DownloadJob,
     options: &DownloadOptions,
@@ -226,6 +234,7 @@ async fn fetch_once(
         refuse_file_url_unless_allowed(&url, options)?;
         return fetch_file(&url, options).await;
     }
+    let client = client.ok_or_else(|| Failure::permanent("no-http-client", url.to_string()))?;
     let mut request = client.get(url);
     // Conditional only when we still hold the body the validators describe.
     if job.sha256.as_deref().is_some_and(|sha| blobs.contains(sha)) {

@@ -6,6 +6,7 @@
 //! added to the host prefix, package each output, index the output folder, and test.
 
 pub mod convert;
+pub mod glibc;
 pub mod linkage;
 pub mod package;
 pub mod python;
@@ -612,7 +613,16 @@ fn build_variant(
             }
         }
         files.sort();
-        let (depends, constrains) = run_requirements(output, &build_env, &host_env, merged);
+        let (mut depends, constrains) = run_requirements(output, &build_env, &host_env, merged);
+        if output.build.noarch.is_none() {
+            glibc::add_glibc_requirement(
+                &mut depends,
+                &constrains,
+                output.build.ignore_glibc_detection,
+                &host_prefix,
+                &files,
+            );
+        }
         let input = PackageInput {
             variant,
             output,

@@ -224,6 +224,9 @@ pub struct Build {
     /// A library package in the run requirements that no file links to fails the build.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub error_overdepending: bool,
+    /// krait's own key: do not add `__glibc >=x.y` from the ELF files' symbol versions.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ignore_glibc_detection: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub runpath_whitelist: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -586,7 +589,7 @@ impl Reader<'_> {
 
     /// The `build` section; `number` and the final `string` are filled in by the caller.
     pub fn build(&mut self, node: &Node, number: u64, string: String) -> Result<Build> {
-        const KNOWN: [&str; 50] = [
+        const KNOWN: [&str; 51] = [
             "number",
             "string",
             "entry_points",
@@ -632,6 +635,7 @@ impl Reader<'_> {
             "runpath_allowlist",
             "error_overdepending",
             "error_overlinking",
+            "ignore_glibc_detection",
             "overlinking_ignore_patterns",
             "activate_in_script",
             "ignore_verify_codes",
@@ -694,6 +698,7 @@ impl Reader<'_> {
             )?,
             error_overlinking: self.bool(node.get("error_overlinking"), false),
             error_overdepending: self.bool(node.get("error_overdepending"), false),
+            ignore_glibc_detection: self.bool(node.get("ignore_glibc_detection"), false),
             runpath_whitelist: first_of(self, "runpath_whitelist", "runpath_allowlist")?,
             skip_compile_pyc: s(self, "skip_compile_pyc")?,
             merge_build_host: node
