@@ -29,7 +29,7 @@ use context::{default_variant, selector_namespace, Host};
 use git::GitCache;
 use jinja::{JinjaInput, PackageVars};
 use model::Reader;
-use outputs::{split_sections, RecipeSections, VariantInputs};
+use outputs::{build_scripts_used_vars, split_sections, RecipeSections, VariantInputs};
 use rattler_conda_types::Subdir;
 use selectors::select_lines;
 use serde_json::{Map, Value as Json};
@@ -37,9 +37,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use variants::{
-    combine_specs, explode, find_used_variables_in_batch_script,
-    find_used_variables_in_shell_script, find_used_variables_in_text, load_config_file,
-    select_subspaces, Variant, VariantSpec,
+    combine_specs, explode, find_used_variables_in_text, load_config_file, select_subspaces,
+    Variant, VariantSpec,
 };
 
 /// A recipe on disk: its `meta.yaml` and the folder around it.
@@ -224,20 +223,11 @@ fn recipe_used_vars(
         selected,
         false,
     ));
-    if let Ok(text) = std::fs::read_to_string(recipe.dir.join("build.sh")) {
-        used.extend(find_used_variables_in_shell_script(
-            keys.iter().copied(),
-            &text,
-        ));
-    }
-    if options.target_platform.is_windows() {
-        if let Ok(text) = std::fs::read_to_string(recipe.dir.join("bld.bat")) {
-            used.extend(find_used_variables_in_batch_script(
-                keys.iter().copied(),
-                &text,
-            ));
-        }
-    }
+    used.extend(build_scripts_used_vars(
+        &keys,
+        &recipe.dir,
+        options.target_platform.is_windows(),
+    ));
     for key in ["target_platform", "channel_targets"] {
         if variant.contains_key(key) {
             used.insert(key.to_string());
