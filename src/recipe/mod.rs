@@ -244,8 +244,12 @@ fn project(variant: &Variant, keys: &HashSet<String>) -> Variant {
         .collect()
 }
 
-/// Render every variant of `recipe`.
+/// Render every variant of `recipe`; an error at a known place shows that line of its file.
 pub fn render_recipe(recipe: &Recipe, options: &RenderOptions) -> Result<Rendered> {
+    render_variants(recipe, options).map_err(RecipeError::with_snippet)
+}
+
+fn render_variants(recipe: &Recipe, options: &RenderOptions) -> Result<Rendered> {
     let host = Host {
         target_platform: options.target_platform,
         build_platform: options.build_platform,
