@@ -164,119 +164,102 @@ fn binary(op: &str, a: PyValue, b: PyValue) -> EvalResult {
 
 #[cfg(test)]
 mod tests {
-    use super::super::parser::parse;
-    use super::*;
-
-    fn names() -> Names {
-        let mut names = Names::new();
-        names.insert("py".into(), PyValue::Int(312));
-        names.insert("linux".into(), PyValue::Bool(true));
-        names.insert("version".into(), PyValue::Str("1.2.3".into()));
-        names.insert(
-            "environ".into(),
-            PyValue::Dict(vec![(
-                PyValue::Str("HOME".into()),
-                PyValue::Str("/h".into()),
-            )]),
-        );
-        names
-    }
-
-    fn ev(src: &str) -> Result<PyValue, String> {
-        eval(&parse(src)?, &names())
-    }
-
-    fn show(src: &str) -> String {
-        ev(src).unwrap().to_py_str()
-    }
+    use super::super::testing::{errors, values};
 
     #[test]
     fn and_or_return_an_operand_and_short_circuit() {
-        assert_eq!(show("0 or 'x'"), "x");
-        assert_eq!(show("'' and missing"), "");
-        assert_eq!(show("linux and py"), "312");
+        values(&[
+            ("0 or 'x'", "x"),
+            ("'' and missing", ""),
+            ("linux and py", "312"),
+        ]);
         // The right side would fail (int < str) if it were evaluated.
-        assert_eq!(show("linux or py < 'a'"), "True");
-        assert_eq!(show("not linux and py < 'a'"), "False");
+        values(&[
+            ("linux or py < 'a'", "True"),
+            ("not linux and py < 'a'", "False"),
+        ]);
     }
 
     #[test]
     fn names_unknown_are_false_and_builtins_resolve() {
-        assert_eq!(show("no_such_name"), "False");
-        assert_eq!(show("os"), "<module 'os'>");
-        assert_eq!(show("len"), "<built-in function len>");
-        assert_eq!(show("os.environ['HOME']"), "/h");
-        assert_eq!(show("os.getenv('NOPE', 'fallback')"), "fallback");
+        values(&[
+            ("no_such_name", "False"),
+            ("os", "<module 'os'>"),
+            ("len", "<built-in function len>"),
+            ("os.environ['A']", "1"),
+            ("os.getenv('NOPE', 'fallback')", "fallback"),
+        ]);
     }
 
     #[test]
     fn arithmetic_is_pythons() {
-        assert_eq!(show("7 // 2"), "3");
-        assert_eq!(show("-7 // 2"), "-4", "floor division rounds down");
-        assert_eq!(show("-7 % 3"), "2", "modulo takes the divisor's sign");
-        assert_eq!(show("7 / 2"), "3.5");
-        assert_eq!(show("4 / 2"), "2.0");
-        assert_eq!(show("True + 1"), "2");
-        assert_eq!(show("1.5 * 2"), "3.0");
-        assert_eq!(show("'a' + 'b'"), "ab");
-        assert_eq!(show("[1] + [2]"), "[1, 2]");
-        assert_eq!(show("-True"), "-1");
-        assert_eq!(ev("1 / 0").unwrap_err(), "division by zero");
-        assert_eq!(
-            ev("'a' - 1").unwrap_err(),
-            "unsupported operand type(s) for -: 'str' and 'int'"
-        );
-        assert_eq!(
-            ev("-'a'").unwrap_err(),
-            "bad operand type for unary -: 'str'"
-        );
+        values(&[
+            ("7 // 2", "3"),
+            // Floor division rounds down; modulo takes the divisor's sign.
+            ("-7 // 2", "-4"),
+            ("-7 % 3", "2"),
+            ("7 / 2", "3.5"),
+            ("4 / 2", "2.0"),
+            ("True + 1", "2"),
+            ("1.5 * 2", "3.0"),
+            ("'a' + 'b'", "ab"),
+            ("[1] + [2]", "[1, 2]"),
+            ("-True", "-1"),
+        ]);
+        errors(&[
+            ("1 / 0", "division by zero"),
+            (
+                "'a' - 1",
+                "unsupported operand type(s) for -: 'str' and 'int'",
+            ),
+            ("-'a'", "bad operand type for unary -: 'str'"),
+        ]);
     }
 
     #[test]
     fn comparisons_chain_and_compare_across_number_types() {
-        assert_eq!(show("1 == 1.0 == True"), "True");
-        assert_eq!(show("1 < 2 > 3"), "False");
-        assert_eq!(show("(1, 2) < (1, 3)"), "True");
-        assert_eq!(show("[1, 2] < [1, 2, 0]"), "True");
-        assert_eq!(show("'abc' < 'abd'"), "True");
-        assert_eq!(show("None is None"), "True");
-        assert_eq!(show("1 is not None"), "True");
-        assert_eq!(show("'HOME' in environ"), "True");
-        assert_eq!(show("2 not in [1, 2]"), "False");
-        assert_eq!(
-            ev("py < 'a'").unwrap_err(),
-            "'<' not supported between instances of 'int' and 'str'"
-        );
-        assert_eq!(
-            ev("1 in 'abc'").unwrap_err(),
-            "'in <string>' requires string as left operand, not int"
-        );
-        assert_eq!(
-            ev("1 in 2").unwrap_err(),
-            "argument of type 'int' is not iterable"
-        );
+        values(&[
+            ("1 == 1.0 == True", "True"),
+            ("1 < 2 > 3", "False"),
+            ("(1, 2) < (1, 3)", "True"),
+            ("[1, 2] < [1, 2, 0]", "True"),
+            ("'abc' < 'abd'", "True"),
+            ("None is None", "True"),
+            ("1 is not None", "True"),
+            ("'A' in environ", "True"),
+            ("2 not in [1, 2]", "False"),
+        ]);
+        errors(&[
+            (
+                "py < 'a'",
+                "'<' not supported between instances of 'int' and 'str'",
+            ),
+            (
+                "1 in 'abc'",
+                "'in <string>' requires string as left operand, not int",
+            ),
+            ("1 in 2", "argument of type 'int' is not iterable"),
+        ]);
     }
 
     #[test]
     fn containers_and_indexing() {
-        assert_eq!(show("[1, 'a', None]"), "[1, 'a', None]");
-        assert_eq!(show("(1,)"), "(1,)");
-        assert_eq!(show("{'k': 'v'}"), "{'k': 'v'}");
-        assert_eq!(show("version[-1]"), "3");
-        assert_eq!(show("version[2:]"), "2.3");
-        assert_eq!(show("version[:-2]"), "1.2");
-        assert_eq!(show("[1, 2, 3][1:99]"), "[2, 3]");
-        assert_eq!(show("version[3:1]"), "");
-        assert_eq!(ev("version[9]").unwrap_err(), "string index out of range");
-        assert_eq!(ev("[1][1]").unwrap_err(), "list index out of range");
-        assert_eq!(ev("{'a': 1}['b']").unwrap_err(), "KeyError: 'b'");
-        assert_eq!(
-            ev("py[0]").unwrap_err(),
-            "'int' object is not subscriptable"
-        );
-        assert_eq!(
-            ev("version['a':]").unwrap_err(),
-            "slice indices must be integers"
-        );
+        values(&[
+            ("[1, 'a', None]", "[1, 'a', None]"),
+            ("(1,)", "(1,)"),
+            ("{'k': 'v'}", "{'k': 'v'}"),
+            ("version[-1]", "3"),
+            ("version[2:]", "2.3"),
+            ("version[:-2]", "1.2"),
+            ("[1, 2, 3][1:99]", "[2, 3]"),
+            ("version[3:1]", ""),
+        ]);
+        errors(&[
+            ("version[9]", "string index out of range"),
+            ("[1][1]", "list index out of range"),
+            ("{'a': 1}['b']", "KeyError: 'b'"),
+            ("py[0]", "'int' object is not subscriptable"),
+            ("version['a':]", "slice indices must be integers"),
+        ]);
     }
 }

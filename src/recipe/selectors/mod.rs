@@ -12,6 +12,8 @@ mod eval;
 mod lexer;
 mod objects;
 mod parser;
+#[cfg(test)]
+mod testing;
 mod value;
 
 pub use value::PyValue;

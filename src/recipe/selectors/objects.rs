@@ -312,85 +312,80 @@ pub(super) fn slice(target: PyValue, start: Option<i64>, end: Option<i64>) -> Ev
 
 #[cfg(test)]
 mod tests {
-    use super::super::eval::eval;
-    use super::super::parser::parse;
-    use super::*;
-
-    fn ev(src: &str) -> EvalResult {
-        let mut names = Names::new();
-        names.insert("v".into(), PyValue::Str("1.2.3".into()));
-        names.insert(
-            "environ".into(),
-            PyValue::Dict(vec![(PyValue::Str("A".into()), PyValue::Str("1".into()))]),
-        );
-        eval(&parse(src)?, &names)
-    }
-
-    fn show(src: &str) -> String {
-        ev(src).unwrap().to_py_str()
-    }
+    use super::super::testing::{errors, values};
 
     #[test]
     fn builtins() {
-        assert_eq!(show("int(' 42 ') + int(2.9) + int(True)"), "45");
-        assert_eq!(show("float('1.5')"), "1.5");
-        assert_eq!(show("float(2)"), "2.0");
-        assert_eq!(show("len(v) + len([1, 2]) + len({'a': 1})"), "8");
-        assert_eq!(show("str(None) + str(1.0) + str()"), "None1.0");
-        assert_eq!(show("bool('') or bool()"), "False");
-        assert_eq!(show("list('ab')"), "['a', 'b']");
-        assert_eq!(show("tuple([1])"), "(1,)");
-        assert_eq!(show("list({'k': 1})"), "['k']");
-        assert_eq!(show("dict()"), "{}");
-        assert_eq!(
-            ev("int('x')").unwrap_err(),
-            "invalid literal for int() with base 10: 'x'"
-        );
-        assert_eq!(ev("list(1)").unwrap_err(), "'int' object is not iterable");
-        assert_eq!(ev("len(1)").unwrap_err(), "bad arguments for len()");
-        assert_eq!(ev("v()").unwrap_err(), "'str' object is not callable");
+        values(&[
+            ("int(' 42 ') + int(2.9) + int(True)", "45"),
+            ("float('1.5')", "1.5"),
+            ("float(2)", "2.0"),
+            ("len(v) + len([1, 2]) + len({'a': 1})", "8"),
+            ("str(None) + str(1.0) + str()", "None1.0"),
+            ("bool('') or bool()", "False"),
+            ("list('ab')", "['a', 'b']"),
+            ("tuple([1])", "(1,)"),
+            ("list({'k': 1})", "['k']"),
+            ("dict()", "{}"),
+        ]);
+        errors(&[
+            ("int('x')", "invalid literal for int() with base 10: 'x'"),
+            ("list(1)", "'int' object is not iterable"),
+            ("len(1)", "bad arguments for len()"),
+            ("v()", "'str' object is not callable"),
+        ]);
     }
 
     #[test]
     fn string_methods() {
-        assert_eq!(show("v.split('.')"), "['1', '2', '3']");
-        assert_eq!(show("v.split('.', 1)"), "['1', '2.3']");
-        assert_eq!(show("v.rsplit('.', 1)"), "['1.2', '3']");
-        assert_eq!(show("' a  b '.split()"), "['a', 'b']");
-        assert_eq!(
-            show("'xxaxx'.strip('x') + ' a '.lstrip() + '|' + ' a '.rstrip()"),
-            "aa | a"
-        );
-        assert_eq!(show("'Ab'.lower() + 'Ab'.upper()"), "abAB");
-        assert_eq!(show("'-'.join(['a', 1])"), "a-1");
-        assert_eq!(show("v.replace('.', '')"), "123");
-        assert_eq!(show("v.index('2') + v.count('.')"), "4");
-        assert_eq!(show("v.startswith(('0', '1')) and v.endswith('3')"), "True");
-        assert_eq!(ev("v.index('9')").unwrap_err(), "substring not found");
-        assert_eq!(
-            ev("v.startswith(1)").unwrap_err(),
-            "startswith first arg must be str or a tuple of str"
-        );
-        assert_eq!(
-            ev("v.format()").unwrap_err(),
-            "'str' object has no attribute 'format' (or it is not allowed in selectors)"
-        );
+        values(&[
+            ("v.split('.')", "['1', '2', '3']"),
+            ("v.split('.', 1)", "['1', '2.3']"),
+            ("v.rsplit('.', 1)", "['1.2', '3']"),
+            ("' a  b '.split()", "['a', 'b']"),
+            (
+                "'xxaxx'.strip('x') + ' a '.lstrip() + '|' + ' a '.rstrip()",
+                "aa | a",
+            ),
+            ("'Ab'.lower() + 'Ab'.upper()", "abAB"),
+            ("'-'.join(['a', 1])", "a-1"),
+            ("v.replace('.', '')", "123"),
+            ("v.index('2') + v.count('.')", "4"),
+            ("v.startswith(('0', '1')) and v.endswith('3')", "True"),
+        ]);
+        errors(&[
+            ("v.index('9')", "substring not found"),
+            (
+                "v.startswith(1)",
+                "startswith first arg must be str or a tuple of str",
+            ),
+            (
+                "v.format()",
+                "'str' object has no attribute 'format' (or it is not allowed in selectors)",
+            ),
+        ]);
     }
 
     #[test]
     fn dict_list_and_os_methods() {
-        assert_eq!(show("environ.get('A')"), "1");
-        assert_eq!(show("environ.get('B')"), "None");
-        assert_eq!(show("environ.keys() + environ.values()"), "['A', '1']");
-        assert_eq!(show("environ.items()"), "[('A', '1')]");
-        assert_eq!(show("[1, 2, 2].count(2) + [1, 2].index(2)"), "3");
-        assert_eq!(ev("[1].index(5)").unwrap_err(), "x not in list");
-        assert_eq!(show("os.environ.get('A')"), "1");
-        assert_eq!(show("os.getenv('A')"), "1");
-        assert_eq!(show("os.sep"), std::path::MAIN_SEPARATOR.to_string());
-        assert_eq!(
-            ev("os.system").unwrap_err(),
-            "'module' object has no attribute 'system' (or it is not allowed in selectors)"
-        );
+        values(&[
+            ("environ.get('A')", "1"),
+            ("environ.get('B')", "None"),
+            ("environ.keys() + environ.values()", "['A', '1']"),
+            ("environ.items()", "[('A', '1')]"),
+            ("[1, 2, 2].count(2) + [1, 2].index(2)", "3"),
+        ]);
+        values(&[
+            ("os.environ.get('A')", "1"),
+            ("os.getenv('A')", "1"),
+            ("os.sep", std::path::MAIN_SEPARATOR_STR),
+        ]);
+        errors(&[
+            ("[1].index(5)", "x not in list"),
+            (
+                "os.system",
+                "'module' object has no attribute 'system' (or it is not allowed in selectors)",
+            ),
+        ]);
     }
 }
