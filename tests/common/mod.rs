@@ -5,6 +5,7 @@
 pub mod bootstrap;
 pub mod fixtures;
 pub mod python;
+pub mod render;
 pub mod shipped;
 
 use std::path::{Path, PathBuf};
