@@ -372,7 +372,7 @@ pub fn write_package(
     normalise_modes(staging)?;
     let timestamp = jiff::Timestamp::from_millisecond(input.timestamp_ms)
         .map_err(|e| BuildError::Io(e.to_string()))?;
-    let tmp = tempfile::NamedTempFile::new_in(&subdir_dir).map_err(io(&subdir_dir))?;
+    let tmp = crate::fs::temp_file_in(&subdir_dir).map_err(io(&subdir_dir))?;
     let file = tmp.reopen().map_err(io(&subdir_dir))?;
     match input.format {
         ArchiveFormat::Conda => rattler_package_streaming::write::write_conda_package(

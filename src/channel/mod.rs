@@ -3,6 +3,7 @@
 pub mod hot_files;
 pub mod index;
 pub mod repodata;
+pub mod request_path;
 pub mod resolve;
 pub mod search;
 pub mod serve;

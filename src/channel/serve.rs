@@ -15,6 +15,7 @@
 //! repodata and never a partial archive. An existing file is kept unless `?force=true`.
 
 use super::hot_files::HotFiles;
+use super::request_path::{ChannelPath, PathRefusal};
 use super::index::IndexOptions;
 use super::index::{
     index_channel, index_subdir, mtime_ns, validate_archive, write_atomic, IndexError,
@@ -373,20 +374,17 @@ fn error(status: StatusCode, message: &str) -> Response {
 }
 
 /// Serves a file through `ServeDir` (Range, Last-Modified, conditional GET), adding an ETag.
+/// The path is decoded and checked once, before any branch looks at the file system.
 async fn download(state: &ServerState, request: Request, path: &str) -> Response {
-    let relative = percent_encoding::percent_decode_str(path.trim_start_matches('/'))
-        .decode_utf8_lossy()
-        .into_owned();
-    // Hidden entries (.cache/ with the index's records, temp files of uploads) are not served,
-    // and `..` (a hidden name too) never leaves the channel folder.
-    if relative
-        .split(['/', '\\'])
-        .any(|segment| segment.starts_with('.'))
-    {
-        return error(StatusCode::NOT_FOUND, "not found");
-    }
+    let checked = match ChannelPath::parse(path) {
+        Ok(checked) => checked,
+        Err(PathRefusal::Hidden | PathRefusal::Empty) => {
+            return error(StatusCode::NOT_FOUND, "not found")
+        }
+        Err(refusal) => return error(StatusCode::BAD_REQUEST, &refusal.to_string()),
+    };
     // One stat syscall: cheaper inline than a round trip through tokio's blocking pool.
-    let file = state.root.join(&relative);
+    let file = checked.under(&state.root);
     let meta = std::fs::metadata(&file).ok().filter(|m| m.is_file());
     let etag = meta
         .as_ref()
@@ -416,13 +414,17 @@ async fn download(state: &ServerState, request: Request, path: &str) -> Response
             return response;
         }
     }
+    // ServeDir sees the checked path, re-encoded, never the raw one.
     let (mut parts, body) = request.into_parts();
     let query = parts
         .uri
         .query()
         .map(|q| format!("?{q}"))
         .unwrap_or_default();
-    parts.uri = format!("{path}{query}").parse().unwrap_or(parts.uri);
+    parts.uri = match format!("{}{query}", checked.to_url_path()).parse() {
+        Ok(uri) => uri,
+        Err(_) => return error(StatusCode::BAD_REQUEST, "malformed query"),
+    };
     let request = Request::from_parts(parts, body);
     let response = match state.files.clone().oneshot(request).await {
         Ok(response) => response,
@@ -441,31 +443,18 @@ async fn download(state: &ServerState, request: Request, path: &str) -> Response
 
 /// Checks `<subdir>/<file name>` of an upload URL; the message says what is wrong.
 fn upload_target(target: &str) -> Result<(String, String), String> {
-    let segments: Vec<String> = target
-        .split('/')
-        .map(|s| {
-            percent_encoding::percent_decode_str(s)
-                .decode_utf8()
-                .map(|s| s.into_owned())
-                .map_err(|_| format!("{target:?} is not UTF-8"))
-        })
-        .collect::<Result<_, _>>()?;
-    let [subdir, file_name] = segments.as_slice() else {
+    let checked = ChannelPath::parse(target).map_err(|refusal| match refusal {
+        PathRefusal::Hidden => format!("upload path {target:?} names a hidden file"),
+        PathRefusal::Empty => format!(
+            "upload path {target:?} must be exactly <subdir>/<file name>, e.g. noarch/pkg-1.0-0.conda"
+        ),
+        other => format!("upload path {target:?}: {other}"),
+    })?;
+    let [subdir, file_name] = checked.segments() else {
         return Err(format!(
             "upload path {target:?} must be exactly <subdir>/<file name>, e.g. noarch/pkg-1.0-0.conda"
         ));
     };
-    for segment in [subdir, file_name] {
-        if segment.is_empty()
-            || segment.starts_with('.')
-            || segment.contains(['/', '\\', '\0'])
-            || segment.contains("..")
-        {
-            return Err(format!(
-                "upload path segment {segment:?} is not a plain file or subdir name"
-            ));
-        }
-    }
     subdir.parse::<Subdir>().map_err(|_| {
         format!("{subdir:?} is not a conda subdir (noarch, linux-64, osx-arm64, ...)")
     })?;
