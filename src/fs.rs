@@ -37,7 +37,12 @@ pub fn give_created_mode(files: &[std::path::PathBuf]) -> std::io::Result<()> {
     let Some(dir) = files.first().and_then(|f| f.parent()) else {
         return Ok(());
     };
-    let mode = temp_file_in(dir)?.as_file().metadata()?.permissions().mode() & 0o7777;
+    let mode = temp_file_in(dir)?
+        .as_file()
+        .metadata()?
+        .permissions()
+        .mode()
+        & 0o7777;
     for file in files {
         let current = std::fs::metadata(file)?.permissions().mode() & 0o7777;
         if current == 0o600 && mode != 0o600 {

@@ -159,6 +159,12 @@ pub fn write_package(
     out_dir: &Path,
 ) -> Result<PathBuf, BuildError> {
     let output = input.output;
+    super::symlinks::check_symlinks(input.host_prefix, &input.files).map_err(|links| {
+        BuildError::EscapingSymlinks {
+            output: output.package.name.as_normalized().to_string(),
+            links,
+        }
+    })?;
     let build = &output.build;
     let noarch_python = build.noarch.is_python();
     if staging.exists() {

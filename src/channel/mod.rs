@@ -7,5 +7,6 @@ pub mod request_path;
 pub mod resolve;
 pub mod search;
 pub mod serve;
+pub mod serve_limits;
 pub mod serve_tls;
 pub mod upload;

@@ -15,11 +15,11 @@
 //! repodata and never a partial archive. An existing file is kept unless `?force=true`.
 
 use super::hot_files::HotFiles;
-use super::request_path::{ChannelPath, PathRefusal};
 use super::index::IndexOptions;
 use super::index::{
     index_channel, index_subdir, mtime_ns, validate_archive, write_atomic, IndexError,
 };
+use super::request_path::{ChannelPath, PathRefusal};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -82,6 +82,8 @@ pub struct ServeOptions {
     pub max_upload_bytes: u64,
     /// Serve HTTPS with these files instead of plain HTTP.
     pub tls: Option<super::serve_tls::TlsFiles>,
+    /// Connection limit and timeouts.
+    pub limits: super::serve_limits::Limits,
 }
 
 /// Reads a token from the first line of a file.
@@ -171,7 +173,7 @@ pub async fn serve(
     )
     .compress_when(is_json as JsonOnly);
     let state = Arc::new(ServerState {
-        root: options.channel,
+        root: options.channel.clone(),
         read_token: options.read_token,
         write_token: options.write_token,
         max_upload_bytes: options.max_upload_bytes,
@@ -184,17 +186,16 @@ pub async fn serve(
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    if let Some(acceptor) = acceptor {
-        super::serve_tls::serve(listener, acceptor, app, ctrl_c).await;
-        return Ok(());
+    match acceptor {
+        Some(acceptor) => {
+            super::serve_tls::serve(listener, acceptor, app, options.limits, ctrl_c).await
+        }
+        None => {
+            let plain = |stream| async move { Some(stream) };
+            super::serve_limits::accept_loop(listener, app, options.limits, plain, ctrl_c).await
+        }
     }
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(ctrl_c)
-    .await
-    .map_err(ServeError::Server)
+    Ok(())
 }
 
 /// Every request: split off a `/t/<token>` prefix, dispatch, and write the access log line.

@@ -95,7 +95,11 @@ fn load(path: &Path) -> Result<LocalArchive, UploadError> {
         reason,
     })?;
     // The subdir becomes a folder of the channel: only a known platform name may.
-    if record.subdir.parse::<rattler_conda_types::Subdir>().is_err() {
+    if record
+        .subdir
+        .parse::<rattler_conda_types::Subdir>()
+        .is_err()
+    {
         return Err(UploadError::Invalid {
             path: path.to_path_buf(),
             reason: format!(

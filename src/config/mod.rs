@@ -472,14 +472,14 @@ impl Merger {
         }
         if let Some(checks) = raw.safety_checks {
             let text = scalar_text(&checks);
-            let parsed = text
-                .parse::<SafetyChecks>()
-                .map_err(|reason| ConfigError::InvalidValue {
-                    origin: origin.into(),
-                    key: "safety_checks",
-                    value: text.clone(),
-                    reason,
-                })?;
+            let parsed =
+                text.parse::<SafetyChecks>()
+                    .map_err(|reason| ConfigError::InvalidValue {
+                        origin: origin.into(),
+                        key: "safety_checks",
+                        value: text.clone(),
+                        reason,
+                    })?;
             if self.claim("safety_checks", origin) {
                 self.config.safety_checks = parsed;
             }

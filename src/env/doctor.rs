@@ -36,21 +36,25 @@ impl Report {
 
     /// conda doctor's text: one block per check, with a mark.
     pub fn text(&self) -> String {
-        let mut out = format!("Environment Health Report for: {}\n\n", self.prefix.display());
-        let per_record = |out: &mut String, title: &str, none: &str, found: &BTreeMap<String, Vec<String>>| {
-            if found.is_empty() {
-                out.push_str(&format!("{OK_MARK} {none}\n\n"));
-                return;
-            }
-            out.push_str(&format!("{X_MARK} {title}:\n\n"));
-            for (record, paths) in found {
-                out.push_str(&format!("{record}: {}\n", paths.len()));
-                for path in paths {
-                    out.push_str(&format!("  {path}\n"));
+        let mut out = format!(
+            "Environment Health Report for: {}\n\n",
+            self.prefix.display()
+        );
+        let per_record =
+            |out: &mut String, title: &str, none: &str, found: &BTreeMap<String, Vec<String>>| {
+                if found.is_empty() {
+                    out.push_str(&format!("{OK_MARK} {none}\n\n"));
+                    return;
                 }
-                out.push('\n');
-            }
-        };
+                out.push_str(&format!("{X_MARK} {title}:\n\n"));
+                for (record, paths) in found {
+                    out.push_str(&format!("{record}: {}\n", paths.len()));
+                    for path in paths {
+                        out.push_str(&format!("  {path}\n"));
+                    }
+                    out.push('\n');
+                }
+            };
         per_record(
             &mut out,
             "Missing Files",
@@ -64,7 +68,9 @@ impl Report {
             &self.altered_files,
         );
         if self.unowned_files.is_empty() {
-            out.push_str(&format!("{OK_MARK} There are no files that no package owns.\n\n"));
+            out.push_str(&format!(
+                "{OK_MARK} There are no files that no package owns.\n\n"
+            ));
         } else {
             out.push_str(&format!(
                 "{X_MARK} Files no package owns: {}\n\n",
@@ -116,7 +122,7 @@ pub fn examine(prefix: &Path) -> Result<Report, PrefixError> {
         missing_files,
         altered_files,
         unowned_files,
-        listed_in_environments_txt: prefix::registered().iter().any(|p| *p == here),
+        listed_in_environments_txt: prefix::registered().contains(&here),
     })
 }
 

@@ -119,12 +119,7 @@ fn is_extraction_folder(name: &str) -> bool {
     let Some(rest) = name.strip_prefix('.') else {
         return false;
     };
-    let Some(stem) = rest
-        .char_indices()
-        .rev()
-        .nth(5)
-        .map(|(at, _)| &rest[..at])
-    else {
+    let Some(stem) = rest.char_indices().rev().nth(5).map(|(at, _)| &rest[..at]) else {
         return false;
     };
     !stem.is_empty() && stem.parse::<ArchiveIdentifier>().is_ok()
@@ -138,7 +133,13 @@ mod tests {
     fn only_rattler_extraction_folders_are_recognised() {
         assert!(is_extraction_folder(".numpy-1.26.4-py312h0_0Ab3xYz"));
         assert!(is_extraction_folder(".libb-1.0-h0_0q1w2e3"));
-        for other in [".cache.lock", ".trash", "numpy-1.26.4-py312h0_0", ".krait", "."] {
+        for other in [
+            ".cache.lock",
+            ".trash",
+            "numpy-1.26.4-py312h0_0",
+            ".krait",
+            ".",
+        ] {
             assert!(!is_extraction_folder(other), "{other}");
         }
     }

@@ -106,12 +106,17 @@ async fn fetch_and_check(options: &ApplyOptions<'_>, plan: &Plan) -> Result<(), 
     let cache = options.cache;
     // Held while fetching, as rattler's installer holds it: other krait (and rattler) processes
     // fetch into the cache one at a time, so extraction folders no one holds are abandoned.
-    let _cache_lock = cache
-        .acquire_global_lock()
-        .await
-        .map_err(|e| format!("cannot lock the package cache: {}", crate::net::error_chain(&e)))?;
+    let _cache_lock = cache.acquire_global_lock().await.map_err(|e| {
+        format!(
+            "cannot lock the package cache: {}",
+            crate::net::error_chain(&e)
+        )
+    })?;
     for abandoned in safety::remove_abandoned_extractions(cache) {
-        tracing::info!("removed {}, left by an interrupted fetch", abandoned.display());
+        tracing::info!(
+            "removed {}, left by an interrupted fetch",
+            abandoned.display()
+        );
     }
     let client = LazyClient::from(options.client.clone());
     let bar = crate::progress::counter(
@@ -338,7 +343,8 @@ impl Snapshot {
     fn write_journal(&self) -> Result<(), std::io::Error> {
         use std::os::unix::ffi::OsStrExt;
         let mut bytes = JOURNAL_HEADER.to_vec();
-        let entries = (self.before.iter().map(|p| (b'B', p))).chain(self.kept.iter().map(|p| (b'K', p)));
+        let entries =
+            (self.before.iter().map(|p| (b'B', p))).chain(self.kept.iter().map(|p| (b'K', p)));
         for (kind, path) in entries {
             bytes.push(kind);
             bytes.extend_from_slice(path.as_os_str().as_bytes());
