@@ -123,10 +123,11 @@ pub fn index_subdir(
     options: &IndexOptions,
 ) -> Result<SubdirReport, IndexError> {
     let dir = channel.join(subdir);
-    let cache_path = channel
-        .join(".cache")
-        .join("krait-index")
-        .join(format!("{subdir}.json"));
+    let cache_dir = channel.join(".cache").join("krait-index");
+    let cache_path = cache_dir.join(format!("{subdir}.json"));
+    // One indexer per subdir at a time (`krait index` next to `krait serve`'s uploads): the
+    // last to write repodata.json has listed every archive written before it started.
+    let _lock = lock_subdir(&cache_dir, subdir)?;
     let previous: RecordCache = if options.force {
         RecordCache::new()
     } else {
@@ -197,12 +198,6 @@ pub fn index_subdir(
             source,
         })?;
     }
-    if let Some(parent) = cache_path.parent() {
-        std::fs::create_dir_all(parent).map_err(|source| IndexError::Write {
-            path: parent.to_path_buf(),
-            source,
-        })?;
-    }
     let cache_json = serde_json::to_vec(&cache).expect("cache serializes");
     write_atomic(&cache_path, &cache_json)?;
 
@@ -213,6 +208,25 @@ pub fn index_subdir(
         reused: reused.len(),
         bad,
     })
+}
+
+/// Holds `<channel>/.cache/krait-index/<subdir>.lock` (waiting for another process that holds
+/// it) until dropped.
+fn lock_subdir(cache_dir: &Path, subdir: &str) -> Result<std::fs::File, IndexError> {
+    let path = cache_dir.join(format!("{subdir}.lock"));
+    let failed = |source| IndexError::Write {
+        path: path.clone(),
+        source,
+    };
+    std::fs::create_dir_all(cache_dir).map_err(failed)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(failed)?;
+    file.lock().map_err(failed)?;
+    Ok(file)
 }
 
 fn list_archives(dir: &Path) -> Result<Vec<Archive>, IndexError> {

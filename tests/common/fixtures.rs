@@ -248,3 +248,32 @@ impl Package {
         out
     }
 }
+
+/// The bytes of a `.conda` archive with 64 bytes (or half, if smaller) in the middle of its
+/// `pkg-*.tar.zst` member flipped: the zip still opens and `info/` still reads, only the
+/// content is damaged. For a `.tar.bz2`, the middle of the file is flipped.
+pub fn damaged_content(archive: &Path) -> Vec<u8> {
+    let mut bytes = std::fs::read(archive).unwrap();
+    let (start, len) = if archive.to_string_lossy().ends_with(".conda") {
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.clone())).unwrap();
+        let name = zip
+            .file_names()
+            .filter_map(Result::ok)
+            .find(|n| n.starts_with("pkg-"))
+            .unwrap()
+            .into_owned();
+        let member = zip.by_name(&name).unwrap();
+        (
+            member.data_start().unwrap() as usize,
+            member.compressed_size() as usize,
+        )
+    } else {
+        (0, bytes.len())
+    };
+    let flipped = 64.min(len / 2);
+    let from = start + (len - flipped) / 2;
+    for byte in &mut bytes[from..from + flipped] {
+        *byte ^= 0x5a;
+    }
+    bytes
+}
