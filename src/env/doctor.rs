@@ -186,15 +186,17 @@ fn altered(prefix: &Path, records: &[PrefixRecord]) -> BTreeMap<String, Vec<Stri
 }
 
 /// Files and symlinks of the prefix that no record lists. `conda-meta/` is the records'
-/// own, `__pycache__/` what Python writes at run time, and a rollback folder belongs to a
-/// transaction (finished before doctor runs).
+/// own, `__pycache__/` what Python writes at run time, `CACHEDIR.TAG` the backup-exclusion
+/// marker rattler (and so pixi and krait) puts in every prefix, and a rollback folder belongs
+/// to a transaction (finished before doctor runs).
 fn unowned(prefix: &Path, owned: &HashSet<PathBuf>) -> Vec<String> {
     let mut unowned: Vec<String> = walkdir::WalkDir::new(prefix)
         .min_depth(1)
         .into_iter()
         .filter_entry(|e| {
             let name = e.file_name();
-            !(e.depth() == 1 && (name == "conda-meta" || name == super::transaction::KEEP_DIR))
+            let top_level_own = ["conda-meta", "CACHEDIR.TAG", super::transaction::KEEP_DIR];
+            !(e.depth() == 1 && top_level_own.iter().any(|own| name == *own))
                 && name != "__pycache__"
         })
         .filter_map(Result::ok)

@@ -44,6 +44,9 @@ pub struct Package {
     /// Content of `info/link.json`.
     pub link_json: Option<serde_json::Value>,
     pub timestamp_ms: i64,
+    /// Files (among `files`) whose `paths.json` sha256 is wrong: a package that contradicts
+    /// itself.
+    pub wrong_sha256: Vec<String>,
 }
 
 /// conda's legacy prefix placeholder.
@@ -75,6 +78,7 @@ impl Package {
             noarch: None,
             link_json: None,
             timestamp_ms: 1_700_000_000_000,
+            wrong_sha256: Vec::new(),
         }
     }
 
@@ -94,6 +98,12 @@ impl Package {
     pub fn with_placeholder(mut self, path: &str, mode: &'static str) -> Package {
         self.placeholders
             .push((path.into(), PLACEHOLDER.into(), mode));
+        self
+    }
+
+    /// Records a wrong sha256 for an added file in `info/paths.json`.
+    pub fn with_wrong_sha256(mut self, path: &str) -> Package {
+        self.wrong_sha256.push(path.into());
         self
     }
 
@@ -166,6 +176,9 @@ impl Package {
                 "sha256": hex::encode(rattler_digest::compute_bytes_digest::<rattler_digest::Sha256>(data)),
                 "size_in_bytes": data.len(),
             });
+            if self.wrong_sha256.contains(rel) {
+                entry["sha256"] = json!("0".repeat(64));
+            }
             if let Some((_, placeholder, mode)) = self.placeholders.iter().find(|p| &p.0 == rel) {
                 entry["prefix_placeholder"] = json!(placeholder);
                 entry["file_mode"] = json!(mode);
