@@ -292,7 +292,11 @@ fn status(reply: &str) -> &str {
 
 #[test]
 fn reads_never_reach_outside_the_channel() {
-    let tmp = tempfile::tempdir().unwrap();
+    // No hidden (`.tmp...`) folder on the way: the paths below must name plain folders.
+    let tmp = tempfile::Builder::new()
+        .prefix("krait-serve-reads-")
+        .tempdir()
+        .unwrap();
     let channel = tmp.path().join("channel");
     let server = start(tmp.path(), &channel);
     // Next to the channel: one file named like an archive (the in-memory copies serve those),
