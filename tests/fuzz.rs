@@ -87,9 +87,9 @@ fn fuzz_request_paths() -> Result<(), String> {
     fuzz("serve request path", request_path(), |raw| {
         if let Ok(path) = ChannelPath::parse(&raw) {
             let full = path.under(root);
-            let relative = full.strip_prefix(root).map_err(|_| {
-                TestCaseError::fail(format!("{raw:?} names {}", full.display()))
-            })?;
+            let relative = full
+                .strip_prefix(root)
+                .map_err(|_| TestCaseError::fail(format!("{raw:?} names {}", full.display())))?;
             prop_assert_eq!(relative.components().count(), path.segments().len());
             prop_assert!(relative
                 .components()
@@ -169,38 +169,50 @@ fn sample_archives(dir: &Path) -> Vec<(String, Vec<u8>)> {
 
 fn fuzz_archive_reading(samples: &[(String, Vec<u8>)]) -> Result<(), String> {
     let strategy = (0..samples.len(), damage());
-    fuzz("archive reading (index, upload)", strategy, |(which, damages)| {
-        let (name, original) = &samples[which];
-        let bytes = apply(original, &damages);
-        if let Ok(record) = krait::channel::index::read_archive(&bytes, name) {
-            prop_assert_eq!(record.name.as_normalized(), "fuzzed");
-            prop_assert_eq!(record.size, Some(bytes.len() as u64));
-        }
-        Ok(())
-    })
+    fuzz(
+        "archive reading (index, upload)",
+        strategy,
+        |(which, damages)| {
+            let (name, original) = &samples[which];
+            let bytes = apply(original, &damages);
+            if let Ok(record) = krait::channel::index::read_archive(&bytes, name) {
+                prop_assert_eq!(record.name.as_normalized(), "fuzzed");
+                prop_assert_eq!(record.size, Some(bytes.len() as u64));
+            }
+            Ok(())
+        },
+    )
 }
 
 fn fuzz_archive_unpacking(samples: &[(String, Vec<u8>)]) -> Result<(), String> {
     let scratch = tempfile::tempdir().unwrap();
     let strategy = (0..samples.len(), damage());
-    fuzz("archive unpacking (environments)", strategy, |(which, damages)| {
-        let (name, original) = &samples[which];
-        let bytes = apply(original, &damages);
-        let case = tempfile::tempdir_in(scratch.path()).unwrap();
-        let archive = case.path().join(name);
-        std::fs::write(&archive, &bytes).unwrap();
-        let destination = case.path().join("unpacked");
-        // The sha256 of the damaged bytes: unpacking itself is what is under test.
-        let sha256 = rattler_digest::compute_bytes_digest::<rattler_digest::Sha256>(&bytes);
-        let _ = krait::env::extract::extract_verified(&archive, &destination, &sha256);
-        let outside: Vec<PathBuf> = std::fs::read_dir(case.path())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| *p != archive && *p != destination)
-            .collect();
-        prop_assert!(outside.is_empty(), "written outside the destination: {:?}", outside);
-        Ok(())
-    })
+    fuzz(
+        "archive unpacking (environments)",
+        strategy,
+        |(which, damages)| {
+            let (name, original) = &samples[which];
+            let bytes = apply(original, &damages);
+            let case = tempfile::tempdir_in(scratch.path()).unwrap();
+            let archive = case.path().join(name);
+            std::fs::write(&archive, &bytes).unwrap();
+            let destination = case.path().join("unpacked");
+            // The sha256 of the damaged bytes: unpacking itself is what is under test.
+            let sha256 = rattler_digest::compute_bytes_digest::<rattler_digest::Sha256>(&bytes);
+            let _ = krait::env::extract::extract_verified(&archive, &destination, &sha256);
+            let outside: Vec<PathBuf> = std::fs::read_dir(case.path())
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| *p != archive && *p != destination)
+                .collect();
+            prop_assert!(
+                outside.is_empty(),
+                "written outside the destination: {:?}",
+                outside
+            );
+            Ok(())
+        },
+    )
 }
 
 /// Lines of `meta.yaml` that exercise selectors, Jinja and YAML, good and bad.
