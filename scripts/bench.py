@@ -95,6 +95,15 @@ def bench_env():
     theirs_warm = rattler_install(home / "r2", home / "rattler-cache")
     report("create, cold cache", ours_cold, theirs_cold, 0.8)
     report("create, warm cache", ours_warm, theirs_warm, 0.8)
+    # What hashing every reused cached file (the default safety_checks) costs: the same warm
+    # create with the checks off, median of 3 each.
+    checked = statistics.median(krait_create(home / f"c{i}") for i in range(3))
+    (home / ".condarc").write_text("safety_checks: disabled\n")
+    unchecked = statistics.median(krait_create(home / f"u{i}") for i in range(3))
+    (home / ".condarc").unlink()
+    print(f"create, warm cache: file checks cost {checked - unchecked:.3f} s "
+          f"({checked:.3f} s checked vs {unchecked:.3f} s with safety_checks: disabled, "
+          f"{100 * (checked - unchecked) / unchecked:.0f}%)")
     # du counts a hard-linked file once per run: the second prefix shows only what it adds.
     out = subprocess.run(["du", "-s", "--block-size=1", home / "k1", home / "k2"], capture_output=True, text=True, check=True)
     first, second = (int(line.split()[0]) for line in out.stdout.splitlines())
