@@ -3,7 +3,8 @@
 //! - the request-path decoder of `krait serve`: an accepted path stays inside the channel;
 //! - `.conda` and `.tar.bz2` archives, damaged at random: reading them (index, upload) and
 //!   unpacking them (environments) fails cleanly and never writes outside the destination;
-//! - `meta.yaml` rendering: selectors, Jinja and YAML mixed at random never panic.
+//! - `meta.yaml` rendering: selectors, Jinja and YAML mixed at random, and the corpus recipes
+//!   of `tests/recipes/` damaged at random, never panic.
 //!
 //! Each target runs for `KRAIT_FUZZ_SECONDS` (default 3) and prints how many inputs it tried.
 //! This file has its own `main` (`harness = false` in Cargo.toml) so that the counts are
@@ -280,6 +281,63 @@ fn recipe_text() -> impl Strategy<Value = String> {
     proptest::collection::vec(any_line, 0..40).prop_map(|lines| lines.join("\n"))
 }
 
+/// One change to a line of a recipe, at a fraction (per mille) of its lines.
+#[derive(Debug, Clone)]
+enum LineEdit {
+    Drop(u16),
+    Repeat(u16),
+    /// Keep only this many characters.
+    Cut(u16, usize),
+    /// Insert text in the middle.
+    Insert(u16, String),
+}
+
+/// The corpus recipes of `tests/recipes/` (conda-forge's, see their README), with lines
+/// dropped, repeated or cut short and YAML or Jinja punctuation inserted at random.
+fn mutated_corpus_recipe() -> impl Strategy<Value = String> {
+    let corpus: Vec<String> =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/recipes"))
+            .unwrap()
+            .filter_map(|e| std::fs::read_to_string(e.unwrap().path().join("meta.yaml")).ok())
+            .collect();
+    let edit = prop_oneof![
+        (0..1000u16).prop_map(LineEdit::Drop),
+        (0..1000u16).prop_map(LineEdit::Repeat),
+        (0..1000u16, 0..80usize).prop_map(|(at, keep)| LineEdit::Cut(at, keep)),
+        (0..1000u16, "[{}%#\\[\\]:'\"|&*!<>= -]{1,3}")
+            .prop_map(|(at, text)| LineEdit::Insert(at, text)),
+    ];
+    (0..corpus.len(), proptest::collection::vec(edit, 1..6)).prop_map(move |(which, edits)| {
+        let mut lines: Vec<String> = corpus[which].lines().map(str::to_string).collect();
+        for edit in edits {
+            if lines.is_empty() {
+                break;
+            }
+            let (LineEdit::Drop(at)
+            | LineEdit::Repeat(at)
+            | LineEdit::Cut(at, _)
+            | LineEdit::Insert(at, _)) = edit;
+            let i = lines.len() * at as usize / 1000;
+            match edit {
+                LineEdit::Drop(_) => {
+                    lines.remove(i);
+                }
+                LineEdit::Repeat(_) => lines.insert(i, lines[i].clone()),
+                LineEdit::Cut(_, keep) => lines[i] = lines[i].chars().take(keep).collect(),
+                LineEdit::Insert(_, text) => {
+                    let middle = lines[i].chars().count() / 2;
+                    let byte = lines[i]
+                        .char_indices()
+                        .nth(middle)
+                        .map_or(lines[i].len(), |(b, _)| b);
+                    lines[i].insert_str(byte, &text);
+                }
+            }
+        }
+        lines.join("\n")
+    })
+}
+
 fn fuzz_recipe_rendering() -> Result<(), String> {
     use krait::recipe::{render_recipe, Recipe, RenderOptions};
     let dir = tempfile::tempdir().unwrap();
@@ -287,7 +345,8 @@ fn fuzz_recipe_rendering() -> Result<(), String> {
     options.system_config_files = Vec::new();
     options.env = [("HOME".to_string(), "/home/fuzz".to_string())].into();
     options.git_cache = dir.path().join("git_cache");
-    fuzz("meta.yaml rendering", recipe_text(), |text| {
+    let text = prop_oneof![recipe_text(), mutated_corpus_recipe()];
+    fuzz("meta.yaml rendering", text, |text| {
         let recipe = Recipe {
             meta_path: dir.path().join("meta.yaml"),
             dir: dir.path().to_path_buf(),

@@ -16,7 +16,7 @@
 
 mod common;
 
-use common::fixtures::{damaged_content, Format, Package};
+use common::fixtures::{damaged_content, noise, Format, Package};
 use common::{built_once, krait, run, run_err, run_ok};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -38,6 +38,22 @@ fn under_umask_022(cmd: &Command) -> Command {
         };
     }
     sh
+}
+
+/// `krait create -y --override-channels -c CHANNEL -p PREFIX SPEC...`.
+fn create(home: &Path, channel: &Path, prefix: &Path, specs: &[&str]) -> Command {
+    let mut cmd = krait(home);
+    cmd.args(["create", "-y", "--override-channels", "-c"])
+        .arg(channel)
+        .arg("-p")
+        .arg(prefix)
+        .args(specs);
+    cmd
+}
+
+/// `krait upload ARCHIVE --to DIR`, which must fail; its stderr.
+fn upload_refused(home: &Path, archive: &Path, to: &Path) -> String {
+    run_err(krait(home).arg("upload").arg(archive).arg("--to").arg(to))
 }
 
 fn mode(path: &Path) -> u32 {
@@ -64,19 +80,6 @@ fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
                 std::fs::read(e.path()).unwrap()
             };
             (e.path().strip_prefix(dir).unwrap().to_path_buf(), content)
-        })
-        .collect()
-}
-
-/// Bytes that do not compress away (xorshift), so archive members have real sizes.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            b'a' + (state % 26) as u8
         })
         .collect()
 }
@@ -150,13 +153,7 @@ fn damaged_archives_are_refused_by_index_and_upload_naming_them() {
     let to_upload = home.join("upload").join("flipped-1.0-0.conda");
     std::fs::create_dir_all(to_upload.parent().unwrap()).unwrap();
     std::fs::write(&to_upload, damaged_content(&conda)).unwrap();
-    let err = run_err(
-        krait(home)
-            .arg("upload")
-            .arg(&to_upload)
-            .arg("--to")
-            .arg(&target),
-    );
+    let err = upload_refused(home, &to_upload, &target);
     assert!(
         err.contains(&to_upload.display().to_string()) && err.contains("pkg-flipped-1.0-0.tar.zst"),
         "{err}"
@@ -188,13 +185,7 @@ fn upload_into_a_folder_refuses_subdirs_that_are_not_platforms() {
     let _ = std::fs::remove_dir_all(home.join("x/ESCAPED"));
     for name in ["escaping", "absolute", "unknown"] {
         let archive = archives.join(format!("{name}-1.0-0.conda"));
-        let err = run_err(
-            krait(home)
-                .arg("upload")
-                .arg(&archive)
-                .arg("--to")
-                .arg(&channel),
-        );
+        let err = upload_refused(home, &archive, &channel);
         assert!(
             err.contains(&archive.display().to_string()) && err.contains("not a conda platform"),
             "{err}"
@@ -279,14 +270,12 @@ fn written_files_get_the_mode_the_umask_gives() {
             .arg(&channel),
     ));
     let prefix = home.join("env");
-    run_ok(&mut under_umask_022(
-        krait(home)
-            .args(["create", "-y", "--override-channels", "-c"])
-            .arg(&channel)
-            .arg("-p")
-            .arg(&prefix)
-            .args(["moded", "uploaded"]),
-    ));
+    run_ok(&mut under_umask_022(&create(
+        home,
+        &channel,
+        &prefix,
+        &["moded", "uploaded"],
+    )));
     let sdist = sdist_named(&home.join("sdists"), "demo-1.0.tar.gz", "demo");
     run_ok(&mut under_umask_022(
         krait(home)
@@ -376,14 +365,7 @@ fn a_killed_install_is_rolled_back_by_the_next_command() {
     let mut interrupted = None;
     for attempt in 0..5 {
         let prefix = home.join(format!("env{attempt}"));
-        run_ok(
-            krait(home)
-                .args(["create", "-y", "-q", "--override-channels", "-c"])
-                .arg(&channel)
-                .arg("-p")
-                .arg(&prefix)
-                .arg("base"),
-        );
+        run_ok(&mut create(home, &channel, &prefix, &["base"]));
         let before = tree(&prefix);
         let mut child = install(&prefix)
             .stdout(std::process::Stdio::null())
@@ -452,14 +434,7 @@ fn doctor_reports_missing_altered_and_unowned_files() {
         .write(&channel, Format::Conda);
     run_ok(krait(home).arg("index").arg(&channel));
     let prefix = home.join("env");
-    run_ok(
-        krait(home)
-            .args(["create", "-y", "--override-channels", "-c"])
-            .arg(&channel)
-            .arg("-p")
-            .arg(&prefix)
-            .arg("doc"),
-    );
+    run_ok(&mut create(home, &channel, &prefix, &["doc"]));
     let healthy = run_ok(krait(home).arg("doctor").arg("-p").arg(&prefix));
     assert!(
         healthy.contains(&format!(
@@ -511,16 +486,9 @@ fn reused_cache_entries_are_checked_file_by_file() {
         .with_wrong_sha256("share/selfbad/x.txt")
         .write(&channel, Format::Conda);
     run_ok(krait(home).arg("index").arg(&channel));
-    let create = |prefix: &str, spec: &str| {
-        let mut cmd = krait(home);
-        cmd.args(["create", "-y", "--override-channels", "-c"])
-            .arg(&channel)
-            .arg("-p")
-            .arg(home.join(prefix))
-            .arg(spec);
-        run(&mut cmd)
-    };
-    assert!(create("a", "cached").status.success());
+    let create_env =
+        |prefix: &str, spec: &str| run(&mut create(home, &channel, &home.join(prefix), &[spec]));
+    assert!(create_env("a", "cached").status.success());
     let cached = home.join("pkgs/cached-1.0-h0_0/share/cached/data.txt");
     // An edit of the same size, with the modification time put back.
     let tamper = || {
@@ -534,7 +502,7 @@ fn reused_cache_entries_are_checked_file_by_file() {
             .unwrap();
     };
     tamper();
-    let out = create("b", "cached");
+    let out = create_env("b", "cached");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
@@ -554,7 +522,7 @@ fn reused_cache_entries_are_checked_file_by_file() {
     let condarc = home.join(".condarc");
     std::fs::write(&condarc, "safety_checks: disabled\n").unwrap();
     tamper();
-    let out = create("c", "cached");
+    let out = create_env("c", "cached");
     assert!(out.status.success());
     assert_eq!(data("c"), "ALTERED content!\n");
 
@@ -565,7 +533,7 @@ fn reused_cache_entries_are_checked_file_by_file() {
         "safety_checks: enabled\nextra_safety_checks: true\n",
     )
     .unwrap();
-    let out = create("d", "selfbad");
+    let out = create_env("d", "selfbad");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
@@ -576,12 +544,12 @@ fn reused_cache_entries_are_checked_file_by_file() {
     );
     assert!(!home.join("d").exists());
     std::fs::write(&condarc, "safety_checks: warn\nextra_safety_checks: true\n").unwrap();
-    let out = create("e", "selfbad");
+    let out = create_env("e", "selfbad");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("safety_checks: warn"), "{stderr}");
     std::fs::write(&condarc, "safety_checks: sometimes\n").unwrap();
-    let err = String::from_utf8_lossy(&create("f", "cached").stderr).into_owned();
+    let err = String::from_utf8_lossy(&create_env("f", "cached").stderr).into_owned();
     assert!(
         err.contains("safety_checks") && err.contains("expected enabled, warn or disabled"),
         "{err}"

@@ -262,6 +262,19 @@ impl Package {
     }
 }
 
+/// Deterministic bytes that do not compress (xorshift), so sizes on disk are real.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 /// The bytes of a `.conda` archive with 64 bytes (or half, if smaller) in the middle of its
 /// `pkg-*.tar.zst` member flipped: the zip still opens and `info/` still reads, only the
 /// content is damaged. For a `.tar.bz2`, the middle of the file is flipped.
