@@ -248,8 +248,24 @@ fn reads_need_the_read_token_when_one_is_set() {
         open.header("www-authenticate"),
         Some("Bearer realm=\"krait\"")
     );
-    let wrong = request("GET", &format!("{}/t/nope/{path}", server.url), &[], None);
-    assert_eq!(wrong.status, 401);
+    // Wrong, empty, a prefix of the token, the token with more after it, in the path or
+    // in the header.
+    for token in ["nope", "", &READ_TOKEN[..5], &format!("{READ_TOKEN}0")] {
+        let in_path = request(
+            "GET",
+            &format!("{}/t/{token}/{path}", server.url),
+            &[],
+            None,
+        );
+        assert_eq!(in_path.status, 401, "{token:?}");
+        let bearer = request(
+            "GET",
+            &format!("{}/{path}", server.url),
+            &[("authorization", &format!("Bearer {token}"))],
+            None,
+        );
+        assert_eq!(bearer.status, 401, "{token:?}");
+    }
     for token in [READ_TOKEN, WRITE_TOKEN] {
         let in_path = request(
             "GET",
