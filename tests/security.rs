@@ -517,6 +517,16 @@ fn reused_cache_entries_are_checked_file_by_file() {
         std::fs::read_to_string(&cached).unwrap(),
         "original content\n"
     );
+    // The entry was stamped good after linking (so an unchanged entry is not hashed again);
+    // an edit after the stamp is still caught.
+    assert!(home.join("pkgs/cached-1.0-h0_0.krait-verified").is_file());
+    let out = create_env("b2", "cached");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("modified"));
+    std::thread::sleep(Duration::from_millis(20));
+    tamper();
+    let out = create_env("b3", "cached");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the cached copy was modified"));
+    assert_eq!(data("b3"), "original content\n");
 
     // safety_checks: disabled trusts the cache as it is.
     let condarc = home.join(".condarc");

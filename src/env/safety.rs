@@ -8,6 +8,15 @@
 //! match either (the package contradicts itself), `safety_checks` decides: `enabled` refuses
 //! it, `warn` (conda's default) says so and links it, `disabled` checks nothing at all.
 //! `extra_safety_checks: true` also checks entries just extracted.
+//!
+//! Hashing every reused byte would double the time of a warm `create`, so krait remembers
+//! when it last knew an entry good: after a transaction links it, the newest inode change
+//! time (ctime) of its files goes into `<entry>.krait-verified`. Any write, `chmod`, or
+//! `touch` that sets the mtime back moves a file's ctime to the present, and no unprivileged
+//! call sets it back; an entry whose files are no newer than its stamp is unchanged and is not
+//! hashed again. (Hard links into environments move the ctime too, which is why the stamp is
+//! taken after linking. On kernels without fine-grained timestamps, an edit in the same clock
+//! tick as krait's own last look at the entry would share its ctime.)
 
 use crate::config::SafetyChecks;
 use rattler_cache::package_cache::{CacheReporter, PackageCache};
@@ -31,10 +40,22 @@ impl Safety {
         }
     }
 
-    /// Whether a cache entry's files are hashed: reused entries unless checks are disabled,
-    /// fresh ones only with `extra_safety_checks`.
-    pub fn verifies(&self, freshly_extracted: bool) -> bool {
-        self.checks != SafetyChecks::Disabled && (!freshly_extracted || self.extra)
+    /// Whether krait vouches for what it links: not with `safety_checks: disabled`.
+    pub fn checks(&self) -> bool {
+        self.checks != SafetyChecks::Disabled
+    }
+
+    /// Whether a cache entry's files are hashed before they are linked: a reused entry whose
+    /// files changed since its stamp, a fresh one only with `extra_safety_checks`; none when
+    /// checks are disabled.
+    pub async fn needs_hashing(&self, entry: &Path, paths: &PathsJson, fresh: bool) -> bool {
+        if !self.checks() || fresh {
+            return self.checks() && self.extra;
+        }
+        let (entry, paths) = (entry.to_path_buf(), paths.clone());
+        tokio::task::spawn_blocking(move || !unchanged_since_stamp(&entry, &paths))
+            .await
+            .unwrap_or(true)
     }
 
     /// What a package whose own files contradict its `paths.json` gets: an error with
@@ -62,6 +83,49 @@ pub async fn verify_entry(dir: &Path, paths: &PathsJson) -> Result<(), String> {
     })
     .await
     .map_err(|e| e.to_string())?
+}
+
+/// Where an entry's verification stamp lives: next to the entry, as rattler's `.lock`.
+fn stamp_path(entry: &Path) -> PathBuf {
+    let mut path = entry.as_os_str().to_owned();
+    path.push(".krait-verified");
+    PathBuf::from(path)
+}
+
+/// The newest ctime (in nanoseconds) among an entry's files, or `None` if one is missing.
+fn newest_change(entry: &Path, paths: &PathsJson) -> Option<i128> {
+    use std::os::unix::fs::MetadataExt;
+    paths
+        .paths
+        .iter()
+        .map(|file| {
+            let meta = std::fs::symlink_metadata(entry.join(&file.relative_path)).ok()?;
+            Some(i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()))
+        })
+        .try_fold(0, |newest, ctime| Some(newest.max(ctime?)))
+}
+
+/// Whether no file of the entry changed since krait last stamped it good.
+pub fn unchanged_since_stamp(entry: &Path, paths: &PathsJson) -> bool {
+    let Some(stamp) = std::fs::read_to_string(stamp_path(entry))
+        .ok()
+        .and_then(|text| text.trim().parse::<i128>().ok())
+    else {
+        return false;
+    };
+    newest_change(entry, paths).is_some_and(|newest| newest <= stamp)
+}
+
+/// Records that the entry's files, as they are now, are good (their content was just checked,
+/// or came from an archive whose sha256 was). Best effort: a read-only cache stays unstamped
+/// and is hashed each time.
+pub fn stamp_good(entry: &Path, paths: &PathsJson) {
+    let Some(newest) = newest_change(entry, paths) else {
+        return;
+    };
+    if let Err(e) = crate::fs::write_atomic(&stamp_path(entry), newest.to_string().as_bytes()) {
+        tracing::debug!("cannot stamp {}: {e}", entry.display());
+    }
 }
 
 /// Tells whether a `get_or_fetch` call downloaded or extracted the package (rather than
@@ -128,6 +192,7 @@ fn is_extraction_folder(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn only_rattler_extraction_folders_are_recognised() {
@@ -144,20 +209,39 @@ mod tests {
         }
     }
 
-    #[test]
-    fn fresh_entries_are_hashed_only_with_extra_safety_checks() {
+    #[tokio::test]
+    async fn entries_are_hashed_unless_stamped_fresh_or_disabled() {
+        let dir = tempfile::tempdir().unwrap();
+        let entry = dir.path().join("pkg-1.0-0");
+        std::fs::create_dir_all(entry.join("share")).unwrap();
+        std::fs::write(entry.join("share/a"), "a").unwrap();
+        let paths: PathsJson = serde_json::from_value(serde_json::json!({
+            "paths": [{"_path": "share/a", "path_type": "hardlink", "size_in_bytes": 1}],
+            "paths_version": 1
+        }))
+        .unwrap();
         let default = Safety::default();
-        assert!(default.verifies(false));
-        assert!(!default.verifies(true));
         let extra = Safety {
             extra: true,
             ..Safety::default()
         };
-        assert!(extra.verifies(true));
         let disabled = Safety {
             checks: SafetyChecks::Disabled,
             extra: true,
         };
-        assert!(!disabled.verifies(false) && !disabled.verifies(true));
+        assert!(default.needs_hashing(&entry, &paths, false).await);
+        assert!(!default.needs_hashing(&entry, &paths, true).await);
+        assert!(extra.needs_hashing(&entry, &paths, true).await);
+        assert!(!disabled.needs_hashing(&entry, &paths, false).await);
+        stamp_good(&entry, &paths);
+        assert!(!default.needs_hashing(&entry, &paths, false).await);
+        // Any change moves the ctime past the stamp, a chmod as much as a write.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let file = entry.join("share/a");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(default.needs_hashing(&entry, &paths, false).await);
+        stamp_good(&entry, &paths);
+        std::fs::remove_file(&file).unwrap();
+        assert!(default.needs_hashing(&entry, &paths, false).await);
     }
 }

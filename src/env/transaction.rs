@@ -102,7 +102,11 @@ fn escaping_path(paths: &PathsJson) -> Option<&Path> {
 /// checks reused cache entries file by file as `safety_checks` says ([`super::safety`]), and
 /// refuses any package whose `paths.json` names a path outside the prefix, before anything is
 /// linked.
-async fn fetch_and_check(options: &ApplyOptions<'_>, plan: &Plan) -> Result<(), String> {
+/// Returns the cache entries whose content krait vouches for, to stamp once they are linked.
+async fn fetch_and_check(
+    options: &ApplyOptions<'_>,
+    plan: &Plan,
+) -> Result<Vec<(PathBuf, PathsJson)>, String> {
     let cache = options.cache;
     // Held while fetching, as rattler's installer holds it: other krait (and rattler) processes
     // fetch into the cache one at a time, so extraction folders no one holds are abandoned.
@@ -144,22 +148,25 @@ async fn fetch_and_check(options: &ApplyOptions<'_>, plan: &Plan) -> Result<(), 
                 };
                 Ok::<_, String>((meta.path().to_path_buf(), paths, fresh.happened()))
             };
-            let (dir, mut paths, fresh) = fetch().await?;
-            if safety.verifies(fresh) {
+            let (mut dir, mut paths, fresh) = fetch().await?;
+            // Whether krait vouches for the entry's content once it is linked.
+            let mut good = safety.checks();
+            if safety.needs_hashing(&dir, &paths, fresh).await {
                 if let Err(problem) = safety::verify_entry(&dir, &paths).await {
-                    if fresh {
-                        safety.inconsistent(&name, &problem)?;
+                    let problem = if fresh {
+                        Some(problem)
                     } else {
                         tracing::warn!(
                             "{name}: the cached copy was modified ({problem}); extracting it again"
                         );
                         std::fs::remove_dir_all(&dir)
                             .map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
-                        let (dir, again, _) = fetch().await?;
-                        if let Err(problem) = safety::verify_entry(&dir, &again).await {
-                            safety.inconsistent(&name, &problem)?;
-                        }
-                        paths = again;
+                        (dir, paths, _) = fetch().await?;
+                        safety::verify_entry(&dir, &paths).await.err()
+                    };
+                    if let Some(problem) = problem {
+                        safety.inconsistent(&name, &problem)?;
+                        good = false;
                     }
                 }
             }
@@ -170,7 +177,7 @@ async fn fetch_and_check(options: &ApplyOptions<'_>, plan: &Plan) -> Result<(), 
                     "{name}: refusing the path {} in info/paths.json, which is outside the prefix",
                     path.display()
                 )),
-                None => Ok(()),
+                None => Ok(good.then_some((dir, paths))),
             }
         }
     });
@@ -181,9 +188,9 @@ async fn fetch_and_check(options: &ApplyOptions<'_>, plan: &Plan) -> Result<(), 
     let parallel = (cores * 2).max(5);
     let fetched = futures::stream::iter(fetches)
         .buffer_unordered(parallel)
-        .try_collect::<Vec<()>>()
+        .try_collect::<Vec<Option<(PathBuf, PathsJson)>>>()
         .await
-        .map(|_| ());
+        .map(|entries| entries.into_iter().flatten().collect());
     bar.finish_and_clear();
     fetched
 }
@@ -452,12 +459,13 @@ pub async fn apply(
     plan: &Plan,
     options: ApplyOptions<'_>,
 ) -> Result<(), TransactionFailure> {
-    fetch_and_check(&options, plan)
-        .await
-        .map_err(|message| TransactionFailure::Refused {
-            prefix: prefix.to_path_buf(),
-            message,
-        })?;
+    let good_entries =
+        fetch_and_check(&options, plan)
+            .await
+            .map_err(|message| TransactionFailure::Refused {
+                prefix: prefix.to_path_buf(),
+                message,
+            })?;
     std::fs::create_dir_all(prefix.join("conda-meta")).map_err(|source| {
         TransactionFailure::Snapshot {
             prefix: prefix.to_path_buf(),
@@ -529,6 +537,13 @@ pub async fn apply(
     match failure {
         None => {
             snapshot.discard();
+            // Linking moved the entries' ctimes (hard links do): stamp them as they are now.
+            let _ = tokio::task::spawn_blocking(move || {
+                for (entry, paths) in &good_entries {
+                    safety::stamp_good(entry, paths);
+                }
+            })
+            .await;
             Ok(())
         }
         Some(failure) => match snapshot.restore() {
