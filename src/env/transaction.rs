@@ -4,7 +4,10 @@
 //! path in the prefix and keep hard links (copies where linking fails) of every file it may
 //! remove: the files of packages being removed or replaced and `conda-meta/`. If any step fails
 //! (a link or unlink error, a failing post-link script, Ctrl-C) we delete what appeared and put
-//! the kept files back, so the prefix is as it was.
+//! the kept files back, so the prefix is as it was. What that needs (the paths that existed,
+//! the kept files) is journaled in the keep folder before anything changes, so that when the
+//! process dies outright (`kill -9`) the next krait process to lock the prefix finishes the
+//! rollback ([`finish_interrupted`]).
 
 use super::extract::extract_verified;
 use super::safety::{self, Safety};
@@ -101,8 +104,8 @@ fn escaping_path(paths: &PathsJson) -> Option<&Path> {
 /// Puts every package to link into the cache (verifying its sha256 against the record),
 /// checks reused cache entries file by file as `safety_checks` says ([`super::safety`]), and
 /// refuses any package whose `paths.json` names a path outside the prefix, before anything is
+/// linked. Returns the cache entries whose content krait vouches for, to stamp once they are
 /// linked.
-/// Returns the cache entries whose content krait vouches for, to stamp once they are linked.
 async fn fetch_and_check(
     options: &ApplyOptions<'_>,
     plan: &Plan,
