@@ -8,21 +8,8 @@
 #[allow(dead_code)] // shared with the tests, which use more of it
 mod fixtures;
 
-use fixtures::{Format, Package};
+use fixtures::{noise, Format, Package};
 use std::path::PathBuf;
-
-/// Deterministic bytes that do not compress (xorshift), so sizes on disk are real.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

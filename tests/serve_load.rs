@@ -1,6 +1,8 @@
-//! 200 concurrent downloads while 20 uploads land on one `krait serve`: no reader ever sees a
-//! partial repodata.json or archive, and afterwards every uploaded package is in repodata
-//! exactly once with the sha256 of what was sent. Loopback only, bounded to 60 s.
+//! A soak of one `krait serve`, twice: 200 concurrent downloads while 20 uploads land and a
+//! `krait index` of the same folder runs next to the server. No reader ever sees a partial
+//! repodata.json or archive, and after each round every package uploaded so far is in
+//! repodata exactly once with the sha256 of what was sent: the index run loses none of them.
+//! Loopback only, bounded to 60 s a round.
 
 mod common;
 mod serve_support;
@@ -14,7 +16,7 @@ const UPLOADS: usize = 20;
 const DOWNLOADS: usize = 200;
 
 #[test]
-fn concurrent_downloads_and_uploads_stay_consistent() {
+fn concurrent_downloads_uploads_and_an_index_run_stay_consistent() {
     let tmp = tempfile::tempdir().unwrap();
     let channel = tmp.path().join("channel");
     for i in 0..5 {
@@ -26,19 +28,6 @@ fn concurrent_downloads_and_uploads_stay_consistent() {
         &channel,
         &["--write-token-file", write.to_str().unwrap()],
     );
-    let dist = tmp.path().join("dist");
-    let uploads: Vec<(String, Vec<u8>)> = (0..UPLOADS)
-        .map(|i| {
-            let (subdir, format) = if i % 2 == 0 {
-                ("noarch", Format::Conda)
-            } else {
-                ("linux-64", Format::TarBz2)
-            };
-            let path = Package::new(&format!("up{i}"), "1.0", "0", subdir).write(&dist, format);
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            (format!("{subdir}/{name}"), std::fs::read(&path).unwrap())
-        })
-        .collect();
     let base_archives: BTreeMap<String, String> = (0..5)
         .map(|i| {
             let name = format!("linux-64/base{i}-1.0-h0_0.conda");
@@ -46,6 +35,47 @@ fn concurrent_downloads_and_uploads_stay_consistent() {
             (name, sha)
         })
         .collect();
+    let mut uploaded = Vec::new();
+    for round in 0..2 {
+        uploaded.extend(soak_round(
+            tmp.path(),
+            &channel,
+            &server,
+            round,
+            &base_archives,
+        ));
+        check_listed(&channel, &server, &uploaded);
+    }
+}
+
+/// One round: uploads, downloads and a `krait index` at once; returns what was uploaded.
+fn soak_round(
+    home: &std::path::Path,
+    channel: &std::path::Path,
+    server: &Server,
+    round: usize,
+    base_archives: &BTreeMap<String, String>,
+) -> Vec<(String, Vec<u8>)> {
+    let dist = home.join(format!("dist{round}"));
+    let uploads: Vec<(String, Vec<u8>)> = (0..UPLOADS)
+        .map(|i| {
+            let (subdir, format) = if i % 2 == 0 {
+                ("noarch", Format::Conda)
+            } else {
+                ("linux-64", Format::TarBz2)
+            };
+            let path =
+                Package::new(&format!("up{round}x{i}"), "1.0", "0", subdir).write(&dist, format);
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (format!("{subdir}/{name}"), std::fs::read(&path).unwrap())
+        })
+        .collect();
+    // The command-line indexer next to the server, on the same folder.
+    let indexer = common::krait(home)
+        .args(["index", "-q"])
+        .arg(channel)
+        .spawn()
+        .unwrap();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -54,6 +84,7 @@ fn concurrent_downloads_and_uploads_stay_consistent() {
         .unwrap();
     let url = server.url.clone();
     let to_send = uploads.clone();
+    let base_archives = base_archives.clone();
     runtime.block_on(async move {
         let client = reqwest::Client::new();
         let mut tasks = tokio::task::JoinSet::new();
@@ -106,7 +137,16 @@ fn concurrent_downloads_and_uploads_stay_consistent() {
         .await
         .expect("the load finished within 60 s");
     });
+    let indexed = indexer.wait_with_output().unwrap();
+    assert!(
+        indexed.status.success(),
+        "krait index failed next to the server"
+    );
+    uploads
+}
 
+/// Every package uploaded so far is in repodata exactly once, with the sha256 sent.
+fn check_listed(channel: &std::path::Path, server: &Server, uploads: &[(String, Vec<u8>)]) {
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     for subdir in ["noarch", "linux-64"] {
         let text = serve_support::request(
@@ -125,9 +165,9 @@ fn concurrent_downloads_and_uploads_stay_consistent() {
             }
         }
     }
-    for (target, bytes) in &uploads {
+    for (target, bytes) in uploads {
         assert_eq!(seen.get(target), Some(&1), "{target} in repodata");
         assert_eq!(&std::fs::read(channel.join(target)).unwrap(), bytes);
     }
-    assert_eq!(seen.len(), UPLOADS + 5);
+    assert_eq!(seen.len(), uploads.len() + 5);
 }

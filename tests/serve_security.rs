@@ -1,15 +1,21 @@
-//! Refused uploads to `krait serve`: bad or missing tokens, hostile paths, wrong subdirs,
-//! bodies that are not archives, oversized and truncated bodies. Each is refused with a
-//! status and a message that says why, and leaves the channel byte-for-byte unchanged.
+//! Attacks on `krait serve`. Reads: percent-encoded separators, `..`, NUL and hidden names in
+//! every branch that answers (the in-memory archive copies, `If-None-Match`, `ServeDir`),
+//! directory listings; none reveals a byte (or the existence) of a file outside the channel.
+//! Uploads: bad or missing tokens, hostile paths, wrong subdirs, bodies that are not archives
+//! or whose content is damaged, oversized (Content-Length and chunked) and truncated bodies;
+//! each is refused with a status and a message that says why, and leaves the channel
+//! byte-for-byte unchanged. Slow and many clients: half-sent headers, stalled bodies, more
+//! connections than the limit.
 
 mod common;
 mod serve_support;
 
-use common::fixtures::{Format, Package};
+use common::fixtures::{damaged_content, Format, Package};
 use serve_support::{request, sha256_hex, snapshot, token_file, Reply, Server};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 const READ_TOKEN: &str = "read-0123456789";
 const WRITE_TOKEN: &str = "write-0123456789";
@@ -52,9 +58,9 @@ fn raw(server: &Server, head: &str, body: &[u8], cut_short: bool) -> String {
     if cut_short {
         stream.shutdown(Shutdown::Write).unwrap();
     }
-    let mut reply = String::new();
-    let _ = stream.read_to_string(&mut reply);
-    reply
+    let mut reply = Vec::new();
+    let _ = stream.read_to_end(&mut reply);
+    String::from_utf8_lossy(&reply).into_owned()
 }
 
 fn assert_refused(reply: &Reply, status: u16, needle: &str) {
@@ -102,18 +108,32 @@ fn refused_uploads_leave_the_channel_unchanged() {
     );
     assert_refused(&read_in_path, 403, "may read but not upload");
 
-    // Paths.
+    // Paths, sent exactly as written (an HTTP client library would resolve `%2e%2e`).
     let w = Some(WRITE_TOKEN);
     for hostile in [
         "noarch/..%2F..%2Fgood-1.0-0.conda",
+        "noarch/%2e%2e%2fgood-1.0-0.conda",
+        "noarch/%2E%2E/good-1.0-0.conda",
+        "%2e%2e/noarch/good-1.0-0.conda",
+        "noarch/..%5c..%5cgood-1.0-0.conda",
+        "noarch/good-1.0-0.conda%00.txt",
         "noarch/%2Ftmp%2Fgood-1.0-0.conda",
         "%2Ftmp%2Fgood-1.0-0.conda",
+        "noarch//good-1.0-0.conda",
         "noarch/.good-1.0-0.conda",
         "no-such-subdir/good-1.0-0.conda",
     ] {
-        let reply = put(&server, hostile, w, good.clone());
-        assert_eq!(reply.status, 400, "{hostile}: {}", reply.text());
-        assert!(reply.text().starts_with("error: "), "{}", reply.text());
+        let reply = raw(
+            &server,
+            &format!(
+                "PUT /api/upload/{hostile} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {WRITE_TOKEN}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                good.len()
+            ),
+            &good,
+            false,
+        );
+        assert!(reply.starts_with("HTTP/1.1 400"), "{hostile}: {reply}");
+        assert!(reply.contains("\r\n\r\nerror: "), "{hostile}: {reply}");
     }
     let dotdot = raw(
         &server,
@@ -125,7 +145,10 @@ fn refused_uploads_leave_the_channel_unchanged() {
         false,
     );
     assert!(dotdot.starts_with("HTTP/1.1 400"), "{dotdot}");
-    assert!(dotdot.contains("exactly <subdir>/<file name>"), "{dotdot}");
+    assert!(
+        dotdot.contains("not a plain file or folder name"),
+        "{dotdot}"
+    );
 
     // Content.
     assert_refused(
@@ -143,11 +166,40 @@ fn refused_uploads_leave_the_channel_unchanged() {
         422,
         "not a valid package",
     );
+    // A valid zip and info/, with damaged content: refused naming the member.
+    let damaged = damaged_content(&dist.join(target));
+    assert_refused(
+        &put(&server, target, w, damaged),
+        422,
+        "pkg-good-1.0-0.tar.zst",
+    );
+    assert_refused(
+        &put(&server, target, w, good[..good.len() - 200].to_vec()),
+        422,
+        "not a valid package",
+    );
     assert_refused(
         &put(&server, target, w, vec![7u8; 8 * 1024 * 1024]),
         413,
         "larger than this server's limit",
     );
+    // The same, sent chunked: no Content-Length to refuse up front.
+    let mut chunked = Vec::new();
+    for _ in 0..32 {
+        chunked.extend_from_slice(format!("{:x}\r\n", 64 * 1024).as_bytes());
+        chunked.extend_from_slice(&[7u8; 64 * 1024]);
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    let oversized = raw(
+        &server,
+        &format!(
+            "PUT /api/upload/{target} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {WRITE_TOKEN}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+        ),
+        &chunked,
+        false,
+    );
+    assert!(oversized.starts_with("HTTP/1.1 413"), "{oversized}");
     let mismatch = request(
         "PUT",
         &format!("{}/api/upload/{target}", server.url),
@@ -196,8 +248,24 @@ fn reads_need_the_read_token_when_one_is_set() {
         open.header("www-authenticate"),
         Some("Bearer realm=\"krait\"")
     );
-    let wrong = request("GET", &format!("{}/t/nope/{path}", server.url), &[], None);
-    assert_eq!(wrong.status, 401);
+    // Wrong, empty, a prefix of the token, the token with more after it, in the path or
+    // in the header.
+    for token in ["nope", "", &READ_TOKEN[..5], &format!("{READ_TOKEN}0")] {
+        let in_path = request(
+            "GET",
+            &format!("{}/t/{token}/{path}", server.url),
+            &[],
+            None,
+        );
+        assert_eq!(in_path.status, 401, "{token:?}");
+        let bearer = request(
+            "GET",
+            &format!("{}/{path}", server.url),
+            &[("authorization", &format!("Bearer {token}"))],
+            None,
+        );
+        assert_eq!(bearer.status, 401, "{token:?}");
+    }
     for token in [READ_TOKEN, WRITE_TOKEN] {
         let in_path = request(
             "GET",
@@ -231,4 +299,201 @@ fn a_server_without_a_write_token_refuses_every_upload() {
     let reply = put(&server, "noarch/good-1.0-0.conda", Some("anything"), good);
     assert_refused(&reply, 403, "uploads are disabled");
     assert!(before == snapshot(&channel));
+}
+
+/// The status code of a raw reply.
+fn status(reply: &str) -> &str {
+    reply.split(' ').nth(1).unwrap_or("")
+}
+
+#[test]
+fn reads_never_reach_outside_the_channel() {
+    // No hidden (`.tmp...`) folder on the way: the paths below must name plain folders.
+    let tmp = tempfile::Builder::new()
+        .prefix("krait-serve-reads-")
+        .tempdir()
+        .unwrap();
+    let channel = tmp.path().join("channel");
+    let server = start(tmp.path(), &channel);
+    // Next to the channel: one file named like an archive (the in-memory copies serve those),
+    // one not (its existence alone is what If-None-Match would reveal).
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    let archive = outside.join("secret-1.0-0.conda");
+    std::fs::write(&archive, "SECRET-ARCHIVE").unwrap();
+    let shadow = outside.join("shadow");
+    std::fs::write(&shadow, "SECRET-SHADOW").unwrap();
+    let encoded = |path: &Path| path.to_str().unwrap().replace('/', "%2F");
+    let t = format!("/t/{READ_TOKEN}");
+    let attacks = [
+        // Absolute paths through %2F: the in-memory copy, ServeDir (a Range), the 304.
+        (format!("{t}/{}", encoded(&archive)), ""),
+        (format!("{t}/{}", encoded(&archive)), "range: bytes=0-5\r\n"),
+        (format!("{t}/{}", encoded(&shadow)), "if-none-match: *\r\n"),
+        (
+            format!("{t}/noarch/{}", encoded(&shadow)),
+            "if-none-match: *\r\n",
+        ),
+        (
+            format!("{t}//{}", archive.to_str().unwrap().trim_start_matches('/')),
+            "",
+        ),
+        // Climbing out, however it is spelled.
+        (format!("{t}/noarch/../../outside/secret-1.0-0.conda"), ""),
+        (
+            format!("{t}/noarch/..%2F..%2Foutside%2Fsecret-1.0-0.conda"),
+            "",
+        ),
+        (
+            format!("{t}/noarch/%2e%2e/%2e%2e/outside/secret-1.0-0.conda"),
+            "",
+        ),
+        (
+            format!("{t}/noarch/%2E%2E%2F%2E%2E%2Foutside/shadow"),
+            "if-none-match: *\r\n",
+        ),
+        (
+            format!("{t}/noarch/..%5c..%5coutside%5csecret-1.0-0.conda"),
+            "",
+        ),
+        (format!("{t}/noarch/existing-1.0-0.conda%00.txt"), ""),
+        // Hidden entries and listings.
+        (format!("{t}/.cache/krait-index/noarch.json"), ""),
+        (format!("{t}/%2ecache/krait-index/noarch.json"), ""),
+        (format!("{t}/"), ""),
+        (format!("{t}/noarch/"), ""),
+        (format!("{t}/noarch"), ""),
+    ];
+    for (path, extra) in &attacks {
+        let reply = raw(
+            &server,
+            &format!("GET {path} HTTP/1.1\r\nhost: x\r\n{extra}connection: close\r\n\r\n"),
+            b"",
+            false,
+        );
+        assert!(
+            ["400", "404"].contains(&status(&reply)),
+            "{path} ({extra:?}) was answered: {reply}"
+        );
+        assert!(!reply.contains("SECRET"), "{path}: {reply}");
+        assert!(
+            !reply.to_ascii_lowercase().contains("etag"),
+            "{path}: {reply}"
+        );
+        assert!(
+            path.contains("existing") || !reply.contains("existing-1.0-0"),
+            "{path} lists the channel: {reply}"
+        );
+    }
+    // The channel's own files are served, their names percent-encoded or not.
+    for path in [
+        format!("{t}/noarch/existing-1.0-0.conda"),
+        format!("{t}/noarch/existing%2D1.0-0.conda"),
+        format!("{t}/noarch/repodata.json"),
+    ] {
+        let reply = raw(
+            &server,
+            &format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"),
+            b"",
+            false,
+        );
+        assert_eq!(status(&reply), "200", "{path}: {reply}");
+    }
+}
+
+#[test]
+fn slow_and_many_clients_do_not_hold_the_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let channel = tmp.path().join("channel");
+    Package::new("existing", "1.0", "0", "noarch").write(&channel, Format::Conda);
+    let write = token_file(tmp.path(), "write.token", WRITE_TOKEN);
+    let server = Server::start(
+        tmp.path(),
+        &channel,
+        &[
+            "--write-token-file",
+            write.to_str().unwrap(),
+            "--max-connections",
+            "600",
+            "--header-timeout",
+            "3",
+            "--idle-timeout",
+            "2",
+        ],
+    );
+    let addr = server.url.trim_start_matches("http://").to_string();
+    let repodata = format!("{}/noarch/repodata.json", server.url);
+    // 500 connections that send half a request head and then nothing.
+    let half_sent: Vec<TcpStream> = (0..500)
+        .map(|_| {
+            let mut stream = TcpStream::connect(&addr).unwrap();
+            stream
+                .write_all(b"GET /noarch/repodata.json HTTP/1.1\r\nhost: x\r\nx-slow: ")
+                .unwrap();
+            stream
+        })
+        .collect();
+    let asked = Instant::now();
+    let reply = request("GET", &repodata, &[], None);
+    assert_eq!(reply.status, 200);
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "answered only after {:?}",
+        asked.elapsed()
+    );
+    // Past the limit (500 + 100 held), a connection is told to come back.
+    let mut more: Vec<TcpStream> = Vec::new();
+    for _ in 0..100 {
+        let mut stream = TcpStream::connect(&addr).unwrap();
+        stream.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+        more.push(stream);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let busy = raw(
+        &server,
+        "GET /noarch/repodata.json HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+        b"",
+        false,
+    );
+    assert!(busy.starts_with("HTTP/1.1 503"), "{busy}");
+    assert!(busy.contains("too many connections"), "{busy}");
+    drop(more);
+    std::thread::sleep(Duration::from_millis(300));
+    // An upload whose body stops arriving: answered after the idle timeout.
+    let mut stalled = TcpStream::connect(&addr).unwrap();
+    stalled
+        .write_all(
+            format!(
+                "PUT /api/upload/noarch/late-1.0-0.conda HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {WRITE_TOKEN}\r\ncontent-length: 100000\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    stalled.write_all(&[1u8; 1000]).unwrap();
+    // After the header timeout, the server has closed every half-sent connection.
+    std::thread::sleep(Duration::from_millis(3500).saturating_sub(asked.elapsed()));
+    for mut stream in half_sent {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut rest = Vec::new();
+        let read = stream.read_to_end(&mut rest);
+        assert!(
+            !matches!(&read, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut),
+            "a half-sent request head still holds its connection"
+        );
+    }
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut answer = String::new();
+    let read = stalled.read_to_string(&mut answer);
+    assert!(
+        read.is_ok(),
+        "a stalled upload body still holds its connection: {read:?}"
+    );
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("cut short"), "{answer}");
+    assert!(!channel.join("noarch/late-1.0-0.conda").exists());
+    assert_eq!(request("GET", &repodata, &[], None).status, 200);
 }

@@ -315,7 +315,7 @@ fn write_for(
             jiff::Timestamp::from_second(t).ok()
         }
     });
-    let tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io(&dir))?;
+    let tmp = crate::fs::temp_file_in(&dir).map_err(io(&dir))?;
     let file = tmp.reopen().map_err(io(tmp.path()))?;
     let root = package.root.path();
     match package.format {

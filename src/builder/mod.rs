@@ -12,6 +12,7 @@ pub mod package;
 pub mod python;
 pub mod script;
 pub mod source;
+pub mod symlinks;
 pub mod test;
 
 use crate::channel::index::{index_channel, IndexOptions};
@@ -93,6 +94,11 @@ pub enum BuildError {
         script: String,
         problem: String,
     },
+    #[error("output {output}: symlinks pointing out of the prefix:\n{links}")]
+    #[diagnostic(help(
+        "make each link relative to a file inside the prefix, or delete it in the build script; installers refuse packages with such links"
+    ))]
+    EscapingSymlinks { output: String, links: String },
     #[error("shared libraries not found:\n{0}")]
     #[diagnostic(help(
         "add them to the host requirements, or list them in build/missing_dso_whitelist"

@@ -159,6 +159,12 @@ pub fn write_package(
     out_dir: &Path,
 ) -> Result<PathBuf, BuildError> {
     let output = input.output;
+    super::symlinks::check_symlinks(input.host_prefix, &input.files).map_err(|links| {
+        BuildError::EscapingSymlinks {
+            output: output.package.name.as_normalized().to_string(),
+            links,
+        }
+    })?;
     let build = &output.build;
     let noarch_python = build.noarch.is_python();
     if staging.exists() {
@@ -372,7 +378,7 @@ pub fn write_package(
     normalise_modes(staging)?;
     let timestamp =
         jiff::Timestamp::from_millisecond(input.timestamp_ms).map_err(BuildError::Timestamp)?;
-    let tmp = tempfile::NamedTempFile::new_in(&subdir_dir).map_err(io(&subdir_dir))?;
+    let tmp = crate::fs::temp_file_in(&subdir_dir).map_err(io(&subdir_dir))?;
     let file = tmp.reopen().map_err(io(&subdir_dir))?;
     match input.format {
         ArchiveFormat::Conda => rattler_package_streaming::write::write_conda_package(

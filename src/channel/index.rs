@@ -123,10 +123,11 @@ pub fn index_subdir(
     options: &IndexOptions,
 ) -> Result<SubdirReport, IndexError> {
     let dir = channel.join(subdir);
-    let cache_path = channel
-        .join(".cache")
-        .join("krait-index")
-        .join(format!("{subdir}.json"));
+    let cache_dir = channel.join(".cache").join("krait-index");
+    let cache_path = cache_dir.join(format!("{subdir}.json"));
+    // One indexer per subdir at a time (`krait index` next to `krait serve`'s uploads): the
+    // last to write repodata.json has listed every archive written before it started.
+    let _lock = lock_subdir(&cache_dir, subdir)?;
     let previous: RecordCache = if options.force {
         RecordCache::new()
     } else {
@@ -197,12 +198,6 @@ pub fn index_subdir(
             source,
         })?;
     }
-    if let Some(parent) = cache_path.parent() {
-        std::fs::create_dir_all(parent).map_err(|source| IndexError::Write {
-            path: parent.to_path_buf(),
-            source,
-        })?;
-    }
     let cache_json = serde_json::to_vec(&cache).expect("cache serializes");
     write_atomic(&cache_path, &cache_json)?;
 
@@ -213,6 +208,25 @@ pub fn index_subdir(
         reused: reused.len(),
         bad,
     })
+}
+
+/// Holds `<channel>/.cache/krait-index/<subdir>.lock` (waiting for another process that holds
+/// it) until dropped.
+fn lock_subdir(cache_dir: &Path, subdir: &str) -> Result<std::fs::File, IndexError> {
+    let path = cache_dir.join(format!("{subdir}.lock"));
+    let failed = |source| IndexError::Write {
+        path: path.clone(),
+        source,
+    };
+    std::fs::create_dir_all(cache_dir).map_err(failed)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(failed)?;
+    file.lock().map_err(failed)?;
+    Ok(file)
 }
 
 fn list_archives(dir: &Path) -> Result<Vec<Archive>, IndexError> {
@@ -293,26 +307,67 @@ pub fn read_archive(bytes: &[u8], file_name: &str) -> Result<PackageRecord, Stri
 }
 
 /// Parses `info/index.json` (and `info/run_exports.json`) out of an archive held in memory,
-/// reading the whole tar stream so that truncated or corrupt archives are caught.
+/// reading every member to its end: every tar entry, the compressed stream after the tar's
+/// end marker, and for `.conda` every zip member, whose CRC-32 is checked when its last byte
+/// is read. A corrupt or truncated archive is caught here, not when it is installed.
 fn read_info(bytes: &[u8], kind: CondaArchiveType) -> Result<PackageRecord, String> {
     let mut found = InfoFiles::default();
     match kind {
         CondaArchiveType::Conda => {
-            let mut tar = rattler_package_streaming::seek::stream_conda_info(Cursor::new(bytes))
-                .map_err(|e| corrupt(&e))?;
-            found.scan(&mut tar, bytes)?;
-            // The content part must be a readable zip member too.
-            rattler_package_streaming::seek::stream_conda_content(Cursor::new(bytes))
-                .map_err(|e| corrupt(&e))?;
+            let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| corrupt(&e))?;
+            for index in 0..zip.len() {
+                let mut member = zip.by_index(index).map_err(|e| corrupt(&e))?;
+                let name = member.name().map_err(|e| corrupt(&e))?.into_owned();
+                let read = if name.ends_with(".tar.zst") {
+                    // Only the info member speaks for the package.
+                    let info = name.starts_with("info-").then_some(&mut found);
+                    zstd::stream::read::Decoder::new(&mut member)
+                        .map_err(|e| corrupt(&e))
+                        .and_then(|decoder| {
+                            read_tar_to_end(tar::Archive::new(decoder), info, bytes)
+                        })
+                } else {
+                    Ok(())
+                };
+                // What the tar reader left (and the whole of other members): to the end, so
+                // that the member's CRC-32 is checked.
+                read.and_then(|()| {
+                    std::io::copy(&mut member, &mut std::io::sink())
+                        .map(drop)
+                        .map_err(|e| corrupt(&e))
+                })
+                .map_err(|reason| format!("{name}: {reason}"))?;
+            }
         }
         CondaArchiveType::TarBz2 => {
-            let mut tar = rattler_package_streaming::read::stream_tar_bz2(Cursor::new(bytes));
-            found.scan(&mut tar, bytes)?;
+            let tar = rattler_package_streaming::read::stream_tar_bz2(Cursor::new(bytes));
+            read_tar_to_end(tar, Some(&mut found), bytes)?;
         }
     }
     let mut record = found.record.ok_or("the archive has no info/index.json")?;
     record.run_exports = found.run_exports;
     Ok(record)
+}
+
+/// Reads every entry of a tar stream (keeping the `info/` files `found` wants, if given), then
+/// its decompressor to the end: a stream cut short or damaged after the tar's end marker fails
+/// its checksum there.
+fn read_tar_to_end<R: Read>(
+    mut tar: tar::Archive<R>,
+    found: Option<&mut InfoFiles>,
+    bytes: &[u8],
+) -> Result<(), String> {
+    match found {
+        Some(found) => found.scan(&mut tar, bytes)?,
+        None => {
+            for entry in tar.entries().map_err(|e| corrupt(&e))? {
+                let mut entry = entry.map_err(|e| corrupt(&e))?;
+                std::io::copy(&mut entry, &mut std::io::sink()).map_err(|e| corrupt(&e))?;
+            }
+        }
+    }
+    std::io::copy(&mut tar.into_inner(), &mut std::io::sink()).map_err(|e| corrupt(&e))?;
+    Ok(())
 }
 
 fn corrupt(e: &dyn std::fmt::Display) -> String {

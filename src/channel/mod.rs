@@ -3,8 +3,10 @@
 pub mod hot_files;
 pub mod index;
 pub mod repodata;
+pub mod request_path;
 pub mod resolve;
 pub mod search;
 pub mod serve;
+pub mod serve_limits;
 pub mod serve_tls;
 pub mod upload;

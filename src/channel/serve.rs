@@ -19,6 +19,7 @@ use super::index::IndexOptions;
 use super::index::{
     index_channel, index_subdir, mtime_ns, validate_archive, write_atomic, IndexError,
 };
+use super::request_path::{ChannelPath, PathRefusal};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -81,6 +82,8 @@ pub struct ServeOptions {
     pub max_upload_bytes: u64,
     /// Serve HTTPS with these files instead of plain HTTP.
     pub tls: Option<super::serve_tls::TlsFiles>,
+    /// Connection limit and timeouts.
+    pub limits: super::serve_limits::Limits,
 }
 
 /// Reads a token from the first line of a file.
@@ -170,7 +173,7 @@ pub async fn serve(
     )
     .compress_when(is_json as JsonOnly);
     let state = Arc::new(ServerState {
-        root: options.channel,
+        root: options.channel.clone(),
         read_token: options.read_token,
         write_token: options.write_token,
         max_upload_bytes: options.max_upload_bytes,
@@ -183,17 +186,16 @@ pub async fn serve(
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    if let Some(acceptor) = acceptor {
-        super::serve_tls::serve(listener, acceptor, app, ctrl_c).await;
-        return Ok(());
+    match acceptor {
+        Some(acceptor) => {
+            super::serve_tls::serve(listener, acceptor, app, options.limits, ctrl_c).await
+        }
+        None => {
+            let plain = |stream| async move { Some(stream) };
+            super::serve_limits::accept_loop(listener, app, options.limits, plain, ctrl_c).await
+        }
     }
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(ctrl_c)
-    .await
-    .map_err(ServeError::Server)
+    Ok(())
 }
 
 /// Every request: split off a `/t/<token>` prefix, dispatch, and write the access log line.
@@ -373,20 +375,17 @@ fn error(status: StatusCode, message: &str) -> Response {
 }
 
 /// Serves a file through `ServeDir` (Range, Last-Modified, conditional GET), adding an ETag.
+/// The path is decoded and checked once, before any branch looks at the file system.
 async fn download(state: &ServerState, request: Request, path: &str) -> Response {
-    let relative = percent_encoding::percent_decode_str(path.trim_start_matches('/'))
-        .decode_utf8_lossy()
-        .into_owned();
-    // Hidden entries (.cache/ with the index's records, temp files of uploads) are not served,
-    // and `..` (a hidden name too) never leaves the channel folder.
-    if relative
-        .split(['/', '\\'])
-        .any(|segment| segment.starts_with('.'))
-    {
-        return error(StatusCode::NOT_FOUND, "not found");
-    }
+    let checked = match ChannelPath::parse(path) {
+        Ok(checked) => checked,
+        Err(PathRefusal::Hidden | PathRefusal::Empty) => {
+            return error(StatusCode::NOT_FOUND, "not found")
+        }
+        Err(refusal) => return error(StatusCode::BAD_REQUEST, &refusal.to_string()),
+    };
     // One stat syscall: cheaper inline than a round trip through tokio's blocking pool.
-    let file = state.root.join(&relative);
+    let file = checked.under(&state.root);
     let meta = std::fs::metadata(&file).ok().filter(|m| m.is_file());
     let etag = meta
         .as_ref()
@@ -416,13 +415,17 @@ async fn download(state: &ServerState, request: Request, path: &str) -> Response
             return response;
         }
     }
+    // ServeDir sees the checked path, re-encoded, never the raw one.
     let (mut parts, body) = request.into_parts();
     let query = parts
         .uri
         .query()
         .map(|q| format!("?{q}"))
         .unwrap_or_default();
-    parts.uri = format!("{path}{query}").parse().unwrap_or(parts.uri);
+    parts.uri = match format!("{}{query}", checked.to_url_path()).parse() {
+        Ok(uri) => uri,
+        Err(_) => return error(StatusCode::BAD_REQUEST, "malformed query"),
+    };
     let request = Request::from_parts(parts, body);
     let response = match state.files.clone().oneshot(request).await {
         Ok(response) => response,
@@ -441,31 +444,18 @@ async fn download(state: &ServerState, request: Request, path: &str) -> Response
 
 /// Checks `<subdir>/<file name>` of an upload URL; the message says what is wrong.
 fn upload_target(target: &str) -> Result<(String, String), String> {
-    let segments: Vec<String> = target
-        .split('/')
-        .map(|s| {
-            percent_encoding::percent_decode_str(s)
-                .decode_utf8()
-                .map(|s| s.into_owned())
-                .map_err(|_| format!("{target:?} is not UTF-8"))
-        })
-        .collect::<Result<_, _>>()?;
-    let [subdir, file_name] = segments.as_slice() else {
+    let checked = ChannelPath::parse(target).map_err(|refusal| match refusal {
+        PathRefusal::Hidden => format!("upload path {target:?} names a hidden file"),
+        PathRefusal::Empty => format!(
+            "upload path {target:?} must be exactly <subdir>/<file name>, e.g. noarch/pkg-1.0-0.conda"
+        ),
+        other => format!("upload path {target:?}: {other}"),
+    })?;
+    let [subdir, file_name] = checked.segments() else {
         return Err(format!(
             "upload path {target:?} must be exactly <subdir>/<file name>, e.g. noarch/pkg-1.0-0.conda"
         ));
     };
-    for segment in [subdir, file_name] {
-        if segment.is_empty()
-            || segment.starts_with('.')
-            || segment.contains(['/', '\\', '\0'])
-            || segment.contains("..")
-        {
-            return Err(format!(
-                "upload path segment {segment:?} is not a plain file or subdir name"
-            ));
-        }
-    }
     subdir.parse::<Subdir>().map_err(|_| {
         format!("{subdir:?} is not a conda subdir (noarch, linux-64, osx-arm64, ...)")
     })?;

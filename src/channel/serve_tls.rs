@@ -1,10 +1,8 @@
 //! HTTPS for `krait serve`: the certificate chain and key from PEM files, and an accept loop
 //! that runs the TLS handshake before handing each connection to the same router as HTTP.
 
-use axum::extract::ConnectInfo;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -56,47 +54,25 @@ pub fn acceptor(files: &TlsFiles) -> Result<tokio_rustls::TlsAcceptor, TlsError>
 }
 
 /// Accepts connections until `shutdown` completes; each one is served by `app` after its
-/// handshake, with the peer address available to handlers as `ConnectInfo`.
+/// handshake (which must finish within the header timeout), with the peer address available
+/// to handlers as `ConnectInfo`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     acceptor: tokio_rustls::TlsAcceptor,
     app: axum::Router,
+    limits: super::serve_limits::Limits,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    tracing::warn!("accepting a connection failed: {e}");
-                    continue;
-                }
-            },
-            () = &mut shutdown => return,
-        };
+    let handshake = move |stream: tokio::net::TcpStream| {
         let acceptor = acceptor.clone();
-        let service = app
-            .clone()
-            .layer(axum::Extension(ConnectInfo::<SocketAddr>(peer)));
-        tokio::spawn(async move {
+        async move {
             // A client that does not trust the certificate hangs up during the handshake.
-            let stream = match acceptor.accept(stream).await {
-                Ok(stream) => stream,
-                Err(e) => {
-                    tracing::debug!("TLS handshake with {peer} failed: {e}");
-                    return;
-                }
-            };
-            let served = hyper::server::conn::http1::Builder::new()
-                .serve_connection(
-                    hyper_util::rt::TokioIo::new(stream),
-                    hyper_util::service::TowerToHyperService::new(service),
-                )
-                .await;
-            if let Err(e) = served {
-                tracing::debug!("connection from {peer}: {e}");
-            }
-        });
-    }
+            acceptor
+                .accept(stream)
+                .await
+                .inspect_err(|e| tracing::debug!("TLS handshake failed: {e}"))
+                .ok()
+        }
+    };
+    super::serve_limits::accept_loop(listener, app, limits, handshake, shutdown).await;
 }

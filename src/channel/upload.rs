@@ -94,6 +94,20 @@ fn load(path: &Path) -> Result<LocalArchive, UploadError> {
         path: path.to_path_buf(),
         reason,
     })?;
+    // The subdir becomes a folder of the channel: only a known platform name may.
+    if record
+        .subdir
+        .parse::<rattler_conda_types::Subdir>()
+        .is_err()
+    {
+        return Err(UploadError::Invalid {
+            path: path.to_path_buf(),
+            reason: format!(
+                "info/index.json names the subdir {:?}, which is not a conda platform (noarch, linux-64, osx-arm64, ...)",
+                record.subdir
+            ),
+        });
+    }
     let sha256 =
         hex::encode(rattler_digest::compute_bytes_digest::<rattler_digest::Sha256>(&bytes));
     Ok(LocalArchive {

@@ -121,12 +121,15 @@ fn find(config: &Config, args: &Args) -> Vec<Target> {
 fn remove(path: &Path) -> std::io::Result<()> {
     if path.is_dir() {
         std::fs::remove_dir_all(path)?;
-        // rattler's cache keeps a lock file next to each package folder.
-        let mut lock = path.as_os_str().to_owned();
-        lock.push(".lock");
-        let lock = PathBuf::from(lock);
-        if lock.is_file() {
-            std::fs::remove_file(lock)?;
+        // rattler's cache keeps a lock file next to each package folder, krait its
+        // verification stamp (env::safety).
+        for sidecar in [".lock", ".krait-verified"] {
+            let mut file = path.as_os_str().to_owned();
+            file.push(sidecar);
+            let file = PathBuf::from(file);
+            if file.is_file() {
+                std::fs::remove_file(file)?;
+            }
         }
         Ok(())
     } else {

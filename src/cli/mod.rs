@@ -9,6 +9,7 @@ mod clean;
 mod config;
 mod convert;
 mod create;
+mod doctor;
 mod env;
 mod env_common;
 mod index;
@@ -64,6 +65,8 @@ enum Command {
     Convert(convert::Args),
     /// Create an environment from specs, a spec file, environment.yml or a lockfile.
     Create(create::Args),
+    /// Check an environment's files against its records (missing, altered, unowned files).
+    Doctor(doctor::Args),
     /// Print the script that deactivates the active environment (through the shell function).
     Deactivate(activate::DeactivateArgs),
     /// Manage whole environments: list, remove, export, create and update from environment.yml.
@@ -114,6 +117,7 @@ pub fn main() -> ExitCode {
         Command::Config(args) => config::run(args, &cli.global),
         Command::Convert(args) => convert::run(args, &cli.global),
         Command::Create(args) => create::run(args, &cli.global),
+        Command::Doctor(args) => doctor::run(args, &cli.global),
         Command::Deactivate(args) => activate::deactivate(args, &cli.global),
         Command::Env(args) => env::run(args, &cli.global),
         Command::Index(args) => index::run(args, &cli.global),

@@ -1,6 +1,7 @@
 //! `krait serve CHANNEL_DIR`: serve a channel folder over HTTP, with optional tokens and uploads.
 
 use crate::channel::serve::{self, read_token_file, ServeOptions};
+use crate::channel::serve_limits::Limits;
 use crate::channel::serve_tls::TlsFiles;
 use crate::cli::GlobalArgs;
 use std::io::Write as _;
@@ -17,7 +18,11 @@ Uploads: PUT /api/upload/<subdir>/<file name>[?force=true] with the archive as b
 token, and optionally 'X-Content-Sha256: <hex>' (krait upload --to URL does this). Answers:
 201 stored and indexed; 400 bad path, truncated body or sha256 mismatch; 401 no or unknown
 token; 403 read token, or uploads disabled; 409 exists; 413 too large; 422 not a valid package
-for that file name and subdir.";
+for that file name and subdir; 503 too many connections (--max-connections).
+
+Slow clients: a request head must arrive within --header-timeout seconds (also the longest a
+keep-alive connection may sit idle), and an upload body that stops arriving or a download the
+client stops reading for --idle-timeout seconds ends the connection.";
 
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = PROTOCOL)]
@@ -43,6 +48,24 @@ pub struct Args {
     /// The PEM private key of --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Connections served at once; past it a new connection is answered 503.
+    #[arg(long, default_value_t = Limits::default().max_connections, value_name = "N")]
+    max_connections: usize,
+    /// Seconds a client has to send a request head (and an idle keep-alive connection its
+    /// next one) before the connection is closed.
+    #[arg(long, default_value_t = Limits::default().header_timeout.as_secs_f64(), value_name = "SECS")]
+    header_timeout: f64,
+    /// Seconds an upload body may stop arriving, or a download stop being read, before the
+    /// connection is closed.
+    #[arg(long, default_value_t = Limits::default().idle_timeout.as_secs_f64(), value_name = "SECS")]
+    idle_timeout: f64,
+}
+
+fn seconds(flag: &str, value: f64) -> miette::Result<std::time::Duration> {
+    std::time::Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| miette::miette!("{flag} must be a positive number of seconds, not {value}"))
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
@@ -64,6 +87,11 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
             .tls_cert
             .zip(args.tls_key)
             .map(|(cert, key)| TlsFiles { cert, key }),
+        limits: Limits {
+            max_connections: args.max_connections.max(1),
+            header_timeout: seconds("--header-timeout", args.header_timeout)?,
+            idle_timeout: seconds("--idle-timeout", args.idle_timeout)?,
+        },
     };
     let scheme = if options.tls.is_some() {
         "https"

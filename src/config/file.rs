@@ -29,6 +29,8 @@ const SCALAR_KEYS: &[&str] = &[
     "channel_priority",
     "offline",
     "always_copy",
+    "safety_checks",
+    "extra_safety_checks",
     "ssl_verify",
     "remote_max_retries",
     "remote_backoff_factor",

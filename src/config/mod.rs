@@ -117,6 +117,44 @@ impl std::str::FromStr for ChannelPriority {
     }
 }
 
+/// conda's `safety_checks`: what happens when a package's files do not match its
+/// `info/paths.json` (a cached copy edited after extraction, or a package inconsistent in
+/// itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SafetyChecks {
+    /// Refuse to link the package.
+    Enabled,
+    /// Say so, and link it (conda's default). A modified cached copy is still extracted
+    /// again from its archive first.
+    #[default]
+    Warn,
+    /// Do not check cached packages' files at all.
+    Disabled,
+}
+
+impl std::str::FromStr for SafetyChecks {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "enabled" | "true" => Ok(Self::Enabled),
+            "warn" => Ok(Self::Warn),
+            "disabled" | "false" => Ok(Self::Disabled),
+            _ => Err("expected enabled, warn or disabled".into()),
+        }
+    }
+}
+
+/// A scalar of `.condarc` as text (`channel_priority: false` and `channel_priority: "false"`
+/// alike), for keys whose values are words.
+fn scalar_text(value: &serde_yaml::Value) -> String {
+    match value {
+        serde_yaml::Value::String(s) => s.clone(),
+        serde_yaml::Value::Bool(b) => b.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
 /// One `.condarc` file as written; every key optional, unknown keys ignored as conda does.
 #[derive(Debug, Default, Deserialize)]
 struct RawConfig {
@@ -138,6 +176,8 @@ struct RawConfig {
     pinned_packages: Option<Vec<String>>,
     create_default_packages: Option<Vec<String>>,
     always_copy: Option<bool>,
+    safety_checks: Option<serde_yaml::Value>,
+    extra_safety_checks: Option<bool>,
     channel_tokens: Option<BTreeMap<String, String>>,
     conda_build: Option<RawCondaBuild>,
 }
@@ -185,6 +225,10 @@ pub struct Config {
     /// Copy files into environments instead of linking them from the cache, as `--copy`
     /// (conda's key).
     pub always_copy: bool,
+    /// What a cached package whose files do not match its `paths.json` gets (conda's key).
+    pub safety_checks: SafetyChecks,
+    /// Also check the files of packages just extracted, not only reused ones (conda's key).
+    pub extra_safety_checks: bool,
     /// `conda_build: {config_file: ...}`: the user's conda_build_config.yaml, in place of
     /// `~/conda_build_config.yaml`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -237,6 +281,8 @@ impl Default for Config {
             pinned_packages: Vec::new(),
             create_default_packages: Vec::new(),
             always_copy: false,
+            safety_checks: SafetyChecks::Warn,
+            extra_safety_checks: false,
             conda_build_config_file: None,
             channel_tokens: BTreeMap::new(),
             sources: BTreeMap::new(),
@@ -390,11 +436,7 @@ impl Merger {
             }
         }
         if let Some(priority) = raw.channel_priority {
-            let text = match &priority {
-                serde_yaml::Value::String(s) => s.clone(),
-                serde_yaml::Value::Bool(b) => b.to_string(),
-                other => format!("{other:?}"),
-            };
+            let text = scalar_text(&priority);
             let parsed =
                 text.parse::<ChannelPriority>()
                     .map_err(|reason| ConfigError::InvalidValue {
@@ -426,6 +468,25 @@ impl Merger {
         if let Some(always_copy) = raw.always_copy {
             if self.claim("always_copy", origin) {
                 self.config.always_copy = always_copy;
+            }
+        }
+        if let Some(checks) = raw.safety_checks {
+            let text = scalar_text(&checks);
+            let parsed =
+                text.parse::<SafetyChecks>()
+                    .map_err(|reason| ConfigError::InvalidValue {
+                        origin: origin.into(),
+                        key: "safety_checks",
+                        value: text.clone(),
+                        reason,
+                    })?;
+            if self.claim("safety_checks", origin) {
+                self.config.safety_checks = parsed;
+            }
+        }
+        if let Some(extra) = raw.extra_safety_checks {
+            if self.claim("extra_safety_checks", origin) {
+                self.config.extra_safety_checks = extra;
             }
         }
         if let Some(retries) = raw.remote_max_retries {

@@ -347,6 +347,7 @@ async fn run_locked(
             subdir: ctx.subdir,
             requested: requested_now,
             link: options.link,
+            safety: super::safety::Safety::from_config(&ctx.config),
             progress: !options.quiet && !options.json,
         },
     )
@@ -354,5 +355,6 @@ async fn run_locked(
     prefix::fill_requested_spec(prefix)?;
     History::append(prefix, &revision)?;
     super::python::compile_noarch(prefix)?;
+    prefix::give_records_created_mode(prefix)?;
     Ok(outcome)
 }

@@ -2,6 +2,7 @@
 //! history and pinned specs, byte-compilation of noarch python packages.
 
 pub mod activation;
+pub mod doctor;
 pub mod export;
 pub mod extract;
 pub mod history;
@@ -10,6 +11,7 @@ pub mod pinned;
 pub mod prefix;
 pub mod python;
 pub mod report;
+pub mod safety;
 pub mod solve;
 pub mod spec_file;
 pub mod transaction;

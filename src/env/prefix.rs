@@ -25,6 +25,14 @@ pub enum PrefixError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot finish the rollback of an interrupted transaction in {prefix}: {source}")]
+    #[diagnostic(help(
+        "the prefix may be half-changed; check it with `krait doctor -p PREFIX` and recreate it if needed"
+    ))]
+    Recovery {
+        prefix: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// `-n NAME` / `-p PATH`, as every environment command takes them.
@@ -176,6 +184,21 @@ impl PrefixLock {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(err(e)),
         }
+        // A transaction whose process died mid-way is finished before anything else.
+        let rolled_back = super::transaction::finish_interrupted(prefix).map_err(|source| {
+            PrefixError::Recovery {
+                prefix: prefix.to_path_buf(),
+                source,
+            }
+        })?;
+        for pid in rolled_back {
+            if !quiet {
+                eprintln!(
+                    "rolled back the unfinished transaction of krait process {pid} in {}",
+                    prefix.display()
+                );
+            }
+        }
         Ok(PrefixLock { _file: file })
     }
 }
@@ -208,6 +231,23 @@ pub fn fill_requested_spec(prefix: &Path) -> Result<(), PrefixError> {
         }
     }
     Ok(())
+}
+
+/// rattler writes `conda-meta/*.json` through 0600 temporary files; conda's records are
+/// readable by everyone the umask allows (a shared environment is read by other users).
+pub fn give_records_created_mode(prefix: &Path) -> Result<(), PrefixError> {
+    let meta = prefix.join("conda-meta");
+    let records: Vec<PathBuf> = std::fs::read_dir(&meta)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|e| e == "json"))
+        .collect();
+    crate::fs::give_created_mode(&records).map_err(|e| PrefixError::Records {
+        path: meta,
+        message: e.to_string(),
+    })
 }
 
 /// `~/.conda/environments.txt`: the list of environments conda, mamba and krait created, so

@@ -4,15 +4,18 @@
 //! path in the prefix and keep hard links (copies where linking fails) of every file it may
 //! remove: the files of packages being removed or replaced and `conda-meta/`. If any step fails
 //! (a link or unlink error, a failing post-link script, Ctrl-C) we delete what appeared and put
-//! the kept files back, so the prefix is as it was.
+//! the kept files back, so the prefix is as it was. What that needs (the paths that existed,
+//! the kept files) is journaled in the keep folder before anything changes, so that when the
+//! process dies outright (`kill -9`) the next krait process to lock the prefix finishes the
+//! rollback ([`finish_interrupted`]).
 
 use super::extract::extract_verified;
+use super::safety::{self, Safety};
 use futures::{StreamExt, TryStreamExt};
 use rattler::install::{
     ExternalSymlinkPolicy, IndicatifReporter, Installer, InstallerError, LinkOptions, Transaction,
 };
 use rattler_cache::package_cache::{CacheMetadata, PackageCache, PackageCacheError};
-use rattler_cache::validation::{validate_package_directory_from_paths, ValidationMode};
 use rattler_conda_types::package::PathsJson;
 use rattler_conda_types::{MatchSpec, PrefixRecord, RepoDataRecord, Subdir};
 use rattler_networking::LazyClient;
@@ -76,6 +79,8 @@ pub struct ApplyOptions<'a> {
     pub subdir: Subdir,
     pub requested: Vec<MatchSpec>,
     pub link: LinkMode,
+    /// `safety_checks` and `extra_safety_checks`.
+    pub safety: Safety,
     pub progress: bool,
 }
 
@@ -96,23 +101,45 @@ fn escaping_path(paths: &PathsJson) -> Option<&Path> {
         })
 }
 
-/// Puts every package to link into the cache (verifying its sha256 against the record) and
-/// refuses any whose `paths.json` names a path outside the prefix, before anything is linked.
-async fn fetch_and_check(options: &ApplyOptions<'_>, plan: &Plan) -> Result<(), String> {
+/// Puts every package to link into the cache (verifying its sha256 against the record),
+/// checks reused cache entries file by file as `safety_checks` says ([`super::safety`]), and
+/// refuses any package whose `paths.json` names a path outside the prefix, before anything is
+/// linked. Returns the cache entries whose content krait vouches for, to stamp once they are
+/// linked.
+async fn fetch_and_check(
+    options: &ApplyOptions<'_>,
+    plan: &Plan,
+) -> Result<Vec<(PathBuf, PathsJson)>, String> {
     let cache = options.cache;
+    // Held while fetching, as rattler's installer holds it: other krait (and rattler) processes
+    // fetch into the cache one at a time, so extraction folders no one holds are abandoned.
+    let _cache_lock = cache.acquire_global_lock().await.map_err(|e| {
+        format!(
+            "cannot lock the package cache: {}",
+            crate::net::error_chain(&e)
+        )
+    })?;
+    for abandoned in safety::remove_abandoned_extractions(cache) {
+        tracing::info!(
+            "removed {}, left by an interrupted fetch",
+            abandoned.display()
+        );
+    }
     let client = LazyClient::from(options.client.clone());
     let bar = crate::progress::counter(
         plan.installed_packages().count() as u64,
         "fetch",
         options.progress,
     );
+    let safety = options.safety;
     let fetches = plan.installed_packages().map(|record| {
         let client = client.clone();
         let bar = bar.clone();
         async move {
             let name = record.identifier.to_file_name();
             let fetch = || async {
-                let meta = fetch_one(cache, record, &client, &options.retry)
+                let fresh = Arc::new(safety::FreshFetch::default());
+                let meta = fetch_one(cache, record, &client, &options.retry, fresh.clone())
                     .await
                     .map_err(|e| {
                         format!("failed to fetch {name}: {}", crate::net::error_chain(&e))
@@ -122,17 +149,29 @@ async fn fetch_and_check(options: &ApplyOptions<'_>, plan: &Plan) -> Result<(), 
                     None => PathsJson::from_package_directory_with_deprecated_fallback(meta.path())
                         .map_err(|e| format!("{name}: cannot read info/paths.json: {e}"))?,
                 };
-                Ok::<_, String>((meta.path().to_path_buf(), paths))
+                Ok::<_, String>((meta.path().to_path_buf(), paths, fresh.happened()))
             };
-            let (dir, mut paths) = fetch().await?;
-            if changed_since_extraction(&dir, &paths)
-                && validate_package_directory_from_paths(&dir, &paths, ValidationMode::Full)
-                    .is_err()
-            {
-                tracing::warn!("{name}: the cached copy was modified; extracting it again");
-                std::fs::remove_dir_all(&dir)
-                    .map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
-                paths = fetch().await?.1;
+            let (mut dir, mut paths, fresh) = fetch().await?;
+            // Whether krait vouches for the entry's content once it is linked.
+            let mut good = safety.checks();
+            if safety.needs_hashing(&dir, &paths, fresh).await {
+                if let Err(problem) = safety::verify_entry(&dir, &paths).await {
+                    let problem = if fresh {
+                        Some(problem)
+                    } else {
+                        tracing::warn!(
+                            "{name}: the cached copy was modified ({problem}); extracting it again"
+                        );
+                        std::fs::remove_dir_all(&dir)
+                            .map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
+                        (dir, paths, _) = fetch().await?;
+                        safety::verify_entry(&dir, &paths).await.err()
+                    };
+                    if let Some(problem) = problem {
+                        safety.inconsistent(&name, &problem)?;
+                        good = false;
+                    }
+                }
             }
             bar.inc(1);
             bar.set_message(name.clone());
@@ -141,7 +180,7 @@ async fn fetch_and_check(options: &ApplyOptions<'_>, plan: &Plan) -> Result<(), 
                     "{name}: refusing the path {} in info/paths.json, which is outside the prefix",
                     path.display()
                 )),
-                None => Ok(()),
+                None => Ok(good.then_some((dir, paths))),
             }
         }
     });
@@ -152,29 +191,33 @@ async fn fetch_and_check(options: &ApplyOptions<'_>, plan: &Plan) -> Result<(), 
     let parallel = (cores * 2).max(5);
     let fetched = futures::stream::iter(fetches)
         .buffer_unordered(parallel)
-        .try_collect::<Vec<()>>()
+        .try_collect::<Vec<Option<(PathBuf, PathsJson)>>>()
         .await
-        .map(|_| ());
+        .map(|entries| entries.into_iter().flatten().collect());
     bar.finish_and_clear();
     fetched
 }
 
 /// Puts one package into the cache. An archive on the local disk whose record names a sha256
 /// is unpacked by [`extract_verified`], which hashes it once; anything else goes through
-/// rattler's download-and-extract.
+/// rattler's download-and-extract. `fresh` learns whether the package was fetched rather than
+/// found in the cache.
 async fn fetch_one(
     cache: &PackageCache,
     record: &RepoDataRecord,
     client: &LazyClient,
     retry: &ExponentialBackoff,
+    fresh: Arc<safety::FreshFetch>,
 ) -> Result<CacheMetadata, PackageCacheError> {
     let local = (record.url.scheme() == "file")
         .then(|| record.url.to_file_path().ok())
         .flatten();
     match (local, record.package_record.sha256) {
         (Some(archive), Some(sha256)) => {
+            let extracting = fresh.clone();
             let fetch = move |destination: PathBuf| {
                 let archive = archive.clone();
+                extracting.mark();
                 async move {
                     tokio::task::spawn_blocking(move || {
                         extract_verified(&archive, &destination, &sha256)
@@ -195,29 +238,12 @@ async fn fetch_one(
                     record.url.clone(),
                     client.clone(),
                     *retry,
-                    None,
+                    Some(fresh),
                     None,
                 )
                 .await
         }
     }
-}
-
-/// Whether any file of a cache entry was written after the entry was extracted (through a
-/// hard link into an environment, or by hand): rattler writes the entry's `.lock` metadata
-/// after extracting. Only such entries are hashed in full, which keeps a warm create from
-/// re-hashing every cached byte.
-fn changed_since_extraction(dir: &Path, paths: &PathsJson) -> bool {
-    let mut lock = dir.as_os_str().to_owned();
-    lock.push(".lock");
-    let Ok(extracted) = std::fs::metadata(lock).and_then(|m| m.modified()) else {
-        return true;
-    };
-    paths.paths.iter().any(|entry| {
-        std::fs::symlink_metadata(dir.join(&entry.relative_path))
-            .and_then(|m| m.modified())
-            .map_or(true, |written| written > extracted)
-    })
 }
 
 /// What a rollback needs: the paths that existed and the kept copies of files that may go.
@@ -228,7 +254,37 @@ struct Snapshot {
     kept: Vec<PathBuf>,
 }
 
-const KEEP_DIR: &str = ".krait-rollback";
+/// Where a running transaction keeps what it may remove, one folder per process id.
+pub const KEEP_DIR: &str = ".krait-rollback";
+/// The file in a keep folder that says how to roll back (see [`Snapshot::write_journal`]).
+const JOURNAL: &str = "journal";
+const JOURNAL_HEADER: &[u8] = b"krait rollback journal 1\n";
+
+/// Finishes what transactions of dead krait processes left in `prefix`: each keep folder
+/// with a journal is rolled back, as the process would have done had it lived; one without
+/// (the process died while preparing, before changing anything) is deleted. Called with the
+/// prefix lock held, so no live process owns any of them. Returns the process ids whose
+/// transactions were rolled back.
+pub fn finish_interrupted(prefix: &Path) -> Result<Vec<u32>, std::io::Error> {
+    let keep_root = prefix.join(KEEP_DIR);
+    let Ok(entries) = std::fs::read_dir(&keep_root) else {
+        return Ok(Vec::new());
+    };
+    let mut rolled_back = Vec::new();
+    for entry in entries {
+        let keep_dir = entry?.path();
+        match Snapshot::from_journal(prefix, &keep_dir)? {
+            Some(snapshot) => {
+                snapshot.restore()?;
+                let pid: Option<u32> = keep_dir.file_name().and_then(|n| n.to_str()?.parse().ok());
+                rolled_back.extend(pid);
+            }
+            None => std::fs::remove_dir_all(&keep_dir)?,
+        }
+    }
+    let _ = std::fs::remove_dir(&keep_root);
+    Ok(rolled_back)
+}
 
 fn walk_relative(prefix: &Path) -> HashSet<PathBuf> {
     walkdir::WalkDir::new(prefix)
@@ -280,12 +336,64 @@ impl Snapshot {
             }
             kept.push(rel);
         }
-        Ok(Snapshot {
+        let snapshot = Snapshot {
             prefix: prefix.to_path_buf(),
             before: walk_relative(prefix),
             keep_dir,
             kept,
-        })
+        };
+        // From here on the prefix may change: what a rollback needs must be on disk.
+        snapshot.write_journal()?;
+        Ok(snapshot)
+    }
+
+    /// Writes `before` and `kept` into the keep folder, so that a later krait process can
+    /// finish the rollback if this one dies (`kill -9`, out of memory) while linking. Paths
+    /// are stored as raw bytes, NUL-terminated: a path holds any byte but NUL.
+    fn write_journal(&self) -> Result<(), std::io::Error> {
+        use std::os::unix::ffi::OsStrExt;
+        let mut bytes = JOURNAL_HEADER.to_vec();
+        let entries =
+            (self.before.iter().map(|p| (b'B', p))).chain(self.kept.iter().map(|p| (b'K', p)));
+        for (kind, path) in entries {
+            bytes.push(kind);
+            bytes.extend_from_slice(path.as_os_str().as_bytes());
+            bytes.push(0);
+        }
+        crate::fs::write_atomic(&self.keep_dir.join(JOURNAL), &bytes)
+    }
+
+    /// The snapshot a dead process journaled in `keep_dir`, or `None` when it died before
+    /// writing its journal (and so before it changed the prefix).
+    fn from_journal(prefix: &Path, keep_dir: &Path) -> Result<Option<Snapshot>, std::io::Error> {
+        use std::os::unix::ffi::OsStrExt;
+        let bytes = match std::fs::read(keep_dir.join(JOURNAL)) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let body = bytes.strip_prefix(JOURNAL_HEADER).ok_or_else(|| {
+            std::io::Error::other(format!(
+                "{} is not a krait rollback journal",
+                keep_dir.join(JOURNAL).display()
+            ))
+        })?;
+        let mut snapshot = Snapshot {
+            prefix: prefix.to_path_buf(),
+            before: HashSet::new(),
+            keep_dir: keep_dir.to_path_buf(),
+            kept: Vec::new(),
+        };
+        for entry in body.split(|b| *b == 0).filter(|e| !e.is_empty()) {
+            let path = PathBuf::from(std::ffi::OsStr::from_bytes(&entry[1..]));
+            match entry[0] {
+                b'B' => {
+                    snapshot.before.insert(path);
+                }
+                _ => snapshot.kept.push(path),
+            }
+        }
+        Ok(Some(snapshot))
     }
 
     /// Puts the prefix back as it was when the snapshot was taken.
@@ -305,6 +413,11 @@ impl Snapshot {
             }
         }
         for rel in &self.kept {
+            let kept = self.keep_dir.join(rel);
+            // Already put back by a rollback that was itself interrupted.
+            if std::fs::symlink_metadata(&kept).is_err() {
+                continue;
+            }
             let target = self.prefix.join(rel);
             if let Some(parent) = target.parent() {
                 std::fs::create_dir_all(parent)?;
@@ -312,7 +425,7 @@ impl Snapshot {
             if std::fs::symlink_metadata(&target).is_ok() {
                 std::fs::remove_file(&target)?;
             }
-            std::fs::rename(self.keep_dir.join(rel), &target)?;
+            std::fs::rename(kept, &target)?;
         }
         self.discard();
         Ok(())
@@ -349,12 +462,13 @@ pub async fn apply(
     plan: &Plan,
     options: ApplyOptions<'_>,
 ) -> Result<(), TransactionFailure> {
-    fetch_and_check(&options, plan)
-        .await
-        .map_err(|message| TransactionFailure::Refused {
-            prefix: prefix.to_path_buf(),
-            message,
-        })?;
+    let good_entries =
+        fetch_and_check(&options, plan)
+            .await
+            .map_err(|message| TransactionFailure::Refused {
+                prefix: prefix.to_path_buf(),
+                message,
+            })?;
     std::fs::create_dir_all(prefix.join("conda-meta")).map_err(|source| {
         TransactionFailure::Snapshot {
             prefix: prefix.to_path_buf(),
@@ -426,6 +540,13 @@ pub async fn apply(
     match failure {
         None => {
             snapshot.discard();
+            // Linking moved the entries' ctimes (hard links do): stamp them as they are now.
+            let _ = tokio::task::spawn_blocking(move || {
+                for (entry, paths) in &good_entries {
+                    safety::stamp_good(entry, paths);
+                }
+            })
+            .await;
             Ok(())
         }
         Some(failure) => match snapshot.restore() {

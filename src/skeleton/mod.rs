@@ -112,6 +112,19 @@ fn normalise(name: &str) -> String {
         .into_owned()
 }
 
+/// The conda name of a Python project, which becomes the recipe's folder: the name (from an
+/// sdist's `PKG-INFO`, untrusted) must be a PEP 508 project name and its conda form a conda
+/// package name, so that it is one plain path component (no `/`, `..` or absolute path).
+fn recipe_folder_name(project: &str) -> Result<String, String> {
+    project
+        .parse::<pep508_rs::PackageName>()
+        .map_err(|e| format!("the project name {project:?} is not a PEP 508 name: {e}"))?;
+    let conda = requirements::conda_name(&normalise(project));
+    rattler_conda_types::PackageName::try_from(conda.as_str())
+        .map_err(|e| format!("the project name {project:?} is not a conda package name: {e}"))?;
+    Ok(conda)
+}
+
 /// Picks the sdist of `version` (or the newest final release) from an index, downloads it into
 /// `download_dir` and checks its sha256; also downloads the version's pure wheel
 /// (`*-none-any.whl`), if there is one, for its metadata.
@@ -124,6 +137,10 @@ pub async fn fetch_sdist(
 ) -> Result<Fetched, SkeletonError> {
     let base = Url::parse(&format!("{}/", index_url.trim_end_matches('/')))
         .map_err(|_| SkeletonError::BadIndexUrl(index_url.to_string()))?;
+    recipe_folder_name(name).map_err(|message| SkeletonError::NotFound {
+        name: name.to_string(),
+        message,
+    })?;
     let project = normalise(name);
     let page_url = base
         .join(&format!("{project}/"))
@@ -345,8 +362,12 @@ fn write_analysis(
         path: origin.to_path_buf(),
         message,
     })?;
+    let name = recipe_folder_name(&analysis.name).map_err(|message| SkeletonError::Sdist {
+        path: origin.to_path_buf(),
+        message,
+    })?;
     let text = recipe.render(analysis, source);
-    let dir = output_dir.join(requirements::conda_name(&normalise(&analysis.name)));
+    let dir = output_dir.join(name);
     std::fs::create_dir_all(&dir).map_err(|source| SkeletonError::Write {
         path: dir.clone(),
         source,

@@ -44,6 +44,9 @@ pub struct Package {
     /// Content of `info/link.json`.
     pub link_json: Option<serde_json::Value>,
     pub timestamp_ms: i64,
+    /// Files (among `files`) whose `paths.json` sha256 is wrong: a package that contradicts
+    /// itself.
+    pub wrong_sha256: Vec<String>,
 }
 
 /// conda's legacy prefix placeholder.
@@ -75,6 +78,7 @@ impl Package {
             noarch: None,
             link_json: None,
             timestamp_ms: 1_700_000_000_000,
+            wrong_sha256: Vec::new(),
         }
     }
 
@@ -94,6 +98,12 @@ impl Package {
     pub fn with_placeholder(mut self, path: &str, mode: &'static str) -> Package {
         self.placeholders
             .push((path.into(), PLACEHOLDER.into(), mode));
+        self
+    }
+
+    /// Records a wrong sha256 for an added file in `info/paths.json`.
+    pub fn with_wrong_sha256(mut self, path: &str) -> Package {
+        self.wrong_sha256.push(path.into());
         self
     }
 
@@ -166,6 +176,9 @@ impl Package {
                 "sha256": hex::encode(rattler_digest::compute_bytes_digest::<rattler_digest::Sha256>(data)),
                 "size_in_bytes": data.len(),
             });
+            if self.wrong_sha256.contains(rel) {
+                entry["sha256"] = json!("0".repeat(64));
+            }
             if let Some((_, placeholder, mode)) = self.placeholders.iter().find(|p| &p.0 == rel) {
                 entry["prefix_placeholder"] = json!(placeholder);
                 entry["file_mode"] = json!(mode);
@@ -247,4 +260,46 @@ impl Package {
         }
         out
     }
+}
+
+/// Deterministic bytes that do not compress (xorshift), so sizes on disk are real.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// The bytes of a `.conda` archive with 64 bytes (or half, if smaller) in the middle of its
+/// `pkg-*.tar.zst` member flipped: the zip still opens and `info/` still reads, only the
+/// content is damaged. For a `.tar.bz2`, the middle of the file is flipped.
+pub fn damaged_content(archive: &Path) -> Vec<u8> {
+    let mut bytes = std::fs::read(archive).unwrap();
+    let (start, len) = if archive.to_string_lossy().ends_with(".conda") {
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.clone())).unwrap();
+        let name = zip
+            .file_names()
+            .filter_map(Result::ok)
+            .find(|n| n.starts_with("pkg-"))
+            .unwrap()
+            .into_owned();
+        let member = zip.by_name(&name).unwrap();
+        (
+            member.data_start().unwrap() as usize,
+            member.compressed_size() as usize,
+        )
+    } else {
+        (0, bytes.len())
+    };
+    let flipped = 64.min(len / 2);
+    let from = start + (len - flipped) / 2;
+    for byte in &mut bytes[from..from + flipped] {
+        *byte ^= 0x5a;
+    }
+    bytes
 }

@@ -221,6 +221,7 @@ impl TlsServer {
             listener,
             acceptor,
             app,
+            krait::channel::serve_limits::Limits::default(),
             std::future::pending(),
         ));
         TlsServer {
