@@ -51,6 +51,15 @@ pub enum BuildError {
         "`krait build` moves such a package to the output folder's broken/ subfolder; `krait test` leaves it in place"
     ))]
     TestFailed(String),
+    #[error("cannot create the test environment of {package}: {source}")]
+    #[diagnostic(help(
+        "the package was built but not tested, so it is not in the output channel's index; \
+         make its channels reachable (or use --offline with cached repodata) and run `krait test` on it"
+    ))]
+    TestEnvironment {
+        package: String,
+        source: Box<crate::env::EnvError>,
+    },
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -345,13 +354,16 @@ pub fn context(
     ))
 }
 
-fn specs_of(deps: &[Dependency]) -> Vec<MatchSpec> {
+/// The solver specs of requirements, leaving out those naming a package of `skip` (siblings
+/// not built yet).
+fn specs_of(deps: &[Dependency], skip: &BTreeSet<String>) -> Vec<MatchSpec> {
     deps.iter()
+        .filter(|d| !skip.contains(&d.name()))
         .filter_map(|d| match d {
             Dependency::Spec { text, spec } => {
                 Some(solver_spec(text).unwrap_or_else(|_| (**spec).clone()))
             }
-            Dependency::PinCompatible(_) => None,
+            Dependency::PinCompatible(_) | Dependency::Resolved(_) => None,
         })
         .collect()
 }
@@ -457,15 +469,26 @@ fn run_requirements(
                 };
                 push(&mut depends, spec);
             }
+            Dependency::Resolved(which) => {
+                let records = if which == "build" { build_env } else { host_env };
+                for record in records {
+                    let p = &record.repodata_record.package_record;
+                    push(
+                        &mut depends,
+                        format!("{} {} {}", p.name.as_normalized(), p.version, p.build),
+                    );
+                }
+            }
         }
     }
     let mut constrains: Vec<String> = output
         .requirements
         .run_constrained
         .iter()
-        .map(|d| match d {
-            Dependency::Spec { text, .. } => text.clone(),
-            Dependency::PinCompatible(p) => p.name.clone(),
+        .filter_map(|d| match d {
+            Dependency::Spec { text, .. } => Some(text.clone()),
+            Dependency::PinCompatible(p) => Some(p.name.clone()),
+            Dependency::Resolved(_) => None,
         })
         .collect();
     let ignored = &output.build.ignore_run_exports;
@@ -525,13 +548,40 @@ fn timestamp_ms() -> i64 {
     }
 }
 
-fn build_variant(
+/// A variant's build folder with its sources fetched and its build and host environments
+/// created: what its scripts run in (and what `krait debug` leaves for a person to enter).
+pub struct Workspace {
+    /// `<croot>/<dist>`: the work folder, the environments, logs and staging.
+    pub root: PathBuf,
+    pub dirs: script::Dirs,
+    /// No `host` section: build and host are one prefix.
+    pub merged: bool,
+    pub build_env: Vec<PrefixRecord>,
+    pub host_env: Vec<PrefixRecord>,
+    /// The build's channels for about.json (the output folder is not one of them).
+    pub channel_urls: Vec<String>,
+}
+
+/// The names of a variant's outputs: requirements naming them can only be installed once
+/// those outputs are built.
+fn sibling_names(variant: &RenderedVariant) -> BTreeSet<String> {
+    variant
+        .outputs
+        .iter()
+        .map(|o| o.package.name.as_normalized().to_string())
+        .collect()
+}
+
+/// Fetches the sources of `variant` into a fresh `<croot>/<dist>/work` and creates its build
+/// and host environments from every output's requirements but those naming a sibling output
+/// (conda-build's `create_build_envs` for the top-level build).
+pub fn prepare(
     recipe: &Recipe,
     variant: &RenderedVariant,
     options: &BuildOptions,
     config: &Config,
     runtime: &tokio::runtime::Runtime,
-) -> Result<Vec<Built>, BuildError> {
+) -> Result<Workspace, BuildError> {
     let top = variant
         .outputs
         .iter()
@@ -574,15 +624,16 @@ fn build_variant(
     } else {
         root.join("_build_env")
     };
+    let siblings = sibling_names(variant);
     let build_specs: Vec<MatchSpec> = variant
         .outputs
         .iter()
-        .flat_map(|o| specs_of(&o.requirements.build))
+        .flat_map(|o| specs_of(&o.requirements.build, &siblings))
         .collect();
     let host_specs: Vec<MatchSpec> = variant
         .outputs
         .iter()
-        .flat_map(|o| specs_of(&o.requirements.host))
+        .flat_map(|o| specs_of(&o.requirements.host, &siblings))
         .collect();
     let (build_env, host_env) = if merged {
         let all: Vec<MatchSpec> = build_specs.into_iter().chain(host_specs).collect();
@@ -593,16 +644,147 @@ fn build_variant(
         let h = create_env(&ctx, runtime, &host_prefix, host_specs, "host")?;
         (b, h)
     };
-
     let dirs = script::Dirs {
         work: root.clone(),
-        src: work.clone(),
-        build_prefix: build_prefix.clone(),
-        host_prefix: host_prefix.clone(),
+        src: work,
+        build_prefix,
+        host_prefix,
         // Absolute, as conda-build gives it: scripts run from the work folder.
         recipe: std::path::absolute(&variant.recipe_dir)
             .unwrap_or_else(|_| variant.recipe_dir.clone()),
     };
+    Ok(Workspace {
+        root,
+        dirs,
+        merged,
+        build_env,
+        host_env,
+        channel_urls,
+    })
+}
+
+/// An output's requirements that name sibling outputs, installed into the build and host
+/// prefixes once those siblings are built and indexed, so that
+/// `pin_subpackage(sibling, exact=True)` in an output's host resolves (conda-build solves each
+/// output's environments when it builds that output). The environments' records after that.
+fn install_sibling_requirements(
+    output: &Output,
+    workspace: &mut Workspace,
+    siblings: &BTreeSet<String>,
+    options: &BuildOptions,
+    config: &Config,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<(), BuildError> {
+    let names_sibling = |deps: &[Dependency]| deps.iter().any(|d| siblings.contains(&d.name()));
+    let reqs = &output.requirements;
+    if !names_sibling(&reqs.build) && !names_sibling(&reqs.host) {
+        return Ok(());
+    }
+    // A fresh context: the output folder's index now holds the siblings.
+    let ctx = context(config, &options.channels, &options.output_folder)?;
+    let none = BTreeSet::new();
+    let dirs = &workspace.dirs;
+    if workspace.merged {
+        let all: Vec<MatchSpec> = specs_of(&reqs.build, &none)
+            .into_iter()
+            .chain(specs_of(&reqs.host, &none))
+            .collect();
+        workspace.host_env = create_env(&ctx, runtime, &dirs.host_prefix, all, "build")?;
+        workspace.build_env = workspace.host_env.clone();
+    } else {
+        if names_sibling(&reqs.build) {
+            let specs = specs_of(&reqs.build, &none);
+            workspace.build_env = create_env(&ctx, runtime, &dirs.build_prefix, specs, "build")?;
+        }
+        let specs = specs_of(&reqs.host, &none);
+        workspace.host_env = create_env(&ctx, runtime, &dirs.host_prefix, specs, "host")?;
+    }
+    Ok(())
+}
+
+/// The files an output packages. With its own script (`script`, or for a non-top-level output
+/// its `build/script`), what that script adds to the host prefix; `files` then keeps only the
+/// listed ones, as conda-build's `bundle_conda` does. Without a script, `files` selects from
+/// what the top-level build added; the top-level output (or a lone output) takes it all.
+fn output_files(
+    output: &Output,
+    variant: &RenderedVariant,
+    workspace: &Workspace,
+    top_new: &[PathBuf],
+    options: &BuildOptions,
+) -> Result<Vec<PathBuf>, BuildError> {
+    let dirs = &workspace.dirs;
+    let host_prefix = &dirs.host_prefix;
+    let inline = output
+        .build
+        .script
+        .as_ref()
+        .filter(|_| !output.is_top_level && output.script.is_none());
+    let script_text = match (&output.script, inline) {
+        (Some(name), _) => Some(script::output_script(
+            output,
+            &variant.recipe_dir,
+            name,
+            &dirs.src,
+        )?),
+        (None, Some(text)) => Some(text.clone()),
+        (None, None) => None,
+    };
+    let select_listed = |candidates: &[PathBuf]| match &output.files {
+        Some(crate::recipe::model::Files::List(globs)) => Some(select(candidates, globs, &[])),
+        Some(crate::recipe::model::Files::IncludeExclude { include, exclude }) => {
+            Some(select(candidates, include, exclude))
+        }
+        None => None,
+    };
+    let Some(text) = script_text else {
+        return Ok(select_listed(top_new).unwrap_or_else(|| {
+            if output.is_top_level || variant.outputs.len() == 1 {
+                top_new.to_vec()
+            } else {
+                Vec::new()
+            }
+        }));
+    };
+    let marker = relative_files(host_prefix);
+    let (h, v) = (build_hash(output), output.package.version.to_string());
+    let env = script::environment(dirs, &identity(output, variant, &h, &v));
+    script::run(
+        &text,
+        dirs,
+        &env,
+        options.quiet,
+        &format!("output_{}", output.package.name.as_normalized()),
+    )?;
+    if !output.build.noarch.is_python() {
+        python::write_entry_points(host_prefix, &output.build.entry_points)?;
+    }
+    let added: Vec<PathBuf> = relative_files(host_prefix)
+        .difference(&marker)
+        .cloned()
+        .collect();
+    let mut candidates: Vec<PathBuf> = top_new.iter().chain(&added).cloned().collect();
+    candidates.sort();
+    candidates.dedup();
+    Ok(select_listed(&candidates).unwrap_or(added))
+}
+
+fn build_variant(
+    recipe: &Recipe,
+    variant: &RenderedVariant,
+    options: &BuildOptions,
+    config: &Config,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<Vec<Built>, BuildError> {
+    let mut workspace = prepare(recipe, variant, options, config, runtime)?;
+    let top = variant
+        .outputs
+        .iter()
+        .find(|o| o.is_top_level)
+        .or(variant.outputs.first())
+        .ok_or_else(|| BuildError::NoRecipe(recipe.dir.clone()))?;
+    let root = workspace.root.clone();
+    let host_prefix = workspace.dirs.host_prefix.clone();
     let before = relative_files(&host_prefix);
     let mut built = Vec::new();
     let build_script = variant
@@ -611,8 +793,14 @@ fn build_variant(
         .or_else(|| std::fs::read_to_string(variant.recipe_dir.join("build.sh")).ok());
     if let Some(script_text) = &build_script {
         let (h, v) = (build_hash(top), top.package.version.to_string());
-        let env = script::environment(&dirs, &identity(top, variant, &h, &v));
-        script::run(script_text, &dirs, &env, options.quiet, "conda_build")?;
+        let env = script::environment(&workspace.dirs, &identity(top, variant, &h, &v));
+        script::run(
+            script_text,
+            &workspace.dirs,
+            &env,
+            options.quiet,
+            "conda_build",
+        )?;
     }
     // conda-build writes the entry points of non-noarch packages itself; for noarch python
     // the installer does, from info/link.json.
@@ -625,37 +813,11 @@ fn build_variant(
     }
     let after_top = relative_files(&host_prefix);
     let top_new: Vec<PathBuf> = after_top.difference(&before).cloned().collect();
+    let siblings = sibling_names(variant);
 
     for output in &variant.outputs {
-        let mut files: Vec<PathBuf> = if let Some(script_name) = &output.script {
-            let marker = relative_files(&host_prefix);
-            let text = script::output_script(output, &variant.recipe_dir, script_name, &work)?;
-            let (h, v) = (build_hash(output), output.package.version.to_string());
-            let env = script::environment(&dirs, &identity(output, variant, &h, &v));
-            script::run(
-                &text,
-                &dirs,
-                &env,
-                options.quiet,
-                &format!("output_{}", output.package.name.as_normalized()),
-            )?;
-            if !output.build.noarch.is_python() {
-                python::write_entry_points(&host_prefix, &output.build.entry_points)?;
-            }
-            relative_files(&host_prefix)
-                .difference(&marker)
-                .cloned()
-                .collect()
-        } else {
-            match &output.files {
-                Some(crate::recipe::model::Files::List(globs)) => select(&top_new, globs, &[]),
-                Some(crate::recipe::model::Files::IncludeExclude { include, exclude }) => {
-                    select(&top_new, include, exclude)
-                }
-                None if output.is_top_level || variant.outputs.len() == 1 => top_new.clone(),
-                None => Vec::new(),
-            }
-        };
+        install_sibling_requirements(output, &mut workspace, &siblings, options, config, runtime)?;
+        let mut files = output_files(output, variant, &workspace, &top_new, options)?;
         for always in &output.build.always_include_files {
             let path = PathBuf::from(always);
             if host_prefix.join(&path).exists() && !files.contains(&path) {
@@ -663,7 +825,12 @@ fn build_variant(
             }
         }
         files.sort();
-        let (mut depends, constrains) = run_requirements(output, &build_env, &host_env, merged);
+        let (mut depends, constrains) = run_requirements(
+            output,
+            &workspace.build_env,
+            &workspace.host_env,
+            workspace.merged,
+        );
         if output.build.noarch.is_none() {
             glibc::add_glibc_requirement(
                 &mut depends,
@@ -677,9 +844,9 @@ fn build_variant(
             variant,
             output,
             host_prefix: &host_prefix,
-            build_prefix: &build_prefix,
-            src_dir: &work,
-            channels: &channel_urls,
+            build_prefix: &workspace.dirs.build_prefix,
+            src_dir: &workspace.dirs.src,
+            channels: &workspace.channel_urls,
             files,
             depends,
             constrains,
@@ -698,28 +865,7 @@ fn build_variant(
             eprintln!("built {}", archive.display());
         }
         if options.test {
-            let spec = format!(
-                "{} =={} {}",
-                output.package.name.as_normalized(),
-                output.package.version,
-                output.build.string
-            );
-            let test_ctx = context(config, &options.channels, &options.output_folder)?;
-            if let Err(e) = test::run_tests(
-                &test_ctx,
-                runtime,
-                &spec,
-                &staging.join("info/test"),
-                &root.join("_test_env"),
-                options.quiet,
-            ) {
-                let broken = options.output_folder.join("broken");
-                std::fs::create_dir_all(&broken).map_err(BuildError::io(&broken))?;
-                let moved = broken.join(archive.file_name().unwrap_or_default());
-                std::fs::rename(&archive, &moved).map_err(BuildError::io(&moved))?;
-                reindex(&options.output_folder)?;
-                return Err(e);
-            }
+            test_built(output, &archive, &staging, &root, options, config, runtime)?;
         }
         built.push(Built {
             name: output.package.name.as_normalized().to_string(),
@@ -731,6 +877,58 @@ fn build_variant(
         let _ = std::fs::remove_dir_all(&root);
     }
     Ok(built)
+}
+
+/// Tests a package just built. A failing test moves it to the output folder's `broken/`; an
+/// environment that cannot be made (a channel out of reach) is no verdict on the package: it
+/// stays where it is, unindexed, and the error names it.
+fn test_built(
+    output: &Output,
+    archive: &Path,
+    staging: &Path,
+    root: &Path,
+    options: &BuildOptions,
+    config: &Config,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<(), BuildError> {
+    let spec = format!(
+        "{} =={} {}",
+        output.package.name.as_normalized(),
+        output.package.version,
+        output.build.string
+    );
+    let test_ctx = context(config, &options.channels, &options.output_folder)?;
+    let result = test::run_tests(
+        &test_ctx,
+        runtime,
+        &spec,
+        &staging.join("info"),
+        &root.join("_test_env"),
+        options.quiet,
+    );
+    match result {
+        Ok(()) => Ok(()),
+        Err(BuildError::TestEnvironment { source, .. }) => {
+            // Out of the index (no subdir folder), so nothing installs an untested package.
+            let untested = options.output_folder.join("untested");
+            std::fs::create_dir_all(&untested).map_err(BuildError::io(&untested))?;
+            let moved = untested.join(archive.file_name().unwrap_or_default());
+            std::fs::rename(archive, &moved).map_err(BuildError::io(&moved))?;
+            reindex(&options.output_folder)?;
+            Err(BuildError::TestEnvironment {
+                package: moved.display().to_string(),
+                source,
+            })
+        }
+        Err(e) => {
+            let broken = options.output_folder.join("broken");
+            std::fs::create_dir_all(&broken).map_err(BuildError::io(&broken))?;
+            let moved = broken.join(archive.file_name().unwrap_or_default());
+            std::fs::rename(archive, &moved).map_err(BuildError::io(&moved))?;
+            reindex(&options.output_folder)?;
+            Err(e)
+        }
+    }
 }
 
 /// The files among `candidates` matching any include glob and no exclude glob.
@@ -777,5 +975,6 @@ fn identity<'a>(
         target_platform: variant.target_platform.as_str(),
         build_platform: variant.build_platform.as_str(),
         script_env: &output.build.script_env,
+        variant: &variant.full_variant,
     }
 }

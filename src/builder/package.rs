@@ -668,14 +668,40 @@ fn write_test_files(input: &PackageInput<'_>, info: &Path) -> Result<(), BuildEr
         )
         .map_err(io(&dir))?;
     }
-    for pattern in &test.files {
-        for entry in glob::glob(&recipe.join(pattern).to_string_lossy())
+    // create_all_test_files: `test/files` from the recipe folder; copy_test_source_files:
+    // `test/source_files` from the work folder (a pattern matching nothing stops the build).
+    copy_test_files(&test.files, recipe, &dir, None)?;
+    copy_test_files(&test.source_files, input.src_dir, &dir, Some(input.output))?;
+    Ok(())
+}
+
+/// Copies the files and folders `patterns` (globs) match under `from` into `to`, keeping their
+/// relative paths. With `required_by`, a pattern matching nothing is an error naming it.
+fn copy_test_files(
+    patterns: &[String],
+    from: &Path,
+    to: &Path,
+    required_by: Option<&Output>,
+) -> Result<(), BuildError> {
+    for pattern in patterns {
+        let matches: Vec<PathBuf> = glob::glob(&from.join(pattern).to_string_lossy())
             .into_iter()
             .flatten()
             .flatten()
-        {
-            let rel = entry.strip_prefix(recipe).unwrap_or(&entry);
-            super::source::copy_tree(&entry, &dir.join(rel))?;
+            .collect();
+        if let (Some(output), true) = (required_by, matches.is_empty()) {
+            return Err(BuildError::TestScript {
+                output: output.package.name.as_source().to_string(),
+                script: pattern.clone(),
+                problem: format!(
+                    "(test/source_files) matches nothing in the work folder {}",
+                    from.display()
+                ),
+            });
+        }
+        for entry in matches {
+            let rel = entry.strip_prefix(from).unwrap_or(&entry);
+            super::source::copy_tree(&entry, &to.join(rel))?;
         }
     }
     Ok(())
