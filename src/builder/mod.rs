@@ -12,6 +12,7 @@ pub mod package;
 pub mod python;
 pub mod script;
 pub mod source;
+pub mod symlinks;
 pub mod test;
 
 use crate::channel::index::{index_channel, IndexOptions};
@@ -112,6 +113,13 @@ pub enum BuildError {
         "drop them from the run requirements, or list them in build/ignore_run_exports"
     ))]
     Overdepending(String),
+    #[error("symbolic links the package cannot keep:\n{0}")]
+    #[diagnostic(help(
+        "point links at files inside $PREFIX (relative or absolute), or copy the file instead"
+    ))]
+    Symlinks(String),
+    #[error("about/license_file {0:?} is a directory: a directory must be named with a trailing `/`")]
+    LicenseDirectory(String),
     #[error("no recipe (meta.yaml) found in {0}")]
     NoRecipe(PathBuf),
     #[error("recipes depend on each other in a cycle: {0}")]
@@ -817,7 +825,9 @@ fn build_variant(
 
     for output in &variant.outputs {
         install_sibling_requirements(output, &mut workspace, &siblings, options, config, runtime)?;
-        let mut files = output_files(output, variant, &workspace, &top_new, options)?;
+        let mut files = filter_files(output_files(
+            output, variant, &workspace, &top_new, options,
+        )?);
         for always in &output.build.always_include_files {
             let path = PathBuf::from(always);
             if host_prefix.join(&path).exists() && !files.contains(&path) {
@@ -825,6 +835,7 @@ fn build_variant(
             }
         }
         files.sort();
+        symlinks::check_symlinks(&files, &host_prefix, &root)?;
         let (mut depends, constrains) = run_requirements(
             output,
             &workspace.build_env,
@@ -929,6 +940,20 @@ fn test_built(
             Err(e)
         }
     }
+}
+
+/// `utils.filter_files`: what never goes into a package, whatever the recipe selects: git
+/// metadata and macOS Finder files (`.DS_Store`).
+fn filter_files(files: Vec<PathBuf>) -> Vec<PathBuf> {
+    files
+        .into_iter()
+        .filter(|f| {
+            !f.components().any(|c| {
+                let part = c.as_os_str().to_string_lossy();
+                part == ".git" || part.contains(".DS_Store")
+            })
+        })
+        .collect()
 }
 
 /// The files among `candidates` matching any include glob and no exclude glob.

@@ -446,6 +446,10 @@ fn copy_license_files(input: &PackageInput<'_>, info: &Path) -> Result<(), Build
                 src_dir: input.src_dir.to_path_buf(),
                 recipe_dir: input.variant.recipe_dir.clone(),
             })?;
+        // copy_license_files: a folder must be written as one, `licenses/`.
+        if source.is_dir() && !license.ends_with('/') {
+            return Err(BuildError::LicenseDirectory(license.clone()));
+        }
         let name = if Path::new(license).is_absolute() || license.starts_with('.') {
             renamed += 1;
             format!("LICENSE{}.txt", renamed - 1)
