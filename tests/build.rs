@@ -755,3 +755,152 @@ fn url_sources_are_downloaded_with_the_channel_network_settings() {
         "{err}"
     );
 }
+
+/// The `info/files` list of an archive.
+fn files_of(archive: &Path) -> Vec<String> {
+    member(archive, "info/files")
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn outputs_solve_their_host_after_their_siblings_and_package_what_their_scripts_select() {
+    let b = Builder::new();
+    run_ok(&mut b.build(&["parity-split"], &["--quiet"]));
+    let subdir = b.out.join("linux-64");
+    let lib = subdir.join("libsplit-3.2.1-0.conda");
+    assert_eq!(files_of(&lib), ["lib/libsplit.txt"]);
+    // split-tools' host held libsplit, built moments before (its script checks conda-meta).
+    let tools = subdir.join("split-tools-3.2.1-0.conda");
+    assert_eq!(files_of(&tools), ["bin/split-tool"]);
+    assert_eq!(
+        member(&tools, "bin/split-tool"),
+        "tools built against libsplit 3.2.1\n"
+    );
+    assert_eq!(
+        json_member(&tools, "info/index.json")["depends"],
+        serde_json::json!(["libsplit 3.2.1 0"])
+    );
+    // script + files: only the listed file of what install-docs.sh wrote.
+    let docs = subdir.join("split-docs-3.2.1-0.conda");
+    assert_eq!(files_of(&docs), ["share/doc/split/index.txt"]);
+}
+
+#[test]
+fn absolute_links_into_the_prefix_become_relative_and_links_out_of_it_stop_the_build() {
+    let b = Builder::new();
+    run_ok(&mut b.build(&["parity-symlinks"], &["--quiet"]));
+    let archive = b.out.join("noarch/parity-symlinks-1.0-0.conda");
+    let dir = tempfile::tempdir().unwrap();
+    rattler_package_streaming::fs::extract(&archive, dir.path()).unwrap();
+    let links = dir.path().join("share/links");
+    for name in ["absolute", "relative"] {
+        assert_eq!(
+            std::fs::read_link(links.join(name)).unwrap(),
+            Path::new("../../lib/data.txt"),
+            "{name}"
+        );
+    }
+    let prefix = b.home.path().join("env");
+    b.create(&prefix, &["parity-symlinks"], &[]);
+    assert_eq!(
+        std::fs::read_to_string(prefix.join("share/links/absolute")).unwrap(),
+        "data\n"
+    );
+    for (mode, says) in [
+        ("work", "may not exist after the build"),
+        ("outside", "outside the prefix"),
+    ] {
+        let err = run_err(
+            b.build(&["parity-symlinks"], &["--quiet"])
+                .env("KRAIT_TEST_SYMLINK_MODE", mode),
+        );
+        assert!(
+            err.contains(&format!("share/links/{mode}")) && err.contains(says),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn test_environments_have_python_the_build_variables_and_the_test_files() {
+    let b = Builder::new();
+    let python = common::python::python_channel();
+    let out = common::run(
+        b.build(&["parity-test-env"], &[])
+            .arg("-c")
+            .arg(&python),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("run_test.py ran with"), "{stderr}");
+    for name in ["parity-test-env", "parity-test-env-extra"] {
+        let archive = b.out.join(format!("noarch/{name}-1.0-2.conda"));
+        // Kept in info/test, so that `krait test` can run them again.
+        assert_eq!(
+            member(&archive, "info/test/data/source.txt"),
+            "source data\n"
+        );
+        assert_eq!(member(&archive, "info/test/expected.txt"), "expected\n");
+    }
+}
+
+#[test]
+fn every_source_archive_format_unpacks_and_a_deep_patch_finds_its_level() {
+    let b = Builder::new();
+    let copy = b.home.path().join("parity-sources");
+    common::copy_dir(&recipe("parity-sources"), &copy);
+    let payload = copy.join("payload");
+    std::fs::create_dir_all(&payload).unwrap();
+    let bsdtar = |args: &[&str]| {
+        let status = Command::new("bsdtar")
+            .args(args)
+            .current_dir(&copy)
+            .status()
+            .expect("bsdtar (libarchive-tools) on PATH");
+        assert!(status.success(), "bsdtar {args:?}");
+    };
+    for (text, args) in [
+        ("7z", &["--format", "7zip", "-cf", "payload.7z", "payload"][..]),
+        ("lzma", &["--lzma", "-cf", "payload.tar.lzma", "payload"]),
+        ("Z", &["-Z", "-cf", "payload.tar.Z", "payload"]),
+    ] {
+        std::fs::write(payload.join("hello.txt"), format!("hello {text}\n")).unwrap();
+        bsdtar(args);
+    }
+    std::fs::create_dir_all(copy.join("demo")).unwrap();
+    std::fs::write(copy.join("demo/__init__.py"), "").unwrap();
+    bsdtar(&["--format", "zip", "-cf", "demo-1.0-py3-none-any.whl", "demo"]);
+    run_ok(&mut b.build(&[copy.to_str().unwrap()], &["--quiet"]));
+    let archive = b.out.join("noarch/parity-sources-1.0-0.conda");
+    assert_eq!(
+        member(&archive, "share/sources/all.txt"),
+        "hello 7z\nhello lzma\nhello Z\npatched at -p4\n"
+    );
+    // The script's .DS_Store was left out.
+    assert_eq!(files_of(&archive), ["share/sources/all.txt"]);
+}
+
+#[test]
+fn a_license_folder_needs_its_trailing_slash() {
+    let b = Builder::new();
+    run_ok(&mut b.build(&["parity-license-dir"], &["--quiet"]));
+    let archive = b.out.join("noarch/parity-license-dir-1.0-0.conda");
+    assert_eq!(
+        member(&archive, "info/licenses/LICENSES/MIT.txt"),
+        "MIT License text\n"
+    );
+    assert_eq!(
+        member(&archive, "info/licenses/LICENSES/APACHE.txt"),
+        "Apache text\n"
+    );
+    let err = run_err(
+        b.build(&["parity-license-dir"], &["--quiet"])
+            .env("KRAIT_TEST_LICENSE", "LICENSES"),
+    );
+    assert!(
+        err.contains("\"LICENSES\" is a directory") && err.contains("trailing `/`"),
+        "{err}"
+    );
+}
