@@ -904,3 +904,30 @@ fn a_license_folder_needs_its_trailing_slash() {
         "{err}"
     );
 }
+
+#[test]
+fn an_unreachable_channel_at_test_time_leaves_the_package_untested_not_broken() {
+    let b = Builder::new();
+    std::fs::write(b.home.path().join(".condarc"), "remote_max_retries: 0\n").unwrap();
+    // A loopback port nothing listens on: the build needs no package, the test env does.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let err = run_err(
+        b.build(&["hello-generic"], &[])
+            .arg("-c")
+            .arg(format!("http://127.0.0.1:{port}/gone")),
+    );
+    let untested = b.out.join("untested/hello-generic-1.2.0-3.conda");
+    assert!(
+        err.contains("cannot create the test environment")
+            && err.contains(&untested.display().to_string()),
+        "{err}"
+    );
+    assert!(untested.is_file());
+    assert!(!b.out.join("broken").exists());
+    let repodata = std::fs::read_to_string(b.out.join("noarch/repodata.json")).unwrap();
+    assert!(!repodata.contains("hello-generic"), "{repodata}");
+}

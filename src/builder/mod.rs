@@ -52,7 +52,7 @@ pub enum BuildError {
         "`krait build` moves such a package to the output folder's broken/ subfolder; `krait test` leaves it in place"
     ))]
     TestFailed(String),
-    #[error("cannot create the test environment of {package}: {source}")]
+    #[error("cannot create the test environment of {package}")]
     #[diagnostic(help(
         "the package was built but not tested, so it is not in the output channel's index; \
          make its channels reachable (or use --offline with cached repodata) and run `krait test` on it"
