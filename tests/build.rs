@@ -827,11 +827,7 @@ fn absolute_links_into_the_prefix_become_relative_and_links_out_of_it_stop_the_b
 fn test_environments_have_python_the_build_variables_and_the_test_files() {
     let b = Builder::new();
     let python = common::python::python_channel();
-    let out = common::run(
-        b.build(&["parity-test-env"], &[])
-            .arg("-c")
-            .arg(&python),
-    );
+    let out = common::run(b.build(&["parity-test-env"], &[]).arg("-c").arg(&python));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("run_test.py ran with"), "{stderr}");
@@ -862,7 +858,10 @@ fn every_source_archive_format_unpacks_and_a_deep_patch_finds_its_level() {
         assert!(status.success(), "bsdtar {args:?}");
     };
     for (text, args) in [
-        ("7z", &["--format", "7zip", "-cf", "payload.7z", "payload"][..]),
+        (
+            "7z",
+            &["--format", "7zip", "-cf", "payload.7z", "payload"][..],
+        ),
         ("lzma", &["--lzma", "-cf", "payload.tar.lzma", "payload"]),
         ("Z", &["-Z", "-cf", "payload.tar.Z", "payload"]),
     ] {
@@ -871,7 +870,13 @@ fn every_source_archive_format_unpacks_and_a_deep_patch_finds_its_level() {
     }
     std::fs::create_dir_all(copy.join("demo")).unwrap();
     std::fs::write(copy.join("demo/__init__.py"), "").unwrap();
-    bsdtar(&["--format", "zip", "-cf", "demo-1.0-py3-none-any.whl", "demo"]);
+    bsdtar(&[
+        "--format",
+        "zip",
+        "-cf",
+        "demo-1.0-py3-none-any.whl",
+        "demo",
+    ]);
     run_ok(&mut b.build(&[copy.to_str().unwrap()], &["--quiet"]));
     let archive = b.out.join("noarch/parity-sources-1.0-0.conda");
     assert_eq!(
@@ -930,4 +935,44 @@ fn an_unreachable_channel_at_test_time_leaves_the_package_untested_not_broken() 
     assert!(!b.out.join("broken").exists());
     let repodata = std::fs::read_to_string(b.out.join("noarch/repodata.json")).unwrap();
     assert!(!repodata.contains("hello-generic"), "{repodata}");
+}
+
+#[test]
+fn skip_existing_skips_packages_already_in_the_output_folder_or_a_channel_and_test_tests_archives()
+{
+    let b = Builder::new();
+    let archive = b.out.join("noarch/hello-generic-1.2.0-3.conda");
+    run_ok(&mut b.build(&["hello-generic"], &["--quiet"]));
+    let skipped = |builder: &Builder, extra: &[&str]| {
+        let mut args = vec!["--skip-existing"];
+        args.extend(extra);
+        let out = common::run(&mut builder.build(&["hello-generic"], &args));
+        assert!(out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (String::from_utf8(out.stdout).unwrap(), stderr)
+    };
+    let (stdout, stderr) = skipped(&b, &[]);
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.contains("skipping hello-generic-1.2.0-3: already built"),
+        "{stderr}"
+    );
+    // In a -c channel counts too; the other output folder stays without it.
+    let other = Builder::new();
+    let (stdout, _) = skipped(&other, &["-c", b.out.to_str().unwrap()]);
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(!other
+        .out
+        .join("noarch/hello-generic-1.2.0-3.conda")
+        .exists());
+    // Without the flag it is built again.
+    let out = run_ok(&mut b.build(&["hello-generic"], &[]));
+    assert_eq!(out.trim(), archive.display().to_string());
+    // conda build --test ARCHIVE.
+    let out = run_ok(
+        krait(b.home.path())
+            .args(["build", "--test", "--override-channels"])
+            .arg(&archive),
+    );
+    assert_eq!(out.trim(), format!("tests passed: {}", archive.display()));
 }

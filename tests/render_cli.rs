@@ -637,3 +637,45 @@ fn relative_source_path_becomes_absolute() {
     let json = render(&dir).platform("linux-64").json();
     assert_eq!(json[0]["source"][0]["path"], "../src/./lib");
 }
+
+#[test]
+fn variants_yaml_on_the_command_line_extends_the_matrix_and_keeps_versions_as_written() {
+    // conda build --variants '{python: [3.10, 3.11]}': one variant per value, 3.10 not 3.1;
+    // --variant adds to a key of its own after it.
+    let dir = recipe(
+        "package:\n  name: cli-variants\n  version: 1.0\nrequirements:\n  host:\n    - python\n    - zlib\n  run:\n    - python\n",
+    );
+    let json = render(dir.path())
+        .platform("linux-64")
+        .args([
+            "--variants",
+            "{python: [3.10, 3.11]}",
+            "--variant",
+            "zlib=1.3",
+        ])
+        .json();
+    let pairs: Vec<(String, String)> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            let text = |k: &str| v["variant"][k].as_str().unwrap().to_string();
+            (text("python"), text("zlib"))
+        })
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("3.10".to_string(), "1.3".to_string()),
+            ("3.11".to_string(), "1.3".to_string())
+        ]
+    );
+    let err = render(dir.path())
+        .platform("linux-64")
+        .args(["--variants", "[3.10]"])
+        .err();
+    assert!(
+        err.contains("--variants") && err.contains("mapping"),
+        "{err}"
+    );
+}

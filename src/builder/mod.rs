@@ -23,7 +23,7 @@ use crate::recipe::model::{Dependency, Output, OutputType, RenderedVariant};
 use crate::recipe::{render_recipe, Recipe, RenderOptions};
 use package::{ArchiveFormat, PackageInput};
 use rattler_conda_types::{MatchSpec, PrefixRecord, Subdir};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 /// Errors of a build.
@@ -118,7 +118,9 @@ pub enum BuildError {
         "point links at files inside $PREFIX (relative or absolute), or copy the file instead"
     ))]
     Symlinks(String),
-    #[error("about/license_file {0:?} is a directory: a directory must be named with a trailing `/`")]
+    #[error(
+        "about/license_file {0:?} is a directory: a directory must be named with a trailing `/`"
+    )]
     LicenseDirectory(String),
     #[error("no recipe (meta.yaml) found in {0}")]
     NoRecipe(PathBuf),
@@ -136,6 +138,9 @@ pub enum BuildError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Upload(#[from] crate::channel::upload::UploadError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Repodata(#[from] crate::channel::repodata::RepodataError),
 }
 
 impl BuildError {
@@ -159,6 +164,9 @@ pub struct BuildOptions {
     pub croot: PathBuf,
     pub format: ArchiveFormat,
     pub test: bool,
+    /// Skip variants whose every output is already in the output folder or a channel
+    /// (`--skip-existing`).
+    pub skip_existing: bool,
     pub keep_build_dirs: bool,
     pub quiet: bool,
     /// Where each package goes once built and tested (`--upload-to`).
@@ -299,6 +307,42 @@ fn reindex(output_folder: &Path) -> Result<(), BuildError> {
     Ok(())
 }
 
+/// `(subdir, name-version-build)` of every package named in `names` in the output folder and
+/// the build's channels, in either archive format (conda-build's `is_package_built` for
+/// `--skip-existing`).
+fn existing_dists(
+    config: &Config,
+    options: &BuildOptions,
+    names: BTreeSet<rattler_conda_types::PackageName>,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<HashSet<(String, String)>, BuildError> {
+    let ctx = context(config, &options.channels, &options.output_folder)?;
+    let specs = names
+        .into_iter()
+        .map(|name| MatchSpec {
+            name: rattler_conda_types::PackageNameMatcher::Exact(name),
+            ..MatchSpec::default()
+        })
+        .collect();
+    let records = runtime.block_on(crate::channel::repodata::query(
+        &ctx.gateway,
+        &ctx.channels,
+        ctx.subdir,
+        specs,
+        false,
+    ))?;
+    Ok(records
+        .into_iter()
+        .map(|r| {
+            let p = &r.package_record;
+            (
+                p.subdir.clone(),
+                format!("{}-{}-{}", p.name.as_normalized(), p.version, p.build),
+            )
+        })
+        .collect())
+}
+
 /// Runs every recipe; returns the archives written.
 pub fn build(paths: &[PathBuf], options: &BuildOptions) -> Result<Vec<Built>, BuildError> {
     let config = Config::load()?;
@@ -323,9 +367,28 @@ pub fn build(paths: &[PathBuf], options: &BuildOptions) -> Result<Vec<Built>, Bu
         .map_err(BuildError::io(&options.output_folder))?;
     reindex(&options.output_folder)?;
     let runtime = tokio::runtime::Runtime::new().map_err(BuildError::Runtime)?;
+    let existing = if options.skip_existing {
+        let names = rendered
+            .iter()
+            .flat_map(|(_, vs)| vs.iter().flat_map(|v| &v.outputs))
+            .map(|o| o.package.name.clone())
+            .collect();
+        existing_dists(&config, options, names, &runtime)?
+    } else {
+        HashSet::new()
+    };
     let mut built = Vec::new();
     for (recipe, variants) in rendered {
         for variant in variants {
+            let is_built = |o: &Output| existing.contains(&(o.subdir.clone(), o.dist_name()));
+            if options.skip_existing && variant.outputs.iter().all(is_built) {
+                if !options.quiet {
+                    let dists: Vec<String> =
+                        variant.outputs.iter().map(Output::dist_name).collect();
+                    eprintln!("skipping {}: already built", dists.join(", "));
+                }
+                continue;
+            }
             let mut done = build_variant(&recipe, &variant, options, &config, &runtime)?;
             // Like conda-build, a package goes out as soon as its recipe built and tested.
             if let Some(uploader) = &options.upload {
@@ -478,7 +541,11 @@ fn run_requirements(
                 push(&mut depends, spec);
             }
             Dependency::Resolved(which) => {
-                let records = if which == "build" { build_env } else { host_env };
+                let records = if which == "build" {
+                    build_env
+                } else {
+                    host_env
+                };
                 for record in records {
                     let p = &record.repodata_record.package_record;
                     push(

@@ -66,7 +66,10 @@ pub fn environment(dirs: &Dirs, id: &Identity<'_>) -> BTreeMap<String, String> {
     );
     set("SUBDIR", id.target_platform.to_string());
     set("ROOT", crate::config::krait_home().display().to_string());
-    set("SYS_PREFIX", crate::config::krait_home().display().to_string());
+    set(
+        "SYS_PREFIX",
+        crate::config::krait_home().display().to_string(),
+    );
     set("DIRTY", String::new());
     for name in ["HTTPS_PROXY", "HTTP_PROXY", "REQUESTS_CA_BUNDLE"] {
         set(name, inherited(name));
@@ -127,7 +130,10 @@ pub fn environment(dirs: &Dirs, id: &Identity<'_>) -> BTreeMap<String, String> {
         set("STDLIB_DIR", format!("{host}/lib/python{py}"));
         set("SP_DIR", format!("{host}/lib/python{py}/site-packages"));
         set("CONDA_PY", py.replace('.', ""));
-        set("PY3K", if py.starts_with('3') { "1" } else { "0" }.to_string());
+        set(
+            "PY3K",
+            if py.starts_with('3') { "1" } else { "0" }.to_string(),
+        );
     }
     let numpy = id
         .variant

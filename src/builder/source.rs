@@ -210,15 +210,29 @@ fn verify(path: &Path, source: &Source) -> Result<(), String> {
 /// The archive kinds conda-build unpacks (`source.decompressible_exts`, the formats its
 /// libarchive reads everywhere); anything else is copied into the work folder as is.
 const DECOMPRESSIBLE: [&str; 13] = [
-    ".7z", ".tar", ".tar.bz2", ".tar.gz", ".tar.lzma", ".tar.xz", ".tar.z", ".tar.zst", ".tgz",
-    ".whl", ".zip", ".rpm", ".deb",
+    ".7z",
+    ".tar",
+    ".tar.bz2",
+    ".tar.gz",
+    ".tar.lzma",
+    ".tar.xz",
+    ".tar.z",
+    ".tar.zst",
+    ".tgz",
+    ".whl",
+    ".zip",
+    ".rpm",
+    ".deb",
 ];
 
 /// Extracts `archive` into `into` with libarchive's `bsdtar`, as conda-build's `tar_xf` does
 /// with libarchive; without bsdtar, GNU tar (tar formats) or unzip (zip, whl) do what they can.
 fn extract(archive: &Path, name: &str, into: &Path) -> Result<(), SourceError> {
     let run = |program: &'static str, args: &[&std::ffi::OsStr]| {
-        Command::new(program).args(args).status().map(|s| (program, s))
+        Command::new(program)
+            .args(args)
+            .status()
+            .map(|s| (program, s))
     };
     let (a, i) = (archive.as_os_str(), into.as_os_str());
     let result = match run("bsdtar", &["-xf".as_ref(), a, "-C".as_ref(), i]) {

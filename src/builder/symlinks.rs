@@ -106,8 +106,14 @@ mod tests {
     fn relative_paths_between_folders() {
         let rel = |to: &str, from: &str| relative_to(Path::new(to), Path::new(from));
         assert_eq!(rel("/p/lib/libz.so.1", "/p/lib"), Path::new("libz.so.1"));
-        assert_eq!(rel("/p/lib/libz.so.1", "/p/bin"), Path::new("../lib/libz.so.1"));
+        assert_eq!(
+            rel("/p/lib/libz.so.1", "/p/bin"),
+            Path::new("../lib/libz.so.1")
+        );
         assert_eq!(rel("/p/share", "/p/a/b"), Path::new("../../share"));
-        assert_eq!(normalize(Path::new("/p/bin/../lib/./x")), Path::new("/p/lib/x"));
+        assert_eq!(
+            normalize(Path::new("/p/bin/../lib/./x")),
+            Path::new("/p/lib/x")
+        );
     }
 }

@@ -4,6 +4,7 @@ use crate::builder::package::ArchiveFormat;
 use crate::builder::{build, BuildOptions};
 use crate::channel::resolve::ChannelArgs;
 use crate::channel::upload::{Destination, Uploader};
+use crate::cli::render::VariantArgs;
 use crate::cli::upload::TokenArgs;
 use crate::cli::GlobalArgs;
 use crate::config::krait_home;
@@ -12,7 +13,8 @@ use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Recipe folders, meta.yaml files, or folders of recipe folders (built in dependency order).
+    /// Recipe folders, meta.yaml files, or folders of recipe folders (built in dependency order);
+    /// with --test, package archives.
     #[arg(required = true)]
     recipes: Vec<PathBuf>,
     #[command(flatten)]
@@ -29,9 +31,8 @@ pub struct Args {
         value_name = "FILE"
     )]
     exclusive_config_files: Vec<PathBuf>,
-    /// Python version(s) to build for (same as a `python` variant).
-    #[arg(long, value_name = "X.Y")]
-    python: Vec<String>,
+    #[command(flatten)]
+    variants: VariantArgs,
     /// Where packages go (an indexed channel); default ~/.krait/conda-bld.
     #[arg(long)]
     output_folder: Option<PathBuf>,
@@ -41,6 +42,13 @@ pub struct Args {
     /// Do not run the recipes' tests.
     #[arg(long)]
     no_test: bool,
+    /// Do not build a variant whose packages (name-version-build) are all already in the
+    /// output folder or one of the channels.
+    #[arg(long)]
+    skip_existing: bool,
+    /// Test the given package archives instead of building recipes (as `krait test` does).
+    #[arg(long, conflicts_with_all = ["no_test", "skip_existing", "upload_to"])]
+    test: bool,
     /// Keep the work, build and host folders.
     #[arg(long)]
     keep_build_dirs: bool,
@@ -59,6 +67,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
+    if args.test {
+        for archive in &args.recipes {
+            crate::cli::test::test_one(archive, &args.channels, global)?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let output_folder = crate::env::prefix::absolute(
         &args
             .output_folder
@@ -66,10 +80,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     );
     let croot =
         crate::env::prefix::absolute(&args.croot.unwrap_or_else(|| krait_home().join("krait-bld")));
-    let mut overrides = serde_json::Map::new();
-    if !args.python.is_empty() {
-        overrides.insert("python".into(), serde_json::json!(args.python));
-    }
+    let overrides = args.variants.overrides()?;
     let upload = match &args.upload_to {
         Some(to) => {
             let config = crate::config::Config::load()?;
@@ -93,6 +104,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
         croot,
         format: args.package_format,
         test: !args.no_test,
+        skip_existing: args.skip_existing,
         keep_build_dirs: args.keep_build_dirs,
         quiet: global.quiet || args.json,
         upload,

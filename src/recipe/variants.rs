@@ -47,6 +47,26 @@ fn is_empty(value: &Json) -> bool {
     }
 }
 
+/// The `--variants` value of `conda build`: a YAML mapping such as `{python: [3.10, 3.11]}`,
+/// read like a config file (every scalar a string, so `3.10` stays `3.10`); each value a list.
+pub fn parse_variants_text(text: &str) -> Result<Map<String, Json>> {
+    let source = Path::new("--variants");
+    let invalid = |message: String| RecipeError::Variant {
+        file: source.to_path_buf(),
+        message,
+    };
+    match yaml::parse(text, source)?.to_base_json() {
+        Json::Object(map) => Ok(map
+            .into_iter()
+            .filter(|(_, v)| !is_empty(v))
+            .map(|(k, v)| (k, Json::Array(ensure_list(&v))))
+            .collect()),
+        other => Err(invalid(format!(
+            "expected a mapping such as {{python: [3.10, 3.11]}}, got {other}"
+        ))),
+    }
+}
+
 /// Read one `conda_build_config.yaml`: selectors applied, every scalar a string (BaseLoader),
 /// empty keys dropped (`trim_empty_keys`).
 pub fn load_config_file(path: &Path, namespace: &Namespace) -> Result<VariantSpec> {

@@ -14,7 +14,10 @@ use std::collections::BTreeMap;
 /// environment (`resolved_packages('host')`).
 #[derive(Debug, Clone)]
 pub enum Dependency {
-    Spec { text: String, spec: Box<MatchSpec> },
+    Spec {
+        text: String,
+        spec: Box<MatchSpec>,
+    },
     PinCompatible(PinCompatible),
     /// Every package of the named environment (`host` or `build`) as `name version build`.
     Resolved(String),
