@@ -976,3 +976,45 @@ fn skip_existing_skips_packages_already_in_the_output_folder_or_a_channel_and_te
     );
     assert_eq!(out.trim(), format!("tests passed: {}", archive.display()));
 }
+
+#[test]
+fn offline_builds_leave_out_uncached_remote_channels_and_explicit_lists_need_no_channel() {
+    let b = Builder::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let condarc = b.home.path().join(".condarc");
+    std::fs::write(&condarc, "remote_max_retries: 0\n").unwrap();
+    let remote = format!("http://127.0.0.1:{port}/never-cached");
+    // Online the unreachable channel fails the build (its test environment).
+    run_err(&mut b.build(&["hello-generic"], &["-c", &remote]));
+    // conda's offline mode: a remote channel with no cached repodata is skipped.
+    let out = common::run(&mut b.build(&["hello-generic"], &["-c", &remote, "--offline"]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("skipping http://127.0.0.1:{port}/never-cached")),
+        "{stderr}"
+    );
+    let archive = b.out.join("noarch/hello-generic-1.2.0-3.conda");
+    assert!(archive.is_file());
+    // An @EXPLICIT list names its packages' URLs: no configured channel is needed.
+    std::fs::write(&condarc, "channels: []\n").unwrap();
+    let explicit = b.home.path().join("explicit.txt");
+    std::fs::write(
+        &explicit,
+        format!("@EXPLICIT\nfile://{}\n", archive.display()),
+    )
+    .unwrap();
+    let prefix = b.home.path().join("explicit-env");
+    run_ok(
+        krait(b.home.path())
+            .args(["create", "-y", "--file"])
+            .arg(&explicit)
+            .arg("-p")
+            .arg(&prefix),
+    );
+    assert_greets(&prefix);
+}

@@ -167,6 +167,8 @@ pub struct BuildOptions {
     /// Skip variants whose every output is already in the output folder or a channel
     /// (`--skip-existing`).
     pub skip_existing: bool,
+    /// `--offline`: as `offline: true` in .condarc.
+    pub offline: bool,
     pub keep_build_dirs: bool,
     pub quiet: bool,
     /// Where each package goes once built and tested (`--upload-to`).
@@ -345,7 +347,8 @@ fn existing_dists(
 
 /// Runs every recipe; returns the archives written.
 pub fn build(paths: &[PathBuf], options: &BuildOptions) -> Result<Vec<Built>, BuildError> {
-    let config = Config::load()?;
+    let mut config = Config::load()?;
+    config.offline |= options.offline;
     let target = Subdir::current().unwrap_or(Subdir::Linux64);
     let mut rendered = Vec::new();
     for recipe in find_recipes(paths)? {

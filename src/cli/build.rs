@@ -49,6 +49,9 @@ pub struct Args {
     /// Test the given package archives instead of building recipes (as `krait test` does).
     #[arg(long, conflicts_with_all = ["no_test", "skip_existing", "upload_to"])]
     test: bool,
+    /// Use only cached repodata and packages; remote channels with nothing cached are left out.
+    #[arg(long)]
+    offline: bool,
     /// Keep the work, build and host folders.
     #[arg(long)]
     keep_build_dirs: bool,
@@ -105,6 +108,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
         format: args.package_format,
         test: !args.no_test,
         skip_existing: args.skip_existing,
+        offline: args.offline,
         keep_build_dirs: args.keep_build_dirs,
         quiet: global.quiet || args.json,
         upload,
