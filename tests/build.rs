@@ -213,6 +213,58 @@ fn gcc_built_library_and_program_relocate_into_two_prefixes() {
         );
         assert_eq!(rpath.trim(), "$ORIGIN/../lib");
     }
+    // conda inspect linkages / objects, on the installed package and on its archive.
+    let prefix = b.home.path().join("short");
+    let inspect = |args: &[&str]| {
+        run_ok(
+            krait(b.home.path())
+                .arg("inspect")
+                .args(args)
+                .arg("-p")
+                .arg(&prefix),
+        )
+    };
+    let dist = app_archives[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .trim_end_matches(".tar.bz2")
+        .to_string();
+    let underline = "-".repeat(dist.len());
+    let linkages = inspect(&["linkages", "greet-app", "--show-files"]);
+    let (head, system) = linkages.split_once("system:\n").unwrap();
+    assert_eq!(
+        head,
+        format!("{dist}\n{underline}\n\nlibgreet-1.4.2-0:\n    libgreet.so (lib/libgreet.so) from bin/greet\n\n")
+    );
+    // glibc comes from the machine's own library folder.
+    let libc = system
+        .trim()
+        .strip_prefix("libc.so.6 (")
+        .and_then(|rest| rest.strip_suffix(") from bin/greet"))
+        .unwrap_or_else(|| panic!("{system}"));
+    assert!(
+        Path::new(libc).is_absolute() && Path::new(libc).exists(),
+        "{libc}"
+    );
+    let from_archive = inspect(&["linkages", app.to_str().unwrap()]);
+    assert!(
+        from_archive.contains("libgreet-1.4.2-0:\n    libgreet.so (lib/libgreet.so)\n"),
+        "{from_archive}"
+    );
+    let objects: Value =
+        serde_json::from_str(&inspect(&["objects", "greet-app", "--json"])).unwrap();
+    assert_eq!(
+        objects[&dist],
+        serde_json::json!([{"path": "bin/greet", "kind": "executable", "soname": null,
+            "rpath": ["$ORIGIN/../lib"], "needed": ["libgreet.so", "libc.so.6"]}])
+    );
+    let err = run_err(
+        krait(b.home.path())
+            .args(["inspect", "linkages", "not-installed", "-p"])
+            .arg(&prefix),
+    );
+    assert!(err.contains("not-installed is not installed"), "{err}");
 }
 
 #[test]

@@ -7,6 +7,7 @@
 
 pub mod convert;
 pub mod glibc;
+pub mod inspect;
 pub mod linkage;
 pub mod package;
 pub mod python;

@@ -13,6 +13,7 @@ mod env;
 mod env_common;
 mod index;
 mod info;
+mod inspect;
 mod install;
 mod list;
 mod remove;
@@ -72,6 +73,8 @@ enum Command {
     Index(index::Args),
     /// Show the platform, virtual packages, channels, caches and configuration files.
     Info(info::Args),
+    /// Show the shared libraries a package links to, or its ELF files (conda inspect).
+    Inspect(inspect::Args),
     /// Install packages into an environment, or roll it back to a revision.
     Install(install::Args),
     /// List the packages of an environment, or its history revisions.
@@ -118,6 +121,7 @@ pub fn main() -> ExitCode {
         Command::Env(args) => env::run(args, &cli.global),
         Command::Index(args) => index::run(args, &cli.global),
         Command::Info(args) => info::run(args, &cli.global),
+        Command::Inspect(args) => inspect::run(args, &cli.global),
         Command::Install(args) => install::run(args, &cli.global),
         Command::List(args) => list::run(args, &cli.global),
         Command::Remove(args) => remove::run(args, &cli.global),
