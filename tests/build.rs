@@ -265,6 +265,33 @@ fn gcc_built_library_and_program_relocate_into_two_prefixes() {
             .arg(&prefix),
     );
     assert!(err.contains("not-installed is not installed"), "{err}");
+
+    // conda debug: the work folder and environments are made, the script is not run; the
+    // printed command enters them, and the script then builds as `krait build` would.
+    let debug = |recipe_dir: &Path| {
+        let mut cmd = krait(b.home.path());
+        cmd.arg("debug")
+            .arg(recipe_dir)
+            .args(["--override-channels", "-c"])
+            .arg(&b.out)
+            .arg("--output-folder")
+            .arg(b.home.path().join("debug-out"));
+        cmd
+    };
+    let enter = run_ok(debug(&recipe("greet-app")).arg("--quiet"));
+    let shell = format!(
+        "{} && bash -e conda_build.sh && \"$PREFIX/bin/greet\"",
+        enter.trim()
+    );
+    let out = run_ok(Command::new("bash").args(["-c", &shell]));
+    assert!(out.starts_with("hello from libgreet; data in "), "{out}");
+    let flavours =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/parity_recipes/flavour-matrix");
+    let err = run_err(&mut debug(&flavours));
+    assert!(
+        err.contains("has several variants") && err.contains("--variant"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -6,6 +6,7 @@
 //! added to the host prefix, package each output, index the output folder, and test.
 
 pub mod convert;
+pub mod debug;
 pub mod glibc;
 pub mod inspect;
 pub mod linkage;
@@ -24,7 +25,7 @@ use crate::recipe::model::{Dependency, Output, OutputType, RenderedVariant};
 use crate::recipe::{render_recipe, Recipe, RenderOptions};
 use package::{ArchiveFormat, PackageInput};
 use rattler_conda_types::{MatchSpec, PrefixRecord, Subdir};
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 /// Errors of a build.
@@ -125,6 +126,13 @@ pub enum BuildError {
     LicenseDirectory(String),
     #[error("no recipe (meta.yaml) found in {0}")]
     NoRecipe(PathBuf),
+    #[error("krait debug takes one recipe folder; {} holds several", .0.display())]
+    DebugOneRecipe(PathBuf),
+    #[error("{} has several variants: {variants}", recipe.display())]
+    #[diagnostic(help(
+        "pick one with --variant KEY=VALUE, --variants YAML or -m FILE, as conda debug asks"
+    ))]
+    DebugVariants { recipe: PathBuf, variants: String },
     #[error("recipes depend on each other in a cycle: {0}")]
     Cycle(String),
     #[error(transparent)]
@@ -346,10 +354,19 @@ fn existing_dists(
         .collect())
 }
 
-/// Runs every recipe; returns the archives written.
-pub fn build(paths: &[PathBuf], options: &BuildOptions) -> Result<Vec<Built>, BuildError> {
+/// krait's configuration with the build's `--offline`.
+fn build_config(options: &BuildOptions) -> Result<Config, BuildError> {
     let mut config = Config::load()?;
     config.offline |= options.offline;
+    Ok(config)
+}
+
+/// Every variant of the recipes under `paths` for this machine, recipes in the order found.
+fn render_all(
+    paths: &[PathBuf],
+    options: &BuildOptions,
+    config: &Config,
+) -> Result<Vec<(Recipe, Vec<RenderedVariant>)>, BuildError> {
     let target = Subdir::current().unwrap_or(Subdir::Linux64);
     let mut rendered = Vec::new();
     for recipe in find_recipes(paths)? {
@@ -366,7 +383,13 @@ pub fn build(paths: &[PathBuf], options: &BuildOptions) -> Result<Vec<Built>, Bu
         }
         rendered.push((recipe, result.variants));
     }
-    let rendered = build_order(rendered)?;
+    Ok(rendered)
+}
+
+/// Runs every recipe; returns the archives written.
+pub fn build(paths: &[PathBuf], options: &BuildOptions) -> Result<Vec<Built>, BuildError> {
+    let config = build_config(options)?;
+    let rendered = build_order(render_all(paths, options, &config)?)?;
     std::fs::create_dir_all(&options.output_folder)
         .map_err(BuildError::io(&options.output_folder))?;
     reindex(&options.output_folder)?;
@@ -866,13 +889,8 @@ fn build_variant(
     let host_prefix = workspace.dirs.host_prefix.clone();
     let before = relative_files(&host_prefix);
     let mut built = Vec::new();
-    let build_script = variant
-        .build_script
-        .clone()
-        .or_else(|| std::fs::read_to_string(variant.recipe_dir.join("build.sh")).ok());
-    if let Some(script_text) = &build_script {
-        let (h, v) = (build_hash(top), top.package.version.to_string());
-        let env = script::environment(&workspace.dirs, &identity(top, variant, &h, &v));
+    if let Some(script_text) = &build_script(variant) {
+        let env = top_environment(top, variant, &workspace);
         script::run(
             script_text,
             &workspace.dirs,
@@ -1044,6 +1062,24 @@ fn select(candidates: &[PathBuf], include: &[String], exclude: &[String]) -> Vec
 }
 
 /// The `h1234567` part of a build string (`PKG_HASH`), empty when the build has none.
+/// The top-level build script: `build/script`, else the recipe's `build.sh`.
+fn build_script(variant: &RenderedVariant) -> Option<String> {
+    variant
+        .build_script
+        .clone()
+        .or_else(|| std::fs::read_to_string(variant.recipe_dir.join("build.sh")).ok())
+}
+
+/// The variables the top-level build script runs with.
+fn top_environment(
+    top: &Output,
+    variant: &RenderedVariant,
+    workspace: &Workspace,
+) -> BTreeMap<String, String> {
+    let (h, v) = (build_hash(top), top.package.version.to_string());
+    script::environment(&workspace.dirs, &identity(top, variant, &h, &v))
+}
+
 fn build_hash(output: &Output) -> String {
     output
         .build

@@ -207,6 +207,34 @@ pub fn output_script(
 }
 
 /// Writes `script` into the work folder and runs it with bash, logging to `<work>/build.log`.
+/// Shell lines sourcing the build and host environments' `etc/conda/activate.d` scripts
+/// (compiler packages set `CC`, `CFLAGS`, ... there).
+fn activation(dirs: &Dirs) -> String {
+    [&dirs.build_prefix, &dirs.host_prefix]
+        .iter()
+        .map(|p| {
+            format!(
+                "for f in \"{}\"/etc/conda/activate.d/*.sh; do [ -f \"$f\" ] && . \"$f\"; done\n",
+                p.display()
+            )
+        })
+        .collect()
+}
+
+/// Writes `build_env_setup.sh` into the work folder (`SRC_DIR`) as conda-build's `write_build_scripts` does: sourcing it
+/// gives a shell the build script's variables and activated environments (`krait debug`).
+pub fn write_env_setup(dirs: &Dirs, env: &BTreeMap<String, String>) -> Result<PathBuf, BuildError> {
+    let path = dirs.src.join("build_env_setup.sh");
+    let exports: String = env
+        .iter()
+        .map(|(k, v)| format!("export {k}='{}'\n", v.replace('\'', "'\\''")))
+        .collect();
+    // Ends in `:` so that sourcing it succeeds when the last activate.d glob matched nothing.
+    std::fs::write(&path, format!("{exports}{}:\n", activation(dirs)))
+        .map_err(BuildError::io(&path))?;
+    Ok(path)
+}
+
 pub fn run(
     script: &str,
     dirs: &Dirs,
@@ -215,15 +243,7 @@ pub fn run(
     log_name: &str,
 ) -> Result<(), BuildError> {
     let script_path = dirs.work.join(format!("{log_name}.sh"));
-    let activate: String = [&dirs.build_prefix, &dirs.host_prefix]
-        .iter()
-        .map(|p| {
-            format!(
-                "for f in \"{}\"/etc/conda/activate.d/*.sh; do [ -f \"$f\" ] && . \"$f\"; done\n",
-                p.display()
-            )
-        })
-        .collect();
+    let activate = activation(dirs);
     let body = format!("set -e\n{activate}set -x\ncd \"$SRC_DIR\"\n{script}\n");
     std::fs::write(&script_path, body).map_err(BuildError::io(&script_path))?;
     let log_path = dirs.work.join(format!("{log_name}.log"));

@@ -18,24 +18,7 @@ pub struct Args {
     #[arg(required = true)]
     recipes: Vec<PathBuf>,
     #[command(flatten)]
-    channels: ChannelArgs,
-    /// Extra conda_build_config.yaml files, merged in order after the recipe's own.
-    #[arg(short = 'm', long = "variant-config-files", value_name = "FILE")]
-    variant_config_files: Vec<PathBuf>,
-    /// Variant config files merged first, in place of ~/conda_build_config.yaml and
-    /// ./conda_build_config.yaml.
-    #[arg(
-        short = 'e',
-        long = "exclusive-config-files",
-        visible_alias = "exclusive-config-file",
-        value_name = "FILE"
-    )]
-    exclusive_config_files: Vec<PathBuf>,
-    #[command(flatten)]
-    variants: VariantArgs,
-    /// Where packages go (an indexed channel); default ~/.krait/conda-bld.
-    #[arg(long)]
-    output_folder: Option<PathBuf>,
+    setup: SetupArgs,
     /// Archive format.
     #[arg(long, value_enum, default_value = "conda")]
     package_format: ArchiveFormat,
@@ -49,15 +32,9 @@ pub struct Args {
     /// Test the given package archives instead of building recipes (as `krait test` does).
     #[arg(long, conflicts_with_all = ["no_test", "skip_existing", "upload_to"])]
     test: bool,
-    /// Use only cached repodata and packages; remote channels with nothing cached are left out.
-    #[arg(long)]
-    offline: bool,
     /// Keep the work, build and host folders.
     #[arg(long)]
     keep_build_dirs: bool,
-    /// Where build folders are made; default <output folder>/../krait-bld.
-    #[arg(long)]
-    croot: Option<PathBuf>,
     /// Print the built archives as JSON.
     #[arg(long)]
     json: bool,
@@ -69,21 +46,60 @@ pub struct Args {
     token: TokenArgs,
 }
 
+/// What a build and `krait debug` share: channels, variants and folders.
+#[derive(Debug, clap::Args)]
+pub struct SetupArgs {
+    #[command(flatten)]
+    channels: ChannelArgs,
+    #[command(flatten)]
+    variants: VariantArgs,
+    /// Where packages go (an indexed channel); default ~/.krait/conda-bld.
+    #[arg(long)]
+    output_folder: Option<PathBuf>,
+    /// Where build folders are made; default ~/.krait/krait-bld.
+    #[arg(long)]
+    croot: Option<PathBuf>,
+    /// Use only cached repodata and packages; remote channels with nothing cached are left out.
+    #[arg(long)]
+    offline: bool,
+}
+
+impl SetupArgs {
+    /// Build options from these arguments: packages tested, nothing skipped or uploaded.
+    pub fn options(self, quiet: bool) -> miette::Result<BuildOptions> {
+        let output_folder = crate::env::prefix::absolute(
+            &self
+                .output_folder
+                .unwrap_or_else(|| krait_home().join("conda-bld")),
+        );
+        let croot = crate::env::prefix::absolute(
+            &self.croot.unwrap_or_else(|| krait_home().join("krait-bld")),
+        );
+        Ok(BuildOptions {
+            variant_overrides: self.variants.overrides()?,
+            variant_config_files: self.variants.variant_config_files,
+            exclusive_config_files: self.variants.exclusive_config_files,
+            channels: self.channels,
+            output_folder,
+            croot,
+            format: ArchiveFormat::Conda,
+            test: true,
+            skip_existing: false,
+            offline: self.offline,
+            keep_build_dirs: false,
+            quiet,
+            upload: None,
+        })
+    }
+}
+
 pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     if args.test {
         for archive in &args.recipes {
-            crate::cli::test::test_one(archive, &args.channels, global)?;
+            crate::cli::test::test_one(archive, &args.setup.channels, global)?;
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let output_folder = crate::env::prefix::absolute(
-        &args
-            .output_folder
-            .unwrap_or_else(|| krait_home().join("conda-bld")),
-    );
-    let croot =
-        crate::env::prefix::absolute(&args.croot.unwrap_or_else(|| krait_home().join("krait-bld")));
-    let overrides = args.variants.overrides()?;
     let upload = match &args.upload_to {
         Some(to) => {
             let config = crate::config::Config::load()?;
@@ -99,19 +115,12 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
         None => None,
     };
     let options = BuildOptions {
-        channels: args.channels,
-        variant_config_files: args.variant_config_files,
-        exclusive_config_files: args.exclusive_config_files,
-        variant_overrides: overrides,
-        output_folder,
-        croot,
         format: args.package_format,
         test: !args.no_test,
         skip_existing: args.skip_existing,
-        offline: args.offline,
         keep_build_dirs: args.keep_build_dirs,
-        quiet: global.quiet || args.json,
         upload,
+        ..args.setup.options(global.quiet || args.json)?
     };
     let built = build(&args.recipes, &options)?;
     if args.json {

@@ -9,6 +9,7 @@ mod clean;
 mod config;
 mod convert;
 mod create;
+mod debug;
 mod env;
 mod env_common;
 mod index;
@@ -65,6 +66,8 @@ enum Command {
     Convert(convert::Args),
     /// Create an environment from specs, a spec file, environment.yml or a lockfile.
     Create(create::Args),
+    /// Set up a recipe's work folder and environments and print how to enter them (conda debug).
+    Debug(debug::Args),
     /// Print the script that deactivates the active environment (through the shell function).
     Deactivate(activate::DeactivateArgs),
     /// Manage whole environments: list, remove, export, create and update from environment.yml.
@@ -117,6 +120,7 @@ pub fn main() -> ExitCode {
         Command::Config(args) => config::run(args, &cli.global),
         Command::Convert(args) => convert::run(args, &cli.global),
         Command::Create(args) => create::run(args, &cli.global),
+        Command::Debug(args) => debug::run(args, &cli.global),
         Command::Deactivate(args) => activate::deactivate(args, &cli.global),
         Command::Env(args) => env::run(args, &cli.global),
         Command::Index(args) => index::run(args, &cli.global),

@@ -14,19 +14,6 @@ pub struct Args {
     /// Recipe folders containing meta.yaml, or meta.yaml files.
     #[arg(required = true, value_name = "RECIPE")]
     pub recipes: Vec<PathBuf>,
-    /// Extra conda_build_config.yaml files, merged in order after the recipe's own (which
-    /// comes after ~/conda_build_config.yaml and ./conda_build_config.yaml).
-    #[arg(short = 'm', long = "variant-config-files", value_name = "FILE")]
-    pub variant_config_files: Vec<PathBuf>,
-    /// Variant config files merged first, in order; they replace ~/conda_build_config.yaml
-    /// and ./conda_build_config.yaml (the recipe's own and -m files still apply after them).
-    #[arg(
-        short = 'e',
-        long = "exclusive-config-files",
-        visible_alias = "exclusive-config-file",
-        value_name = "FILE"
-    )]
-    pub exclusive_config_files: Vec<PathBuf>,
     #[command(flatten)]
     pub variants: VariantArgs,
     /// Target subdir, e.g. linux-64, osx-arm64, win-64 (default: this machine's); repeat to
@@ -47,10 +34,23 @@ pub struct Args {
     pub json: bool,
 }
 
-/// Variant values given on the command line (`conda build --variants`, `--python`), stacked
-/// after every conda_build_config.yaml.
+/// The variant inputs of the command line: config files (`-m`, `-e`) and values
+/// (`--variants`, `--variant`, `--python`, stacked after every conda_build_config.yaml).
 #[derive(Debug, Clone, clap::Args)]
 pub struct VariantArgs {
+    /// Extra conda_build_config.yaml files, merged in order after the recipe's own (which
+    /// comes after ~/conda_build_config.yaml and ./conda_build_config.yaml).
+    #[arg(short = 'm', long = "variant-config-files", value_name = "FILE")]
+    pub variant_config_files: Vec<PathBuf>,
+    /// Variant config files merged first, in order; they replace ~/conda_build_config.yaml
+    /// and ./conda_build_config.yaml (the recipe's own and -m files still apply after them).
+    #[arg(
+        short = 'e',
+        long = "exclusive-config-files",
+        visible_alias = "exclusive-config-file",
+        value_name = "FILE"
+    )]
+    pub exclusive_config_files: Vec<PathBuf>,
     /// Variant values as a YAML mapping, e.g. "{python: [3.10, 3.11], numpy: 1.26}".
     #[arg(long = "variants", value_name = "YAML")]
     pub variants_yaml: Option<String>,
@@ -136,8 +136,8 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
             if let Some(build) = build_platform {
                 options.build_platform = build;
             }
-            options.variant_config_files = args.variant_config_files.clone();
-            options.exclusive_config_files = args.exclusive_config_files.clone();
+            options.variant_config_files = args.variants.variant_config_files.clone();
+            options.exclusive_config_files = args.variants.exclusive_config_files.clone();
             options.system_config_files = system_config_files.clone();
             options.variant_overrides = overrides.clone();
             let rendered = render_recipe(&recipe, &options)?;
