@@ -835,6 +835,15 @@ fn url_sources_are_downloaded_with_the_channel_network_settings() {
     );
 }
 
+/// A loopback port nothing listens on (bound, then let go).
+fn unused_loopback_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// The `info/files` list of an archive.
 fn files_of(archive: &Path) -> Vec<String> {
     member(archive, "info/files")
@@ -994,11 +1003,7 @@ fn an_unreachable_channel_at_test_time_leaves_the_package_untested_not_broken() 
     let b = Builder::new();
     std::fs::write(b.home.path().join(".condarc"), "remote_max_retries: 0\n").unwrap();
     // A loopback port nothing listens on: the build needs no package, the test env does.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = unused_loopback_port();
     let err = run_err(
         b.build(&["hello-generic"], &[])
             .arg("-c")
@@ -1059,11 +1064,7 @@ fn skip_existing_skips_packages_already_in_the_output_folder_or_a_channel_and_te
 #[test]
 fn offline_builds_leave_out_uncached_remote_channels_and_explicit_lists_need_no_channel() {
     let b = Builder::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = unused_loopback_port();
     let condarc = b.home.path().join(".condarc");
     std::fs::write(&condarc, "remote_max_retries: 0\n").unwrap();
     let remote = format!("http://127.0.0.1:{port}/never-cached");

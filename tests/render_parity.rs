@@ -4,8 +4,7 @@
 
 mod common;
 
-use common::render::render;
-use serde_json::Value;
+use common::render::{outputs, render};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -13,15 +12,6 @@ fn parity_recipe(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/parity_recipes")
         .join(name)
-}
-
-fn outputs(rendered: &Value) -> Vec<&Value> {
-    rendered
-        .as_array()
-        .expect("a list of variants")
-        .iter()
-        .flat_map(|v| v["outputs"].as_array().expect("outputs").iter())
-        .collect()
 }
 
 #[test]

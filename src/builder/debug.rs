@@ -4,8 +4,8 @@
 //! run step by step.
 
 use super::{
-    build_config, build_script, prepare, reindex, render_all, script, top_environment, BuildError,
-    BuildOptions,
+    build_config, build_script, prepare, reindex, render_all, script, top_environment, top_output,
+    BuildError, BuildOptions,
 };
 use std::path::{Path, PathBuf};
 
@@ -47,12 +47,7 @@ pub fn debug(path: &Path, options: &BuildOptions) -> Result<DebugSetup, BuildErr
         _ => {
             let dists: Vec<String> = variants
                 .iter()
-                .flat_map(|v| {
-                    v.outputs
-                        .iter()
-                        .find(|o| o.is_top_level)
-                        .or(v.outputs.first())
-                })
+                .filter_map(|v| top_output(&recipe, v).ok())
                 .map(|o| o.dist_name())
                 .collect();
             return Err(BuildError::DebugVariants {
@@ -66,12 +61,7 @@ pub fn debug(path: &Path, options: &BuildOptions) -> Result<DebugSetup, BuildErr
     reindex(&options.output_folder)?;
     let runtime = tokio::runtime::Runtime::new().map_err(BuildError::Runtime)?;
     let workspace = prepare(&recipe, variant, options, &config, &runtime)?;
-    let top = variant
-        .outputs
-        .iter()
-        .find(|o| o.is_top_level)
-        .or(variant.outputs.first())
-        .ok_or_else(|| BuildError::NoRecipe(recipe.dir.clone()))?;
+    let top = top_output(&recipe, variant)?;
     let env = top_environment(top, variant, &workspace);
     let env_setup = script::write_env_setup(&workspace.dirs, &env)?;
     let build_script = match build_script(variant) {

@@ -684,12 +684,7 @@ pub fn prepare(
     config: &Config,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<Workspace, BuildError> {
-    let top = variant
-        .outputs
-        .iter()
-        .find(|o| o.is_top_level)
-        .or(variant.outputs.first())
-        .ok_or_else(|| BuildError::NoRecipe(recipe.dir.clone()))?;
+    let top = top_output(recipe, variant)?;
     // Named after the output, not the time, so that the prefix baked into files (and so the
     // archive) is the same when the same recipe is built again.
     let root = options.croot.join(top.dist_name());
@@ -879,12 +874,7 @@ fn build_variant(
     runtime: &tokio::runtime::Runtime,
 ) -> Result<Vec<Built>, BuildError> {
     let mut workspace = prepare(recipe, variant, options, config, runtime)?;
-    let top = variant
-        .outputs
-        .iter()
-        .find(|o| o.is_top_level)
-        .or(variant.outputs.first())
-        .ok_or_else(|| BuildError::NoRecipe(recipe.dir.clone()))?;
+    let top = top_output(recipe, variant)?;
     let root = workspace.root.clone();
     let host_prefix = workspace.dirs.host_prefix.clone();
     let before = relative_files(&host_prefix);
@@ -1062,6 +1052,17 @@ fn select(candidates: &[PathBuf], include: &[String], exclude: &[String]) -> Vec
 }
 
 /// The `h1234567` part of a build string (`PKG_HASH`), empty when the build has none.
+/// The output the top-level build script builds: the one named like the recipe, else the
+/// first.
+fn top_output<'v>(recipe: &Recipe, variant: &'v RenderedVariant) -> Result<&'v Output, BuildError> {
+    variant
+        .outputs
+        .iter()
+        .find(|o| o.is_top_level)
+        .or(variant.outputs.first())
+        .ok_or_else(|| BuildError::NoRecipe(recipe.dir.clone()))
+}
+
 /// The top-level build script: `build/script`, else the recipe's `build.sh`.
 fn build_script(variant: &RenderedVariant) -> Option<String> {
     variant
