@@ -147,11 +147,16 @@ fn noarch_generic_package_has_conda_builds_info_files_and_installs_anywhere() {
 #[test]
 fn gcc_built_library_and_program_relocate_into_two_prefixes() {
     let b = Builder::new();
-    // Given app first: the build order puts the library it needs first.
-    run_ok(&mut b.build(
-        &["greet-app", "greet-lib"],
-        &["--package-format", "tar.bz2"],
-    ));
+    // Given app first: the build order puts the library it needs first. Relocation needs no
+    // patchelf: PATH is this one's without it.
+    let bin = b.home.path().join("bin-without-patchelf");
+    run_ok(
+        b.build(
+            &["greet-app", "greet-lib"],
+            &["--package-format", "tar.bz2"],
+        )
+        .env("PATH", path_without(&bin, "patchelf")),
+    );
     let lib = b.out.join("linux-64/libgreet-1.4.2-0.tar.bz2");
     let app_archives: Vec<PathBuf> = std::fs::read_dir(b.out.join("linux-64"))
         .unwrap()
@@ -833,6 +838,20 @@ fn url_sources_are_downloaded_with_the_channel_network_settings() {
         err.contains("http://sources.invalid/hello-source.txt"),
         "{err}"
     );
+}
+
+/// A PATH with every program of this one's but `program`: links to them in `bin`.
+fn path_without(bin: &Path, program: &str) -> PathBuf {
+    std::fs::create_dir_all(bin).unwrap();
+    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap()) {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let link = bin.join(entry.file_name());
+            if entry.file_name() != program && !link.exists() {
+                let _ = std::os::unix::fs::symlink(entry.path(), &link);
+            }
+        }
+    }
+    bin.to_path_buf()
 }
 
 /// A loopback port nothing listens on (bound, then let go).

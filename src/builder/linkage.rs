@@ -79,6 +79,8 @@ pub(crate) struct DynamicLinkage {
     pub search_path: Vec<String>,
     /// An executable (PIE included) rather than a shared library.
     pub executable: bool,
+    /// It has a dynamic section at all (a static executable or an object file has none).
+    pub has_dynamic_section: bool,
 }
 
 fn read_linkage<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Option<DynamicLinkage> {
@@ -93,11 +95,14 @@ fn read_linkage<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Option<Dyn
                 .elf_program_headers()
                 .iter()
                 .any(|ph| ph.p_type(file.endian()) == PT_INTERP),
+        has_dynamic_section: false,
     };
     let Ok(table) = file.elf_dynamic_table() else {
         return Some(linkage);
     };
     for entry in &table {
+        // An ELF file without SHT_DYNAMIC gives an empty table.
+        linkage.has_dynamic_section = true;
         let Ok(value) = table.string(entry) else {
             continue;
         };

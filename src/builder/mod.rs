@@ -82,13 +82,8 @@ pub enum BuildError {
         path: PathBuf,
         source: serde_json::Error,
     },
-    #[error("patchelf is needed to relocate {}: {source}", file.display())]
-    PatchelfMissing {
-        file: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("patchelf could not set the RPATH of {}", .0.display())]
-    Rpath(PathBuf),
+    #[error("cannot set the RPATH of {}: {message}", file.display())]
+    Rpath { file: PathBuf, message: String },
     #[error("bad build timestamp: {0}")]
     Timestamp(#[source] jiff::Error),
     #[error("build/entry_points: {0:?} is not of the form `name = module:function`")]
