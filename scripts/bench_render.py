@@ -1,10 +1,12 @@
-"""The body of scripts/bench-render (see there): krait render over a 200-variant matrix and the
+"""The body of scripts/bench-render (see there): krait render over a 200-variant matrix, the
+48-output nested matrix and the 5x5x8 `{{ flavour }}` matrix of tests/parity_recipes, and the
 tests/recipes corpus, with conda-build as the peer when it is installed.
 
 Usage: bench_render.py KRAIT WORK RUNS (from the repository root).
 """
 import glob
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -28,6 +30,30 @@ packages = subprocess.run(cmd, check=True, capture_output=True, text=True).stdou
 python_numpy_outputs = [p for p in packages if "/fastarray-" in p]
 print(f"matrix: {len(python_numpy_outputs)} python x numpy variants (+ {len(packages) - len(python_numpy_outputs)} shared lib outputs) over {len(platforms)} platforms")
 print(f"krait render, 200-variant matrix: median {matrix_median:.3f} s over {runs} runs (target <= 0.5 s)")
+
+
+
+def peak_rss_mb(cmd):
+    """Peak resident memory of one run of `cmd`, measured in a fresh Python so that no earlier
+    child counts."""
+    probe = ("import resource, subprocess, sys; "
+             "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", probe, *cmd], check=True, capture_output=True, text=True)
+    return int(out.stdout) / 1024
+
+
+for name, title, time_target, rss_target in [
+    ("nested-outputs", "48 outputs from a nested matrix with 6 unused pinning keys", 2.0, 150),
+    ("flavour-matrix", "5 python x 5 numpy x 8 {{ flavour }} matrix", 0.5, 150),
+]:
+    cmd = [krait, "render", os.path.join("tests/parity_recipes", name), "--output", "--quiet", "--platform", "linux-64"]
+    count = len(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines())
+    median = median_time(cmd)
+    rss = peak_rss_mb(cmd)
+    verdict = "meets" if median <= time_target and rss <= rss_target else "MISSES"
+    print(f"krait render, {title}: {count} packages, median {median:.3f} s, peak {rss:.0f} MB "
+          f"({verdict} target <= {time_target} s and <= {rss_target} MB)")
 
 corpus = sorted(os.path.dirname(p) for p in glob.glob("tests/recipes/*/meta.yaml"))
 cmd = [krait, "render", *corpus, "-m", "tests/recipes/conda_build_config.yaml", "--json", "--quiet",

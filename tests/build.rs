@@ -147,11 +147,16 @@ fn noarch_generic_package_has_conda_builds_info_files_and_installs_anywhere() {
 #[test]
 fn gcc_built_library_and_program_relocate_into_two_prefixes() {
     let b = Builder::new();
-    // Given app first: the build order puts the library it needs first.
-    run_ok(&mut b.build(
-        &["greet-app", "greet-lib"],
-        &["--package-format", "tar.bz2"],
-    ));
+    // Given app first: the build order puts the library it needs first. Relocation needs no
+    // patchelf: PATH is this one's without it.
+    let bin = b.home.path().join("bin-without-patchelf");
+    run_ok(
+        b.build(
+            &["greet-app", "greet-lib"],
+            &["--package-format", "tar.bz2"],
+        )
+        .env("PATH", path_without(&bin, "patchelf")),
+    );
     let lib = b.out.join("linux-64/libgreet-1.4.2-0.tar.bz2");
     let app_archives: Vec<PathBuf> = std::fs::read_dir(b.out.join("linux-64"))
         .unwrap()
@@ -213,6 +218,85 @@ fn gcc_built_library_and_program_relocate_into_two_prefixes() {
         );
         assert_eq!(rpath.trim(), "$ORIGIN/../lib");
     }
+    // conda inspect linkages / objects, on the installed package and on its archive.
+    let prefix = b.home.path().join("short");
+    let inspect = |args: &[&str]| {
+        run_ok(
+            krait(b.home.path())
+                .arg("inspect")
+                .args(args)
+                .arg("-p")
+                .arg(&prefix),
+        )
+    };
+    let dist = app_archives[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .trim_end_matches(".tar.bz2")
+        .to_string();
+    let underline = "-".repeat(dist.len());
+    let linkages = inspect(&["linkages", "greet-app", "--show-files"]);
+    let (head, system) = linkages.split_once("system:\n").unwrap();
+    assert_eq!(
+        head,
+        format!("{dist}\n{underline}\n\nlibgreet-1.4.2-0:\n    libgreet.so (lib/libgreet.so) from bin/greet\n\n")
+    );
+    // glibc comes from the machine's own library folder.
+    let libc = system
+        .trim()
+        .strip_prefix("libc.so.6 (")
+        .and_then(|rest| rest.strip_suffix(") from bin/greet"))
+        .unwrap_or_else(|| panic!("{system}"));
+    assert!(
+        Path::new(libc).is_absolute() && Path::new(libc).exists(),
+        "{libc}"
+    );
+    let from_archive = inspect(&["linkages", app.to_str().unwrap()]);
+    assert!(
+        from_archive.contains("libgreet-1.4.2-0:\n    libgreet.so (lib/libgreet.so)\n"),
+        "{from_archive}"
+    );
+    let objects: Value =
+        serde_json::from_str(&inspect(&["objects", "greet-app", "--json"])).unwrap();
+    assert_eq!(
+        objects[&dist],
+        serde_json::json!([{"path": "bin/greet", "kind": "executable", "soname": null,
+            "rpath": ["$ORIGIN/../lib"], "needed": ["libgreet.so", "libc.so.6"]}])
+    );
+    let err = run_err(
+        krait(b.home.path())
+            .args(["inspect", "linkages", "not-installed", "-p"])
+            .arg(&prefix),
+    );
+    assert!(err.contains("not-installed is not installed"), "{err}");
+
+    // conda debug: the work folder and environments are made, the script is not run; the
+    // printed command enters them, and the script then builds as `krait build` would.
+    let debug = |recipe_dir: &Path| {
+        let mut cmd = krait(b.home.path());
+        cmd.arg("debug")
+            .arg(recipe_dir)
+            .args(["--override-channels", "-c"])
+            .arg(&b.out)
+            .arg("--output-folder")
+            .arg(b.home.path().join("debug-out"));
+        cmd
+    };
+    let enter = run_ok(debug(&recipe("greet-app")).arg("--quiet"));
+    let shell = format!(
+        "{} && bash -e conda_build.sh && \"$PREFIX/bin/greet\"",
+        enter.trim()
+    );
+    let out = run_ok(Command::new("bash").args(["-c", &shell]));
+    assert!(out.starts_with("hello from libgreet; data in "), "{out}");
+    let flavours =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/parity_recipes/flavour-matrix");
+    let err = run_err(&mut debug(&flavours));
+    assert!(
+        err.contains("has several variants") && err.contains("--variant"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -754,4 +838,282 @@ fn url_sources_are_downloaded_with_the_channel_network_settings() {
         err.contains("http://sources.invalid/hello-source.txt"),
         "{err}"
     );
+}
+
+/// A PATH with every program of this one's but `program`: links to them in `bin`.
+fn path_without(bin: &Path, program: &str) -> PathBuf {
+    std::fs::create_dir_all(bin).unwrap();
+    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap()) {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let link = bin.join(entry.file_name());
+            if entry.file_name() != program && !link.exists() {
+                let _ = std::os::unix::fs::symlink(entry.path(), &link);
+            }
+        }
+    }
+    bin.to_path_buf()
+}
+
+/// A loopback port nothing listens on (bound, then let go).
+fn unused_loopback_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The `info/files` list of an archive.
+fn files_of(archive: &Path) -> Vec<String> {
+    member(archive, "info/files")
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn outputs_solve_their_host_after_their_siblings_and_package_what_their_scripts_select() {
+    let b = Builder::new();
+    run_ok(&mut b.build(&["parity-split"], &["--quiet"]));
+    let subdir = b.out.join("linux-64");
+    let lib = subdir.join("libsplit-3.2.1-0.conda");
+    assert_eq!(files_of(&lib), ["lib/libsplit.txt"]);
+    // split-tools' host held libsplit, built moments before (its script checks conda-meta).
+    let tools = subdir.join("split-tools-3.2.1-0.conda");
+    assert_eq!(files_of(&tools), ["bin/split-tool"]);
+    assert_eq!(
+        member(&tools, "bin/split-tool"),
+        "tools built against libsplit 3.2.1\n"
+    );
+    assert_eq!(
+        json_member(&tools, "info/index.json")["depends"],
+        serde_json::json!(["libsplit 3.2.1 0"])
+    );
+    // script + files: only the listed file of what install-docs.sh wrote.
+    let docs = subdir.join("split-docs-3.2.1-0.conda");
+    assert_eq!(files_of(&docs), ["share/doc/split/index.txt"]);
+}
+
+#[test]
+fn absolute_links_into_the_prefix_become_relative_and_links_out_of_it_stop_the_build() {
+    let b = Builder::new();
+    run_ok(&mut b.build(&["parity-symlinks"], &["--quiet"]));
+    let archive = b.out.join("noarch/parity-symlinks-1.0-0.conda");
+    let dir = tempfile::tempdir().unwrap();
+    rattler_package_streaming::fs::extract(&archive, dir.path()).unwrap();
+    let links = dir.path().join("share/links");
+    for name in ["absolute", "relative"] {
+        assert_eq!(
+            std::fs::read_link(links.join(name)).unwrap(),
+            Path::new("../../lib/data.txt"),
+            "{name}"
+        );
+    }
+    let prefix = b.home.path().join("env");
+    b.create(&prefix, &["parity-symlinks"], &[]);
+    assert_eq!(
+        std::fs::read_to_string(prefix.join("share/links/absolute")).unwrap(),
+        "data\n"
+    );
+    for (mode, says) in [
+        ("work", "may not exist after the build"),
+        ("outside", "outside the prefix"),
+    ] {
+        let err = run_err(
+            b.build(&["parity-symlinks"], &["--quiet"])
+                .env("KRAIT_TEST_SYMLINK_MODE", mode),
+        );
+        assert!(
+            err.contains(&format!("share/links/{mode}")) && err.contains(says),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn test_environments_have_python_the_build_variables_and_the_test_files() {
+    let b = Builder::new();
+    let python = common::python::python_channel();
+    let out = common::run(b.build(&["parity-test-env"], &[]).arg("-c").arg(&python));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("run_test.py ran with"), "{stderr}");
+    for name in ["parity-test-env", "parity-test-env-extra"] {
+        let archive = b.out.join(format!("noarch/{name}-1.0-2.conda"));
+        // Kept in info/test, so that `krait test` can run them again.
+        assert_eq!(
+            member(&archive, "info/test/data/source.txt"),
+            "source data\n"
+        );
+        assert_eq!(member(&archive, "info/test/expected.txt"), "expected\n");
+    }
+}
+
+#[test]
+fn every_source_archive_format_unpacks_and_a_deep_patch_finds_its_level() {
+    let b = Builder::new();
+    let copy = b.home.path().join("parity-sources");
+    common::copy_dir(&recipe("parity-sources"), &copy);
+    let payload = copy.join("payload");
+    std::fs::create_dir_all(&payload).unwrap();
+    let bsdtar = |args: &[&str]| {
+        let status = Command::new("bsdtar")
+            .args(args)
+            .current_dir(&copy)
+            .status()
+            .expect("bsdtar (libarchive-tools) on PATH");
+        assert!(status.success(), "bsdtar {args:?}");
+    };
+    for (text, args) in [
+        (
+            "7z",
+            &["--format", "7zip", "-cf", "payload.7z", "payload"][..],
+        ),
+        ("lzma", &["--lzma", "-cf", "payload.tar.lzma", "payload"]),
+        ("Z", &["-Z", "-cf", "payload.tar.Z", "payload"]),
+    ] {
+        std::fs::write(payload.join("hello.txt"), format!("hello {text}\n")).unwrap();
+        bsdtar(args);
+    }
+    std::fs::create_dir_all(copy.join("demo")).unwrap();
+    std::fs::write(copy.join("demo/__init__.py"), "").unwrap();
+    bsdtar(&[
+        "--format",
+        "zip",
+        "-cf",
+        "demo-1.0-py3-none-any.whl",
+        "demo",
+    ]);
+    run_ok(&mut b.build(&[copy.to_str().unwrap()], &["--quiet"]));
+    let archive = b.out.join("noarch/parity-sources-1.0-0.conda");
+    assert_eq!(
+        member(&archive, "share/sources/all.txt"),
+        "hello 7z\nhello lzma\nhello Z\npatched at -p4\n"
+    );
+    // The script's .DS_Store was left out.
+    assert_eq!(files_of(&archive), ["share/sources/all.txt"]);
+}
+
+#[test]
+fn a_license_folder_needs_its_trailing_slash() {
+    let b = Builder::new();
+    run_ok(&mut b.build(&["parity-license-dir"], &["--quiet"]));
+    let archive = b.out.join("noarch/parity-license-dir-1.0-0.conda");
+    assert_eq!(
+        member(&archive, "info/licenses/LICENSES/MIT.txt"),
+        "MIT License text\n"
+    );
+    assert_eq!(
+        member(&archive, "info/licenses/LICENSES/APACHE.txt"),
+        "Apache text\n"
+    );
+    let err = run_err(
+        b.build(&["parity-license-dir"], &["--quiet"])
+            .env("KRAIT_TEST_LICENSE", "LICENSES"),
+    );
+    assert!(
+        err.contains("\"LICENSES\" is a directory") && err.contains("trailing `/`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unreachable_channel_at_test_time_leaves_the_package_untested_not_broken() {
+    let b = Builder::new();
+    std::fs::write(b.home.path().join(".condarc"), "remote_max_retries: 0\n").unwrap();
+    // A loopback port nothing listens on: the build needs no package, the test env does.
+    let port = unused_loopback_port();
+    let err = run_err(
+        b.build(&["hello-generic"], &[])
+            .arg("-c")
+            .arg(format!("http://127.0.0.1:{port}/gone")),
+    );
+    let untested = b.out.join("untested/hello-generic-1.2.0-3.conda");
+    assert!(
+        err.contains("cannot create the test environment")
+            && err.contains(&untested.display().to_string()),
+        "{err}"
+    );
+    assert!(untested.is_file());
+    assert!(!b.out.join("broken").exists());
+    let repodata = std::fs::read_to_string(b.out.join("noarch/repodata.json")).unwrap();
+    assert!(!repodata.contains("hello-generic"), "{repodata}");
+}
+
+#[test]
+fn skip_existing_skips_packages_already_in_the_output_folder_or_a_channel_and_test_tests_archives()
+{
+    let b = Builder::new();
+    let archive = b.out.join("noarch/hello-generic-1.2.0-3.conda");
+    run_ok(&mut b.build(&["hello-generic"], &["--quiet"]));
+    let skipped = |builder: &Builder, extra: &[&str]| {
+        let mut args = vec!["--skip-existing"];
+        args.extend(extra);
+        let out = common::run(&mut builder.build(&["hello-generic"], &args));
+        assert!(out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (String::from_utf8(out.stdout).unwrap(), stderr)
+    };
+    let (stdout, stderr) = skipped(&b, &[]);
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.contains("skipping hello-generic-1.2.0-3: already built"),
+        "{stderr}"
+    );
+    // In a -c channel counts too; the other output folder stays without it.
+    let other = Builder::new();
+    let (stdout, _) = skipped(&other, &["-c", b.out.to_str().unwrap()]);
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(!other
+        .out
+        .join("noarch/hello-generic-1.2.0-3.conda")
+        .exists());
+    // Without the flag it is built again.
+    let out = run_ok(&mut b.build(&["hello-generic"], &[]));
+    assert_eq!(out.trim(), archive.display().to_string());
+    // conda build --test ARCHIVE.
+    let out = run_ok(
+        krait(b.home.path())
+            .args(["build", "--test", "--override-channels"])
+            .arg(&archive),
+    );
+    assert_eq!(out.trim(), format!("tests passed: {}", archive.display()));
+}
+
+#[test]
+fn offline_builds_leave_out_uncached_remote_channels_and_explicit_lists_need_no_channel() {
+    let b = Builder::new();
+    let port = unused_loopback_port();
+    let condarc = b.home.path().join(".condarc");
+    std::fs::write(&condarc, "remote_max_retries: 0\n").unwrap();
+    let remote = format!("http://127.0.0.1:{port}/never-cached");
+    // Online the unreachable channel fails the build (its test environment).
+    run_err(&mut b.build(&["hello-generic"], &["-c", &remote]));
+    // conda's offline mode: a remote channel with no cached repodata is skipped.
+    let out = common::run(&mut b.build(&["hello-generic"], &["-c", &remote, "--offline"]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("skipping http://127.0.0.1:{port}/never-cached")),
+        "{stderr}"
+    );
+    let archive = b.out.join("noarch/hello-generic-1.2.0-3.conda");
+    assert!(archive.is_file());
+    // An @EXPLICIT list names its packages' URLs: no configured channel is needed.
+    std::fs::write(&condarc, "channels: []\n").unwrap();
+    let explicit = b.home.path().join("explicit.txt");
+    std::fs::write(
+        &explicit,
+        format!("@EXPLICIT\nfile://{}\n", archive.display()),
+    )
+    .unwrap();
+    let prefix = b.home.path().join("explicit-env");
+    run_ok(
+        krait(b.home.path())
+            .args(["create", "-y", "--file"])
+            .arg(&explicit)
+            .arg("-p")
+            .arg(&prefix),
+    );
+    assert_greets(&prefix);
 }

@@ -637,3 +637,80 @@ fn relative_source_path_becomes_absolute() {
     let json = render(&dir).platform("linux-64").json();
     assert_eq!(json[0]["source"][0]["path"], "../src/./lib");
 }
+
+#[test]
+fn variants_yaml_on_the_command_line_extends_the_matrix_and_keeps_versions_as_written() {
+    // conda build --variants '{python: [3.10, 3.11]}': one variant per value, 3.10 not 3.1;
+    // --variant adds to a key of its own after it.
+    let dir = recipe(
+        "package:\n  name: cli-variants\n  version: 1.0\nrequirements:\n  host:\n    - python\n    - zlib\n  run:\n    - python\n",
+    );
+    let json = render(dir.path())
+        .platform("linux-64")
+        .args([
+            "--variants",
+            "{python: [3.10, 3.11]}",
+            "--variant",
+            "zlib=1.3",
+        ])
+        .json();
+    let pairs: Vec<(String, String)> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            let text = |k: &str| v["variant"][k].as_str().unwrap().to_string();
+            (text("python"), text("zlib"))
+        })
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("3.10".to_string(), "1.3".to_string()),
+            ("3.11".to_string(), "1.3".to_string())
+        ]
+    );
+    let err = render(dir.path())
+        .platform("linux-64")
+        .args(["--variants", "[3.10]"])
+        .err();
+    assert!(
+        err.contains("--variants") && err.contains("mapping"),
+        "{err}"
+    );
+}
+
+#[test]
+fn load_setuptools_runs_setup_py_in_render_state_and_src_dir_is_in_the_context() {
+    // jinja_context.load_setuptools (deprecated alias of load_setup_py_data, with its warning);
+    // setup.py runs with CONDA_BUILD_STATE=RENDER; SRC_DIR is in the context (environ.get_dict)
+    // once render has the source.
+    let dir = recipe(
+        "{% set data = load_setuptools() %}\npackage:\n  name: {{ data.get('name') }}\n  version: {{ data.get('version') }}\nsource:\n  path: .\nabout:\n  summary: \"src={{ SRC_DIR }}\"\n",
+    );
+    std::fs::write(
+        dir.path().join("setup.py"),
+        "import os\nfrom setuptools import setup\nsetup(name='lsdemo', version='1.0.' + ('9' if os.environ.get('CONDA_BUILD_STATE') == 'RENDER' else '0'))\n",
+    )
+    .unwrap();
+    let out = render(dir.path())
+        .platform("linux-64")
+        .args(["--json"])
+        .env("PATH", path_with_test_python())
+        .ok();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let output = &json[0]["outputs"][0];
+    assert_eq!(output["package"]["version"], "1.0.9");
+    // The source folder render read setup.py from (a `path` source: the folder itself).
+    let summary = output["about"]["summary"].as_str().unwrap();
+    let src_dir = summary.strip_prefix("src=").unwrap();
+    assert_eq!(
+        std::fs::canonicalize(src_dir).unwrap(),
+        std::fs::canonicalize(dir.path()).unwrap()
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("load_setuptools is pending deprecation"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::render::render;
+use common::render::{outputs, render};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -24,15 +24,6 @@ fn render_for(recipe: &Path, platform: &str) -> Value {
         .env("ENVVARS_FAST", "1")
         .env("ENVVARS_TOKEN", "secret")
         .json()
-}
-
-fn outputs(rendered: &Value) -> Vec<&Value> {
-    rendered
-        .as_array()
-        .expect("a list of variants")
-        .iter()
-        .flat_map(|v| v["outputs"].as_array().expect("outputs").iter())
-        .collect()
 }
 
 fn dist(output: &Value) -> String {

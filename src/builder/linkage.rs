@@ -16,9 +16,11 @@
 //! interpreters `python` and `r-base`, which conda-build only mentions.
 
 use super::BuildError;
-use object::elf::{FileHeader32, FileHeader64, DT_NEEDED, DT_RPATH, DT_RUNPATH};
-use object::read::elf::{ElfFile, FileHeader};
-use object::Endianness;
+use object::elf::{
+    FileHeader32, FileHeader64, DT_NEEDED, DT_RPATH, DT_RUNPATH, DT_SONAME, PT_INTERP,
+};
+use object::read::elf::{ElfFile, FileHeader, ProgramHeader};
+use object::{Endianness, Object, ObjectKind};
 use rattler_conda_types::PrefixRecord;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -26,7 +28,7 @@ use std::path::{Path, PathBuf};
 /// glibc's own libraries, which every Linux system has (conda-build finds them in the sysroot
 /// of its compilers, which a build with the system compiler does not have). `libcrypt.so.1` is
 /// not among them: current distributions ship it from libxcrypt, a package of its own.
-const GLIBC_LIBRARIES: &[&str] = &[
+pub(crate) const GLIBC_LIBRARIES: &[&str] = &[
     "libc.so.6",
     "libm.so.6",
     "libdl.so.2",
@@ -60,7 +62,7 @@ const SYSTEM_LIBRARY_DIRS: &[&str] = &[
 
 /// Where the build machine's system has `library`, if it does: a file of the package linking
 /// it works here, and nowhere the library is missing or another version.
-fn found_on_build_system(library: &str) -> Option<PathBuf> {
+pub(crate) fn found_on_build_system(library: &str) -> Option<PathBuf> {
     SYSTEM_LIBRARY_DIRS
         .iter()
         .map(|dir| Path::new(dir).join(library))
@@ -68,25 +70,46 @@ fn found_on_build_system(library: &str) -> Option<PathBuf> {
 }
 
 /// What the dynamic section of an ELF file asks of the loader.
-struct DynamicLinkage {
-    needed: Vec<String>,
-    search_path: Vec<String>,
+pub(crate) struct DynamicLinkage {
+    /// `DT_SONAME`.
+    pub soname: Option<String>,
+    /// `DT_NEEDED`, in order.
+    pub needed: Vec<String>,
+    /// `DT_RPATH` and `DT_RUNPATH` entries, in order.
+    pub search_path: Vec<String>,
+    /// An executable (PIE included) rather than a shared library.
+    pub executable: bool,
+    /// It has a dynamic section at all (a static executable or an object file has none).
+    pub has_dynamic_section: bool,
 }
 
 fn read_linkage<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Option<DynamicLinkage> {
     let file = ElfFile::<Elf>::parse(data).ok()?;
-    let table = file.elf_dynamic_table().ok()?;
     let mut linkage = DynamicLinkage {
+        soname: None,
         needed: Vec::new(),
         search_path: Vec::new(),
+        // A PIE is ET_DYN like a library; what makes it a program is its interpreter.
+        executable: file.kind() == ObjectKind::Executable
+            || file
+                .elf_program_headers()
+                .iter()
+                .any(|ph| ph.p_type(file.endian()) == PT_INTERP),
+        has_dynamic_section: false,
+    };
+    let Ok(table) = file.elf_dynamic_table() else {
+        return Some(linkage);
     };
     for entry in &table {
+        // An ELF file without SHT_DYNAMIC gives an empty table.
+        linkage.has_dynamic_section = true;
         let Ok(value) = table.string(entry) else {
             continue;
         };
         let value = String::from_utf8_lossy(value).into_owned();
         match entry.tag {
             DT_NEEDED => linkage.needed.push(value),
+            DT_SONAME => linkage.soname = Some(value),
             DT_RPATH | DT_RUNPATH => linkage
                 .search_path
                 .extend(value.split(':').filter(|s| !s.is_empty()).map(String::from)),
@@ -96,18 +119,22 @@ fn read_linkage<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Option<Dyn
     Some(linkage)
 }
 
-/// The dynamic linkage of an ELF file; `None` for anything else (or a static executable).
-fn linkage(data: &[u8]) -> Option<DynamicLinkage> {
+/// The dynamic section of any ELF file (empty for a static one); `None` for anything else.
+pub(crate) fn elf_dynamic(data: &[u8]) -> Option<DynamicLinkage> {
     const ELFCLASS64: u8 = 2;
     if !data.starts_with(b"\x7fELF") {
         return None;
     }
-    let linkage = if data.get(4) == Some(&ELFCLASS64) {
-        read_linkage::<FileHeader64<Endianness>>(data)?
+    if data.get(4) == Some(&ELFCLASS64) {
+        read_linkage::<FileHeader64<Endianness>>(data)
     } else {
-        read_linkage::<FileHeader32<Endianness>>(data)?
-    };
-    (!linkage.needed.is_empty()).then_some(linkage)
+        read_linkage::<FileHeader32<Endianness>>(data)
+    }
+}
+
+/// The dynamic linkage of an ELF file; `None` for anything else (or a static executable).
+fn linkage(data: &[u8]) -> Option<DynamicLinkage> {
+    elf_dynamic(data).filter(|l| !l.needed.is_empty())
 }
 
 /// What the check needs to know about the package and where it was built.
@@ -130,8 +157,8 @@ pub struct LinkageCheck<'a> {
 }
 
 /// A package of the host environment, as the overdepending check sees it.
-struct HostPackage {
-    dist: String,
+pub(crate) struct HostPackage {
+    pub dist: String,
     /// It ships shared libraries in `lib/`.
     has_dsos: bool,
     /// It declares run_exports (conda-build's "run-exports library").
@@ -139,7 +166,9 @@ struct HostPackage {
 }
 
 /// The host environment's packages by name, and which package each of its files belongs to.
-fn host_packages(host_prefix: &Path) -> (HashMap<String, HostPackage>, HashMap<PathBuf, String>) {
+pub(crate) fn host_packages(
+    host_prefix: &Path,
+) -> (HashMap<String, HostPackage>, HashMap<PathBuf, String>) {
     let mut packages = HashMap::new();
     let mut owners = HashMap::new();
     let records = std::fs::read_dir(host_prefix.join("conda-meta"))

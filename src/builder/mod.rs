@@ -6,7 +6,9 @@
 //! added to the host prefix, package each output, index the output folder, and test.
 
 pub mod convert;
+pub mod debug;
 pub mod glibc;
+pub mod inspect;
 pub mod linkage;
 pub mod package;
 pub mod python;
@@ -23,7 +25,7 @@ use crate::recipe::model::{Dependency, Output, OutputType, RenderedVariant};
 use crate::recipe::{render_recipe, Recipe, RenderOptions};
 use package::{ArchiveFormat, PackageInput};
 use rattler_conda_types::{MatchSpec, PrefixRecord, Subdir};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 /// Errors of a build.
@@ -52,6 +54,15 @@ pub enum BuildError {
         "`krait build` moves such a package to the output folder's broken/ subfolder; `krait test` leaves it in place"
     ))]
     TestFailed(String),
+    #[error("cannot create the test environment of {package}")]
+    #[diagnostic(help(
+        "the package was built but not tested, so it is not in the output channel's index; \
+         make its channels reachable (or use --offline with cached repodata) and run `krait test` on it"
+    ))]
+    TestEnvironment {
+        package: String,
+        source: Box<crate::env::EnvError>,
+    },
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -71,13 +82,8 @@ pub enum BuildError {
         path: PathBuf,
         source: serde_json::Error,
     },
-    #[error("patchelf is needed to relocate {}: {source}", file.display())]
-    PatchelfMissing {
-        file: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("patchelf could not set the RPATH of {}", .0.display())]
-    Rpath(PathBuf),
+    #[error("cannot set the RPATH of {}: {message}", file.display())]
+    Rpath { file: PathBuf, message: String },
     #[error("bad build timestamp: {0}")]
     Timestamp(#[source] jiff::Error),
     #[error("build/entry_points: {0:?} is not of the form `name = module:function`")]
@@ -94,11 +100,6 @@ pub enum BuildError {
         script: String,
         problem: String,
     },
-    #[error("output {output}: symlinks pointing out of the prefix:\n{links}")]
-    #[diagnostic(help(
-        "make each link relative to a file inside the prefix, or delete it in the build script; installers refuse packages with such links"
-    ))]
-    EscapingSymlinks { output: String, links: String },
     #[error("shared libraries not found:\n{0}")]
     #[diagnostic(help(
         "add them to the host requirements, or list them in build/missing_dso_whitelist"
@@ -109,8 +110,24 @@ pub enum BuildError {
         "drop them from the run requirements, or list them in build/ignore_run_exports"
     ))]
     Overdepending(String),
+    #[error("symlinks pointing out of the prefix:\n{0}")]
+    #[diagnostic(help(
+        "point links at files inside $PREFIX (relative or absolute), or copy the file instead; installers refuse packages with such links"
+    ))]
+    Symlinks(String),
+    #[error(
+        "about/license_file {0:?} is a directory: a directory must be named with a trailing `/`"
+    )]
+    LicenseDirectory(String),
     #[error("no recipe (meta.yaml) found in {0}")]
     NoRecipe(PathBuf),
+    #[error("krait debug takes one recipe folder; {} holds several", .0.display())]
+    DebugOneRecipe(PathBuf),
+    #[error("{} has several variants: {variants}", recipe.display())]
+    #[diagnostic(help(
+        "pick one with --variant KEY=VALUE, --variants YAML or -m FILE, as conda debug asks"
+    ))]
+    DebugVariants { recipe: PathBuf, variants: String },
     #[error("recipes depend on each other in a cycle: {0}")]
     Cycle(String),
     #[error(transparent)]
@@ -125,6 +142,9 @@ pub enum BuildError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Upload(#[from] crate::channel::upload::UploadError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Repodata(#[from] crate::channel::repodata::RepodataError),
 }
 
 impl BuildError {
@@ -148,6 +168,11 @@ pub struct BuildOptions {
     pub croot: PathBuf,
     pub format: ArchiveFormat,
     pub test: bool,
+    /// Skip variants whose every output is already in the output folder or a channel
+    /// (`--skip-existing`).
+    pub skip_existing: bool,
+    /// `--offline`: as `offline: true` in .condarc.
+    pub offline: bool,
     pub keep_build_dirs: bool,
     pub quiet: bool,
     /// Where each package goes once built and tested (`--upload-to`).
@@ -288,9 +313,55 @@ fn reindex(output_folder: &Path) -> Result<(), BuildError> {
     Ok(())
 }
 
-/// Runs every recipe; returns the archives written.
-pub fn build(paths: &[PathBuf], options: &BuildOptions) -> Result<Vec<Built>, BuildError> {
-    let config = Config::load()?;
+/// `(subdir, name-version-build)` of every package named in `names` in the output folder and
+/// the build's channels, in either archive format (conda-build's `is_package_built` for
+/// `--skip-existing`).
+fn existing_dists(
+    config: &Config,
+    options: &BuildOptions,
+    names: BTreeSet<rattler_conda_types::PackageName>,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<HashSet<(String, String)>, BuildError> {
+    let ctx = context(config, &options.channels, &options.output_folder)?;
+    let specs = names
+        .into_iter()
+        .map(|name| MatchSpec {
+            name: rattler_conda_types::PackageNameMatcher::Exact(name),
+            ..MatchSpec::default()
+        })
+        .collect();
+    let records = runtime.block_on(crate::channel::repodata::query(
+        &ctx.gateway,
+        &ctx.channels,
+        ctx.subdir,
+        specs,
+        false,
+    ))?;
+    Ok(records
+        .into_iter()
+        .map(|r| {
+            let p = &r.package_record;
+            (
+                p.subdir.clone(),
+                format!("{}-{}-{}", p.name.as_normalized(), p.version, p.build),
+            )
+        })
+        .collect())
+}
+
+/// krait's configuration with the build's `--offline`.
+fn build_config(options: &BuildOptions) -> Result<Config, BuildError> {
+    let mut config = Config::load()?;
+    config.offline |= options.offline;
+    Ok(config)
+}
+
+/// Every variant of the recipes under `paths` for this machine, recipes in the order found.
+fn render_all(
+    paths: &[PathBuf],
+    options: &BuildOptions,
+    config: &Config,
+) -> Result<Vec<(Recipe, Vec<RenderedVariant>)>, BuildError> {
     let target = Subdir::current().unwrap_or(Subdir::Linux64);
     let mut rendered = Vec::new();
     for recipe in find_recipes(paths)? {
@@ -307,14 +378,39 @@ pub fn build(paths: &[PathBuf], options: &BuildOptions) -> Result<Vec<Built>, Bu
         }
         rendered.push((recipe, result.variants));
     }
-    let rendered = build_order(rendered)?;
+    Ok(rendered)
+}
+
+/// Runs every recipe; returns the archives written.
+pub fn build(paths: &[PathBuf], options: &BuildOptions) -> Result<Vec<Built>, BuildError> {
+    let config = build_config(options)?;
+    let rendered = build_order(render_all(paths, options, &config)?)?;
     std::fs::create_dir_all(&options.output_folder)
         .map_err(BuildError::io(&options.output_folder))?;
     reindex(&options.output_folder)?;
     let runtime = tokio::runtime::Runtime::new().map_err(BuildError::Runtime)?;
+    let existing = if options.skip_existing {
+        let names = rendered
+            .iter()
+            .flat_map(|(_, vs)| vs.iter().flat_map(|v| &v.outputs))
+            .map(|o| o.package.name.clone())
+            .collect();
+        existing_dists(&config, options, names, &runtime)?
+    } else {
+        HashSet::new()
+    };
     let mut built = Vec::new();
     for (recipe, variants) in rendered {
         for variant in variants {
+            let is_built = |o: &Output| existing.contains(&(o.subdir.clone(), o.dist_name()));
+            if options.skip_existing && variant.outputs.iter().all(is_built) {
+                if !options.quiet {
+                    let dists: Vec<String> =
+                        variant.outputs.iter().map(Output::dist_name).collect();
+                    eprintln!("skipping {}: already built", dists.join(", "));
+                }
+                continue;
+            }
             let mut done = build_variant(&recipe, &variant, options, &config, &runtime)?;
             // Like conda-build, a package goes out as soon as its recipe built and tested.
             if let Some(uploader) = &options.upload {
@@ -351,13 +447,16 @@ pub fn context(
     ))
 }
 
-fn specs_of(deps: &[Dependency]) -> Vec<MatchSpec> {
+/// The solver specs of requirements, leaving out those naming a package of `skip` (siblings
+/// not built yet).
+fn specs_of(deps: &[Dependency], skip: &BTreeSet<String>) -> Vec<MatchSpec> {
     deps.iter()
+        .filter(|d| !skip.contains(&d.name()))
         .filter_map(|d| match d {
             Dependency::Spec { text, spec } => {
                 Some(solver_spec(text).unwrap_or_else(|_| (**spec).clone()))
             }
-            Dependency::PinCompatible(_) => None,
+            Dependency::PinCompatible(_) | Dependency::Resolved(_) => None,
         })
         .collect()
 }
@@ -463,15 +562,30 @@ fn run_requirements(
                 };
                 push(&mut depends, spec);
             }
+            Dependency::Resolved(which) => {
+                let records = if which == "build" {
+                    build_env
+                } else {
+                    host_env
+                };
+                for record in records {
+                    let p = &record.repodata_record.package_record;
+                    push(
+                        &mut depends,
+                        format!("{} {} {}", p.name.as_normalized(), p.version, p.build),
+                    );
+                }
+            }
         }
     }
     let mut constrains: Vec<String> = output
         .requirements
         .run_constrained
         .iter()
-        .map(|d| match d {
-            Dependency::Spec { text, .. } => text.clone(),
-            Dependency::PinCompatible(p) => p.name.clone(),
+        .filter_map(|d| match d {
+            Dependency::Spec { text, .. } => Some(text.clone()),
+            Dependency::PinCompatible(p) => Some(p.name.clone()),
+            Dependency::Resolved(_) => None,
         })
         .collect();
     let ignored = &output.build.ignore_run_exports;
@@ -531,19 +645,41 @@ fn timestamp_ms() -> i64 {
     }
 }
 
-fn build_variant(
+/// A variant's build folder with its sources fetched and its build and host environments
+/// created: what its scripts run in (and what `krait debug` leaves for a person to enter).
+pub struct Workspace {
+    /// `<croot>/<dist>`: the work folder, the environments, logs and staging.
+    pub root: PathBuf,
+    pub dirs: script::Dirs,
+    /// No `host` section: build and host are one prefix.
+    pub merged: bool,
+    pub build_env: Vec<PrefixRecord>,
+    pub host_env: Vec<PrefixRecord>,
+    /// The build's channels for about.json (the output folder is not one of them).
+    pub channel_urls: Vec<String>,
+}
+
+/// The names of a variant's outputs: requirements naming them can only be installed once
+/// those outputs are built.
+fn sibling_names(variant: &RenderedVariant) -> BTreeSet<String> {
+    variant
+        .outputs
+        .iter()
+        .map(|o| o.package.name.as_normalized().to_string())
+        .collect()
+}
+
+/// Fetches the sources of `variant` into a fresh `<croot>/<dist>/work` and creates its build
+/// and host environments from every output's requirements but those naming a sibling output
+/// (conda-build's `create_build_envs` for the top-level build).
+pub fn prepare(
     recipe: &Recipe,
     variant: &RenderedVariant,
     options: &BuildOptions,
     config: &Config,
     runtime: &tokio::runtime::Runtime,
-) -> Result<Vec<Built>, BuildError> {
-    let top = variant
-        .outputs
-        .iter()
-        .find(|o| o.is_top_level)
-        .or(variant.outputs.first())
-        .ok_or_else(|| BuildError::NoRecipe(recipe.dir.clone()))?;
+) -> Result<Workspace, BuildError> {
+    let top = top_output(recipe, variant)?;
     // Named after the output, not the time, so that the prefix baked into files (and so the
     // archive) is the same when the same recipe is built again.
     let root = options.croot.join(top.dist_name());
@@ -580,15 +716,16 @@ fn build_variant(
     } else {
         root.join("_build_env")
     };
+    let siblings = sibling_names(variant);
     let build_specs: Vec<MatchSpec> = variant
         .outputs
         .iter()
-        .flat_map(|o| specs_of(&o.requirements.build))
+        .flat_map(|o| specs_of(&o.requirements.build, &siblings))
         .collect();
     let host_specs: Vec<MatchSpec> = variant
         .outputs
         .iter()
-        .flat_map(|o| specs_of(&o.requirements.host))
+        .flat_map(|o| specs_of(&o.requirements.host, &siblings))
         .collect();
     let (build_env, host_env) = if merged {
         let all: Vec<MatchSpec> = build_specs.into_iter().chain(host_specs).collect();
@@ -599,26 +736,153 @@ fn build_variant(
         let h = create_env(&ctx, runtime, &host_prefix, host_specs, "host")?;
         (b, h)
     };
-
     let dirs = script::Dirs {
         work: root.clone(),
-        src: work.clone(),
-        build_prefix: build_prefix.clone(),
-        host_prefix: host_prefix.clone(),
+        src: work,
+        build_prefix,
+        host_prefix,
         // Absolute, as conda-build gives it: scripts run from the work folder.
         recipe: std::path::absolute(&variant.recipe_dir)
             .unwrap_or_else(|_| variant.recipe_dir.clone()),
     };
+    Ok(Workspace {
+        root,
+        dirs,
+        merged,
+        build_env,
+        host_env,
+        channel_urls,
+    })
+}
+
+/// An output's requirements that name sibling outputs, installed into the build and host
+/// prefixes once those siblings are built and indexed, so that
+/// `pin_subpackage(sibling, exact=True)` in an output's host resolves (conda-build solves each
+/// output's environments when it builds that output). The environments' records after that.
+fn install_sibling_requirements(
+    output: &Output,
+    workspace: &mut Workspace,
+    siblings: &BTreeSet<String>,
+    options: &BuildOptions,
+    config: &Config,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<(), BuildError> {
+    let names_sibling = |deps: &[Dependency]| deps.iter().any(|d| siblings.contains(&d.name()));
+    let reqs = &output.requirements;
+    if !names_sibling(&reqs.build) && !names_sibling(&reqs.host) {
+        return Ok(());
+    }
+    // A fresh context: the output folder's index now holds the siblings.
+    let ctx = context(config, &options.channels, &options.output_folder)?;
+    let none = BTreeSet::new();
+    let dirs = &workspace.dirs;
+    if workspace.merged {
+        let all: Vec<MatchSpec> = specs_of(&reqs.build, &none)
+            .into_iter()
+            .chain(specs_of(&reqs.host, &none))
+            .collect();
+        workspace.host_env = create_env(&ctx, runtime, &dirs.host_prefix, all, "build")?;
+        workspace.build_env = workspace.host_env.clone();
+    } else {
+        if names_sibling(&reqs.build) {
+            let specs = specs_of(&reqs.build, &none);
+            workspace.build_env = create_env(&ctx, runtime, &dirs.build_prefix, specs, "build")?;
+        }
+        let specs = specs_of(&reqs.host, &none);
+        workspace.host_env = create_env(&ctx, runtime, &dirs.host_prefix, specs, "host")?;
+    }
+    Ok(())
+}
+
+/// The files an output packages. With its own script (`script`, or for a non-top-level output
+/// its `build/script`), what that script adds to the host prefix; `files` then keeps only the
+/// listed ones, as conda-build's `bundle_conda` does. Without a script, `files` selects from
+/// what the top-level build added; the top-level output (or a lone output) takes it all.
+fn output_files(
+    output: &Output,
+    variant: &RenderedVariant,
+    workspace: &Workspace,
+    top_new: &[PathBuf],
+    options: &BuildOptions,
+) -> Result<Vec<PathBuf>, BuildError> {
+    let dirs = &workspace.dirs;
+    let host_prefix = &dirs.host_prefix;
+    let inline = output
+        .build
+        .script
+        .as_ref()
+        .filter(|_| !output.is_top_level && output.script.is_none());
+    let script_text = match (&output.script, inline) {
+        (Some(name), _) => Some(script::output_script(
+            output,
+            &variant.recipe_dir,
+            name,
+            &dirs.src,
+        )?),
+        (None, Some(text)) => Some(text.clone()),
+        (None, None) => None,
+    };
+    let select_listed = |candidates: &[PathBuf]| match &output.files {
+        Some(crate::recipe::model::Files::List(globs)) => Some(select(candidates, globs, &[])),
+        Some(crate::recipe::model::Files::IncludeExclude { include, exclude }) => {
+            Some(select(candidates, include, exclude))
+        }
+        None => None,
+    };
+    let Some(text) = script_text else {
+        return Ok(select_listed(top_new).unwrap_or_else(|| {
+            if output.is_top_level || variant.outputs.len() == 1 {
+                top_new.to_vec()
+            } else {
+                Vec::new()
+            }
+        }));
+    };
+    let marker = relative_files(host_prefix);
+    let (h, v) = (build_hash(output), output.package.version.to_string());
+    let env = script::environment(dirs, &identity(output, variant, &h, &v));
+    script::run(
+        &text,
+        dirs,
+        &env,
+        options.quiet,
+        &format!("output_{}", output.package.name.as_normalized()),
+    )?;
+    if !output.build.noarch.is_python() {
+        python::write_entry_points(host_prefix, &output.build.entry_points)?;
+    }
+    let added: Vec<PathBuf> = relative_files(host_prefix)
+        .difference(&marker)
+        .cloned()
+        .collect();
+    let mut candidates: Vec<PathBuf> = top_new.iter().chain(&added).cloned().collect();
+    candidates.sort();
+    candidates.dedup();
+    Ok(select_listed(&candidates).unwrap_or(added))
+}
+
+fn build_variant(
+    recipe: &Recipe,
+    variant: &RenderedVariant,
+    options: &BuildOptions,
+    config: &Config,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<Vec<Built>, BuildError> {
+    let mut workspace = prepare(recipe, variant, options, config, runtime)?;
+    let top = top_output(recipe, variant)?;
+    let root = workspace.root.clone();
+    let host_prefix = workspace.dirs.host_prefix.clone();
     let before = relative_files(&host_prefix);
     let mut built = Vec::new();
-    let build_script = variant
-        .build_script
-        .clone()
-        .or_else(|| std::fs::read_to_string(variant.recipe_dir.join("build.sh")).ok());
-    if let Some(script_text) = &build_script {
-        let (h, v) = (build_hash(top), top.package.version.to_string());
-        let env = script::environment(&dirs, &identity(top, variant, &h, &v));
-        script::run(script_text, &dirs, &env, options.quiet, "conda_build")?;
+    if let Some(script_text) = &build_script(variant) {
+        let env = top_environment(top, variant, &workspace);
+        script::run(
+            script_text,
+            &workspace.dirs,
+            &env,
+            options.quiet,
+            "conda_build",
+        )?;
     }
     // conda-build writes the entry points of non-noarch packages itself; for noarch python
     // the installer does, from info/link.json.
@@ -631,37 +895,13 @@ fn build_variant(
     }
     let after_top = relative_files(&host_prefix);
     let top_new: Vec<PathBuf> = after_top.difference(&before).cloned().collect();
+    let siblings = sibling_names(variant);
 
     for output in &variant.outputs {
-        let mut files: Vec<PathBuf> = if let Some(script_name) = &output.script {
-            let marker = relative_files(&host_prefix);
-            let text = script::output_script(output, &variant.recipe_dir, script_name, &work)?;
-            let (h, v) = (build_hash(output), output.package.version.to_string());
-            let env = script::environment(&dirs, &identity(output, variant, &h, &v));
-            script::run(
-                &text,
-                &dirs,
-                &env,
-                options.quiet,
-                &format!("output_{}", output.package.name.as_normalized()),
-            )?;
-            if !output.build.noarch.is_python() {
-                python::write_entry_points(&host_prefix, &output.build.entry_points)?;
-            }
-            relative_files(&host_prefix)
-                .difference(&marker)
-                .cloned()
-                .collect()
-        } else {
-            match &output.files {
-                Some(crate::recipe::model::Files::List(globs)) => select(&top_new, globs, &[]),
-                Some(crate::recipe::model::Files::IncludeExclude { include, exclude }) => {
-                    select(&top_new, include, exclude)
-                }
-                None if output.is_top_level || variant.outputs.len() == 1 => top_new.clone(),
-                None => Vec::new(),
-            }
-        };
+        install_sibling_requirements(output, &mut workspace, &siblings, options, config, runtime)?;
+        let mut files = filter_files(output_files(
+            output, variant, &workspace, &top_new, options,
+        )?);
         for always in &output.build.always_include_files {
             let path = PathBuf::from(always);
             if host_prefix.join(&path).exists() && !files.contains(&path) {
@@ -669,7 +909,13 @@ fn build_variant(
             }
         }
         files.sort();
-        let (mut depends, constrains) = run_requirements(output, &build_env, &host_env, merged);
+        symlinks::check_symlinks(&files, &host_prefix, &root)?;
+        let (mut depends, constrains) = run_requirements(
+            output,
+            &workspace.build_env,
+            &workspace.host_env,
+            workspace.merged,
+        );
         if output.build.noarch.is_none() {
             glibc::add_glibc_requirement(
                 &mut depends,
@@ -683,9 +929,9 @@ fn build_variant(
             variant,
             output,
             host_prefix: &host_prefix,
-            build_prefix: &build_prefix,
-            src_dir: &work,
-            channels: &channel_urls,
+            build_prefix: &workspace.dirs.build_prefix,
+            src_dir: &workspace.dirs.src,
+            channels: &workspace.channel_urls,
             files,
             depends,
             constrains,
@@ -704,28 +950,7 @@ fn build_variant(
             eprintln!("built {}", archive.display());
         }
         if options.test {
-            let spec = format!(
-                "{} =={} {}",
-                output.package.name.as_normalized(),
-                output.package.version,
-                output.build.string
-            );
-            let test_ctx = context(config, &options.channels, &options.output_folder)?;
-            if let Err(e) = test::run_tests(
-                &test_ctx,
-                runtime,
-                &spec,
-                &staging.join("info/test"),
-                &root.join("_test_env"),
-                options.quiet,
-            ) {
-                let broken = options.output_folder.join("broken");
-                std::fs::create_dir_all(&broken).map_err(BuildError::io(&broken))?;
-                let moved = broken.join(archive.file_name().unwrap_or_default());
-                std::fs::rename(&archive, &moved).map_err(BuildError::io(&moved))?;
-                reindex(&options.output_folder)?;
-                return Err(e);
-            }
+            test_built(output, &archive, &staging, &root, options, config, runtime)?;
         }
         built.push(Built {
             name: output.package.name.as_normalized().to_string(),
@@ -737,6 +962,72 @@ fn build_variant(
         let _ = std::fs::remove_dir_all(&root);
     }
     Ok(built)
+}
+
+/// Tests a package just built. A failing test moves it to the output folder's `broken/`; an
+/// environment that cannot be made (a channel out of reach) is no verdict on the package: it
+/// stays where it is, unindexed, and the error names it.
+fn test_built(
+    output: &Output,
+    archive: &Path,
+    staging: &Path,
+    root: &Path,
+    options: &BuildOptions,
+    config: &Config,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<(), BuildError> {
+    let spec = format!(
+        "{} =={} {}",
+        output.package.name.as_normalized(),
+        output.package.version,
+        output.build.string
+    );
+    let test_ctx = context(config, &options.channels, &options.output_folder)?;
+    let result = test::run_tests(
+        &test_ctx,
+        runtime,
+        &spec,
+        &staging.join("info"),
+        &root.join("_test_env"),
+        options.quiet,
+    );
+    match result {
+        Ok(()) => Ok(()),
+        Err(BuildError::TestEnvironment { source, .. }) => {
+            // Out of the index (no subdir folder), so nothing installs an untested package.
+            let untested = options.output_folder.join("untested");
+            std::fs::create_dir_all(&untested).map_err(BuildError::io(&untested))?;
+            let moved = untested.join(archive.file_name().unwrap_or_default());
+            std::fs::rename(archive, &moved).map_err(BuildError::io(&moved))?;
+            reindex(&options.output_folder)?;
+            Err(BuildError::TestEnvironment {
+                package: moved.display().to_string(),
+                source,
+            })
+        }
+        Err(e) => {
+            let broken = options.output_folder.join("broken");
+            std::fs::create_dir_all(&broken).map_err(BuildError::io(&broken))?;
+            let moved = broken.join(archive.file_name().unwrap_or_default());
+            std::fs::rename(archive, &moved).map_err(BuildError::io(&moved))?;
+            reindex(&options.output_folder)?;
+            Err(e)
+        }
+    }
+}
+
+/// `utils.filter_files`: what never goes into a package, whatever the recipe selects: git
+/// metadata and macOS Finder files (`.DS_Store`).
+fn filter_files(files: Vec<PathBuf>) -> Vec<PathBuf> {
+    files
+        .into_iter()
+        .filter(|f| {
+            !f.components().any(|c| {
+                let part = c.as_os_str().to_string_lossy();
+                part == ".git" || part.contains(".DS_Store")
+            })
+        })
+        .collect()
 }
 
 /// The files among `candidates` matching any include glob and no exclude glob.
@@ -756,6 +1047,35 @@ fn select(candidates: &[PathBuf], include: &[String], exclude: &[String]) -> Vec
 }
 
 /// The `h1234567` part of a build string (`PKG_HASH`), empty when the build has none.
+/// The output the top-level build script builds: the one named like the recipe, else the
+/// first.
+fn top_output<'v>(recipe: &Recipe, variant: &'v RenderedVariant) -> Result<&'v Output, BuildError> {
+    variant
+        .outputs
+        .iter()
+        .find(|o| o.is_top_level)
+        .or(variant.outputs.first())
+        .ok_or_else(|| BuildError::NoRecipe(recipe.dir.clone()))
+}
+
+/// The top-level build script: `build/script`, else the recipe's `build.sh`.
+fn build_script(variant: &RenderedVariant) -> Option<String> {
+    variant
+        .build_script
+        .clone()
+        .or_else(|| std::fs::read_to_string(variant.recipe_dir.join("build.sh")).ok())
+}
+
+/// The variables the top-level build script runs with.
+fn top_environment(
+    top: &Output,
+    variant: &RenderedVariant,
+    workspace: &Workspace,
+) -> BTreeMap<String, String> {
+    let (h, v) = (build_hash(top), top.package.version.to_string());
+    script::environment(&workspace.dirs, &identity(top, variant, &h, &v))
+}
+
 fn build_hash(output: &Output) -> String {
     output
         .build
@@ -783,5 +1103,6 @@ fn identity<'a>(
         target_platform: variant.target_platform.as_str(),
         build_platform: variant.build_platform.as_str(),
         script_env: &output.build.script_env,
+        variant: &variant.full_variant,
     }
 }

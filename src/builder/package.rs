@@ -1,6 +1,6 @@
 //! Turning the files an output installed into a conda package: the noarch python layout,
 //! prefix detection (`paths.json` placeholders, `info/has_prefix`), RPATH rewriting to
-//! `$ORIGIN`-relative paths with patchelf, the `info/` files conda-build writes, and a
+//! `$ORIGIN`-relative paths (edited in Rust, no patchelf), the `info/` files conda-build writes, and a
 //! reproducible `.conda` or `.tar.bz2` archive.
 
 use super::BuildError;
@@ -10,7 +10,6 @@ use rattler_conda_types::NoArchType;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// Archive format of built packages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -87,28 +86,21 @@ fn is_elf(bytes: &[u8]) -> bool {
     bytes.starts_with(b"\x7fELF")
 }
 
-/// Rewrites RPATH entries that point into the host prefix to `$ORIGIN`-relative ones.
+/// Rewrites RPATH entries that point into the host prefix to `$ORIGIN`-relative ones and adds
+/// the `build/rpaths` folders, written as a DT_RPATH as conda-build's `mk_relative_linux` has
+/// `patchelf --force-rpath --set-rpath` do; the ELF file is edited in Rust (arwen), so
+/// nothing needs to be on PATH. Files without a dynamic section are left alone.
 fn relocate_elf(
     path: &Path,
     rel: &Path,
     host_prefix: &Path,
     extra_rpaths: &[String],
 ) -> Result<(), BuildError> {
-    let out = match Command::new("patchelf")
-        .arg("--print-rpath")
-        .arg(path)
-        .output()
-    {
-        Ok(out) if out.status.success() => out,
-        Ok(_) => return Ok(()), // not a dynamic object patchelf understands (static, object file)
-        Err(source) => {
-            return Err(BuildError::PatchelfMissing {
-                file: rel.to_path_buf(),
-                source,
-            })
-        }
+    let data = std::fs::read(path).map_err(io(path))?;
+    let Some(dynamic) = super::linkage::elf_dynamic(&data).filter(|d| d.has_dynamic_section) else {
+        return Ok(());
     };
-    let current = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let current = dynamic.search_path.join(":");
     let depth = rel.parent().map_or(0, |p| p.components().count());
     let to_root = if depth == 0 {
         String::new()
@@ -117,10 +109,9 @@ fn relocate_elf(
     };
     let host = host_prefix.display().to_string();
     let mut entries: Vec<String> = Vec::new();
-    for entry in current
-        .split(':')
-        .filter(|e| !e.is_empty())
-        .map(String::from)
+    for entry in dynamic
+        .search_path
+        .into_iter()
         .chain(extra_rpaths.iter().map(|r| format!("{host}/{r}")))
     {
         let fixed = match entry.strip_prefix(&host) {
@@ -136,20 +127,17 @@ fn relocate_elf(
     if entries.is_empty() || entries.join(":") == current {
         return Ok(());
     }
-    let status = Command::new("patchelf")
-        .arg("--force-rpath")
-        .arg("--set-rpath")
-        .arg(entries.join(":"))
-        .arg(path)
-        .status()
-        .map_err(|source| BuildError::Spawn {
-            program: "patchelf",
-            source,
-        })?;
-    if !status.success() {
-        return Err(BuildError::Rpath(rel.to_path_buf()));
-    }
-    Ok(())
+    let failed = |e: arwen::elf::ElfError| BuildError::Rpath {
+        file: rel.to_path_buf(),
+        message: e.to_string(),
+    };
+    let mut elf = arwen::elf::ElfContainer::parse(&data).map_err(failed)?;
+    elf.set_runpath(entries.join(":")).map_err(failed)?;
+    elf.force_rpath().map_err(failed)?;
+    let mut patched = Vec::with_capacity(data.len());
+    elf.write(&mut patched).map_err(failed)?;
+    // Written in place: the file keeps its mode.
+    std::fs::write(path, patched).map_err(io(path))
 }
 
 /// Builds the package in a staging folder and writes the archive into `out_dir`.
@@ -159,12 +147,6 @@ pub fn write_package(
     out_dir: &Path,
 ) -> Result<PathBuf, BuildError> {
     let output = input.output;
-    super::symlinks::check_symlinks(input.host_prefix, &input.files).map_err(|links| {
-        BuildError::EscapingSymlinks {
-            output: output.package.name.as_normalized().to_string(),
-            links,
-        }
-    })?;
     let build = &output.build;
     let noarch_python = build.noarch.is_python();
     if staging.exists() {
@@ -452,6 +434,10 @@ fn copy_license_files(input: &PackageInput<'_>, info: &Path) -> Result<(), Build
                 src_dir: input.src_dir.to_path_buf(),
                 recipe_dir: input.variant.recipe_dir.clone(),
             })?;
+        // copy_license_files: a folder must be written as one, `licenses/`.
+        if source.is_dir() && !license.ends_with('/') {
+            return Err(BuildError::LicenseDirectory(license.clone()));
+        }
         let name = if Path::new(license).is_absolute() || license.starts_with('.') {
             renamed += 1;
             format!("LICENSE{}.txt", renamed - 1)
@@ -674,15 +660,128 @@ fn write_test_files(input: &PackageInput<'_>, info: &Path) -> Result<(), BuildEr
         )
         .map_err(io(&dir))?;
     }
-    for pattern in &test.files {
-        for entry in glob::glob(&recipe.join(pattern).to_string_lossy())
+    // create_all_test_files: `test/files` from the recipe folder; copy_test_source_files:
+    // `test/source_files` from the work folder (a pattern matching nothing stops the build).
+    copy_test_files(&test.files, recipe, &dir, None)?;
+    copy_test_files(&test.source_files, input.src_dir, &dir, Some(input.output))?;
+    Ok(())
+}
+
+/// Copies the files and folders `patterns` (globs) match under `from` into `to`, keeping their
+/// relative paths. With `required_by`, a pattern matching nothing is an error naming it.
+fn copy_test_files(
+    patterns: &[String],
+    from: &Path,
+    to: &Path,
+    required_by: Option<&Output>,
+) -> Result<(), BuildError> {
+    for pattern in patterns {
+        let matches: Vec<PathBuf> = glob::glob(&from.join(pattern).to_string_lossy())
             .into_iter()
             .flatten()
             .flatten()
-        {
-            let rel = entry.strip_prefix(recipe).unwrap_or(&entry);
-            super::source::copy_tree(&entry, &dir.join(rel))?;
+            .collect();
+        if let (Some(output), true) = (required_by, matches.is_empty()) {
+            return Err(BuildError::TestScript {
+                output: output.package.name.as_source().to_string(),
+                script: pattern.clone(),
+                problem: format!(
+                    "(test/source_files) matches nothing in the work folder {}",
+                    from.display()
+                ),
+            });
+        }
+        for entry in matches {
+            let rel = entry.strip_prefix(from).unwrap_or(&entry);
+            super::source::copy_tree(&entry, &to.join(rel))?;
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    fn patchelf(args: &[&str], file: &Path) -> String {
+        let out = Command::new("patchelf")
+            .args(args)
+            .arg(file)
+            .output()
+            .expect("patchelf (scripts/test-debian-packages.txt) on PATH");
+        assert!(out.status.success(), "patchelf {args:?} {}", file.display());
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn dynamic_tags(file: &Path) -> Vec<object::elf::DynamicTag> {
+        use object::read::elf::{Dyn, FileHeader};
+        let data = std::fs::read(file).unwrap();
+        let elf = object::read::elf::ElfFile64::<object::Endianness>::parse(&*data).unwrap();
+        let endian = elf.endian();
+        let header = elf.elf_header();
+        let sections = header.sections(endian, &*data).unwrap();
+        let (dynamic, _) = sections.dynamic(endian, &*data).unwrap().unwrap();
+        dynamic.iter().map(|d| d.d_tag(endian)).collect()
+    }
+
+    /// The same edit as `patchelf --force-rpath --set-rpath` on the same file: both tools read
+    /// the result alike, the entry is a DT_RPATH (no DT_RUNPATH left), and the program runs.
+    #[test]
+    fn rpath_edits_match_patchelf_and_the_program_still_runs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let host = tmp.path().join("_h_env_placehold_placehold");
+        // A program with no RPATH (the table grows) and one whose RUNPATH points into the
+        // host prefix (rewritten relative, RUNPATH turned RPATH).
+        let original = tmp.path().join("true");
+        std::fs::copy("/bin/true", &original).unwrap();
+        let with_runpath = tmp.path().join("with-runpath");
+        std::fs::copy(&original, &with_runpath).unwrap();
+        let runpath = format!("{}/lib:/opt/elsewhere", host.display());
+        patchelf(&["--set-rpath", &runpath], &with_runpath);
+        assert!(dynamic_tags(&with_runpath).contains(&object::elf::DT_RUNPATH));
+
+        for (file, expected) in [
+            (&original, "$ORIGIN/../lib"),
+            (&with_runpath, "$ORIGIN/../lib:/opt/elsewhere"),
+        ] {
+            let ours = tmp.path().join("bin/ours");
+            std::fs::create_dir_all(ours.parent().unwrap()).unwrap();
+            std::fs::copy(file, &ours).unwrap();
+            relocate_elf(&ours, Path::new("bin/ours"), &host, &["lib/".to_string()]).unwrap();
+            let theirs = tmp.path().join("bin/theirs");
+            std::fs::copy(file, &theirs).unwrap();
+            patchelf(&["--force-rpath", "--set-rpath", expected], &theirs);
+            assert_eq!(patchelf(&["--print-rpath"], &ours).trim(), expected);
+            assert_eq!(
+                patchelf(&["--print-rpath"], &ours),
+                patchelf(&["--print-rpath"], &theirs)
+            );
+            let tags = dynamic_tags(&ours);
+            assert!(tags.contains(&object::elf::DT_RPATH), "{tags:?}");
+            assert!(!tags.contains(&object::elf::DT_RUNPATH), "{tags:?}");
+            assert!(Command::new(&ours).status().unwrap().success());
+        }
+        // An object file has no dynamic section: left as it is, as patchelf refuses it.
+        let source = tmp.path().join("f.c");
+        std::fs::write(&source, "int f(void) { return 1; }\n").unwrap();
+        let object_file = tmp.path().join("lib/f.o");
+        std::fs::create_dir_all(object_file.parent().unwrap()).unwrap();
+        let status = Command::new("gcc")
+            .args(["-c", "-o"])
+            .arg(&object_file)
+            .arg(&source)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let before = std::fs::read(&object_file).unwrap();
+        relocate_elf(
+            &object_file,
+            Path::new("lib/f.o"),
+            &host,
+            &["lib/".to_string()],
+        )
+        .unwrap();
+        assert_eq!(std::fs::read(&object_file).unwrap(), before);
+    }
 }

@@ -29,6 +29,8 @@ pub struct Identity<'a> {
     pub target_platform: &'a str,
     pub build_platform: &'a str,
     pub script_env: &'a [String],
+    /// The variant built (its keys become variables unless conda-build's own names clash).
+    pub variant: &'a crate::recipe::variants::Variant,
 }
 
 /// The Python `major.minor` installed in a prefix, if any.
@@ -41,13 +43,47 @@ pub fn python_version(prefix: &Path) -> Option<String> {
     })
 }
 
-/// conda-build's script environment.
+/// conda-build's script environment (`environ.get_dict`: `conda_build_vars`, the language
+/// variables, `meta_vars`, `os_vars`, then the variant's keys).
 pub fn environment(dirs: &Dirs, id: &Identity<'_>) -> BTreeMap<String, String> {
     let mut env = BTreeMap::new();
     let mut set = |k: &str, v: String| {
         env.insert(k.to_string(), v);
     };
     let host = dirs.host_prefix.display().to_string();
+    let inherited = |k: &str| std::env::var(k).unwrap_or_default();
+    // conda_build_vars
+    set("CONDA_DEFAULT_ENV", host.clone());
+    set(
+        "ARCH",
+        match id.target_platform.rsplit('-').next() {
+            Some("64") => "64",
+            Some("32") => "32",
+            Some(arch) => arch,
+            None => "",
+        }
+        .to_string(),
+    );
+    set("SUBDIR", id.target_platform.to_string());
+    set("ROOT", crate::config::krait_home().display().to_string());
+    set(
+        "SYS_PREFIX",
+        crate::config::krait_home().display().to_string(),
+    );
+    set("DIRTY", String::new());
+    for name in ["HTTPS_PROXY", "HTTP_PROXY", "REQUESTS_CA_BUNDLE"] {
+        set(name, inherited(name));
+    }
+    // os_vars and unix_vars / linux_vars: inherited when set, else conda-build's default.
+    for name in ["LANG", "LC_ALL", "MAKEFLAGS", "SSL_CERT_FILE"] {
+        if let Ok(value) = std::env::var(name) {
+            set(name, value);
+        }
+    }
+    set("PKG_CONFIG_PATH", format!("{host}/lib/pkgconfig"));
+    set("CMAKE_GENERATOR", "Unix Makefiles".to_string());
+    set("LD_RUN_PATH", format!("{host}/lib"));
+    set("BUILD", "x86_64-conda_cos6-linux-gnu".to_string());
     set("PREFIX", host.clone());
     set("BUILD_PREFIX", dirs.build_prefix.display().to_string());
     set("SRC_DIR", dirs.src.display().to_string());
@@ -93,15 +129,43 @@ pub fn environment(dirs: &Dirs, id: &Identity<'_>) -> BTreeMap<String, String> {
         set("PY_VER", py.clone());
         set("STDLIB_DIR", format!("{host}/lib/python{py}"));
         set("SP_DIR", format!("{host}/lib/python{py}/site-packages"));
+        set("CONDA_PY", py.replace('.', ""));
+        set(
+            "PY3K",
+            if py.starts_with('3') { "1" } else { "0" }.to_string(),
+        );
     }
+    let numpy = id
+        .variant
+        .get("numpy")
+        .and_then(|v| v.as_str())
+        .unwrap_or(crate::recipe::context::DEFAULT_NUMPY);
+    let npy: Vec<&str> = numpy.split('.').take(2).collect();
+    set("NPY_VER", npy.join("."));
+    set("CONDA_NPY", npy.concat());
+    set("NPY_DISTUTILS_APPEND_FLAGS", "1".to_string());
     let path = std::env::var("PATH").unwrap_or_default();
     set(
         "PATH",
         format!("{}/bin:{host}/bin:{path}", dirs.build_prefix.display()),
     );
     for name in id.script_env {
-        if let Ok(value) = std::env::var(name) {
-            set(name, value);
+        match name.split_once('=') {
+            Some((name, value)) => set(name, value.to_string()),
+            None => {
+                if let Ok(value) = std::env::var(name) {
+                    set(name, value);
+                }
+            }
+        }
+    }
+    // The variant's keys, unless a build variable of the same (upper-case) name exists.
+    for (key, value) in id.variant {
+        if env.contains_key(&key.to_uppercase()) {
+            continue;
+        }
+        if let Some(text) = value.as_str() {
+            env.entry(key.clone()).or_insert_with(|| text.to_string());
         }
     }
     env
@@ -143,6 +207,34 @@ pub fn output_script(
 }
 
 /// Writes `script` into the work folder and runs it with bash, logging to `<work>/build.log`.
+/// Shell lines sourcing the build and host environments' `etc/conda/activate.d` scripts
+/// (compiler packages set `CC`, `CFLAGS`, ... there).
+fn activation(dirs: &Dirs) -> String {
+    [&dirs.build_prefix, &dirs.host_prefix]
+        .iter()
+        .map(|p| {
+            format!(
+                "for f in \"{}\"/etc/conda/activate.d/*.sh; do [ -f \"$f\" ] && . \"$f\"; done\n",
+                p.display()
+            )
+        })
+        .collect()
+}
+
+/// Writes `build_env_setup.sh` into the work folder (`SRC_DIR`) as conda-build's `write_build_scripts` does: sourcing it
+/// gives a shell the build script's variables and activated environments (`krait debug`).
+pub fn write_env_setup(dirs: &Dirs, env: &BTreeMap<String, String>) -> Result<PathBuf, BuildError> {
+    let path = dirs.src.join("build_env_setup.sh");
+    let exports: String = env
+        .iter()
+        .map(|(k, v)| format!("export {k}='{}'\n", v.replace('\'', "'\\''")))
+        .collect();
+    // Ends in `:` so that sourcing it succeeds when the last activate.d glob matched nothing.
+    std::fs::write(&path, format!("{exports}{}:\n", activation(dirs)))
+        .map_err(BuildError::io(&path))?;
+    Ok(path)
+}
+
 pub fn run(
     script: &str,
     dirs: &Dirs,
@@ -151,15 +243,7 @@ pub fn run(
     log_name: &str,
 ) -> Result<(), BuildError> {
     let script_path = dirs.work.join(format!("{log_name}.sh"));
-    let activate: String = [&dirs.build_prefix, &dirs.host_prefix]
-        .iter()
-        .map(|p| {
-            format!(
-                "for f in \"{}\"/etc/conda/activate.d/*.sh; do [ -f \"$f\" ] && . \"$f\"; done\n",
-                p.display()
-            )
-        })
-        .collect();
+    let activate = activation(dirs);
     let body = format!("set -e\n{activate}set -x\ncd \"$SRC_DIR\"\n{script}\n");
     std::fs::write(&script_path, body).map_err(BuildError::io(&script_path))?;
     let log_path = dirs.work.join(format!("{log_name}.log"));
@@ -235,6 +319,7 @@ mod tests {
             target_platform: "noarch",
             build_platform: "linux-64",
             script_env: &[],
+            variant: &Default::default(),
         };
         let env = environment(&dirs, &id);
         let get = |k: &str| env.get(k).map(String::as_str);

@@ -43,8 +43,8 @@ pub enum SourceError {
     Command { command: String, stderr: String },
     #[error("patch {} does not exist", .0.display())]
     MissingPatch(PathBuf),
-    #[error("patch {} does not apply at any strip level 0-3", .0.display())]
-    PatchFailed(PathBuf),
+    #[error("patch {} does not apply at any strip level 0-{max_level}", patch.display())]
+    PatchFailed { patch: PathBuf, max_level: usize },
 }
 
 /// An I/O error on `path`, for `map_err`.
@@ -207,52 +207,72 @@ fn verify(path: &Path, source: &Source) -> Result<(), String> {
     Ok(())
 }
 
-/// Extracts a source archive into `dest`, or copies a plain file (a wheel, a script) there
-/// under its own `file_name`; a single top-level folder is hoisted, as conda-build does.
+/// The archive kinds conda-build unpacks (`source.decompressible_exts`, the formats its
+/// libarchive reads everywhere); anything else is copied into the work folder as is.
+const DECOMPRESSIBLE: [&str; 13] = [
+    ".7z",
+    ".tar",
+    ".tar.bz2",
+    ".tar.gz",
+    ".tar.lzma",
+    ".tar.xz",
+    ".tar.z",
+    ".tar.zst",
+    ".tgz",
+    ".whl",
+    ".zip",
+    ".rpm",
+    ".deb",
+];
+
+/// Extracts `archive` into `into` with libarchive's `bsdtar`, as conda-build's `tar_xf` does
+/// with libarchive; without bsdtar, GNU tar (tar formats) or unzip (zip, whl) do what they can.
+fn extract(archive: &Path, name: &str, into: &Path) -> Result<(), SourceError> {
+    let run = |program: &'static str, args: &[&std::ffi::OsStr]| {
+        Command::new(program)
+            .args(args)
+            .status()
+            .map(|s| (program, s))
+    };
+    let (a, i) = (archive.as_os_str(), into.as_os_str());
+    let result = match run("bsdtar", &["-xf".as_ref(), a, "-C".as_ref(), i]) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if name.ends_with(".zip") || name.ends_with(".whl") {
+                run("unzip", &["-q".as_ref(), a, "-d".as_ref(), i])
+            } else if name.contains(".tar") || name.ends_with(".tgz") {
+                run("tar", &["-xf".as_ref(), a, "-C".as_ref(), i])
+            } else {
+                Err(e)
+            }
+        }
+        other => other,
+    };
+    match result {
+        Ok((_, status)) if status.success() => Ok(()),
+        Ok((_, status)) => Err(SourceError::Extract {
+            archive: archive.to_path_buf(),
+            status,
+        }),
+        Err(source) => Err(SourceError::ExtractRun {
+            archive: archive.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Unpacks a source into `dest` as conda-build's `source.unpack`: archives are extracted (a
+/// wheel is extracted and also copied, so `pip install` can use it), anything else is copied
+/// under its own `file_name`; a single top-level folder is hoisted unless `no_hoist`.
 fn unpack(archive: &Path, file_name: &str, dest: &Path, source: &Source) -> Result<(), BuildError> {
     let name = file_name.to_lowercase();
-    let is_tar = [
-        ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".tar.zst", ".tar",
-    ]
-    .iter()
-    .any(|ext| name.ends_with(ext));
-    if !is_tar && !name.ends_with(".zip") {
-        let target = dest.join(file_name);
-        std::fs::copy(archive, &target).map_err(io(&target))?;
-        return Ok(());
-    }
     let staging = tempfile::tempdir_in(dest).map_err(io(dest))?;
-    let status = if name.ends_with(".zip") {
-        Command::new("unzip")
-            .arg("-q")
-            .arg(archive)
-            .arg("-d")
-            .arg(staging.path())
-            .status()
-    } else {
-        Command::new("tar")
-            .arg("-xf")
-            .arg(archive)
-            .arg("-C")
-            .arg(staging.path())
-            .status()
-    };
-    match status {
-        Ok(s) if s.success() => {}
-        Ok(status) => {
-            return Err(SourceError::Extract {
-                archive: archive.to_path_buf(),
-                status,
-            }
-            .into())
-        }
-        Err(source) => {
-            return Err(SourceError::ExtractRun {
-                archive: archive.to_path_buf(),
-                source,
-            }
-            .into())
-        }
+    let decompressible = DECOMPRESSIBLE.iter().any(|ext| name.ends_with(ext));
+    if decompressible {
+        extract(archive, &name, staging.path())?;
+    }
+    if !decompressible || name.ends_with(".whl") {
+        let target = staging.path().join(file_name);
+        std::fs::copy(archive, &target).map_err(io(&target))?;
     }
     let entries: Vec<_> = std::fs::read_dir(staging.path())
         .map_err(io(staging.path()))?
@@ -349,38 +369,70 @@ fn failed_command(command: String, out: &std::process::Output) -> BuildError {
     .into()
 }
 
-/// Applies a patch with GNU patch, finding the strip level as conda-build does: the first of
-/// -p0..-p3 that applies cleanly in a dry run.
+/// The paths a unified diff touches (`_get_patch_file_details`: `---`/`+++` lines, not
+/// `/dev/null`).
+fn patched_paths(patch: &Path) -> Result<Vec<String>, SourceError> {
+    let bytes = std::fs::read(patch).map_err(io(patch))?;
+    Ok(String::from_utf8_lossy(&bytes)
+        .lines()
+        .filter_map(|l| l.strip_prefix("--- ").or_else(|| l.strip_prefix("+++ ")))
+        .map(|p| p.split('\t').next().unwrap_or(p).trim_end().to_string())
+        .filter(|p| p != "/dev/null" && !p.is_empty())
+        .collect())
+}
+
+/// `_guess_patch_strip_level`: the deepest level the patch can have is the fewest folders any
+/// of its paths has; among 0 to that, the level at which the most paths exist in `src_dir`
+/// (the least deep on a tie). Returns the guess and the deepest level.
+fn guess_strip_level(paths: &[String], src_dir: &Path) -> (usize, usize) {
+    let parts: Vec<Vec<&str>> = paths.iter().map(|p| p.split('/').collect()).collect();
+    let max_level = parts.iter().map(|p| p.len() - 1).min().unwrap_or(0);
+    if max_level == 0 {
+        return (0, 0);
+    }
+    let found = |level: usize| {
+        parts
+            .iter()
+            .filter(|p| level < p.len() && src_dir.join(p[level..].join("/")).exists())
+            .count()
+    };
+    let best = (0..=max_level).map(found).max().unwrap_or(0);
+    let level = (0..=max_level).find(|l| found(*l) == best).unwrap_or(0);
+    (level, max_level)
+}
+
+/// Applies a patch with GNU patch at the strip level conda-build's `apply_one_patch` picks: its
+/// guess first, then every other level down to the depth of the patched paths, the first that
+/// applies cleanly in a dry run.
 fn apply_patch(patch: &Path, dest: &Path) -> Result<(), BuildError> {
     if !patch.is_file() {
         return Err(SourceError::MissingPatch(patch.to_path_buf()).into());
     }
-    for level in 0..4 {
-        let dry = Command::new("patch")
-            .args([
-                "--dry-run",
-                "--batch",
-                "--silent",
-                &format!("-p{level}"),
-                "-i",
-            ])
+    let (guess, max_level) = guess_strip_level(&patched_paths(patch)?, dest);
+    let levels = std::iter::once(guess).chain((0..=max_level.max(3)).filter(|l| *l != guess));
+    let patch_at = |level: usize, dry: bool| -> Result<bool, BuildError> {
+        let mut cmd = Command::new("patch");
+        if dry {
+            cmd.arg("--dry-run");
+        }
+        let out = cmd
+            .args(["--batch", "--silent", &format!("-p{level}"), "-i"])
             .arg(patch)
             .current_dir(dest)
             .output()
             .map_err(spawn("patch"))?;
-        if dry.status.success() {
-            let real = Command::new("patch")
-                .args(["--batch", "--silent", &format!("-p{level}"), "-i"])
-                .arg(patch)
-                .current_dir(dest)
-                .output()
-                .map_err(spawn("patch"))?;
-            if real.status.success() {
-                return Ok(());
-            }
+        Ok(out.status.success())
+    };
+    for level in levels {
+        if patch_at(level, true)? && patch_at(level, false)? {
+            return Ok(());
         }
     }
-    Err(SourceError::PatchFailed(patch.to_path_buf()).into())
+    Err(SourceError::PatchFailed {
+        patch: patch.to_path_buf(),
+        max_level: max_level.max(3),
+    }
+    .into())
 }
 
 #[cfg(test)]
@@ -390,7 +442,7 @@ mod tests {
     #[test]
     fn a_plain_file_source_keeps_its_own_name_in_the_work_folder() {
         let tmp = tempfile::tempdir().unwrap();
-        let wheel = tmp.path().join("demo-1.0-py3-none-any.whl");
+        let wheel = tmp.path().join("install-demo.py");
         std::fs::write(&wheel, b"not unpacked").unwrap();
         let source = Source {
             url: vec![format!("file://{}", wheel.display())],
@@ -413,14 +465,14 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(names, ["demo-1.0-py3-none-any.whl"]);
+        assert_eq!(names, ["install-demo.py"]);
         // `fn` renames it.
         let renamed = Source {
-            file_name: Some("renamed.whl".to_string()),
+            file_name: Some("renamed.py".to_string()),
             ..source
         };
         let work = tmp.path().join("work2");
         fetch(&[renamed], &work);
-        assert!(work.join("renamed.whl").is_file());
+        assert!(work.join("renamed.py").is_file());
     }
 }

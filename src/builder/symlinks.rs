@@ -1,141 +1,119 @@
-//! Where the symlinks a build made point, checked before they are packaged (conda-build's
-//! `post.check_symlinks`).
+//! Symbolic links among a package's files, checked and fixed before packaging (conda-build's
+//! `post.check_symlinks`):
 //!
-//! A link is resolved as written, against the folder it sits in: a relative link that climbs
-//! out of the prefix, or an absolute link to anywhere but the host prefix, would point at
-//! whatever the installing machine has there (or into the build folders, gone after the
-//! build). krait's installer refuses such packages, so the build refuses them first, naming
-//! each link. Absolute links into the host prefix are not refused here:
-//! [`LinkTarget::AbsoluteInside`] carries the relative link they stand for.
+//! - an absolute link to a path inside the host prefix becomes relative, so it still points
+//!   there wherever the package is installed;
+//! - a link into the build root (the work folder, the build environment, ...) is an error: that
+//!   path is gone once the build is over;
+//! - any other link out of the prefix is an error too. conda-build lets links to system paths
+//!   (`/usr/...`) through; krait refuses them, as its installer refuses to link them.
 
+use super::BuildError;
 use std::path::{Component, Path, PathBuf};
 
-/// Where one symlink of the package points.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LinkTarget {
-    /// A relative link that stays inside the prefix.
-    Inside,
-    /// An absolute link into the host prefix; `relative` is the same target as a relative
-    /// link from the link's folder.
-    AbsoluteInside { relative: PathBuf },
-    /// Anywhere else: out of the prefix.
-    Outside,
-}
-
-/// Classifies the link at `rel` (relative to `prefix`) whose target is `target`.
-pub fn classify(prefix: &Path, rel: &Path, target: &Path) -> LinkTarget {
-    let link_dir: Vec<Component> = rel
-        .parent()
-        .map(|p| p.components().collect())
-        .unwrap_or_default();
-    if target.is_absolute() {
-        let Some(inside) = normalise(target.components().skip(1), Vec::new()) else {
-            return LinkTarget::Outside;
-        };
-        let Some(prefix) = normalise(prefix.components().skip(1), Vec::new()) else {
-            return LinkTarget::Outside;
-        };
-        return match inside.strip_prefix(&prefix) {
-            Ok(within) => LinkTarget::AbsoluteInside {
-                relative: relative_from(&link_dir, within),
-            },
-            Err(_) => LinkTarget::Outside,
-        };
-    }
-    match normalise(target.components(), link_dir) {
-        Some(_) => LinkTarget::Inside,
-        None => LinkTarget::Outside,
-    }
-}
-
-/// Applies `components` to the folder `start` (as components), lexically; `None` when a `..`
-/// climbs above the root.
-fn normalise<'a>(
-    components: impl Iterator<Item = Component<'a>>,
-    start: Vec<Component<'a>>,
-) -> Option<PathBuf> {
-    let mut at = start;
-    for component in components {
-        match component {
-            Component::CurDir => {}
+/// `path` with `.` and `..` resolved lexically (links are not followed: the build's paths may
+/// not exist where the package is installed).
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
             Component::ParentDir => {
-                at.pop()?;
+                out.pop();
             }
-            Component::Normal(_) => at.push(component),
-            Component::RootDir | Component::Prefix(_) => return None,
+            Component::CurDir => {}
+            other => out.push(other),
         }
     }
-    Some(at.iter().collect())
+    out
 }
 
-/// `target` (relative to the prefix) as seen from the folder `from` (also relative to it).
-fn relative_from(from: &[Component], target: &Path) -> PathBuf {
-    let target: Vec<Component> = target.components().collect();
-    let common = from.iter().zip(&target).take_while(|(a, b)| a == b).count();
-    let mut relative: PathBuf =
-        std::iter::repeat_n(Component::ParentDir, from.len() - common).collect();
-    relative.extend(&target[common..]);
-    relative
+/// The path from folder `from` to `to`, both absolute and normalized.
+fn relative_to(to: &Path, from: &Path) -> PathBuf {
+    let to: Vec<Component> = to.components().collect();
+    let from: Vec<Component> = from.components().collect();
+    let common = to.iter().zip(&from).take_while(|(a, b)| a == b).count();
+    let mut rel = PathBuf::new();
+    for _ in common..from.len() {
+        rel.push("..");
+    }
+    for part in &to[common..] {
+        rel.push(part.as_os_str());
+    }
+    if rel.as_os_str().is_empty() {
+        rel.push(".");
+    }
+    rel
 }
 
-/// Checks every symlink among `files` (relative to `prefix`); the error lists each link that
-/// points out of the prefix, with its target.
-pub fn check_symlinks(prefix: &Path, files: &[PathBuf]) -> Result<(), String> {
-    let mut outside = Vec::new();
+/// Checks every symbolic link among `files` (relative to `host_prefix`): absolute links into
+/// the prefix are rewritten relative in place; links into `build_root` or elsewhere out of the
+/// prefix stop the build, all of them named.
+pub fn check_symlinks(
+    files: &[PathBuf],
+    host_prefix: &Path,
+    build_root: &Path,
+) -> Result<(), BuildError> {
+    let prefix = normalize(host_prefix);
+    let root = normalize(build_root);
+    let mut problems = Vec::new();
     for rel in files {
-        let Ok(target) = std::fs::read_link(prefix.join(rel)) else {
+        let path = host_prefix.join(rel);
+        let is_link = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
+        if !is_link {
             continue;
-        };
-        if classify(prefix, rel, &target) == LinkTarget::Outside {
-            outside.push(format!("  {} -> {}", rel.display(), target.display()));
+        }
+        let link = std::fs::read_link(&path).map_err(BuildError::io(&path))?;
+        let folder = normalize(path.parent().unwrap_or(host_prefix));
+        let target = normalize(&folder.join(&link));
+        if target.starts_with(&prefix) {
+            if link.is_absolute() {
+                let relative = relative_to(&target, &folder);
+                tracing::info!(
+                    "making absolute symlink relative ({} -> {} :-> {})",
+                    rel.display(),
+                    link.display(),
+                    relative.display()
+                );
+                std::fs::remove_file(&path).map_err(BuildError::io(&path))?;
+                std::os::unix::fs::symlink(&relative, &path).map_err(BuildError::io(&path))?;
+            }
+        } else if target.starts_with(&root) {
+            problems.push(format!(
+                "  {} -> {}: a path that may not exist after the build is completed",
+                rel.display(),
+                link.display()
+            ));
+        } else {
+            problems.push(format!(
+                "  {} -> {}: outside the prefix",
+                rel.display(),
+                link.display()
+            ));
         }
     }
-    if outside.is_empty() {
-        return Ok(());
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(BuildError::Symlinks(problems.join("\n")))
     }
-    Err(outside.join("\n"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const PREFIX: &str = "/croot/h_env";
-
-    fn of(rel: &str, target: &str) -> LinkTarget {
-        classify(Path::new(PREFIX), Path::new(rel), Path::new(target))
-    }
-
     #[test]
-    fn links_inside_the_prefix_are_accepted() {
-        assert_eq!(of("lib/libz.so", "libz.so.1"), LinkTarget::Inside);
-        assert_eq!(of("bin/tool", "../libexec/tool"), LinkTarget::Inside);
-        assert_eq!(of("a/b/c", "./../../d"), LinkTarget::Inside);
+    fn relative_paths_between_folders() {
+        let rel = |to: &str, from: &str| relative_to(Path::new(to), Path::new(from));
+        assert_eq!(rel("/p/lib/libz.so.1", "/p/lib"), Path::new("libz.so.1"));
         assert_eq!(
-            of("bin/python", "/croot/h_env/bin/python3.12"),
-            LinkTarget::AbsoluteInside {
-                relative: "python3.12".into()
-            }
+            rel("/p/lib/libz.so.1", "/p/bin"),
+            Path::new("../lib/libz.so.1")
         );
+        assert_eq!(rel("/p/share", "/p/a/b"), Path::new("../../share"));
         assert_eq!(
-            of("lib/pkgconfig/z.pc", "/croot/h_env/share/z.pc"),
-            LinkTarget::AbsoluteInside {
-                relative: "../../share/z.pc".into()
-            }
+            normalize(Path::new("/p/bin/../lib/./x")),
+            Path::new("/p/lib/x")
         );
-    }
-
-    #[test]
-    fn links_out_of_the_prefix_are_refused() {
-        for (rel, target) in [
-            ("bin/escape", "../../etc/passwd"),
-            ("escape", ".."),
-            ("lib/x", "/etc/passwd"),
-            ("lib/x", "/croot/work/build/libx.so"),
-            ("lib/x", "/croot/h_env/../work/libx.so"),
-            ("lib/x", "/croot/h_env_other/lib"),
-        ] {
-            assert_eq!(of(rel, target), LinkTarget::Outside, "{rel} -> {target}");
-        }
     }
 }

@@ -1,31 +1,126 @@
-//! Testing a built package in a fresh environment: `test/commands` (run_test.sh), `imports`
-//! (run_test.py with the environment's python), `run_test.pl`, test files and source files.
+//! Testing a built package in a fresh environment, as conda-build's `test()`: `test/commands`
+//! (run_test.sh), `imports` (run_test.py with the environment's python), `run_test.pl`, test
+//! files and source files, with conda-build's build variables (`environ.get_dict` for the test
+//! prefix) in the scripts' environment.
 
-use super::BuildError;
+use super::{script, BuildError};
 use crate::env::install::{self, Context, Operation, RunOptions};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-/// Creates `env_prefix` with `package_spec` plus the test requirements and runs the scripts in
-/// `test_dir` (an `info/test` folder) inside it.
-pub fn run_tests(
-    ctx: &Context,
-    runtime: &tokio::runtime::Runtime,
-    package_spec: &str,
-    test_dir: &Path,
-    env_prefix: &Path,
-    quiet: bool,
-) -> Result<(), BuildError> {
-    if !test_dir.is_dir() {
-        return Ok(());
-    }
+/// The name, version, build and build number of a package, from its `info/index.json`.
+struct PackageIndex {
+    name: String,
+    version: String,
+    build: String,
+    build_number: u64,
+    subdir: String,
+}
+
+fn read_index(info: &Path) -> Result<PackageIndex, BuildError> {
+    let path = info.join("index.json");
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).map_err(BuildError::io(&path))?)
+            .map_err(|source| BuildError::Json {
+                path: path.clone(),
+                source,
+            })?;
+    let text = |key: &str| index[key].as_str().unwrap_or_default().to_string();
+    Ok(PackageIndex {
+        name: text("name"),
+        version: text("version"),
+        build: text("build"),
+        build_number: index["build_number"].as_u64().unwrap_or_default(),
+        subdir: text("subdir"),
+    })
+}
+
+/// `MetaData.get_test_deps`: the package, `test/requires`, and the interpreters its test
+/// scripts need (python for `run_test.py`, which `test/imports` also makes; perl for
+/// `run_test.pl`), even when the recipe did not list them.
+fn test_specs(package_spec: &str, test_dir: &Path) -> Vec<String> {
     let mut specs = vec![package_spec.to_string()];
     let requires = test_dir.join("test_time_dependencies.json");
     if let Ok(text) = std::fs::read_to_string(&requires) {
         let extra: Vec<String> = serde_json::from_str(&text).unwrap_or_default();
         specs.extend(extra);
     }
-    let specs = specs
+    for (script, interpreter) in [("run_test.py", "python"), ("run_test.pl", "perl")] {
+        if test_dir.join(script).is_file() {
+            specs.push(interpreter.to_string());
+        }
+    }
+    specs
+}
+
+/// The variant the package was built with, from `info/recipe/conda_build_config.yaml`.
+fn recorded_variant(info: &Path) -> crate::recipe::variants::Variant {
+    std::fs::read_to_string(info.join("recipe/conda_build_config.yaml"))
+        .ok()
+        .and_then(|text| serde_yaml::from_str(&text).ok())
+        .unwrap_or_default()
+}
+
+/// The test scripts' environment: the process's, then conda-build's build variables for the
+/// test prefix (`SRC_DIR` is the test folder, as `conda_build_vars` makes it for a `_t` prefix).
+fn test_environment(
+    info: &Path,
+    test_dir: &Path,
+    env_prefix: &Path,
+) -> Result<BTreeMap<String, String>, BuildError> {
+    let index = read_index(info)?;
+    let recipe = info.join("recipe");
+    let dirs = script::Dirs {
+        work: test_dir.to_path_buf(),
+        src: test_dir.to_path_buf(),
+        build_prefix: env_prefix.to_path_buf(),
+        host_prefix: env_prefix.to_path_buf(),
+        recipe: if recipe.is_dir() {
+            recipe
+        } else {
+            test_dir.to_path_buf()
+        },
+    };
+    let hash = index
+        .build
+        .split('_')
+        .find(|p| p.len() == 8 && p.starts_with('h'))
+        .unwrap_or("")
+        .to_string();
+    let variant = recorded_variant(info);
+    let build_platform = rattler_conda_types::Subdir::current()
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_else(|| index.subdir.clone());
+    let id = script::Identity {
+        name: &index.name,
+        version: &index.version,
+        build_number: index.build_number,
+        build_string: &index.build,
+        hash: &hash,
+        target_platform: &index.subdir,
+        build_platform: &build_platform,
+        script_env: &[],
+        variant: &variant,
+    };
+    Ok(script::environment(&dirs, &id))
+}
+
+/// Creates `env_prefix` with `package_spec` plus the test requirements and runs the scripts in
+/// `info/test` inside it. `info` is the package's `info/` folder.
+pub fn run_tests(
+    ctx: &Context,
+    runtime: &tokio::runtime::Runtime,
+    package_spec: &str,
+    info: &Path,
+    env_prefix: &Path,
+    quiet: bool,
+) -> Result<(), BuildError> {
+    let test_dir = info.join("test");
+    if !test_dir.is_dir() {
+        return Ok(());
+    }
+    let specs = test_specs(package_spec, &test_dir)
         .iter()
         .map(|s| {
             super::solver_spec(s)
@@ -47,19 +142,17 @@ pub fn run_tests(
             Operation::Install(specs),
             &options,
         ))
-        .map_err(|e| BuildError::TestFailed(format!("cannot create the test environment: {e}")))?;
-    let path = format!(
-        "{}/bin:{}",
-        env_prefix.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+        .map_err(|e| BuildError::TestEnvironment {
+            package: package_spec.to_string(),
+            source: Box::new(e),
+        })?;
+    let env = test_environment(info, &test_dir, env_prefix)?;
     let run = |program: &str, flags: &[&str], script: &Path| -> Result<(), BuildError> {
         let output = Command::new(program)
             .args(flags)
             .arg(script)
-            .current_dir(test_dir)
-            .env("PATH", &path)
-            .env("PREFIX", env_prefix)
+            .current_dir(&test_dir)
+            .envs(&env)
             .env("CONDA_PREFIX", env_prefix)
             .output()
             .map_err(|e| BuildError::TestFailed(format!("{program}: {e}")))?;
@@ -90,7 +183,7 @@ pub fn run_tests(
         let python = env_prefix.join("bin/python");
         if !python.is_file() {
             return Err(BuildError::TestFailed(
-                "imports need python in the test requirements".into(),
+                "run_test.py needs python, which the test environment does not have".into(),
             ));
         }
         run(&python.display().to_string(), &["-s"], &py)?;
@@ -109,26 +202,15 @@ pub fn test_archive(ctx: &Context, archive: &Path, quiet: bool) -> Result<(), Bu
     rattler_package_streaming::fs::extract(archive, work.path()).map_err(|e| {
         BuildError::TestFailed(format!("cannot extract {}: {e}", archive.display()))
     })?;
-    let index_path = work.path().join("info/index.json");
-    let index: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(&index_path).map_err(BuildError::io(&index_path))?,
-    )
-    .map_err(|source| BuildError::Json {
-        path: index_path.clone(),
-        source,
-    })?;
-    let spec = format!(
-        "{} =={} {}",
-        index["name"].as_str().unwrap_or_default(),
-        index["version"].as_str().unwrap_or_default(),
-        index["build"].as_str().unwrap_or_default()
-    );
+    let info = work.path().join("info");
+    let index = read_index(&info)?;
+    let spec = format!("{} =={} {}", index.name, index.version, index.build);
     let runtime = tokio::runtime::Runtime::new().map_err(BuildError::Runtime)?;
     run_tests(
         ctx,
         &runtime,
         &spec,
-        &work.path().join("info/test"),
+        &info,
         &work.path().join("test_env"),
         quiet,
     )

@@ -8,8 +8,8 @@ use crate::net::{error_chain, http_client};
 use rattler_cache::package_cache::PackageCache;
 use rattler_cache::validation::ValidationMode;
 use rattler_conda_types::{Channel, MatchSpec, RepoDataRecord, Subdir};
-use rattler_repodata_gateway::fetch::CacheAction;
-use rattler_repodata_gateway::{ChannelConfig, Gateway, RepoData, SourceConfig};
+use rattler_repodata_gateway::fetch::{CacheAction, FetchRepoDataError};
+use rattler_repodata_gateway::{ChannelConfig, Gateway, GatewayError, RepoData, SourceConfig};
 use std::path::PathBuf;
 
 /// Errors while loading repodata.
@@ -69,36 +69,60 @@ pub async fn query_repodata(
     if subdir != Subdir::NoArch {
         subdirs.push(Subdir::NoArch);
     }
-    let output = gateway
-        .query(channels.iter().cloned(), subdirs, specs)
-        .recursive(recursive)
-        .execute()
-        .await
-        .map_err(|e| {
-            let subdirs = [subdir, Subdir::NoArch];
-            let message = error_chain(&e);
-            // Only a parse failure is pinned on a file: the strict check below is stricter than
-            // the gateway (it rejects `null` lists the gateway accepts).
-            let unreadable = if message.contains("parse") {
-                channels
-                    .iter()
-                    .find_map(|c| unreadable_local_repodata(c, &subdirs))
-            } else {
-                None
-            };
-            match unreadable {
-                Some((path, message)) => RepodataError::Malformed { path, message },
-                None => RepodataError::Gateway {
-                    channels: channels
-                        .iter()
-                        .map(|c| c.base_url.as_str().trim_end_matches('/').to_string())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    message,
-                },
+    let run = |channels: Vec<Channel>| {
+        gateway
+            .query(channels, subdirs.clone(), specs.clone())
+            .recursive(recursive)
+            .execute()
+    };
+    let mut result = run(channels.to_vec()).await;
+    if result.as_ref().err().is_some_and(no_cache) {
+        // Offline, conda leaves out a channel with nothing cached instead of failing.
+        let mut usable = Vec::new();
+        for channel in channels {
+            match run(vec![channel.clone()]).await {
+                Err(e) if no_cache(&e) => tracing::warn!(
+                    "offline: skipping {}, which has no cached repodata",
+                    channel.base_url.as_str()
+                ),
+                _ => usable.push(channel.clone()),
             }
-        })?;
+        }
+        result = run(usable).await;
+    }
+    let output = result.map_err(|e| {
+        let subdirs = [subdir, Subdir::NoArch];
+        let message = error_chain(&e);
+        // Only a parse failure is pinned on a file: the strict check below is stricter than
+        // the gateway (it rejects `null` lists the gateway accepts).
+        let unreadable = if message.contains("parse") {
+            channels
+                .iter()
+                .find_map(|c| unreadable_local_repodata(c, &subdirs))
+        } else {
+            None
+        };
+        match unreadable {
+            Some((path, message)) => RepodataError::Malformed { path, message },
+            None => RepodataError::Gateway {
+                channels: channels
+                    .iter()
+                    .map(|c| c.base_url.as_str().trim_end_matches('/').to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                message,
+            },
+        }
+    })?;
     Ok(output.repodata)
+}
+
+/// The gateway found no cached repodata where it may only read the cache (offline).
+fn no_cache(error: &GatewayError) -> bool {
+    matches!(
+        error,
+        GatewayError::FetchRepoDataError(FetchRepoDataError::NoCacheAvailable(_))
+    )
 }
 
 /// Like [`query_repodata`], flattened into records (channel order kept).

@@ -4,6 +4,7 @@ use crate::builder::package::ArchiveFormat;
 use crate::builder::{build, BuildOptions};
 use crate::channel::resolve::ChannelArgs;
 use crate::channel::upload::{Destination, Uploader};
+use crate::cli::render::VariantArgs;
 use crate::cli::upload::TokenArgs;
 use crate::cli::GlobalArgs;
 use crate::config::krait_home;
@@ -12,41 +13,28 @@ use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Recipe folders, meta.yaml files, or folders of recipe folders (built in dependency order).
+    /// Recipe folders, meta.yaml files, or folders of recipe folders (built in dependency order);
+    /// with --test, package archives.
     #[arg(required = true)]
     recipes: Vec<PathBuf>,
     #[command(flatten)]
-    channels: ChannelArgs,
-    /// Extra conda_build_config.yaml files, merged in order after the recipe's own.
-    #[arg(short = 'm', long = "variant-config-files", value_name = "FILE")]
-    variant_config_files: Vec<PathBuf>,
-    /// Variant config files merged first, in place of ~/conda_build_config.yaml and
-    /// ./conda_build_config.yaml.
-    #[arg(
-        short = 'e',
-        long = "exclusive-config-files",
-        visible_alias = "exclusive-config-file",
-        value_name = "FILE"
-    )]
-    exclusive_config_files: Vec<PathBuf>,
-    /// Python version(s) to build for (same as a `python` variant).
-    #[arg(long, value_name = "X.Y")]
-    python: Vec<String>,
-    /// Where packages go (an indexed channel); default ~/.krait/conda-bld.
-    #[arg(long)]
-    output_folder: Option<PathBuf>,
+    setup: SetupArgs,
     /// Archive format.
     #[arg(long, value_enum, default_value = "conda")]
     package_format: ArchiveFormat,
     /// Do not run the recipes' tests.
     #[arg(long)]
     no_test: bool,
+    /// Do not build a variant whose packages (name-version-build) are all already in the
+    /// output folder or one of the channels.
+    #[arg(long)]
+    skip_existing: bool,
+    /// Test the given package archives instead of building recipes (as `krait test` does).
+    #[arg(long, conflicts_with_all = ["no_test", "skip_existing", "upload_to"])]
+    test: bool,
     /// Keep the work, build and host folders.
     #[arg(long)]
     keep_build_dirs: bool,
-    /// Where build folders are made; default <output folder>/../krait-bld.
-    #[arg(long)]
-    croot: Option<PathBuf>,
     /// Print the built archives as JSON.
     #[arg(long)]
     json: bool,
@@ -58,17 +46,59 @@ pub struct Args {
     token: TokenArgs,
 }
 
+/// What a build and `krait debug` share: channels, variants and folders.
+#[derive(Debug, clap::Args)]
+pub struct SetupArgs {
+    #[command(flatten)]
+    channels: ChannelArgs,
+    #[command(flatten)]
+    variants: VariantArgs,
+    /// Where packages go (an indexed channel); default ~/.krait/conda-bld.
+    #[arg(long)]
+    output_folder: Option<PathBuf>,
+    /// Where build folders are made; default ~/.krait/krait-bld.
+    #[arg(long)]
+    croot: Option<PathBuf>,
+    /// Use only cached repodata and packages; remote channels with nothing cached are left out.
+    #[arg(long)]
+    offline: bool,
+}
+
+impl SetupArgs {
+    /// Build options from these arguments: packages tested, nothing skipped or uploaded.
+    pub fn options(self, quiet: bool) -> miette::Result<BuildOptions> {
+        let output_folder = crate::env::prefix::absolute(
+            &self
+                .output_folder
+                .unwrap_or_else(|| krait_home().join("conda-bld")),
+        );
+        let croot = crate::env::prefix::absolute(
+            &self.croot.unwrap_or_else(|| krait_home().join("krait-bld")),
+        );
+        Ok(BuildOptions {
+            variant_overrides: self.variants.overrides()?,
+            variant_config_files: self.variants.variant_config_files,
+            exclusive_config_files: self.variants.exclusive_config_files,
+            channels: self.channels,
+            output_folder,
+            croot,
+            format: ArchiveFormat::Conda,
+            test: true,
+            skip_existing: false,
+            offline: self.offline,
+            keep_build_dirs: false,
+            quiet,
+            upload: None,
+        })
+    }
+}
+
 pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
-    let output_folder = crate::env::prefix::absolute(
-        &args
-            .output_folder
-            .unwrap_or_else(|| krait_home().join("conda-bld")),
-    );
-    let croot =
-        crate::env::prefix::absolute(&args.croot.unwrap_or_else(|| krait_home().join("krait-bld")));
-    let mut overrides = serde_json::Map::new();
-    if !args.python.is_empty() {
-        overrides.insert("python".into(), serde_json::json!(args.python));
+    if args.test {
+        for archive in &args.recipes {
+            crate::cli::test::test_one(archive, &args.setup.channels, global)?;
+        }
+        return Ok(ExitCode::SUCCESS);
     }
     let upload = match &args.upload_to {
         Some(to) => {
@@ -85,17 +115,12 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
         None => None,
     };
     let options = BuildOptions {
-        channels: args.channels,
-        variant_config_files: args.variant_config_files,
-        exclusive_config_files: args.exclusive_config_files,
-        variant_overrides: overrides,
-        output_folder,
-        croot,
         format: args.package_format,
         test: !args.no_test,
+        skip_existing: args.skip_existing,
         keep_build_dirs: args.keep_build_dirs,
-        quiet: global.quiet || args.json,
         upload,
+        ..args.setup.options(global.quiet || args.json)?
     };
     let built = build(&args.recipes, &options)?;
     if args.json {

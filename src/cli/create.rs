@@ -39,7 +39,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
         &mut solve.channels,
         solve.platform.as_deref(),
     )?;
-    let ctx = solve.context()?;
+    let ctx = solve.context_for(!matches!(request, spec_file::Request::Exact(_)))?;
     let config = &ctx.config;
     let prefix = prefix::for_create(config, &args.target)?;
     let existed = prefix.join("conda-meta").is_dir();

@@ -1,7 +1,9 @@
 //! Flags shared by the environment commands (create, install, remove, update, env ...) and the
 //! plumbing from them to an [`env::install::Context`](crate::env::install::Context).
 
-use crate::channel::resolve::{host_subdir, parse_subdir, ChannelArgs, ChannelResolver};
+use crate::channel::resolve::{
+    host_subdir, parse_subdir, ChannelArgs, ChannelResolver, ResolveError,
+};
 use crate::cli::GlobalArgs;
 use crate::config::{self, Config};
 use crate::env::install::{Context, Outcome, RunOptions};
@@ -48,6 +50,13 @@ pub fn local_channel_dir() -> std::path::PathBuf {
 impl SolveArgs {
     /// Loads configuration, resolves channels and subdir, and builds the context.
     pub fn context(&self) -> miette::Result<Context> {
+        self.context_for(true)
+    }
+
+    /// [`Self::context`] for a request that may need no channel at all: an `@EXPLICIT` list
+    /// names its package URLs, so with no channel configured it still installs (as conda's
+    /// `create --file` does).
+    pub fn context_for(&self, needs_channels: bool) -> miette::Result<Context> {
         let mut config = Config::load()?;
         if self.offline {
             config.offline = true;
@@ -61,7 +70,10 @@ impl SolveArgs {
                 tracing::warn!("--use-local: {} does not exist yet", local.display());
             }
         }
-        let channels = ChannelResolver::new(&config).channels_for(&channel_args)?;
+        let channels = match ChannelResolver::new(&config).channels_for(&channel_args) {
+            Err(ResolveError::NoChannels) if !needs_channels => Vec::new(),
+            other => other?,
+        };
         let subdir = match &self.platform {
             Some(p) => parse_subdir(p)?,
             None => host_subdir(),

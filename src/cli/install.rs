@@ -46,7 +46,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
             }
         }
     };
-    let ctx = solve.context()?;
+    let ctx = solve.context_for(!matches!(operation, Operation::Exact(_)))?;
     let prefix = prefix::existing(&ctx.config, &args.target)?;
     let runtime = crate::cli::runtime()?;
     let outcome = runtime.block_on(install::run(

@@ -9,11 +9,13 @@ mod clean;
 mod config;
 mod convert;
 mod create;
+mod debug;
 mod doctor;
 mod env;
 mod env_common;
 mod index;
 mod info;
+mod inspect;
 mod install;
 mod list;
 mod remove;
@@ -65,6 +67,8 @@ enum Command {
     Convert(convert::Args),
     /// Create an environment from specs, a spec file, environment.yml or a lockfile.
     Create(create::Args),
+    /// Set up a recipe's work folder and environments and print how to enter them (conda debug).
+    Debug(debug::Args),
     /// Check an environment's files against its records (missing, altered, unowned files).
     Doctor(doctor::Args),
     /// Print the script that deactivates the active environment (through the shell function).
@@ -75,6 +79,8 @@ enum Command {
     Index(index::Args),
     /// Show the platform, virtual packages, channels, caches and configuration files.
     Info(info::Args),
+    /// Show the shared libraries a package links to, or its ELF files (conda inspect).
+    Inspect(inspect::Args),
     /// Install packages into an environment, or roll it back to a revision.
     Install(install::Args),
     /// List the packages of an environment, or its history revisions.
@@ -117,11 +123,13 @@ pub fn main() -> ExitCode {
         Command::Config(args) => config::run(args, &cli.global),
         Command::Convert(args) => convert::run(args, &cli.global),
         Command::Create(args) => create::run(args, &cli.global),
+        Command::Debug(args) => debug::run(args, &cli.global),
         Command::Doctor(args) => doctor::run(args, &cli.global),
         Command::Deactivate(args) => activate::deactivate(args, &cli.global),
         Command::Env(args) => env::run(args, &cli.global),
         Command::Index(args) => index::run(args, &cli.global),
         Command::Info(args) => info::run(args, &cli.global),
+        Command::Inspect(args) => inspect::run(args, &cli.global),
         Command::Install(args) => install::run(args, &cli.global),
         Command::List(args) => list::run(args, &cli.global),
         Command::Remove(args) => remove::run(args, &cli.global),

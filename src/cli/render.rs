@@ -14,25 +14,8 @@ pub struct Args {
     /// Recipe folders containing meta.yaml, or meta.yaml files.
     #[arg(required = true, value_name = "RECIPE")]
     pub recipes: Vec<PathBuf>,
-    /// Extra conda_build_config.yaml files, merged in order after the recipe's own (which
-    /// comes after ~/conda_build_config.yaml and ./conda_build_config.yaml).
-    #[arg(short = 'm', long = "variant-config-files", value_name = "FILE")]
-    pub variant_config_files: Vec<PathBuf>,
-    /// Variant config files merged first, in order; they replace ~/conda_build_config.yaml
-    /// and ./conda_build_config.yaml (the recipe's own and -m files still apply after them).
-    #[arg(
-        short = 'e',
-        long = "exclusive-config-files",
-        visible_alias = "exclusive-config-file",
-        value_name = "FILE"
-    )]
-    pub exclusive_config_files: Vec<PathBuf>,
-    /// Set a variant value (repeat a key for several values).
-    #[arg(long = "variant", value_name = "KEY=VALUE", value_parser = parse_key_value)]
-    pub variants: Vec<(String, String)>,
-    /// Python version(s) to render for (same as --variant python=X.Y).
-    #[arg(long, value_name = "X.Y")]
-    pub python: Vec<String>,
+    #[command(flatten)]
+    pub variants: VariantArgs,
     /// Target subdir, e.g. linux-64, osx-arm64, win-64 (default: this machine's); repeat to
     /// render for several.
     #[arg(long, value_name = "SUBDIR")]
@@ -49,6 +32,59 @@ pub struct Args {
     /// Print JSON instead of YAML.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The variant inputs of the command line: config files (`-m`, `-e`) and values
+/// (`--variants`, `--variant`, `--python`, stacked after every conda_build_config.yaml).
+#[derive(Debug, Clone, clap::Args)]
+pub struct VariantArgs {
+    /// Extra conda_build_config.yaml files, merged in order after the recipe's own (which
+    /// comes after ~/conda_build_config.yaml and ./conda_build_config.yaml).
+    #[arg(short = 'm', long = "variant-config-files", value_name = "FILE")]
+    pub variant_config_files: Vec<PathBuf>,
+    /// Variant config files merged first, in order; they replace ~/conda_build_config.yaml
+    /// and ./conda_build_config.yaml (the recipe's own and -m files still apply after them).
+    #[arg(
+        short = 'e',
+        long = "exclusive-config-files",
+        visible_alias = "exclusive-config-file",
+        value_name = "FILE"
+    )]
+    pub exclusive_config_files: Vec<PathBuf>,
+    /// Variant values as a YAML mapping, e.g. "{python: [3.10, 3.11], numpy: 1.26}".
+    #[arg(long = "variants", value_name = "YAML")]
+    pub variants_yaml: Option<String>,
+    /// Set a variant value (repeat a key for several values).
+    #[arg(long = "variant", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub variant: Vec<(String, String)>,
+    /// Python version(s) (same as --variant python=X.Y).
+    #[arg(long, value_name = "X.Y")]
+    pub python: Vec<String>,
+}
+
+impl VariantArgs {
+    /// The values by key: `--variants` first, then each `--variant` and `--python` value added
+    /// to its key's list.
+    pub fn overrides(&self) -> miette::Result<Map<String, Value>> {
+        let mut overrides = match &self.variants_yaml {
+            Some(text) => crate::recipe::variants::parse_variants_text(text)?,
+            None => Map::new(),
+        };
+        let pairs = self
+            .python
+            .iter()
+            .map(|v| ("python".to_string(), v.clone()))
+            .chain(self.variant.iter().cloned());
+        let mut given: Map<String, Value> = Map::new();
+        for (key, value) in pairs {
+            let entry = given.entry(key).or_insert_with(|| Value::Array(Vec::new()));
+            if let Value::Array(values) = entry {
+                values.push(Value::String(value));
+            }
+        }
+        overrides.extend(given);
+        Ok(overrides)
+    }
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {
@@ -85,20 +121,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
         .as_deref()
         .map(parse_platform)
         .transpose()?;
-    let mut overrides: Map<String, Value> = Map::new();
-    let pairs = args
-        .python
-        .iter()
-        .map(|v| ("python".to_string(), v.clone()))
-        .chain(args.variants.iter().cloned());
-    for (key, value) in pairs {
-        let entry = overrides
-            .entry(key)
-            .or_insert_with(|| Value::Array(Vec::new()));
-        if let Value::Array(values) = entry {
-            values.push(Value::String(value));
-        }
-    }
+    let overrides = args.variants.overrides()?;
     let folder = args
         .output_folder
         .clone()
@@ -113,8 +136,8 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
             if let Some(build) = build_platform {
                 options.build_platform = build;
             }
-            options.variant_config_files = args.variant_config_files.clone();
-            options.exclusive_config_files = args.exclusive_config_files.clone();
+            options.variant_config_files = args.variants.variant_config_files.clone();
+            options.exclusive_config_files = args.variants.exclusive_config_files.clone();
             options.system_config_files = system_config_files.clone();
             options.variant_overrides = overrides.clone();
             let rendered = render_recipe(&recipe, &options)?;

@@ -12,8 +12,8 @@ use super::outputs::{
 };
 use super::selectors::{self, select_lines};
 use super::variants::{
-    self, combine_specs, explode, find_used_variables_in_text, load_config_file, select_subspaces,
-    Variant, VariantSpec,
+    self, combine_specs, find_used_variables_in_text, load_config_file, variant_matrix, Variant,
+    VariantSpec,
 };
 use super::{yaml, Recipe, RecipeError, RenderOptions, Result};
 use serde_json::Value as Json;
@@ -117,6 +117,65 @@ fn recipe_used_vars(
     used
 }
 
+/// The variant keys a recipe can tell apart (for `get_reduced_variant_set`): those its
+/// meta.yaml or the other files of its folder (build scripts, output scripts, imported
+/// templates; not its conda_build_config.yaml) name, with `-` read as `_` as requirement names are, plus the keys krait reads
+/// without the recipe naming them (`py`/`np` selectors, `PY_VER`, `compiler()`, `cdt()`, ...).
+/// Any key conda-build's used-variable regexes can find is among them, since each of those
+/// regexes needs the key's text.
+struct MentionedKeys {
+    text: String,
+}
+
+/// Keys that shape a render without appearing in the recipe's text.
+const IMPLICIT_KEYS: [&str; 7] = [
+    "python",
+    "numpy",
+    "perl",
+    "lua",
+    "r_base",
+    "target_platform",
+    "channel_targets",
+];
+
+impl MentionedKeys {
+    fn of(recipe: &Recipe) -> Self {
+        let mut text = recipe.text.clone();
+        let files = std::fs::read_dir(&recipe.dir)
+            .into_iter()
+            .flatten()
+            .flatten();
+        for entry in files {
+            let path = entry.path();
+            let small = entry
+                .metadata()
+                .is_ok_and(|m| m.is_file() && m.len() <= 1 << 20);
+            let config = path
+                .file_name()
+                .is_some_and(|n| n == "conda_build_config.yaml");
+            if small && !config && path != recipe.meta_path {
+                if let Ok(content) = std::fs::read_to_string(&path) {
+                    text.push('\n');
+                    text.push_str(&content);
+                }
+            }
+        }
+        Self {
+            text: text.replace('-', "_"),
+        }
+    }
+
+    fn contains(&self, key: &str) -> bool {
+        let via = |function: &str| self.text.contains(function);
+        IMPLICIT_KEYS.contains(&key)
+            || self.text.contains(key)
+            || (key.contains("_compiler") && via("compiler("))
+            || (key.contains("_stdlib") && via("stdlib("))
+            || (key == "CONDA_BUILD_SYSROOT" && via("compiler("))
+            || (key.starts_with("cdt_") && via("cdt("))
+    }
+}
+
 fn project(variant: &Variant, keys: &HashSet<String>) -> Variant {
     variant
         .iter()
@@ -138,7 +197,8 @@ fn render_variants(recipe: &Recipe, options: &RenderOptions) -> Result<Rendered>
     };
     let specs = variant_specs(recipe, options, &host)?;
     let combined = combine_specs(&specs)?;
-    let all_variants = select_subspaces(explode(&combined), &specs[1..]);
+    let mentioned = MentionedKeys::of(recipe);
+    let all_variants = variant_matrix(&combined, &specs[1..], |key| mentioned.contains(key));
     let raw_sections = split_sections(&recipe.text);
 
     let mut seen_projections = HashSet::new();

@@ -47,6 +47,26 @@ fn is_empty(value: &Json) -> bool {
     }
 }
 
+/// The `--variants` value of `conda build`: a YAML mapping such as `{python: [3.10, 3.11]}`,
+/// read like a config file (every scalar a string, so `3.10` stays `3.10`); each value a list.
+pub fn parse_variants_text(text: &str) -> Result<Map<String, Json>> {
+    let source = Path::new("--variants");
+    let invalid = |message: String| RecipeError::Variant {
+        file: source.to_path_buf(),
+        message,
+    };
+    match yaml::parse(text, source)?.to_base_json() {
+        Json::Object(map) => Ok(map
+            .into_iter()
+            .filter(|(_, v)| !is_empty(v))
+            .map(|(k, v)| (k, Json::Array(ensure_list(&v))))
+            .collect()),
+        other => Err(invalid(format!(
+            "expected a mapping such as {{python: [3.10, 3.11]}}, got {other}"
+        ))),
+    }
+}
+
 /// Read one `conda_build_config.yaml`: selectors applied, every scalar a string (BaseLoader),
 /// empty keys dropped (`trim_empty_keys`).
 pub fn load_config_file(path: &Path, namespace: &Namespace) -> Result<VariantSpec> {
@@ -245,9 +265,18 @@ pub fn combine_specs(specs: &[VariantSpec]) -> Result<Map<String, Json>> {
     Ok(values)
 }
 
-/// `explode_variants`: the Cartesian product over non-special keys, zip groups advancing
-/// together. Keys iterate in sorted order so the result is deterministic.
-pub fn explode(spec: &Map<String, Json>) -> Vec<Variant> {
+/// One dimension of the matrix: keys that advance together (one key, or a zip group) and
+/// their rows of values.
+#[derive(Debug, Clone)]
+struct Dimension {
+    keys: Vec<String>,
+    rows: Vec<Vec<Json>>,
+}
+
+/// The matrix before its Cartesian product: values every variant shares (extend keys,
+/// `replacements`) and the dimensions, sorted by their first key so the product is
+/// deterministic (`explode_variants`).
+fn dimensions(spec: &Map<String, Json>) -> (Variant, Vec<Dimension>) {
     let zip_keys = zip_groups(spec.get("zip_keys"));
     let zipped: HashSet<&String> = zip_keys.iter().flatten().collect();
     let extend: HashSet<String> = {
@@ -268,8 +297,7 @@ pub fn explode(spec: &Map<String, Json>) -> Vec<Variant> {
             (k.as_str() == "replacements" || extend.contains(k.as_str())) && !zipped.contains(k)
         })
         .collect();
-    // Each dimension: its keys and the rows of values.
-    let mut dims: Vec<(Vec<String>, Vec<Vec<Json>>)> = Vec::new();
+    let mut dims: Vec<Dimension> = Vec::new();
     let mut keys: Vec<&String> = spec
         .keys()
         .filter(|k| !passthru.contains(k) && !zipped.contains(k))
@@ -281,7 +309,10 @@ pub fn explode(spec: &Map<String, Json>) -> Vec<Variant> {
             .map(|v| vec![v])
             .collect();
         if !rows.is_empty() {
-            dims.push((vec![key.clone()], rows));
+            dims.push(Dimension {
+                keys: vec![key.clone()],
+                rows,
+            });
         }
     }
     for group in &zip_keys {
@@ -294,22 +325,30 @@ pub fn explode(spec: &Map<String, Json>) -> Vec<Variant> {
             .map(|i| columns.iter().map(|c| c[i].clone()).collect())
             .collect();
         if !rows.is_empty() {
-            dims.push((group.clone(), rows));
+            dims.push(Dimension {
+                keys: group.clone(),
+                rows,
+            });
         }
     }
-    dims.sort_by(|a, b| a.0[0].cmp(&b.0[0]));
+    dims.sort_by(|a, b| a.keys[0].cmp(&b.keys[0]));
     let base: Variant = passthru
         .iter()
         .filter(|k| !is_empty(&spec[k.as_str()]) || spec[k.as_str()] == Json::String(String::new()))
         .map(|k| ((*k).clone(), spec[k.as_str()].clone()))
         .collect();
+    (base, dims)
+}
+
+/// The Cartesian product of the dimensions over `base`, the last dimension varying fastest.
+fn product(base: Variant, dims: &[Dimension]) -> Vec<Variant> {
     let mut variants = vec![base];
-    for (keys, rows) in &dims {
-        let mut next = Vec::with_capacity(variants.len() * rows.len());
+    for dim in dims {
+        let mut next = Vec::with_capacity(variants.len() * dim.rows.len());
         for variant in &variants {
-            for row in rows {
+            for row in &dim.rows {
                 let mut v = variant.clone();
-                for (k, value) in keys.iter().zip(row) {
+                for (k, value) in dim.keys.iter().zip(row) {
                     v.insert(k.clone(), value.clone());
                 }
                 next.push(v);
@@ -320,32 +359,70 @@ pub fn explode(spec: &Map<String, Json>) -> Vec<Variant> {
     variants
 }
 
-/// `filter_combined_spec_to_used_keys`: later sources select subspaces of the matrix; a filter
-/// that would remove every variant is ignored (it was an override, not a selection).
-pub fn select_subspaces(mut variants: Vec<Variant>, specs: &[VariantSpec]) -> Vec<Variant> {
-    let extend = extend_keys(specs);
-    for spec in specs.iter().rev() {
-        for (key, wanted) in &spec.values {
+/// `explode_variants`: the Cartesian product over non-special keys, zip groups advancing
+/// together.
+pub fn explode(spec: &Map<String, Json>) -> Vec<Variant> {
+    let (base, dims) = dimensions(spec);
+    product(base, &dims)
+}
+
+/// Whether a variant's `have` value is among the `wanted` values of a later config
+/// (`filter_by_key_value`; Python's `x in "str"` is a substring test).
+fn selected_by(have: &Json, wanted: &Json) -> bool {
+    match (have, wanted) {
+        (Json::Null, _) => false,
+        (Json::String(have), Json::String(w)) => w.contains(have.as_str()),
+        (have, Json::Array(items)) => items.contains(have),
+        (have, w) => have == w,
+    }
+}
+
+/// The variants of a combined spec, reduced as conda-build reduces them:
+///
+/// - `filter_combined_spec_to_used_keys`: later sources select subspaces of the matrix, the
+///   highest-priority source first; a filter that would remove every variant is ignored (it was
+///   an override, not a selection);
+/// - `get_reduced_variant_set`: a dimension none of whose keys `relevant` accepts keeps only
+///   its first row, so keys the recipe never mentions do not multiply the matrix.
+///
+/// Each dimension is independent of the others in a Cartesian product, so filtering and
+/// collapsing happen per dimension before the product is formed: the result is the same as
+/// exploding everything and filtering afterwards, at the cost of the variants kept only.
+pub fn variant_matrix(
+    spec: &Map<String, Json>,
+    later_specs: &[VariantSpec],
+    relevant: impl Fn(&str) -> bool,
+) -> Vec<Variant> {
+    let (base, mut dims) = dimensions(spec);
+    let extend = extend_keys(later_specs);
+    for source in later_specs.iter().rev() {
+        for (key, wanted) in &source.values {
             if extend.contains(key) || wanted.is_object() {
                 continue;
             }
-            let kept: Vec<Variant> = variants
+            // A key outside every dimension is the same in every variant: its filter keeps all
+            // of them or none, and none is ignored.
+            let Some(dim) = dims.iter_mut().find(|d| d.keys.contains(key)) else {
+                continue;
+            };
+            let column = dim.keys.iter().position(|k| k == key).expect("key of dim");
+            let kept: Vec<Vec<Json>> = dim
+                .rows
                 .iter()
-                .filter(|v| match (v.get(key), wanted) {
-                    (None | Some(Json::Null), _) => false,
-                    // Python `x in "str"` is a substring test.
-                    (Some(Json::String(have)), Json::String(w)) => w.contains(have.as_str()),
-                    (Some(have), Json::Array(items)) => items.contains(have),
-                    (Some(have), w) => have == w,
-                })
+                .filter(|row| selected_by(&row[column], wanted))
                 .cloned()
                 .collect();
             if !kept.is_empty() {
-                variants = kept;
+                dim.rows = kept;
             }
         }
     }
-    variants
+    for dim in &mut dims {
+        if !dim.keys.iter().any(|k| relevant(k)) {
+            dim.rows.truncate(1);
+        }
+    }
+    product(base, &dims)
 }
 
 /// Compiled regexes per (variant key, selectors_only).
@@ -526,9 +603,52 @@ mod tests {
             spec("recipe", json!({"python": ["3.12"]})),
         ];
         let combined = combine_specs(&specs).unwrap();
-        let variants = select_subspaces(explode(&combined), &specs);
+        let variants = variant_matrix(&combined, &specs, |_| true);
         assert_eq!(variants.len(), 1);
         assert_eq!(variants[0]["is_python_min"], json!("false"));
+    }
+
+    #[test]
+    fn keys_no_one_uses_do_not_multiply_the_matrix() {
+        let specs = [spec(
+            "cbc",
+            json!({
+                "python": ["3.11", "3.12"],
+                "unused": ["a", "b", "c"],
+                "zipped_unused": ["1", "2"],
+                "zipped_used": ["x", "y"],
+                "zip_keys": [["zipped_unused", "zipped_used"]],
+            }),
+        )];
+        let combined = combine_specs(&specs).unwrap();
+        assert_eq!(explode(&combined).len(), 12);
+        let relevant = |k: &str| k == "python" || k == "zipped_used";
+        let variants = variant_matrix(&combined, &specs, relevant);
+        // A zip group stays whole when one of its keys is used; `unused` keeps its first value.
+        let rows: Vec<(String, String, String)> = variants
+            .iter()
+            .map(|v| {
+                let s = |k: &str| v[k].as_str().unwrap().to_string();
+                (s("python"), s("unused"), s("zipped_unused"))
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("3.11".into(), "a".into(), "1".into()),
+                ("3.11".into(), "a".into(), "2".into()),
+                ("3.12".into(), "a".into(), "1".into()),
+                ("3.12".into(), "a".into(), "2".into()),
+            ]
+        );
+        // A later source's selection applies before the collapse.
+        let specs = [
+            specs[0].clone(),
+            spec("recipe", json!({"unused": ["b", "c"]})),
+        ];
+        let combined = combine_specs(&specs).unwrap();
+        let variants = variant_matrix(&combined, &specs[1..], relevant);
+        assert!(variants.iter().all(|v| v["unused"] == json!("b")));
     }
 
     #[test]

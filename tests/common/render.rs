@@ -92,3 +92,13 @@ impl Render {
         String::from_utf8(out.stderr).expect("utf-8 stderr")
     }
 }
+
+/// Every output of every variant of a `krait render --json` result.
+pub fn outputs(rendered: &serde_json::Value) -> Vec<&serde_json::Value> {
+    rendered
+        .as_array()
+        .expect("a list of variants")
+        .iter()
+        .flat_map(|v| v["outputs"].as_array().expect("outputs").iter())
+        .collect()
+}

@@ -68,7 +68,7 @@ fn read_file_request(
         solve.platform.as_deref(),
     )?;
     let target = file_target(file, given)?;
-    let ctx = solve.context()?;
+    let ctx = solve.context_for(!matches!(request, crate::env::spec_file::Request::Exact(_)))?;
     Ok(FileRequest {
         request,
         target,

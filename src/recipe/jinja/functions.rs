@@ -3,7 +3,7 @@
 
 use super::objects::RegexMatch;
 use super::setup_py::run_setup_py;
-use super::{EXACT_PIN_MARKER, PIN_COMPATIBLE_MARKER};
+use super::{EXACT_PIN_MARKER, PIN_COMPATIBLE_MARKER, RESOLVED_PACKAGES_MARKER};
 use crate::recipe::context::native_compiler;
 use crate::recipe::pins::{apply_pin_expressions, ensure_valid_spec};
 use crate::recipe::variants::Variant;
@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The recipe functions registered by [`add_functions`].
-pub(super) const FUNCTIONS: [&str; 10] = [
+pub(super) const FUNCTIONS: [&str; 11] = [
     "compiler",
     "stdlib",
     "cdt",
@@ -25,6 +25,7 @@ pub(super) const FUNCTIONS: [&str; 10] = [
     "load_str_data",
     "load_setup_py_data",
     "load_setuptools",
+    "resolved_packages",
 ];
 
 /// What the recipe functions know of the render: folders, platform, variant, sibling outputs.
@@ -309,7 +310,7 @@ pub(super) fn add_functions(env: &mut Environment<'_>, state: &Arc<FunctionState
         parse_data(&text, &fmt)
     });
     let s = state.clone();
-    env.add_function("load_setup_py_data", move |kwargs: Kwargs| {
+    let load_setup_py_data = move |kwargs: Kwargs| {
         if !s.strict {
             return Ok(Value::from(BTreeMap::<String, Value>::new()));
         }
@@ -323,14 +324,30 @@ pub(super) fn add_functions(env: &mut Environment<'_>, state: &Arc<FunctionState
             return s.missing_file("load_setup_py_data", &setup_file);
         };
         run_setup_py(&path, s.path_env.as_deref()).map(Value::from_serialize)
+    };
+    let old_name = load_setup_py_data.clone();
+    env.add_function("load_setup_py_data", load_setup_py_data);
+    let s = state.clone();
+    env.add_function("load_setuptools", move |kwargs: Kwargs| {
+        // jinja_context.load_setuptools: the old name still works, with its warning.
+        if s.strict {
+            tracing::warn!(
+                "conda_build.jinja_context.load_setuptools is pending deprecation in a future \
+                 release. Use conda_build.jinja_context.load_setup_py_data instead."
+            );
+        }
+        old_name(kwargs)
     });
-    env.add_function(
-        "load_setuptools",
-        |_kwargs: Kwargs| -> std::result::Result<Value, Error> {
-            Err(Error::new(
+    env.add_function("resolved_packages", |which: String| {
+        // jinja_context.resolved_packages: every package of the solved environment as
+        // `name version build`. The environment exists only while building, so the list stays
+        // one marker that the build expands (model::Dependency::Resolved).
+        match which.as_str() {
+            "host" | "build" => Ok(vec![format!("{RESOLVED_PACKAGES_MARKER}{which}")]),
+            other => Err(Error::new(
                 ErrorKind::InvalidOperation,
-                "load_setuptools() is the old name of load_setup_py_data(): use that",
-            ))
-        },
-    );
+                format!("resolved_packages('{other}'): the environment is 'host' or 'build'"),
+            )),
+        }
+    });
 }

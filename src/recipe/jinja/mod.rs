@@ -25,6 +25,9 @@ use variables::context;
 pub const EXACT_PIN_MARKER: &str = "__krait_build_string_of__";
 /// Marks a `pin_compatible()` left pending until the build resolves the host environment.
 pub const PIN_COMPATIBLE_MARKER: &str = "__krait_pin_compatible__";
+/// Stands for every package of the solved `host` or `build` environment
+/// (`resolved_packages()`), followed by the environment's name.
+pub const RESOLVED_PACKAGES_MARKER: &str = "__krait_resolved_packages__";
 /// conda-build's `PKG_HASH` placeholder while rendering.
 pub const PKG_HASH_PLACEHOLDER: &str = "1234567";
 

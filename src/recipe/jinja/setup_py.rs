@@ -27,7 +27,10 @@ pub(super) fn run_setup_py(
             "load_setup_py_data() runs setup.py with Python, but no python3/python is on PATH",
         )
     })?;
+    // conda-build renders with CONDA_BUILD_STATE=RENDER in the environment, so a setup.py can
+    // tell a render from a build (`conda_build.environ.get_dict`).
     let out = std::process::Command::new(&python)
+        .env("CONDA_BUILD_STATE", "RENDER")
         .arg("-c")
         .arg(SETUP_PY_SHIM)
         .arg(path)

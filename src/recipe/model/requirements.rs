@@ -3,18 +3,24 @@
 
 use super::{Reader, RecipeError, Result};
 use crate::recipe::error::Location;
-use crate::recipe::jinja::PIN_COMPATIBLE_MARKER;
+use crate::recipe::jinja::{PIN_COMPATIBLE_MARKER, RESOLVED_PACKAGES_MARKER};
 use crate::recipe::yaml::Node;
 use rattler_conda_types::{MatchSpec, ParseStrictness};
 use serde::{Serialize, Serializer};
 use std::collections::BTreeMap;
 
 /// A requirement: a match spec (with the text the recipe rendered, which conda-build keeps
-/// verbatim), or a `pin_compatible()` waiting for the solved host env.
+/// verbatim), a `pin_compatible()` waiting for the solved host env, or the packages of a solved
+/// environment (`resolved_packages('host')`).
 #[derive(Debug, Clone)]
 pub enum Dependency {
-    Spec { text: String, spec: Box<MatchSpec> },
+    Spec {
+        text: String,
+        spec: Box<MatchSpec>,
+    },
     PinCompatible(PinCompatible),
+    /// Every package of the named environment (`host` or `build`) as `name version build`.
+    Resolved(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -36,6 +42,11 @@ impl Serialize for Dependency {
                 map.insert("pin_compatible", pin);
                 map.serialize(s)
             }
+            Dependency::Resolved(which) => {
+                let mut map = BTreeMap::new();
+                map.insert("resolved_packages", which);
+                map.serialize(s)
+            }
         }
     }
 }
@@ -50,11 +61,15 @@ impl Dependency {
                 .map(|n| n.as_normalized().to_string())
                 .unwrap_or_else(|| spec.name.to_string()),
             Dependency::PinCompatible(pin) => pin.name.clone(),
+            Dependency::Resolved(which) => format!("resolved_packages('{which}')"),
         }
     }
 
     /// Parse a rendered requirement string (pin_compatible markers included).
     pub fn parse(text: &str) -> std::result::Result<Self, String> {
+        if let Some(which) = text.trim().strip_prefix(RESOLVED_PACKAGES_MARKER) {
+            return Ok(Dependency::Resolved(which.to_string()));
+        }
         if let Some((name, rest)) = text.split_once(PIN_COMPATIBLE_MARKER) {
             let field = |key: &str| {
                 rest.split_whitespace()

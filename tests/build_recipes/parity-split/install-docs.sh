@@ -1,0 +1,3 @@
+mkdir -p $PREFIX/share/doc/split
+echo "index" > $PREFIX/share/doc/split/index.txt
+echo "scratch" > $PREFIX/share/doc/split/scratch.txt
