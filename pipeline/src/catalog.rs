@@ -2,13 +2,14 @@
 //!
 //! Fields: `partner_hotel_id`, `hotel_group_id`, `image_url`, optional `caption`. A malformed
 //! line is reported with its file and line number and skipped; the rest of the catalog is read.
+//! Catalogs are streamed: one line in memory at a time.
 
-use std::collections::HashMap;
+use std::io::BufRead;
 use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::store::{CatalogEntry, CatalogProblem};
+use crate::store::{CatalogEntry, CatalogItem, CatalogProblem};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
@@ -41,46 +42,60 @@ struct Line {
     caption: Option<String>,
 }
 
+/// Reads a whole catalog into memory (small catalogs and tests; the pipeline streams).
 pub fn read(path: &Path) -> Result<Catalog, CatalogError> {
+    let mut catalog = Catalog::default();
+    for item in stream(path)? {
+        match item {
+            Ok(entry) => catalog.entries.push(entry),
+            Err(problem) => catalog.problems.push(problem),
+        }
+    }
+    Ok(catalog)
+}
+
+/// Reads a catalog line by line: an entry or a problem per line, in order, holding one line in
+/// memory at a time. An entry's position is its order among the catalog's entries (a partner
+/// hotel's images are ranked by it).
+pub fn stream(path: &Path) -> Result<Box<dyn Iterator<Item = CatalogItem>>, CatalogError> {
     let display = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| CatalogError::Read {
+    let file = std::fs::File::open(path).map_err(|source| CatalogError::Read {
         path: display.clone(),
         source,
     })?;
+    let reader = std::io::BufReader::new(file);
     let extension = path
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
-    let mut catalog = Catalog::default();
-    let mut add = |line_number: u64, parsed: Result<Line, String>| match parsed.and_then(validate) {
-        Ok(entry) => catalog.entries.push(entry),
-        Err(message) => catalog.problems.push(CatalogProblem {
-            file: display.clone(),
-            line: line_number,
-            message,
-        }),
-    };
-    match extension.as_deref() {
+    let lines: Box<dyn Iterator<Item = (u64, Result<Line, String>)>> = match extension.as_deref() {
         Some("jsonl" | "ndjson") => {
-            for (index, line) in text.lines().enumerate() {
-                if line.trim().is_empty() {
-                    continue;
+            let file_name = display.clone();
+            Box::new(reader.lines().enumerate().filter_map(move |(index, line)| {
+                let number = index as u64 + 1;
+                match line {
+                    Ok(line) if line.trim().is_empty() => None,
+                    Ok(line) => Some((
+                        number,
+                        serde_json::from_str::<Line>(&line)
+                            .map_err(|e| format!("invalid JSON line: {e}")),
+                    )),
+                    Err(error) => Some((
+                        number,
+                        Err(format!("cannot read {file_name} here: {error}")),
+                    )),
                 }
-                add(
-                    index as u64 + 1,
-                    serde_json::from_str::<Line>(line)
-                        .map_err(|e| format!("invalid JSON line: {e}")),
-                );
-            }
+            }))
         }
         Some("csv") => {
-            let mut reader = csv::ReaderBuilder::new()
-                .flexible(true)
-                .from_reader(text.as_bytes());
-            let header = reader.headers().map_err(|source| CatalogError::Header {
-                path: display.clone(),
-                source,
-            })?;
+            let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
+            let header = reader
+                .headers()
+                .map_err(|source| CatalogError::Header {
+                    path: display.clone(),
+                    source,
+                })?
+                .clone();
             let column = |name: &'static str| {
                 header
                     .iter()
@@ -94,44 +109,48 @@ pub fn read(path: &Path) -> Result<Catalog, CatalogError> {
             let group = column("hotel_group_id")?;
             let url = column("image_url")?;
             let caption = header.iter().position(|h| h.trim() == "caption");
-            for record in reader.records() {
-                let (line, parsed) = match record {
-                    Ok(record) => {
-                        let line = record.position().map_or(0, |p| p.line());
-                        let field = |i: usize| record.get(i).map(|v| v.trim().to_owned());
-                        let parsed = match (field(hotel), field(group), field(url)) {
-                            (Some(h), Some(g), Some(u)) => Ok(Line {
-                                partner_hotel_id: h,
-                                hotel_group_id: g,
-                                image_url: u,
-                                caption: caption.and_then(field).filter(|c| !c.is_empty()),
-                            }),
-                            _ => Err(format!(
-                                "expected at least {} fields, found {}",
-                                hotel.max(group).max(url) + 1,
-                                record.len()
-                            )),
-                        };
-                        (line, parsed)
-                    }
-                    Err(error) => (
-                        error.position().map_or(0, |p| p.line()),
-                        Err(format!("invalid CSV: {error}")),
-                    ),
-                };
-                add(line, parsed);
-            }
+            Box::new(reader.into_records().map(move |record| match record {
+                Ok(record) => {
+                    let line = record.position().map_or(0, |p| p.line());
+                    let field = |i: usize| record.get(i).map(|v| v.trim().to_owned());
+                    let parsed = match (field(hotel), field(group), field(url)) {
+                        (Some(h), Some(g), Some(u)) => Ok(Line {
+                            partner_hotel_id: h,
+                            hotel_group_id: g,
+                            image_url: u,
+                            caption: caption.and_then(field).filter(|c| !c.is_empty()),
+                        }),
+                        _ => Err(format!(
+                            "expected at least {} fields, found {}",
+                            hotel.max(group).max(url) + 1,
+                            record.len()
+                        )),
+                    };
+                    (line, parsed)
+                }
+                Err(error) => (
+                    error.position().map_or(0, |p| p.line()),
+                    Err(format!("invalid CSV: {error}")),
+                ),
+            }))
         }
         _ => return Err(CatalogError::UnknownFormat { path: display }),
-    }
-    // Position = order of the image within its partner hotel, the partner's own ranking.
-    let mut positions: HashMap<String, i64> = HashMap::new();
-    for entry in &mut catalog.entries {
-        let next = positions.entry(entry.partner_hotel.clone()).or_default();
-        entry.position = *next;
-        *next += 1;
-    }
-    Ok(catalog)
+    };
+    let mut position = 0;
+    Ok(Box::new(lines.map(
+        move |(line, parsed)| match parsed.and_then(validate) {
+            Ok(mut entry) => {
+                entry.position = position;
+                position += 1;
+                Ok(entry)
+            }
+            Err(message) => Err(CatalogProblem {
+                file: display.clone(),
+                line,
+                message,
+            }),
+        },
+    )))
 }
 
 fn validate(line: Line) -> Result<CatalogEntry, String> {

@@ -14,5 +14,7 @@ pub mod generate;
 pub mod prioritise;
 pub mod progress;
 pub mod quality;
+pub mod storage;
 pub mod store;
 pub mod tiles;
+pub mod worker;
