@@ -16,7 +16,7 @@ fn png(width: u32, height: u32, seed: u32) -> Vec<u8> {
         let v = x
             .wrapping_mul(2654435761)
             .wrapping_add(y.wrapping_mul(40503))
-            ^ seed;
+            ^ seed.wrapping_mul(0x9E37_79B9);
         Rgb([(v >> 3) as u8, (v >> 11) as u8, (v >> 19) as u8])
     });
     let mut bytes = Vec::new();
@@ -81,6 +81,22 @@ fn two_downloaders_on_one_store_both_succeed_and_sweep_only_stale_temporaries() 
     while server.request_count() < 40 {
         std::thread::sleep(Duration::from_millis(5));
     }
+    // While the first downloader holds leases: a temporary as one of its writes in progress
+    // would leave (younger than its leases), and one a killed writer left long ago.
+    let folder = state.store().join("ab");
+    std::fs::create_dir_all(&folder).unwrap();
+    let (fresh, stale) = (
+        folder.join(".imgpipe-tmp-fresh"),
+        folder.join(".imgpipe-tmp-stale"),
+    );
+    std::fs::write(&fresh, b"in progress").unwrap();
+    std::fs::write(&stale, b"left behind").unwrap();
+    let touched = Command::new("touch")
+        .args(["-d", "2 hours ago"])
+        .arg(&stale)
+        .status()
+        .unwrap();
+    assert!(touched.success());
     let second = imgpipe(&state)
         .args(["download", "--per-host", "8", "--concurrency", "8"])
         .stderr(Stdio::piped())

@@ -44,7 +44,8 @@ pub struct TriggerSummary {
     pub malformed: u64,
 }
 
-/// The stored entry matching a staged one (same partner, partner hotel and URL).
+/// The stored entry matching a staged one (same partner, partner hotel and URL). (`CROSS JOIN`
+/// where only matches count: SQLite then keeps the chunk as the outer loop.)
 const STAGED_JOIN: &str = "FROM trigger_batch b LEFT JOIN catalog_entries c
      ON c.partner = $1 AND c.partner_hotel = b.partner_hotel AND c.url = b.url";
 
@@ -167,12 +168,13 @@ impl Store {
             "INSERT INTO hotel_groups (hotel_group)
              SELECT DISTINCT g FROM (
                  SELECT b.hotel_group AS g {STAGED_JOIN} WHERE NOT {UNCHANGED}
-                 UNION SELECT c.hotel_group AS g {STAGED_JOIN}
-                 WHERE c.active = 1 AND c.hotel_group <> b.hotel_group) s
+                 UNION SELECT c.hotel_group AS g FROM trigger_batch b CROSS JOIN catalog_entries c
+                 WHERE c.partner = $1 AND c.partner_hotel = b.partner_hotel AND c.url = b.url
+                   AND c.active = 1 AND c.hotel_group <> b.hotel_group) s
              WHERE g IS NOT NULL ORDER BY 1
              ON CONFLICT (hotel_group) DO UPDATE SET version = hotel_groups.version + 1"
         );
-        self.sent(10 + problems.len() as u64);
+        self.sent(11 + problems.len() as u64);
         on_engine!(self, pool => {
             let mut tx = pool.begin_write().await?;
             sqlx::query(
@@ -198,6 +200,9 @@ impl Store {
                 });
                 insert.build().execute(&mut *tx).await?;
             }
+            // Fresh statistics, so the planner walks the chunk and looks entries up by key
+            // rather than scanning the partner's catalog.
+            sqlx::query("ANALYZE trigger_batch").execute(&mut *tx).await?;
             let (new, unchanged, all): (i64, i64, i64) =
                 sqlx::query_as(sqlx::AssertSqlSafe(counts))
                     .bind(partner)
