@@ -218,8 +218,8 @@ pub async fn run(
                 })
                 .await
                 .expect("grouping does not panic");
-                let accepted = store
-                    .complete_dedupe(&context.owner, &claimed, &links)
+                let accepted = context
+                    .retrying(|| store.complete_dedupe(&context.owner, &claimed, &links))
                     .await?;
                 Ok::<_, StageError>((links, accepted))
             })

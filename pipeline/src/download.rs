@@ -157,7 +157,9 @@ pub async fn run(context: &Context, options: &DownloadOptions) -> StageResult<Do
             };
             context.count(Stage::Download, outcome_name, 1);
         }
-        let accepted = store.complete_downloads(&context.owner, &finished).await?;
+        let accepted = context
+            .retrying(|| store.complete_downloads(&context.owner, &finished))
+            .await?;
         context.lost(Stage::Download, finished.len(), accepted);
         bar.inc(finished.len() as u64);
     }

@@ -93,8 +93,8 @@ pub async fn run(
                     }
                 }
             }
-            let accepted = store
-                .complete_fingerprints(&context.owner, &results)
+            let accepted = context
+                .retrying(|| store.complete_fingerprints(&context.owner, &results))
                 .await?;
             context.count(Stage::Fingerprint, "done", accepted);
             context.lost(Stage::Fingerprint, results.len(), accepted);

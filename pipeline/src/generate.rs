@@ -409,29 +409,28 @@ pub async fn run(
                         &mut up_to_date,
                     )
                     .await?;
-                    let accepted = match &rendered {
-                        Ok(outputs) => {
-                            store
-                                .complete_render(&context.owner, &claimed, generated, outputs, None)
-                                .await?
-                        }
+                    let (outputs, failure) = match &rendered {
+                        Ok(outputs) => (outputs.as_slice(), None),
                         Err((reason, detail)) => {
                             tracing::warn!(
                                 "hotel {} image {}: {reason}: {detail}",
                                 claimed.item.hotel_group,
                                 claimed.item.sha256
                             );
-                            store
-                                .complete_render(
-                                    &context.owner,
-                                    &claimed,
-                                    generated,
-                                    &[],
-                                    Some((reason, detail)),
-                                )
-                                .await?
+                            (&[][..], Some((reason.as_str(), detail.as_str())))
                         }
                     };
+                    let accepted = context
+                        .retrying(|| {
+                            store.complete_render(
+                                &context.owner,
+                                &claimed,
+                                generated,
+                                outputs,
+                                failure,
+                            )
+                        })
+                        .await?;
                     Ok::<_, StageError>((rendered, up_to_date, accepted))
                 }
             })

@@ -182,8 +182,8 @@ pub async fn run(context: &Context, jobs: usize) -> StageResult<PrioritiseSummar
                 let duplicates = store.duplicates(group).await?;
                 let overrides = store.overrides(group).await?;
                 let ranking = order(&images, &duplicates, &overrides);
-                let accepted = store
-                    .complete_ranking(&context.owner, &claimed, &ranking)
+                let accepted = context
+                    .retrying(|| store.complete_ranking(&context.owner, &claimed, &ranking))
                     .await?;
                 Ok::<_, StageError>((ranking.len(), accepted))
             })

@@ -218,6 +218,26 @@ impl Context {
         }))))
     }
 
+    /// Runs a database step again (up to 5 times, with a short pause) while it fails in a way
+    /// that may pass: a deadlock victim, a dropped connection.
+    pub async fn retrying<T, F, Fut>(&self, mut step: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let mut tries = 0;
+        loop {
+            match step().await {
+                Err(error) if error.is_transient() && tries < 5 => {
+                    tries += 1;
+                    tracing::warn!("{error} (trying again)");
+                    tokio::time::sleep(Duration::from_millis(50 * tries)).await;
+                }
+                result => return result,
+            }
+        }
+    }
+
     /// Counts a stage's outcome for the metrics endpoint.
     pub fn count(&self, stage: Stage, outcome: &'static str, n: u64) {
         metrics::counter!("imgpipe_items_total", "stage" => stage.name(), "outcome" => outcome)

@@ -86,6 +86,20 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+impl StoreError {
+    /// Whether doing the same again may succeed: PostgreSQL chose this transaction as a
+    /// deadlock victim or failed its serialization, or the connection dropped.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Sql(sqlx::Error::Database(error)) => {
+                matches!(error.code().as_deref(), Some("40P01" | "40001"))
+            }
+            StoreError::Sql(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut) => true,
+            _ => false,
+        }
+    }
+}
+
 /// A URL waiting to be fetched, with what is needed for a conditional request.
 #[derive(Clone, Debug)]
 pub struct DownloadJob {

@@ -863,14 +863,28 @@ impl Store {
     }
 
     /// Renews every lease `owner` holds, in one statement per work table; returns how many
-    /// rows it still holds.
+    /// rows it renewed. On PostgreSQL rows locked by a transaction (this worker completing
+    /// them) are skipped rather than waited for: waiting could deadlock with that transaction.
     pub async fn renew(&self, owner: &str, lease: Duration) -> Result<u64> {
         let mut held = 0;
         for table in LEASED_TABLES {
-            let sql = format!(
-                "UPDATE {table} SET lease_until = {} + $2 WHERE lease_owner = $1",
-                now_ms!()
-            );
+            let key = match table {
+                "downloads" => "id",
+                "blobs" => "sha256",
+                "hotel_groups" => "hotel_group",
+                _ => "hotel_group, sha256",
+            };
+            let sql = match self.engine {
+                Engine::Postgres(_) => format!(
+                    "UPDATE {table} SET lease_until = {} + $2 WHERE ({key}) IN (
+                         SELECT {key} FROM {table} WHERE lease_owner = $1 FOR UPDATE SKIP LOCKED)",
+                    now_ms!()
+                ),
+                Engine::Sqlite(_) => format!(
+                    "UPDATE {table} SET lease_until = {} + $2 WHERE lease_owner = $1",
+                    now_ms!()
+                ),
+            };
             self.sent(1);
             held += on_engine!(self, pool => {
                 sqlx::query(sqlx::AssertSqlSafe(sql))
