@@ -138,6 +138,9 @@ pub struct GroupWork {
     pub version: i64,
 }
 
+/// A claimed download (row id and job), its HTTP attempts and what it gave.
+pub type FinishedDownload = (Claimed<(i64, DownloadJob)>, u32, DownloadOutcome);
+
 /// Marks one hotel group's inputs changed (creating its row).
 pub(crate) const MARK_GROUP_CHANGED: &str = "INSERT INTO hotel_groups (hotel_group) VALUES ($1)
      ON CONFLICT (hotel_group) DO UPDATE SET version = hotel_groups.version + 1";
@@ -170,6 +173,7 @@ fn millis(lease: Duration) -> i64 {
 impl Store {
     /// Claims up to `n` rows of `stage`'s work, ordered by `order`, returning `returning`.
     /// Binds: $1 batch size, $2 owner, $3 lease in milliseconds.
+    #[allow(clippy::too_many_arguments)]
     async fn claim_rows<R: AnyRow>(
         &self,
         stage: Stage,
@@ -424,7 +428,7 @@ impl Store {
     pub async fn complete_downloads(
         &self,
         owner: &str,
-        results: &[(Claimed<(i64, DownloadJob)>, u32, DownloadOutcome)],
+        results: &[FinishedDownload],
     ) -> Result<u64> {
         let mut accepted = 0;
         let mut stored = false;
