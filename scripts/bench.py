@@ -9,8 +9,9 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from benchlib import krait_env, report, timed
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".bench"
@@ -19,25 +20,6 @@ KRAIT = TARGET / "release/krait"
 GEN = TARGET / "release/examples/bench_channel"
 PY = Path(sys.executable)
 PYDIR = ROOT / "tests/py"
-
-
-def timed(cmd, env=None):
-    start = time.perf_counter()
-    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
-
-
-def krait_env(home):
-    env = dict(os.environ)
-    env.update(HOME=str(home), KRAIT_PKGS_DIRS=str(home / "pkgs"), KRAIT_ENVS_DIRS=str(home / "envs"))
-    env.pop("CONDARC", None)
-    return env
-
-
-def report(title, ours, theirs, target):
-    ratio = ours / theirs
-    verdict = "meets" if ratio <= target else "MISSES"
-    print(f"{title}: krait {ours:.3f} s, peer {theirs:.3f} s, ratio {ratio:.2f}x ({verdict} target <= {target}x)")
 
 
 def fresh(path):

@@ -63,6 +63,15 @@ fn member(archive: &Path, name: &str) -> String {
     std::fs::read_to_string(dir.path().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
+/// The `.conda` archives in a subdir folder.
+fn conda_archives(subdir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(subdir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".conda"))
+        .collect()
+}
+
 fn json_member(archive: &Path, name: &str) -> Value {
     serde_json::from_str(&member(archive, name)).unwrap()
 }
@@ -159,7 +168,7 @@ fn gcc_built_library_and_program_relocate_into_two_prefixes() {
     // run_exports of the host dependency became a run requirement.
     assert_eq!(
         json_member(app, "info/index.json")["depends"],
-        serde_json::json!(["libgreet >=1.4.2,<2.0a0"])
+        serde_json::json!(["__glibc >=2.34", "libgreet >=1.4.2,<2.0a0"])
     );
     assert_eq!(
         json_member(&lib, "info/run_exports.json")["weak"],
@@ -395,6 +404,25 @@ fn missing_shared_libraries_warn_unless_whitelisted_and_fail_when_asked() {
         "{reports:?}"
     );
     assert_eq!(archives().len(), 1);
+    // A library that only the build machine's system has (here /usr/lib's libz.so.1, not
+    // glibc's) is reported too, saying where the system has it.
+    let (system, reports) = build("system");
+    assert!(system.status.success());
+    for library in ["libz.so.1", "libcrypt.so.1"] {
+        let report = reports
+            .iter()
+            .find(|r| {
+                r.contains(&format!(
+                    "(dso-check,bin/system-linked): $RPATH/{library} not found"
+                ))
+            })
+            .unwrap_or_else(|| panic!("{library} in {reports:?}"));
+        assert!(
+            report.contains("only the build machine's system has it (/")
+                && report.contains(&format!("{library})")),
+            "{report}"
+        );
+    }
     // missing_dso_whitelist silences it.
     let (allowed, reports) = build("allow");
     assert!(allowed.status.success());
@@ -411,6 +439,48 @@ fn missing_shared_libraries_warn_unless_whitelisted_and_fail_when_asked() {
         "{stderr}"
     );
     assert!(archives().is_empty(), "{:?}", archives());
+}
+
+#[test]
+fn glibc_symbol_versions_become_a_glibc_requirement_that_older_systems_cannot_solve() {
+    let b = Builder::new();
+    // The run requirements of the package built in `mode` (the only archive in the channel:
+    // a recipe bound on __glibc puts a hash in the build string).
+    let depends = |mode: &str| -> Value {
+        let _ = std::fs::remove_dir_all(&b.out);
+        let mut cmd = b.build(&["glibc-detect"], &[]);
+        run_ok(cmd.env("KRAIT_TEST_GLIBC_MODE", mode));
+        let archives = conda_archives(&b.out.join("linux-64"));
+        assert_eq!(archives.len(), 1, "{archives:?}");
+        json_member(&archives[0], "info/index.json")["depends"].clone()
+    };
+    // The recipe's own bound stays as it is; ignore_glibc_detection adds nothing.
+    assert_eq!(depends("bounded"), serde_json::json!(["__glibc >=2.17"]));
+    assert_eq!(depends("ignore"), serde_json::json!([]));
+    // gcc on glibc >= 2.34 links __libc_start_main@GLIBC_2.34: the highest version needed.
+    assert_eq!(depends("detect"), serde_json::json!(["__glibc >=2.34"]));
+    let create = |glibc: &str| {
+        let mut cmd = krait(b.home.path());
+        cmd.args(["create", "-y", "--override-channels", "-p"])
+            .arg(b.home.path().join(format!("env-{glibc}")))
+            .arg("-c")
+            .arg(&b.out)
+            .arg("glibc-detect")
+            .env("CONDA_OVERRIDE_GLIBC", glibc);
+        cmd
+    };
+    let err = run_err(&mut create("2.17"));
+    assert!(
+        err.contains("glibc-detect")
+            && err.contains("__glibc >=2.34")
+            && err.contains("this system's __glibc is 2.17"),
+        "the solver says which glibc the package needs and which one the system has: {err}"
+    );
+    run_ok(&mut create("2.34"));
+    let out = run_ok(&mut Command::new(
+        b.home.path().join("env-2.34/bin/glibc-detect"),
+    ));
+    assert_eq!(out.trim(), "glibc-detect runs");
 }
 
 #[test]
@@ -464,11 +534,7 @@ fn entry_points_and_python_shebangs_of_a_non_noarch_package_relocate() {
             .arg("-c")
             .arg(&python),
     );
-    let archives: Vec<PathBuf> = std::fs::read_dir(b.out.join("linux-64"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with(".conda"))
-        .collect();
+    let archives = conda_archives(&b.out.join("linux-64"));
     assert_eq!(archives.len(), 1, "{archives:?}");
     let archive = &archives[0];
     let paths = json_member(archive, "info/paths.json");
@@ -642,7 +708,7 @@ fn a_package_built_by_py_rattler_build_serves_as_a_host_dependency() {
     // rattler-build's run_exports (from repodata) became a run requirement.
     assert_eq!(
         json_member(&archive, "info/index.json")["depends"],
-        serde_json::json!(["rbheader >=2.1.0,<3.0a0"])
+        serde_json::json!(["__glibc >=2.34", "rbheader >=2.1.0,<3.0a0"])
     );
     let prefix = b.home.path().join("env");
     b.create(&prefix, &["rbver"], &[&rattler_channel]);

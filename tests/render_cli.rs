@@ -1,39 +1,16 @@
 //! `krait render` end to end: errors that name file, line and column; `--output` paths;
 //! `--python`/`--variant` overrides; the variant matrix.
 
+mod common;
+
+use common::render::{recipe, render};
+use serde_json::json;
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn krait_render(recipe: &Path, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_krait"))
-        .arg("render")
-        .arg(recipe)
-        .args(extra)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .output()
-        .expect("run krait")
-}
-
-fn recipe(text: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("meta.yaml"), text).unwrap();
-    dir
-}
-
-fn stderr_of(out: &Output) -> String {
-    assert!(
-        !out.status.success(),
-        "expected failure, got:\n{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stderr).to_string()
-}
 
 #[test]
 fn missing_package_name_is_reported() {
     let dir = recipe("package:\n  version: 1.0\n");
-    let err = stderr_of(&krait_render(dir.path(), &["--platform", "linux-64"]));
+    let err = render(dir.path()).platform("linux-64").err();
     assert!(
         err.contains("missing `package/name`") && err.contains("meta.yaml"),
         "{err}"
@@ -43,7 +20,7 @@ fn missing_package_name_is_reported() {
 #[test]
 fn undefined_jinja_variable_names_variable_and_line() {
     let dir = recipe("package:\n  name: foo\n  version: {{ versoin }}\n");
-    let err = stderr_of(&krait_render(dir.path(), &["--platform", "linux-64"]));
+    let err = render(dir.path()).platform("linux-64").err();
     assert!(err.contains("undefined Jinja variable `versoin`"), "{err}");
     assert!(err.contains("meta.yaml:3:"), "{err}");
 }
@@ -52,7 +29,7 @@ fn undefined_jinja_variable_names_variable_and_line() {
 fn bad_selector_names_line() {
     let dir =
         recipe("package:\n  name: foo\n  version: 1.0\nbuild:\n  number: 1  # [linux and (]\n");
-    let err = stderr_of(&krait_render(dir.path(), &["--platform", "linux-64"]));
+    let err = render(dir.path()).platform("linux-64").err();
     assert!(
         err.contains("meta.yaml:5:") && err.contains("invalid selector `[linux and (]`"),
         "{err}"
@@ -62,7 +39,7 @@ fn bad_selector_names_line() {
 #[test]
 fn yaml_syntax_error_has_line_and_column() {
     let dir = recipe("package:\n  name: foo\n  version: 1.0\nrequirements:\n  run: [a, b\n");
-    let err = stderr_of(&krait_render(dir.path(), &["--platform", "linux-64"]));
+    let err = render(dir.path()).platform("linux-64").err();
     assert!(
         err.contains("YAML syntax error") && err.contains("meta.yaml:"),
         "{err}"
@@ -72,25 +49,45 @@ fn yaml_syntax_error_has_line_and_column() {
 #[test]
 fn invalid_version_is_reported_at_its_node() {
     let dir = recipe("package:\n  name: foo\n  version: 1.0-beta\n");
-    let err = stderr_of(&krait_render(dir.path(), &["--platform", "linux-64"]));
+    let err = render(dir.path()).platform("linux-64").err();
     assert!(
         err.contains("meta.yaml:3:12") && err.contains("invalid version `1.0-beta`"),
         "{err}"
     );
 }
 
+/// The whole report of an error at a known place: the message, then the offending line of
+/// meta.yaml with the located word marked (miette's source span).
+#[test]
+fn errors_show_the_offending_line() {
+    let dir = recipe("package:\n  name: foo\n  version: {{ versoin }}\n");
+    let report = |text: String| text.replace(&dir.path().display().to_string(), "[RECIPE]");
+    insta::assert_snapshot!(
+        "undefined_variable_report",
+        report(render(dir.path()).platform("linux-64").err())
+    );
+    std::fs::write(
+        dir.path().join("meta.yaml"),
+        "package:\n  name: foo\n  version: 1.0\nbuild:\n  number: 1  # [linux and (]\n",
+    )
+    .unwrap();
+    insta::assert_snapshot!(
+        "bad_selector_report",
+        report(render(dir.path()).platform("linux-64").err())
+    );
+}
+
 #[test]
 fn no_meta_yaml_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let err = stderr_of(&krait_render(dir.path(), &[]));
+    let err = render(dir.path()).err();
     assert!(err.contains("no meta.yaml in"), "{err}");
 }
 
 #[test]
 fn unknown_keys_warn_like_conda_build() {
     let dir = recipe("package:\n  name: foo\n  version: 1.0\nbuild:\n  numbr: 1\n");
-    let out = krait_render(dir.path(), &["--platform", "linux-64"]);
-    assert!(out.status.success());
+    let out = render(dir.path()).platform("linux-64").ok();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("meta.yaml:5:10: unknown key `build/numbr`"),
@@ -103,29 +100,15 @@ fn output_paths_and_python_matrix() {
     let dir = recipe(
         "package:\n  name: ext\n  version: 2.0\nrequirements:\n  host:\n    - python\n  run:\n    - python\n",
     );
-    let out = krait_render(
-        dir.path(),
-        &[
-            "--platform",
-            "linux-64",
-            "--python",
-            "3.11",
-            "--python",
-            "3.12",
-            "--output",
-            "--output-folder",
-            "/out",
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = render(dir.path())
+        .platform("linux-64")
+        .args(["--python", "3.11", "--python", "3.12"])
+        .args(["--output", "--output-folder", "/out"])
+        .stdout();
     // python is used (bare name in host), excluded from the hash; target_platform alone gives
     // no hash (`dependencies == ["target_platform"]`), so the string is py<XY>_<number>.
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
+        stdout,
         "/out/linux-64/ext-2.0-py311_0.conda\n/out/linux-64/ext-2.0-py312_0.conda\n"
     );
 }
@@ -135,22 +118,22 @@ fn variant_override_and_yaml_output() {
     let dir = recipe(
         "package:\n  name: withzlib\n  version: 1.0\nrequirements:\n  host:\n    - zlib\n  run:\n    - zlib\n",
     );
-    let out = krait_render(
-        dir.path(),
-        &["--platform", "osx-arm64", "--variant", "zlib=1.3"],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = render(dir.path())
+        .platform("osx-arm64")
+        .args(["--build-platform", "linux-64", "--variant", "zlib=1.3"])
+        .stdout();
     // The bare host requirement is pinned to the variant value, with `.*` appended.
     assert!(text.contains("- zlib 1.3.*"), "{text}");
     // Hash input {"target_platform": "osx-arm64", "zlib": "1.3"}.
     assert!(
         text.contains("string: h") && text.contains("zlib: '1.3'"),
         "{text}"
+    );
+    // The whole rendered model: the variant and hash input hold only zlib and target_platform
+    // (sha1 of their sorted JSON gives h60de8c3), the bare run requirement stays bare.
+    insta::assert_snapshot!(
+        "variant_override_yaml",
+        text.replace(&dir.path().display().to_string(), "[RECIPE]")
     );
 }
 
@@ -162,33 +145,18 @@ fn noarch_python_gets_conda_forge_pyhd8ed1ab() {
     let dir = recipe(
         "package:\n  name: purelib\n  version: 1.2.3\nbuild:\n  noarch: python\nrequirements:\n  host:\n    - python {{ python_min }}\n    - pip\n  run:\n    - python >={{ python_min }}\n",
     );
+    let config = dir.path().join("noarch.yaml");
     std::fs::write(
-        dir.path().join("noarch.yaml"),
+        &config,
         "channel_targets:\n  - conda-forge main\npython_min:\n  - '3.9'\n",
     )
     .unwrap();
-    let config = dir.path().join("noarch.yaml");
-    let out = krait_render(
-        dir.path(),
-        &[
-            "--platform",
-            "linux-64",
-            "--output",
-            "--output-folder",
-            "/out",
-            "-m",
-            config.to_str().unwrap(),
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "/out/noarch/purelib-1.2.3-pyhd8ed1ab_0.conda\n"
-    );
+    let stdout = render(dir.path())
+        .platform("linux-64")
+        .args(["--output", "--output-folder", "/out", "-m"])
+        .args([&config])
+        .stdout();
+    assert_eq!(stdout, "/out/noarch/purelib-1.2.3-pyhd8ed1ab_0.conda\n");
 }
 
 #[test]
@@ -203,13 +171,7 @@ fn selectors_in_included_templates_and_strict_second_pass() {
         "for linux  # [linux]\nfor windows  # [win]\n",
     )
     .unwrap();
-    let out = krait_render(dir.path(), &["--platform", "win-64", "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let json = render(dir.path()).platform("win-64").json();
     let output = &json[0]["outputs"][0];
     assert_eq!(output["about"]["summary"], "for windows");
     assert_eq!(output["build"]["script"], "echo inc-0.3");
@@ -219,7 +181,7 @@ fn selectors_in_included_templates_and_strict_second_pass() {
 fn error_lines_point_into_the_file_after_dropped_selector_lines() {
     // Lines 3-4 are dropped for linux-64; the bad version on line 6 is still reported there.
     let dir = recipe("package:\n  name: foo\n  # a comment\n  extra_line: 1  # [win]\n  other: 2  # [win]\n  version: 1.0-beta\n");
-    let err = stderr_of(&krait_render(dir.path(), &["--platform", "linux-64"]));
+    let err = render(dir.path()).platform("linux-64").err();
     assert!(
         err.contains("meta.yaml:6:12") && err.contains("invalid version"),
         "{err}"
@@ -231,13 +193,7 @@ fn datetime_and_time_modules() {
     let dir = recipe(
         "package:\n  name: nightly\n  version: {{ datetime.datetime.now().strftime('%Y.%m.%d') }}\nbuild:\n  number: {{ (time.time() > 0)|int }}\nabout:\n  summary: built in {{ datetime.date.today().year }}\n",
     );
-    let out = krait_render(dir.path(), &["--platform", "linux-64", "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let json = render(dir.path()).platform("linux-64").json();
     let output = &json[0]["outputs"][0];
     let today = chrono::Local::now();
     assert_eq!(
@@ -278,43 +234,22 @@ fn load_setup_py_data_runs_setup_py() {
         "from setuptools import setup\nVERSION = '.'.join(['4', '5', '6'])\nsetup(name='frompy', version=VERSION, install_requires=['six >=1.16'])\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_krait"))
-        .args([
-            "render",
-            "--platform",
-            "linux-64",
-            "--output",
-            "--output-folder",
-            "/o",
-        ])
-        .arg(dir.path())
-        .env_clear()
+    let stdout = render(dir.path())
+        .platform("linux-64")
+        .args(["--output", "--output-folder", "/o"])
         .env("PATH", path_with_test_python())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "/o/linux-64/frompy-4.5.6-0.conda\n"
-    );
+        .stdout();
+    assert_eq!(stdout, "/o/linux-64/frompy-4.5.6-0.conda\n");
 }
 
 #[test]
 fn load_setup_py_data_without_python_fails_clearly() {
     let dir = recipe("{% set data = load_setup_py_data() %}\npackage:\n  name: x\n  version: {{ data.version }}\n");
     std::fs::write(dir.path().join("setup.py"), "raise SystemExit(1)\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_krait"))
-        .args(["render", "--platform", "linux-64"])
-        .arg(dir.path())
-        .env_clear()
+    let err = render(dir.path())
+        .platform("linux-64")
         .env("PATH", "/nonexistent")
-        .output()
-        .unwrap();
-    let err = stderr_of(&out);
+        .err();
     assert!(
         err.contains("no python3/python is on PATH") && err.contains("meta.yaml:1:"),
         "{err}"
@@ -334,24 +269,19 @@ fn force_keys_ignore_version_and_underspecified_run() {
         "unused_key:\n  - a\nzlib:\n  - 1.3\nlibpng:\n  - 1.6\nignore_version:\n  - libpng\n",
     )
     .unwrap();
-    let out = krait_render(dir.path(), &["--platform", "linux-64", "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = render(dir.path())
+        .platform("linux-64")
+        .args(["--json"])
+        .ok();
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let output = &json[0]["outputs"][0];
     assert_eq!(output["build"]["string"], "ha117c7c_0");
     assert_eq!(
         output["requirements"]["host"],
-        serde_json::json!(["zlib 1.3.*", "libpng 1.6.*"])
+        json!(["zlib 1.3.*", "libpng 1.6.*"])
     );
     // Under-specified run specs get `.*` and a warning (ensure_valid_spec(warn=True)).
-    assert_eq!(
-        output["requirements"]["run"],
-        serde_json::json!(["libfoo 1.2.*"])
-    );
+    assert_eq!(output["requirements"]["run"], json!(["libfoo 1.2.*"]));
     assert!(String::from_utf8_lossy(&out.stderr).contains("adding .* to `libfoo 1.2`"));
 }
 
@@ -363,29 +293,15 @@ fn pin_compatible_stays_pending_and_numpy_xx_leaves_the_hash() {
     let dir = recipe(
         "package:\n  name: npext\n  version: 0.1\nrequirements:\n  host:\n    - python\n    - numpy\n  run:\n    - python\n    - {{ pin_compatible('numpy', max_pin='x.x') }}\n",
     );
-    let out = krait_render(
-        dir.path(),
-        &[
-            "--platform",
-            "linux-64",
-            "--json",
-            "--python",
-            "3.12",
-            "--variant",
-            "numpy=2.0",
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let json = render(dir.path())
+        .platform("linux-64")
+        .args(["--python", "3.12", "--variant", "numpy=2.0"])
+        .json();
     let output = &json[0]["outputs"][0];
     assert_eq!(output["build"]["string"], "np20py312_0");
     assert_eq!(
         output["requirements"]["run"][1],
-        serde_json::json!({"pin_compatible": {"name": "numpy", "min_pin": "x.x.x.x.x.x", "max_pin": "x.x", "lower_bound": null, "upper_bound": null, "exact": false}})
+        json!({"pin_compatible": {"name": "numpy", "min_pin": "x.x.x.x.x.x", "max_pin": "x.x", "lower_bound": null, "upper_bound": null, "exact": false}})
     );
     assert_eq!(output["requirements"]["run"][0], "python >=3.12,<3.13.0a0");
 }
@@ -396,38 +312,21 @@ fn values_print_like_python() {
     let dir = recipe(
         "package:\n  name: reprs\n  version: 1.0\nabout:\n  summary: \"{{ win }} {{ environ.get('UNSET_VAR') }} {{ ['a', 1] }}\"\n",
     );
-    let out = krait_render(dir.path(), &["--platform", "linux-64", "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let json = render(dir.path()).platform("linux-64").json();
     assert_eq!(
         json[0]["outputs"][0]["about"]["summary"],
         "False None ['a', 1]"
     );
 }
 
-/// `krait render --json` run from `cwd` with `HOME` set to `home`.
+/// `krait render --json` for linux-64 run from `cwd` with `HOME` set to `home`.
 fn render_from(cwd: &Path, home: &Path, recipe: &Path, extra: &[&str]) -> serde_json::Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_krait"))
-        .arg("render")
-        .arg(recipe)
-        .args(["--platform", "linux-64", "--json"])
+    render(recipe)
+        .platform("linux-64")
         .args(extra)
         .current_dir(cwd)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", home)
-        .output()
-        .expect("run krait");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+        .json()
 }
 
 #[test]
@@ -476,16 +375,13 @@ fn config_files_stack_like_conda_build() {
 
     // Without the ~/ and ./ files, `a` is undefined: proof that they were read above.
     let empty = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_krait"))
-        .arg("render")
-        .arg(dir.path())
-        .args(["--platform", "linux-64"])
+    let err = render(dir.path())
+        .platform("linux-64")
         .current_dir(empty.path())
-        .env_clear()
         .env("HOME", empty.path())
-        .output()
-        .unwrap();
-    assert!(stderr_of(&out).contains("undefined Jinja variable `a`"));
+        .env("PATH", "")
+        .err();
+    assert!(err.contains("undefined Jinja variable `a`"));
 
     // Rendering from the recipe folder reads its conda_build_config.yaml once, in the ./ place.
     let json = render_from(dir.path(), home.path(), dir.path(), &[]);
@@ -521,18 +417,12 @@ fn extra_final_and_parent_recipe() {
         "package:\n  name: pkg\n  version: 1.0\nrequirements:\n  run:\n    - {{ pin_subpackage('libpkg', exact=True) }}\noutputs:\n  - name: libpkg\nextra:\n  recipe-maintainers:\n    - someone\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_krait"))
-        .args(["render", "pkg-recipe", "--platform", "linux-64", "--json"])
+    // A relative recipe path, resolved against the working directory.
+    let json = render(Path::new("pkg-recipe"))
+        .platform("linux-64")
         .current_dir(parent.path())
-        .env_clear()
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        .env("PATH", "")
+        .json();
     let outputs = json[0]["outputs"].as_array().unwrap();
     let by_name = |name: &str| {
         outputs
@@ -544,7 +434,7 @@ fn extra_final_and_parent_recipe() {
     let path = std::fs::canonicalize(&dir).unwrap();
     assert_eq!(
         by_name("libpkg"),
-        serde_json::json!({
+        json!({
             "recipe-maintainers": ["someone"],
             "parent_recipe": {"name": "pkg", "path": path.display().to_string(), "version": "1.0"},
             "copy_test_source_files": true,
@@ -554,7 +444,7 @@ fn extra_final_and_parent_recipe() {
     // The implicit top-level metapackage is the recipe itself: no parent_recipe.
     assert_eq!(
         by_name("pkg"),
-        serde_json::json!({
+        json!({
             "recipe-maintainers": ["someone"],
             "copy_test_source_files": true,
             "final": true,
@@ -585,13 +475,7 @@ fn loaders_read_a_local_path_source() {
         "{% set match = load_file_regex(load_file='mylib/__init__.py', regex_pattern='__version__ = \"([^\"]+)\"') %}\n{% set project = load_file_data('pyproject.toml')['project'] %}\npackage:\n  name: {{ project['name'] }}\n  version: {{ match.group(1) }}\nsource:\n  path: ..\nrequirements:\n  run:\n{% for dep in project['dependencies'] %}\n    - {{ dep }}\n{% endfor %}\n",
     )
     .unwrap();
-    let out = krait_render(&recipe, &["--platform", "linux-64", "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let json = render(&recipe).platform("linux-64").json();
     let output = &json[0]["outputs"][0];
     assert_eq!(output["package"]["name"], "mylib");
     assert_eq!(output["package"]["version"], "2.3.4");
@@ -609,24 +493,18 @@ fn requirements_txt_gives_run_requirements_when_run_is_empty() {
         "# runtime\nRequests >= 2.31, <3\nfoo=1.2=h0\nbar ~= 1.4.2\nsix\n",
     )
     .unwrap();
-    let out = krait_render(dir.path(), &["--platform", "linux-64", "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let json = render(dir.path()).platform("linux-64").json();
     let reqs = &json[0]["outputs"][0]["requirements"];
     assert_eq!(
         reqs["run"],
-        serde_json::json!([
+        json!([
             "requests >=2.31,<3",
             "foo 1.2 h0",
             "bar >=1.4.2,==1.4.*",
             "six"
         ])
     );
-    assert_eq!(reqs["host"], serde_json::json!(["pip"]));
+    assert_eq!(reqs["host"], json!(["pip"]));
 
     // A recipe with run requirements keeps them.
     std::fs::write(
@@ -634,11 +512,10 @@ fn requirements_txt_gives_run_requirements_when_run_is_empty() {
         "package:\n  name: withtxt\n  version: 1.0\nrequirements:\n  run:\n    - attrs\n",
     )
     .unwrap();
-    let out = krait_render(dir.path(), &["--platform", "linux-64", "--json"]);
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let json = render(dir.path()).platform("linux-64").json();
     assert_eq!(
         json[0]["outputs"][0]["requirements"]["run"],
-        serde_json::json!(["attrs"])
+        json!(["attrs"])
     );
 
     // A line that is no requirement is an error at its line.
@@ -648,7 +525,7 @@ fn requirements_txt_gives_run_requirements_when_run_is_empty() {
         "package:\n  name: withtxt\n  version: 1.0\n",
     )
     .unwrap();
-    let err = stderr_of(&krait_render(dir.path(), &["--platform", "linux-64"]));
+    let err = render(dir.path()).platform("linux-64").err();
     assert!(
         err.contains("requirements.txt:2:1") && err.contains("`==1.0`"),
         "{err}"
@@ -664,32 +541,20 @@ fn output_types_conda_conda_v2_and_wheel() {
     let dir = recipe(
         "package:\n  name: multi\n  version: 1.0\noutputs:\n  - name: multi-whl\n    type: wheel\n    requirements:\n      host:\n        - setuptools\n  - name: multi-old\n    type: conda\n  - name: multi-new\n    type: conda_v2\n  - name: multi-lib\n",
     );
-    let out = krait_render(
-        dir.path(),
-        &[
-            "--platform",
-            "linux-64",
-            "--output",
-            "--output-folder",
-            "/o",
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = render(dir.path())
+        .platform("linux-64")
+        .args(["--output", "--output-folder", "/o"])
+        .stdout();
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
+        stdout,
         "/o/linux-64/multi-lib-1.0-0.conda\n/o/linux-64/multi-new-1.0-0.conda\n/o/linux-64/multi-old-1.0-0.tar.bz2\nwheel file for multi-whl in: /o/linux-64\n"
     );
-    let out = krait_render(dir.path(), &["--platform", "linux-64", "--json"]);
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let json = render(dir.path()).platform("linux-64").json();
     let wheel = &json[0]["outputs"][3];
     assert_eq!(wheel["type"], "wheel");
     assert_eq!(
         wheel["requirements"]["build"],
-        serde_json::json!(["pip", "python 3.12"])
+        json!(["pip", "python 3.12"])
     );
     assert!(json[0]["outputs"][0].get("type").is_none());
 
@@ -698,7 +563,7 @@ fn output_types_conda_conda_v2_and_wheel() {
         "package:\n  name: multi\n  version: 1.0\noutputs:\n  - name: multi-rpm\n    type: rpm\n",
     )
     .unwrap();
-    let err = stderr_of(&krait_render(dir.path(), &["--platform", "linux-64"]));
+    let err = render(dir.path()).platform("linux-64").err();
     assert!(
         err.contains("meta.yaml:6:11") && err.contains("unknown output type `rpm`"),
         "{err}"
@@ -713,16 +578,14 @@ fn app_section_is_kept() {
     let dir = recipe(
         "package:\n  name: gui\n  version: 1.0\napp:\n  entry: gui-launch\n  icon: icon.png\n  summary: A GUI\n  own_environment: True\n  colour: blue\n",
     );
-    let out = krait_render(dir.path(), &["--platform", "linux-64", "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = render(dir.path())
+        .platform("linux-64")
+        .args(["--json"])
+        .ok();
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         json[0]["outputs"][0]["app"],
-        serde_json::json!({"entry": "gui-launch", "icon": "icon.png", "summary": "A GUI", "own_environment": true, "colour": "blue"})
+        json!({"entry": "gui-launch", "icon": "icon.png", "summary": "A GUI", "own_environment": true, "colour": "blue"})
     );
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("meta.yaml:9:11: unknown key `app/colour`")
@@ -763,8 +626,7 @@ fn relative_source_path_becomes_absolute() {
         "package:\n  name: src\n  version: 1.0\nsource:\n  path: ../src/./lib\n",
     )
     .unwrap();
-    let out = krait_render(&dir, &["--platform", "linux-64", "--json"]);
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let json = render(&dir).platform("linux-64").json();
     let expected = std::path::absolute(parent.path().join("src/lib")).unwrap();
     assert_eq!(json[0]["source"][0]["path"], expected.display().to_string());
     std::fs::write(
@@ -772,7 +634,6 @@ fn relative_source_path_becomes_absolute() {
         "package:\n  name: src\n  version: 1.0\nsource:\n  - path: ../src/./lib\n",
     )
     .unwrap();
-    let out = krait_render(&dir, &["--platform", "linux-64", "--json"]);
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let json = render(&dir).platform("linux-64").json();
     assert_eq!(json[0]["source"][0]["path"], "../src/./lib");
 }

@@ -2,9 +2,11 @@
 //! built `krait` binary and checks the result against the hand-written `expected.yaml` next
 //! to each recipe (each expectation carries the conda-build rule that justifies it).
 
+mod common;
+
+use common::render::render;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 const PLATFORMS: [&str; 3] = ["linux-64", "osx-arm64", "win-64"];
 
@@ -12,34 +14,16 @@ fn recipes_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/recipes")
 }
 
-/// Run `krait render --json` for one recipe and platform with a controlled environment.
-fn render(recipe: &Path, platform: &str) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_krait"))
-        .arg("render")
-        .arg(recipe)
-        .args([
-            "--platform",
-            platform,
-            "--build-platform",
-            platform,
-            "--json",
-            "--quiet",
-        ])
-        .arg("-m")
-        .arg(recipes_dir().join("conda_build_config.yaml"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
+/// `krait render --json` of one recipe for one platform (built there), in a controlled
+/// environment.
+fn render_for(recipe: &Path, platform: &str) -> Value {
+    render(recipe)
+        .platform(platform)
+        .args(["--build-platform", platform, "--quiet", "-m"])
+        .args([recipes_dir().join("conda_build_config.yaml")])
         .env("ENVVARS_FAST", "1")
         .env("ENVVARS_TOKEN", "secret")
-        .output()
-        .expect("run krait");
-    assert!(
-        out.status.success(),
-        "krait render {} --platform {platform} failed:\n{}",
-        recipe.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("krait render --json prints JSON")
+        .json()
 }
 
 fn outputs(rendered: &Value) -> Vec<&Value> {
@@ -88,7 +72,7 @@ fn corpus_renders_as_expected() {
         .unwrap();
         let expected: Value = serde_json::to_value(expected).unwrap();
         for platform in PLATFORMS {
-            let rendered = render(recipe, platform);
+            let rendered = render_for(recipe, platform);
             let actual = outputs(&rendered);
             let wanted = expected[platform].as_array().cloned().unwrap_or_default();
             let actual_dists: Vec<String> = actual.iter().map(|o| dist(o)).collect();

@@ -2,6 +2,9 @@
 //! local repository, at HEAD or a `git_rev`; a remote (`file://`) `git_url` mirrored into the
 //! git cache; a `path` source at a repository's root; a repository without tags.
 
+mod common;
+
+use common::render::{render, Render};
 use std::path::Path;
 use std::process::Command;
 
@@ -49,29 +52,18 @@ about:
   summary: "{{ GIT_DESCRIBE_HASH }} {{ GIT_FULL_HASH }} {{ environ['GIT_DESCRIBE_TAG_PEP440'] }}"
 "#;
 
-fn render(recipe_dir: &Path, home: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_krait"))
-        .arg("render")
-        .arg(recipe_dir)
-        .args(["--platform", "linux-64", "--json"])
+/// `krait render --platform linux-64` from `home`, with krait's folders under it.
+fn render_in(recipe_dir: &Path, home: &Path) -> Render {
+    render(recipe_dir)
+        .platform("linux-64")
         .current_dir(home)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", home)
         .env("KRAIT_HOME", home.join(".krait"))
-        .output()
-        .expect("run krait")
 }
 
+/// The first output of a successful `--json` render.
 fn render_ok(recipe_dir: &Path, home: &Path) -> serde_json::Value {
-    let out = render(recipe_dir, home);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    json[0]["outputs"][0].clone()
+    render_in(recipe_dir, home).json()[0]["outputs"][0].clone()
 }
 
 fn write_recipe(dir: &Path, source: &str) {
@@ -119,9 +111,7 @@ fn git_url_to_a_local_repository_head_and_rev() {
         &recipe,
         &format!("git_url: {}\n  git_rev: v9", repo.path().display()),
     );
-    let out = render(&recipe, home.path());
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = render_in(&recipe, home.path()).err();
     assert!(
         err.contains("meta.yaml") && err.contains("git_rev `v9`"),
         "{err}"
@@ -200,18 +190,12 @@ fn git_url_without_git_on_path_is_a_clear_error() {
     let home = tempfile::tempdir().unwrap();
     let recipe = home.path().join("recipe");
     write_recipe(&recipe, &format!("git_url: {}", repo.path().display()));
-    let out = Command::new(env!("CARGO_BIN_EXE_krait"))
-        .arg("render")
-        .arg(&recipe)
-        .args(["--platform", "linux-64"])
+    let err = render(&recipe)
+        .platform("linux-64")
         .current_dir(home.path())
-        .env_clear()
         .env("PATH", "/nonexistent")
         .env("HOME", home.path())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+        .err();
     assert!(
         err.contains("meta.yaml: source: git_url") && err.contains("needs the git command"),
         "{err}"

@@ -1,6 +1,8 @@
 //! Whole-file writes that a `kill -9` cannot leave half done: write a temporary file beside the
 //! target, sync it, rename it into place. Temporaries left by a killed writer are swept later,
-//! once they are older than any write still in progress.
+//! once they are older than any write still in progress. The file gets the mode a plain create
+//! would (0666 less the umask), not the temporary file's private 0600: outputs are read by web
+//! servers and syncs running as other users.
 
 use std::io::Write;
 use std::path::Path;
@@ -11,9 +13,15 @@ const TEMPORARY_PREFIX: &str = ".imgpipe-tmp-";
 pub fn write(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let parent = target.parent().expect("output paths have a parent");
     std::fs::create_dir_all(parent)?;
-    let mut temporary = tempfile::Builder::new()
-        .prefix(TEMPORARY_PREFIX)
-        .tempfile_in(parent)?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(TEMPORARY_PREFIX);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // Passed to open(2), which applies the umask as for any create.
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let mut temporary = builder.tempfile_in(parent)?;
     temporary.write_all(bytes)?;
     temporary.as_file().sync_data()?;
     temporary.persist(target).map_err(|e| e.error)?;
@@ -79,5 +87,21 @@ mod tests {
         let after = SystemTime::now() + std::time::Duration::from_secs(1);
         assert_eq!(sweep(dir.path(), after).unwrap(), 1);
         assert!(!leftover.exists() && target.exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn written_files_get_the_mode_of_a_plain_create() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        std::fs::write(&plain, b"x").unwrap();
+        let target = dir.path().join("out/atomic");
+        write(&target, b"x").unwrap();
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&target), mode(&plain), "{:o}", mode(&target));
+        // Replacing a file keeps that mode too.
+        write(&target, b"y").unwrap();
+        assert_eq!(mode(&target), mode(&plain));
     }
 }

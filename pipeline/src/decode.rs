@@ -226,11 +226,15 @@ pub fn decode_upright(bytes: &[u8], limits: DecodeLimits) -> Result<DynamicImage
     Ok(image)
 }
 
-/// Decodes for measuring rather than for display: a JPEG whose shorter side is at least twice
-/// `min_side` is decoded at 1/2, 1/4 or 1/8 scale by the scaled IDCT (the smallest scale that
-/// keeps the shorter side at `min_side` or more), which skips most of the IDCT, upsampling and
-/// colour conversion and leaves less to convert and resize afterwards. PNG and WebP, and JPEGs
-/// too small to gain, are decoded at full size.
+/// Decodes for measuring rather than for display. A JPEG is decoded by libjpeg-turbo (through
+/// the mozjpeg crate), the library Pillow decodes with, so its pixels are Pillow's to the bit and
+/// a dHash agrees with ImageHash's even where two neighbouring cells nearly tie (zune-jpeg and
+/// jpeg-decoder differ from it by a level or more in 1-20 % of pixels: IDCT rounding, chroma
+/// upsampling, colour conversion). A JPEG whose shorter side is at least twice `min_side` is
+/// decoded at 1/2, 1/4 or 1/8 scale by the scaled IDCT (the smallest scale that keeps the
+/// shorter side at `min_side` or more), which skips most of the decoding work. PNG and WebP,
+/// and JPEGs in colour models other than grey and YCbCr/RGB (CMYK), are decoded at full size
+/// by the `image` crate.
 pub fn decode_reduced(
     bytes: &[u8],
     limits: DecodeLimits,
@@ -250,9 +254,10 @@ pub fn decode_reduced(
     };
     let eighths = [1, 2, 4]
         .into_iter()
-        .find(|&e| scaled(e).0.min(scaled(e).1) >= min_side);
-    let image = match (format, eighths) {
-        (ImageFormat::Jpeg, Some(eighths)) => decode_jpeg_scaled(bytes, scaled(eighths))?
+        .find(|&e| scaled(e).0.min(scaled(e).1) >= min_side)
+        .unwrap_or(8);
+    let image = match format {
+        ImageFormat::Jpeg => decode_jpeg_as_pillow(bytes, eighths as u8)?
             .map_or_else(|| decode_full(bytes, format, limits), Ok)?,
         _ => decode_full(bytes, format, limits)?,
     };
@@ -265,42 +270,51 @@ pub fn decode_reduced(
     })
 }
 
-/// Decodes a JPEG at the IDCT scale giving `size`; `None` for colour models other than grey
-/// and YCbCr/RGB (CMYK, 16-bit), which take the full-size path (as zune-jpeg decodes them).
-fn decode_jpeg_scaled(
-    bytes: &[u8],
-    (width, height): (u32, u32),
-) -> Result<Option<DynamicImage>, DecodeError> {
-    let corrupt = |error: jpeg_decoder::Error| {
-        corrupt(
-            ImageFormat::Jpeg,
-            image::ImageError::Decoding(image::error::DecodingError::new(
-                ImageFormat::Jpeg.into(),
-                error,
-            )),
-        )
+/// Decodes an inspected JPEG with libjpeg-turbo's defaults (as Pillow opens it: integer IDCT,
+/// fancy upsampling) at `eighths`/8 scale; `None` for colour models other than grey and
+/// YCbCr/RGB, which Pillow opens as CMYK. libjpeg reports fatal errors by unwinding, caught
+/// here; its warnings (for example corrupt entropy data it recovers from) are ignored, as
+/// Pillow ignores them.
+fn decode_jpeg_as_pillow(bytes: &[u8], eighths: u8) -> Result<Option<DynamicImage>, DecodeError> {
+    use mozjpeg::ColorSpace::{JCS_YCbCr, JCS_GRAYSCALE, JCS_RGB};
+    let decode = || -> std::io::Result<Option<DynamicImage>> {
+        let mut decompress = mozjpeg::Decompress::new_mem(bytes)?;
+        decompress.scale(eighths);
+        let grey = match decompress.color_space() {
+            JCS_GRAYSCALE => true,
+            JCS_YCbCr | JCS_RGB => false,
+            _ => return Ok(None),
+        };
+        let mut started = if grey {
+            decompress.grayscale()?
+        } else {
+            decompress.rgb()?
+        };
+        let (width, height) = (started.width() as u32, started.height() as u32);
+        let pixels: Vec<u8> = started.read_scanlines()?;
+        started.finish()?;
+        Ok(if grey {
+            image::GrayImage::from_raw(width, height, pixels).map(DynamicImage::ImageLuma8)
+        } else {
+            image::RgbImage::from_raw(width, height, pixels).map(DynamicImage::ImageRgb8)
+        })
     };
-    let mut decoder = jpeg_decoder::Decoder::new(bytes);
-    decoder.read_info().map_err(corrupt)?;
-    let pixel_format = decoder.info().map(|info| info.pixel_format);
-    let grey = match pixel_format {
-        Some(jpeg_decoder::PixelFormat::L8) => true,
-        Some(jpeg_decoder::PixelFormat::RGB24) => false,
-        _ => return Ok(None),
+    let message = match std::panic::catch_unwind(decode) {
+        // A short pixel buffer (which libjpeg should never return) takes the full-size path.
+        Ok(Ok(image)) => return Ok(image),
+        Ok(Err(error)) => error.to_string(),
+        Err(payload) => payload
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_else(|| "libjpeg failed".to_owned()),
     };
-    // Dimensions passed `inspect`, so they fit the decoder's u16 sizes.
-    let (out_width, out_height) = decoder
-        .scale(width as u16, height as u16)
-        .map_err(corrupt)?;
-    let pixels = decoder.decode().map_err(corrupt)?;
-    let (out_width, out_height) = (u32::from(out_width), u32::from(out_height));
-    let image = if grey {
-        image::GrayImage::from_raw(out_width, out_height, pixels).map(DynamicImage::ImageLuma8)
-    } else {
-        image::RgbImage::from_raw(out_width, out_height, pixels).map(DynamicImage::ImageRgb8)
-    };
-    // A short pixel buffer (which the decoder should never return) takes the full-size path.
-    Ok(image)
+    Err(corrupt(
+        ImageFormat::Jpeg,
+        image::ImageError::Decoding(image::error::DecodingError::new(
+            ImageFormat::Jpeg.into(),
+            message,
+        )),
+    ))
 }
 
 #[cfg(test)]
@@ -352,5 +366,22 @@ mod tests {
         assert!(decode_upright(&jpeg, DecodeLimits::default()).is_ok());
         let reduced = decode_reduced(&jpeg[..jpeg.len() / 3], DecodeLimits::default(), 8);
         assert_eq!(reduced.unwrap_err().reason(), "truncated-jpeg");
+    }
+
+    #[test]
+    fn libjpeg_errors_are_corrupt_images_not_panics() {
+        // A scan before any frame header: libjpeg's fatal error unwinds and is caught.
+        let error = decode_jpeg_as_pillow(b"\xFF\xD8\xFF\xDA\x00\x02\xFF\xD9", 8).unwrap_err();
+        assert_eq!(error.reason(), "corrupt-image");
+        assert!(error.to_string().contains("libjpeg"), "{error}");
+        let mut jpeg = Vec::new();
+        image::GrayImage::from_fn(48, 32, |x, y| image::Luma([(x * 5 + y) as u8]))
+            .write_to(&mut Cursor::new(&mut jpeg), ImageFormat::Jpeg)
+            .unwrap();
+        let grey = decode_jpeg_as_pillow(&jpeg, 4).unwrap().unwrap();
+        assert_eq!(
+            (grey.width(), grey.height(), grey.color()),
+            (24, 16, image::ColorType::L8)
+        );
     }
 }

@@ -27,6 +27,9 @@ pub struct DownloadOptions {
     pub backoff: Duration,
     /// Larger bodies are refused.
     pub max_bytes: u64,
+    /// Whether `file://` URLs are read. Off by default: a partner catalog is not trusted to
+    /// name files on this machine.
+    pub allow_file_urls: bool,
 }
 
 impl Default for DownloadOptions {
@@ -38,6 +41,7 @@ impl Default for DownloadOptions {
             retries: 3,
             backoff: Duration::from_millis(500),
             max_bytes: 50 * 1024 * 1024,
+            allow_file_urls: false,
         }
     }
 }
@@ -77,12 +81,10 @@ struct Fetched {
 /// fetches in one transaction. A slow host holds only its own slots: every other host's URLs
 /// keep being claimed as slots free up.
 pub async fn run(context: &Context, options: &DownloadOptions) -> StageResult<DownloadSummary> {
-    let client = reqwest::Client::builder()
-        .timeout(options.timeout)
-        .connect_timeout(options.timeout)
-        .user_agent(concat!("imgpipe/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| StageError::Other(format!("cannot build the HTTP client: {e}")))?;
+    // The HTTP client loads the system's TLS roots, which a machine without a CA store lacks:
+    // it is built when the first job that needs the network is claimed, so file:// catalogs
+    // run anywhere.
+    let mut client: Option<reqwest::Client> = None;
     let store = &context.store;
     let bar = progress::bar(
         store.work_count(Stage::Download).await? as usize,
@@ -108,12 +110,15 @@ pub async fn run(context: &Context, options: &DownloadOptions) -> StageResult<Do
                 }
                 continue;
             }
+            if client.is_none() && claimed.iter().any(|job| !job.item.1.url.starts_with("file:")) {
+                client = Some(http_client(options)?);
+            }
             for job in claimed {
                 let (client, blobs, options) =
                     (client.clone(), context.blobs.clone(), options.clone());
                 inflight.spawn(async move {
                     let (attempts, outcome) =
-                        fetch_with_retries(&client, &blobs, &job.item.1, &options).await;
+                        fetch_with_retries(client.as_ref(), &blobs, &job.item.1, &options).await;
                     (job, attempts, outcome)
                 });
             }
@@ -167,6 +172,15 @@ pub async fn run(context: &Context, options: &DownloadOptions) -> StageResult<Do
     Ok(summary)
 }
 
+fn http_client(options: &DownloadOptions) -> StageResult<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(options.timeout)
+        .connect_timeout(options.timeout)
+        .user_agent(concat!("imgpipe/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| StageError::Other(format!("cannot build the HTTP client: {e}")))
+}
+
 /// Per-host limits key on scheme, host and port; local files share one key.
 pub fn host_key(url: &str) -> String {
     match url::Url::parse(url) {
@@ -181,7 +195,7 @@ pub fn host_key(url: &str) -> String {
 }
 
 async fn fetch_with_retries(
-    client: &reqwest::Client,
+    client: Option<&reqwest::Client>,
     blobs: &BlobStore,
     job: &DownloadJob,
     options: &DownloadOptions,
@@ -245,7 +259,7 @@ async fn store_body(blobs: &BlobStore, fetched: Fetched) -> DownloadOutcome {
 }
 
 async fn fetch_once(
-    client: &reqwest::Client,
+    client: Option<&reqwest::Client>,
     blobs: &BlobStore,
     job: &DownloadJob,
     options: &DownloadOptions,
@@ -253,8 +267,10 @@ async fn fetch_once(
     let url =
         url::Url::parse(&job.url).map_err(|e| Failure::permanent("bad-url", e.to_string()))?;
     if url.scheme() == "file" {
+        refuse_file_url_unless_allowed(&url, options)?;
         return fetch_file(&url, options).await;
     }
+    let client = client.ok_or_else(|| Failure::permanent("no-http-client", url.to_string()))?;
     let mut request = client.get(url);
     // Conditional only when we still hold the body the validators describe.
     let held = match job.sha256.as_deref() {
@@ -333,6 +349,22 @@ fn too_large(length: u64, max: u64) -> Failure {
         "too-large-body",
         format!("body of at least {length} bytes exceeds the maximum of {max} (--max-bytes)"),
     )
+}
+
+fn refuse_file_url_unless_allowed(
+    url: &url::Url,
+    options: &DownloadOptions,
+) -> Result<(), Failure> {
+    if options.allow_file_urls {
+        return Ok(());
+    }
+    Err(Failure::permanent(
+        "file-url-refused",
+        format!(
+            "{url}: a catalog may not read this machine's files unless --allow-file-urls is given \
+             (then --retry-failed fetches it again)"
+        ),
+    ))
 }
 
 async fn fetch_file(url: &url::Url, options: &DownloadOptions) -> Result<Fetched, Failure> {

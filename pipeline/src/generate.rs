@@ -1,7 +1,7 @@
 //! The generate stage: render every kept image in each configured size, format and quality,
 //! with fast_image_resize. Outputs go to `<out>/<hotel>/<image>/<config>.<ext>` (a folder or
-//! object storage); one whose recorded digest (source + configuration) is current and whose
-//! object exists is skipped.
+//! object storage), the hotel group id escaped by [`crate::paths::id_component`]; one whose
+//! recorded digest (source + configuration) is current and whose object exists is skipped.
 
 use std::path::Path;
 
@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::blobstore::hex;
 use crate::decode::{self, DecodeLimits};
+use crate::paths::id_component;
 use crate::progress;
 use crate::storage::Storage;
 use crate::store::{RankedImage, Stage};
@@ -287,7 +288,7 @@ pub struct GenerateSummary {
 pub fn output_key(hotel_group: &str, sha256: &str, config: &OutputConfig) -> String {
     format!(
         "{}/{}/{}.{}",
-        safe_component(hotel_group),
+        id_component(hotel_group),
         &sha256[..16],
         config.name,
         config.format.extension()
@@ -456,21 +457,6 @@ pub async fn run(
     Ok(summary)
 }
 
-/// Hotel ids come from partners: keep them to a safe file-name alphabet.
-fn safe_component(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect::<String>()
-        .trim_start_matches('.')
-        .to_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -496,7 +482,6 @@ mod tests {
         assert_eq!(size(Mode::Crop, Format::Webp), (300, 300));
         assert_eq!(size(Mode::Crop, Format::WebpLossless), (300, 300));
         assert_eq!(default_configs().len(), 14);
-        assert_eq!(safe_component("../h 1"), "_h_1");
     }
 
     #[test]

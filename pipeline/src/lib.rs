@@ -11,6 +11,7 @@ pub mod download;
 pub mod eval;
 pub mod fingerprint;
 pub mod generate;
+pub mod paths;
 pub mod prioritise;
 pub mod progress;
 pub mod quality;

@@ -184,6 +184,9 @@ struct DownloadArgs {
     /// Queue failed downloads again first.
     #[arg(long)]
     retry_failed: bool,
+    /// Read file:// URLs in catalogs (refused by default: catalogs come from partners).
+    #[arg(long)]
+    allow_file_urls: bool,
 }
 
 impl DownloadArgs {
@@ -195,6 +198,7 @@ impl DownloadArgs {
             retries: self.retries,
             backoff: Duration::from_millis(self.backoff_ms),
             max_bytes: self.max_bytes,
+            allow_file_urls: self.allow_file_urls,
         }
     }
 }

@@ -1,5 +1,7 @@
 """The ``hotel-ingest`` command: normalise partner catalogs and run imgpipe over them."""
 
+from __future__ import annotations
+
 import argparse
 import json
 import os
@@ -8,22 +10,26 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any, List, Optional, Sequence, Set, Tuple
 
 from . import __version__, adapters
 
+Partner = Tuple[str, Path]
 
-def partner_catalog(text):
+
+def partner_catalog(text: str) -> Partner:
     name, sep, path = text.partition("=")
     if not sep or not name or not path:
         raise argparse.ArgumentTypeError(f"{text!r}: give PARTNER=FILE")
     return name, Path(path)
 
 
-def normalise(partners, folder):
+def normalise(partners: Sequence[Partner], folder: Path) -> Tuple[List[Partner], List[str]]:
     """Writes one imgpipe catalog per partner into folder; returns [(partner, file)] and the
     hotel groups they list."""
     folder.mkdir(parents=True, exist_ok=True)
-    written, groups = [], set()
+    written: List[Partner] = []
+    groups: Set[str] = set()
     for name, path in partners:
         catalog = adapters.read(path)
         for problem in catalog.problems:
@@ -35,7 +41,7 @@ def normalise(partners, folder):
     return written, sorted(groups)
 
 
-def imgpipe(args, state, *rest):
+def imgpipe(args: argparse.Namespace, state: Path, *rest: str) -> Any:
     binary = args.imgpipe or shutil.which("imgpipe")
     if binary is None:
         raise SystemExit("hotel-ingest: imgpipe is not on PATH (install the imgpipe package or pass --imgpipe)")
@@ -46,7 +52,7 @@ def imgpipe(args, state, *rest):
     return json.loads(done.stdout)
 
 
-def run(args):
+def run(args: argparse.Namespace) -> None:
     started = time.monotonic()
     state = args.state
     state.mkdir(parents=True, exist_ok=True)
@@ -82,7 +88,7 @@ def run(args):
     print(f"outputs in {args.out}, state in {state}")
 
 
-def main(argv=None):
+def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(prog="hotel-ingest", description=__doc__)
     parser.add_argument("--version", action="version", version=f"hotel-ingest {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)

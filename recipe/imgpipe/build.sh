@@ -15,6 +15,13 @@ printf '\n[workspace]\n\n' >> Cargo.toml
 awk '/^\[/ { keep = ($0 == "[profile.release]") } keep' "$repo/Cargo.toml" >> Cargo.toml
 cp "$repo/Cargo.lock" Cargo.lock
 export CARGO_TARGET_DIR="${KRAIT_CARGO_TARGET_DIR:-$repo/target}"
-cargo build --release --bin imgpipe
+# Rust programs link the unwinder of libgcc_s.so.1 (gcc's runtime, which no package of this
+# channel provides and a bare glibc system lacks). Linked statically instead (libgcc_eh.a, as
+# Rust's crt-static targets do), imgpipe needs glibc's libraries only. `cargo rustc` gives
+# these flags to the final link alone: dependencies keep their cached builds.
+static_libgcc="$SRC_DIR/static-libgcc"
+mkdir -p "$static_libgcc"
+ln -sf "$(${CC:-cc} -print-file-name=libgcc_eh.a)" "$static_libgcc/libgcc_s.a"
+cargo rustc --release --bin imgpipe -- -C link-arg=-static-libgcc -L "native=$static_libgcc"
 mkdir -p "$PREFIX/bin"
 cp "$CARGO_TARGET_DIR/release/imgpipe" "$PREFIX/bin/imgpipe"

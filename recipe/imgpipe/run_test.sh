@@ -57,7 +57,7 @@ for photo in a b a-bright; do png "$work/$photo.png" "$photo"; done
   for photo in a b a-bright; do echo "H1,hotel-1,file://$work/$photo.png,$photo"; done
 } > "$work/partner.csv"
 
-imgpipe --quiet --db "$work/state.db" --store "$work/store" run \
+imgpipe --quiet --db "$work/state.db" --store "$work/store" run --allow-file-urls \
   --catalog "partner=$work/partner.csv" --out "$work/out"
 status=$(imgpipe --db "$work/state.db" --json status)
 echo "$status"

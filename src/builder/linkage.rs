@@ -3,7 +3,9 @@
 //! Overlinking: every shared library an ELF file of the package needs (`DT_NEEDED`) must come
 //! from the package itself, the host environment (through the file's RPATH/RUNPATH or the
 //! `rpaths` folders), or the system (glibc, or a conda compiler's sysroot). Anything else is
-//! reported: a warning, or an error with `build/error_overlinking`.
+//! reported: a warning, or an error with `build/error_overlinking`; a library that only the
+//! build machine's own system provides (`libssl.so.3` from /usr/lib) is reported as such, since
+//! the package would work here and fail on a machine without it.
 //! `build/missing_dso_whitelist` globs, matched against `$RPATH/<lib>` as conda-build writes
 //! them, silence a library.
 //!
@@ -21,9 +23,10 @@ use rattler_conda_types::PrefixRecord;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-/// Libraries of the C runtime that every Linux system provides; conda-build finds them in the
-/// sysroot of its compilers, which a build with the system compiler does not have.
-const SYSTEM_LIBRARIES: &[&str] = &[
+/// glibc's own libraries, which every Linux system has (conda-build finds them in the sysroot
+/// of its compilers, which a build with the system compiler does not have). `libcrypt.so.1` is
+/// not among them: current distributions ship it from libxcrypt, a package of its own.
+const GLIBC_LIBRARIES: &[&str] = &[
     "libc.so.6",
     "libm.so.6",
     "libdl.so.2",
@@ -32,14 +35,37 @@ const SYSTEM_LIBRARIES: &[&str] = &[
     "libutil.so.1",
     "libresolv.so.2",
     "libnsl.so.1",
-    "libcrypt.so.1",
     "libanl.so.1",
     "libmvec.so.1",
+    "libBrokenLocale.so.1",
+    "libthread_db.so.1",
     "ld-linux-x86-64.so.2",
     "ld-linux-aarch64.so.1",
     "ld64.so.2",
     "ld-linux.so.2",
 ];
+
+/// Folders where the build machine's own loader finds libraries that no environment provides.
+const SYSTEM_LIBRARY_DIRS: &[&str] = &[
+    "/lib64",
+    "/usr/lib64",
+    "/lib/x86_64-linux-gnu",
+    "/usr/lib/x86_64-linux-gnu",
+    "/lib/aarch64-linux-gnu",
+    "/usr/lib/aarch64-linux-gnu",
+    "/lib",
+    "/usr/lib",
+    "/usr/local/lib",
+];
+
+/// Where the build machine's system has `library`, if it does: a file of the package linking
+/// it works here, and nowhere the library is missing or another version.
+fn found_on_build_system(library: &str) -> Option<PathBuf> {
+    SYSTEM_LIBRARY_DIRS
+        .iter()
+        .map(|dir| Path::new(dir).join(library))
+        .find(|path| path.exists())
+}
 
 /// What the dynamic section of an ELF file asks of the loader.
 struct DynamicLinkage {
@@ -250,18 +276,25 @@ impl LinkageCheck<'_> {
                 if let Some(owner) = in_host.as_ref().and_then(|path| owners.get(path)) {
                     used.insert(owner.clone());
                 }
-                let found = SYSTEM_LIBRARIES.contains(&library.as_str())
+                let found = GLIBC_LIBRARIES.contains(&library.as_str())
                     || self.in_package(library)
                     || in_host.is_some()
                     || sysroots.iter().any(|s| s.join(library).exists())
                     || self.whitelisted(library);
                 if !found {
-                    let message = format!(
+                    let mut message = format!(
                         "({},{}): $RPATH/{library} not found in packages, sysroot(s) nor the \
                          missing_dso_whitelist",
                         self.package,
                         file.display()
                     );
+                    if let Some(system) = found_on_build_system(library) {
+                        message.push_str(&format!(
+                            "; only the build machine's system has it ({}): add the package \
+                             that provides it to the host requirements",
+                            system.display()
+                        ));
+                    }
                     tracing::warn!("{message}");
                     missing.push(message);
                 }

@@ -6,6 +6,7 @@
 //! added to the host prefix, package each output, index the output folder, and test.
 
 pub mod convert;
+pub mod glibc;
 pub mod linkage;
 pub mod package;
 pub mod python;
@@ -31,13 +32,14 @@ pub enum BuildError {
     #[diagnostic(transparent)]
     Recipe(#[from] crate::recipe::RecipeError),
     #[error("source: {0}")]
-    Source(String),
+    #[diagnostic(transparent)]
+    Source(#[from] source::SourceError),
     #[error("the build script failed with exit code {code}; see {log}")]
     ScriptFailed { code: i32, log: PathBuf },
-    #[error("cannot create the {which} environment: {message}")]
+    #[error("cannot create the {which} environment: {source}")]
     Environment {
         which: &'static str,
-        message: String,
+        source: Box<crate::env::EnvError>,
     },
     #[error("output {output}: cannot tell how to run its script {script}")]
     #[diagnostic(help(
@@ -49,8 +51,48 @@ pub enum BuildError {
         "`krait build` moves such a package to the output folder's broken/ subfolder; `krait test` leaves it in place"
     ))]
     TestFailed(String),
-    #[error("{0}")]
-    Io(String),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot run {program}: {source}")]
+    Spawn {
+        program: &'static str,
+        source: std::io::Error,
+    },
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    #[error(transparent)]
+    Walk(#[from] walkdir::Error),
+    #[error("{}: {source}", path.display())]
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("patchelf is needed to relocate {}: {source}", file.display())]
+    PatchelfMissing {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("patchelf could not set the RPATH of {}", .0.display())]
+    Rpath(PathBuf),
+    #[error("bad build timestamp: {0}")]
+    Timestamp(#[source] jiff::Error),
+    #[error("build/entry_points: {0:?} is not of the form `name = module:function`")]
+    EntryPoint(String),
+    #[error("about/license_file {license} exists neither in the source folder {} nor in the recipe folder {}", src_dir.display(), recipe_dir.display())]
+    LicenseFile {
+        license: String,
+        src_dir: PathBuf,
+        recipe_dir: PathBuf,
+    },
+    #[error("{output}: test/script {script:?} {problem}")]
+    TestScript {
+        output: String,
+        script: String,
+        problem: String,
+    },
     #[error("shared libraries not found:\n{0}")]
     #[diagnostic(help(
         "add them to the host requirements, or list them in build/missing_dso_whitelist"
@@ -77,6 +119,16 @@ pub enum BuildError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Upload(#[from] crate::channel::upload::UploadError),
+}
+
+impl BuildError {
+    /// An I/O error on `path`, for `map_err`.
+    pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
+        move |source| BuildError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
 }
 
 /// How to build.
@@ -116,7 +168,7 @@ pub fn find_recipes(paths: &[PathBuf]) -> Result<Vec<Recipe>, BuildError> {
             continue;
         }
         let mut found: Vec<PathBuf> = std::fs::read_dir(path)
-            .map_err(|e| BuildError::Io(format!("{}: {e}", path.display())))?
+            .map_err(BuildError::io(path))?
             .flatten()
             .map(|e| e.path())
             .filter(|p| p.join("meta.yaml").is_file())
@@ -251,9 +303,9 @@ pub fn build(paths: &[PathBuf], options: &BuildOptions) -> Result<Vec<Built>, Bu
     }
     let rendered = build_order(rendered)?;
     std::fs::create_dir_all(&options.output_folder)
-        .map_err(|e| BuildError::Io(format!("{}: {e}", options.output_folder.display())))?;
+        .map_err(BuildError::io(&options.output_folder))?;
     reindex(&options.output_folder)?;
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| BuildError::Io(e.to_string()))?;
+    let runtime = tokio::runtime::Runtime::new().map_err(BuildError::Runtime)?;
     let mut built = Vec::new();
     for (recipe, variants) in rendered {
         for variant in variants {
@@ -323,8 +375,8 @@ fn create_env(
     specs: Vec<MatchSpec>,
     which: &'static str,
 ) -> Result<Vec<PrefixRecord>, BuildError> {
-    std::fs::create_dir_all(prefix.join("conda-meta"))
-        .map_err(|e| BuildError::Io(e.to_string()))?;
+    let conda_meta = prefix.join("conda-meta");
+    std::fs::create_dir_all(&conda_meta).map_err(BuildError::io(&conda_meta))?;
     if !specs.is_empty() {
         let options = RunOptions {
             yes: true,
@@ -341,12 +393,12 @@ fn create_env(
             ))
             .map_err(|e| BuildError::Environment {
                 which,
-                message: e.to_string(),
+                source: Box::new(e),
             })?;
     }
     crate::env::prefix::installed(prefix).map_err(|e| BuildError::Environment {
         which,
-        message: e.to_string(),
+        source: Box::new(e.into()),
     })
 }
 
@@ -489,11 +541,10 @@ fn build_variant(
     // Named after the output, not the time, so that the prefix baked into files (and so the
     // archive) is the same when the same recipe is built again.
     let root = options.croot.join(top.dist_name());
-    let io = |e: std::io::Error| BuildError::Io(format!("{}: {e}", root.display()));
     if root.exists() {
-        std::fs::remove_dir_all(&root).map_err(io)?;
+        std::fs::remove_dir_all(&root).map_err(BuildError::io(&root))?;
     }
-    std::fs::create_dir_all(&root).map_err(io)?;
+    std::fs::create_dir_all(&root).map_err(BuildError::io(&root))?;
     let work = root.join("work");
     source::fetch_all(
         &variant.source,
@@ -612,7 +663,16 @@ fn build_variant(
             }
         }
         files.sort();
-        let (depends, constrains) = run_requirements(output, &build_env, &host_env, merged);
+        let (mut depends, constrains) = run_requirements(output, &build_env, &host_env, merged);
+        if output.build.noarch.is_none() {
+            glibc::add_glibc_requirement(
+                &mut depends,
+                &constrains,
+                output.build.ignore_glibc_detection,
+                &host_prefix,
+                &files,
+            );
+        }
         let input = PackageInput {
             variant,
             output,
@@ -654,9 +714,9 @@ fn build_variant(
                 options.quiet,
             ) {
                 let broken = options.output_folder.join("broken");
-                std::fs::create_dir_all(&broken).map_err(io)?;
+                std::fs::create_dir_all(&broken).map_err(BuildError::io(&broken))?;
                 let moved = broken.join(archive.file_name().unwrap_or_default());
-                std::fs::rename(&archive, &moved).map_err(io)?;
+                std::fs::rename(&archive, &moved).map_err(BuildError::io(&moved))?;
                 reindex(&options.output_folder)?;
                 return Err(e);
             }

@@ -48,8 +48,8 @@ pub struct PackageInput<'a> {
     pub format: ArchiveFormat,
 }
 
-fn io(path: &Path) -> impl Fn(std::io::Error) -> BuildError + '_ {
-    move |e| BuildError::Io(format!("{}: {e}", path.display()))
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
+    BuildError::io(path)
 }
 
 fn glob_matches(globs: &[String], path: &Path) -> bool {
@@ -101,11 +101,11 @@ fn relocate_elf(
     {
         Ok(out) if out.status.success() => out,
         Ok(_) => return Ok(()), // not a dynamic object patchelf understands (static, object file)
-        Err(e) => {
-            return Err(BuildError::Io(format!(
-                "patchelf is needed to relocate {}: {e}",
-                rel.display()
-            )))
+        Err(source) => {
+            return Err(BuildError::PatchelfMissing {
+                file: rel.to_path_buf(),
+                source,
+            })
         }
     };
     let current = String::from_utf8_lossy(&out.stdout).trim().to_string();
@@ -142,12 +142,12 @@ fn relocate_elf(
         .arg(entries.join(":"))
         .arg(path)
         .status()
-        .map_err(|e| BuildError::Io(format!("patchelf: {e}")))?;
+        .map_err(|source| BuildError::Spawn {
+            program: "patchelf",
+            source,
+        })?;
     if !status.success() {
-        return Err(BuildError::Io(format!(
-            "patchelf could not set the RPATH of {}",
-            rel.display()
-        )));
+        return Err(BuildError::Rpath(rel.to_path_buf()));
     }
     Ok(())
 }
@@ -370,8 +370,8 @@ pub fn write_package(
         .collect();
     members.sort();
     normalise_modes(staging)?;
-    let timestamp = jiff::Timestamp::from_millisecond(input.timestamp_ms)
-        .map_err(|e| BuildError::Io(e.to_string()))?;
+    let timestamp =
+        jiff::Timestamp::from_millisecond(input.timestamp_ms).map_err(BuildError::Timestamp)?;
     let tmp = tempfile::NamedTempFile::new_in(&subdir_dir).map_err(io(&subdir_dir))?;
     let file = tmp.reopen().map_err(io(&subdir_dir))?;
     match input.format {
@@ -395,8 +395,7 @@ pub fn write_package(
         ),
     }
     .map_err(io(&archive))?;
-    tmp.persist(&archive)
-        .map_err(|e| BuildError::Io(format!("{}: {}", archive.display(), e.error)))?;
+    tmp.persist(&archive).map_err(|e| io(&archive)(e.error))?;
     Ok(archive)
 }
 
@@ -413,7 +412,7 @@ fn normalise_modes(staging: &Path) -> Result<(), BuildError> {
         }
         let mode = entry
             .metadata()
-            .map_err(|e| BuildError::Io(e.to_string()))?
+            .map_err(BuildError::from)?
             .permissions()
             .mode();
         let owner = mode & 0o700;
@@ -442,12 +441,10 @@ fn copy_license_files(input: &PackageInput<'_>, info: &Path) -> Result<(), Build
             .iter()
             .map(|root| root.join(license))
             .find(|p| p.exists())
-            .ok_or_else(|| {
-                BuildError::Io(format!(
-                    "about/license_file {license} exists neither in the source folder {} nor in the recipe folder {}",
-                    input.src_dir.display(),
-                    input.variant.recipe_dir.display()
-                ))
+            .ok_or_else(|| BuildError::LicenseFile {
+                license: license.to_string(),
+                src_dir: input.src_dir.to_path_buf(),
+                recipe_dir: input.variant.recipe_dir.clone(),
             })?;
         let name = if Path::new(license).is_absolute() || license.starts_with('.') {
             renamed += 1;
@@ -591,18 +588,17 @@ fn own_test_scripts(
         let name = names
             .into_iter()
             .find(|name| name.strip_prefix("run_test.") == Some(extension))
-            .ok_or_else(|| {
-                BuildError::Io(format!(
-                    "{}: test/script {script:?} must end in .sh, .bat, .py or .pl",
-                    input.output.package.name.as_source()
-                ))
+            .ok_or_else(|| BuildError::TestScript {
+                output: input.output.package.name.as_source().to_string(),
+                script: script.to_string(),
+                problem: "must end in .sh, .bat, .py or .pl".into(),
             })?;
         if !path.is_file() {
-            return Err(BuildError::Io(format!(
-                "{}: test/script {script:?} is not a file in {}",
-                input.output.package.name.as_source(),
-                recipe.display()
-            )));
+            return Err(BuildError::TestScript {
+                output: input.output.package.name.as_source().to_string(),
+                script: script.to_string(),
+                problem: format!("is not a file in {}", recipe.display()),
+            });
         }
         own.insert(name, path);
     }

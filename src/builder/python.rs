@@ -28,11 +28,7 @@ struct EntryPoint<'a> {
 }
 
 fn parse_entry_point(text: &str) -> Result<EntryPoint<'_>, BuildError> {
-    let invalid = || {
-        BuildError::Io(format!(
-            "build/entry_points: {text:?} is not of the form `name = module:function`"
-        ))
-    };
+    let invalid = || BuildError::EntryPoint(text.to_string());
     let (name, target) = text.split_once('=').ok_or_else(invalid)?;
     let (module, func) = target.split_once(':').ok_or_else(invalid)?;
     let (name, module, func) = (name.trim(), module.trim(), func.trim());
@@ -58,7 +54,7 @@ pub fn write_entry_points(host_prefix: &Path, entry_points: &[String]) -> Result
         return Ok(());
     }
     let bin = host_prefix.join("bin");
-    std::fs::create_dir_all(&bin).map_err(|e| BuildError::Io(format!("{}: {e}", bin.display())))?;
+    std::fs::create_dir_all(&bin).map_err(BuildError::io(&bin))?;
     for text in entry_points {
         let entry = parse_entry_point(text)?;
         let import_name = entry.func.split('.').next().unwrap_or(entry.func);
@@ -71,12 +67,12 @@ pub fn write_entry_points(host_prefix: &Path, entry_points: &[String]) -> Result
                 .replace("{func}", entry.func)
         );
         let path = bin.join(entry.name);
-        let io = |e: std::io::Error| BuildError::Io(format!("{}: {e}", path.display()));
         if path.is_symlink() {
-            std::fs::remove_file(&path).map_err(io)?;
+            std::fs::remove_file(&path).map_err(BuildError::io(&path))?;
         }
-        std::fs::write(&path, script).map_err(io)?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o775)).map_err(io)?;
+        std::fs::write(&path, script).map_err(BuildError::io(&path))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o775))
+            .map_err(BuildError::io(&path))?;
     }
     Ok(())
 }

@@ -118,7 +118,6 @@ pub fn output_script(
     script_name: &str,
     work: &Path,
 ) -> Result<String, BuildError> {
-    let io = |e: std::io::Error| BuildError::Io(format!("{script_name}: {e}"));
     let source = recipe_dir.join(script_name);
     let extension = Path::new(script_name)
         .extension()
@@ -126,7 +125,9 @@ pub fn output_script(
         .map(str::to_ascii_lowercase);
     let interpreter = match (output.script_interpreter.as_deref(), extension.as_deref()) {
         (Some(given), _) => given.split_whitespace().collect::<Vec<_>>().join(" "),
-        (None, Some("sh")) => return std::fs::read_to_string(&source).map_err(io),
+        (None, Some("sh")) => {
+            return std::fs::read_to_string(&source).map_err(BuildError::io(&source))
+        }
         (None, Some("py")) => "python".to_string(),
         (None, _) => {
             return Err(BuildError::NoInterpreter {
@@ -160,11 +161,9 @@ pub fn run(
         })
         .collect();
     let body = format!("set -e\n{activate}set -x\ncd \"$SRC_DIR\"\n{script}\n");
-    std::fs::write(&script_path, body)
-        .map_err(|e| BuildError::Io(format!("{}: {e}", script_path.display())))?;
+    std::fs::write(&script_path, body).map_err(BuildError::io(&script_path))?;
     let log_path = dirs.work.join(format!("{log_name}.log"));
-    let mut log = std::fs::File::create(&log_path)
-        .map_err(|e| BuildError::Io(format!("{}: {e}", log_path.display())))?;
+    let mut log = std::fs::File::create(&log_path).map_err(BuildError::io(&log_path))?;
     let mut child = Command::new("bash")
         .arg(&script_path)
         .env_clear()
@@ -174,7 +173,10 @@ pub fn run(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| BuildError::Io(format!("bash: {e}")))?;
+        .map_err(|source| BuildError::Spawn {
+            program: "bash",
+            source,
+        })?;
     let stderr = child.stderr.take().expect("piped");
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     let tx_err = tx.clone();
@@ -197,7 +199,10 @@ pub fn run(
     }
     let _ = out_thread.join();
     let _ = err_thread.join();
-    let status = child.wait().map_err(|e| BuildError::Io(e.to_string()))?;
+    let status = child.wait().map_err(|source| BuildError::Spawn {
+        program: "bash",
+        source,
+    })?;
     if !status.success() {
         return Err(BuildError::ScriptFailed {
             code: status.code().unwrap_or(-1),

@@ -8,8 +8,56 @@ use crate::recipe::model::Source;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn failed(message: impl Into<String>) -> BuildError {
-    BuildError::Source(message.into())
+/// What can go wrong while fetching, unpacking, cloning or patching a source.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum SourceError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot run {program}: {source}")]
+    Spawn {
+        program: &'static str,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Walk(#[from] walkdir::Error),
+    #[error("{url}: {message}")]
+    Hash { url: String, message: String },
+    #[error("no source URL could be fetched: {0}")]
+    NoUrl(String),
+    #[error("cannot extract {}: {source}", archive.display())]
+    ExtractRun {
+        archive: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot extract {}: exit {status}", archive.display())]
+    Extract {
+        archive: PathBuf,
+        status: std::process::ExitStatus,
+    },
+    #[error("source path {} does not exist", .0.display())]
+    MissingPath(PathBuf),
+    #[error("{command}: {stderr}")]
+    Command { command: String, stderr: String },
+    #[error("patch {} does not exist", .0.display())]
+    MissingPatch(PathBuf),
+    #[error("patch {} does not apply at any strip level 0-3", .0.display())]
+    PatchFailed(PathBuf),
+}
+
+/// An I/O error on `path`, for `map_err`.
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SourceError + '_ {
+    move |source| SourceError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A program that could not be started, for `map_err`.
+fn spawn(program: &'static str) -> impl FnOnce(std::io::Error) -> SourceError {
+    move |source| SourceError::Spawn { program, source }
 }
 
 /// Downloads source URLs with krait's channel client, so `.condarc`'s `proxy_servers`,
@@ -39,13 +87,13 @@ pub fn fetch_all(
     cache: &Path,
     downloader: &Downloader,
 ) -> Result<(), BuildError> {
-    std::fs::create_dir_all(work).map_err(|e| failed(format!("{}: {e}", work.display())))?;
+    std::fs::create_dir_all(work).map_err(io(work))?;
     for source in sources {
         let dest = match &source.folder {
             Some(folder) => work.join(folder),
             None => work.to_path_buf(),
         };
-        std::fs::create_dir_all(&dest).map_err(|e| failed(format!("{}: {e}", dest.display())))?;
+        std::fs::create_dir_all(&dest).map_err(io(&dest))?;
         if !source.url.is_empty() {
             let (archive, file_name) = fetch_url(source, recipe_dir, cache, downloader)?;
             unpack(&archive, &file_name, &dest, source)?;
@@ -69,7 +117,7 @@ fn fetch_url(
     cache: &Path,
     downloader: &Downloader,
 ) -> Result<(PathBuf, String), BuildError> {
-    std::fs::create_dir_all(cache).map_err(|e| failed(format!("{}: {e}", cache.display())))?;
+    std::fs::create_dir_all(cache).map_err(io(cache))?;
     let mut errors = Vec::new();
     for raw in &source.url {
         let name = source
@@ -110,18 +158,19 @@ fn fetch_url(
             }
         };
         let tmp = cached.with_extension("partial");
-        std::fs::write(&tmp, &bytes).map_err(|e| failed(format!("{}: {e}", tmp.display())))?;
+        std::fs::write(&tmp, &bytes).map_err(io(&tmp))?;
         if let Err(e) = verify(&tmp, source) {
             let _ = std::fs::remove_file(&tmp);
-            return Err(failed(format!("{raw}: {e}")));
+            return Err(SourceError::Hash {
+                url: raw.clone(),
+                message: e,
+            }
+            .into());
         }
-        std::fs::rename(&tmp, &cached).map_err(|e| failed(format!("{}: {e}", cached.display())))?;
+        std::fs::rename(&tmp, &cached).map_err(io(&cached))?;
         return Ok((cached, name));
     }
-    Err(failed(format!(
-        "no source URL could be fetched: {}",
-        errors.join("; ")
-    )))
+    Err(SourceError::NoUrl(errors.join("; ")).into())
 }
 
 /// The hex digest of `bytes` with the named algorithm.
@@ -169,11 +218,10 @@ fn unpack(archive: &Path, file_name: &str, dest: &Path, source: &Source) -> Resu
     .any(|ext| name.ends_with(ext));
     if !is_tar && !name.ends_with(".zip") {
         let target = dest.join(file_name);
-        std::fs::copy(archive, &target)
-            .map_err(|e| failed(format!("{}: {e}", target.display())))?;
+        std::fs::copy(archive, &target).map_err(io(&target))?;
         return Ok(());
     }
-    let staging = tempfile::tempdir_in(dest).map_err(|e| failed(e.to_string()))?;
+    let staging = tempfile::tempdir_in(dest).map_err(io(dest))?;
     let status = if name.ends_with(".zip") {
         Command::new("unzip")
             .arg("-q")
@@ -191,29 +239,32 @@ fn unpack(archive: &Path, file_name: &str, dest: &Path, source: &Source) -> Resu
     };
     match status {
         Ok(s) if s.success() => {}
-        Ok(s) => {
-            return Err(failed(format!(
-                "cannot extract {}: exit {s}",
-                archive.display()
-            )))
+        Ok(status) => {
+            return Err(SourceError::Extract {
+                archive: archive.to_path_buf(),
+                status,
+            }
+            .into())
         }
-        Err(e) => return Err(failed(format!("cannot extract {}: {e}", archive.display()))),
+        Err(source) => {
+            return Err(SourceError::ExtractRun {
+                archive: archive.to_path_buf(),
+                source,
+            }
+            .into())
+        }
     }
     let entries: Vec<_> = std::fs::read_dir(staging.path())
-        .map_err(|e| failed(e.to_string()))?
+        .map_err(io(staging.path()))?
         .flatten()
         .collect();
     let root = match entries.as_slice() {
         [only] if only.path().is_dir() && !source.no_hoist => only.path(),
         _ => staging.path().to_path_buf(),
     };
-    for entry in std::fs::read_dir(&root)
-        .map_err(|e| failed(e.to_string()))?
-        .flatten()
-    {
+    for entry in std::fs::read_dir(&root).map_err(io(&root))?.flatten() {
         let target = dest.join(entry.file_name());
-        std::fs::rename(entry.path(), &target)
-            .map_err(|e| failed(format!("{}: {e}", target.display())))?;
+        std::fs::rename(entry.path(), &target).map_err(io(&target))?;
     }
     Ok(())
 }
@@ -221,17 +272,13 @@ fn unpack(archive: &Path, file_name: &str, dest: &Path, source: &Source) -> Resu
 /// Copies a file, or a folder tree keeping symlinks as symlinks, creating the parent folders.
 pub fn copy_tree(from: &Path, to: &Path) -> Result<(), BuildError> {
     if !from.exists() {
-        return Err(failed(format!(
-            "source path {} does not exist",
-            from.display()
-        )));
+        return Err(SourceError::MissingPath(from.to_path_buf()).into());
     }
     if let Some(parent) = to.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| failed(format!("{}: {e}", parent.display())))?;
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
     }
     for entry in walkdir::WalkDir::new(from).follow_links(false) {
-        let entry = entry.map_err(|e| failed(e.to_string()))?;
+        let entry = entry.map_err(SourceError::from)?;
         let rel = entry
             .path()
             .strip_prefix(from)
@@ -248,15 +295,14 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<(), BuildError> {
         } else {
             to.join(rel)
         };
-        let io = |e: std::io::Error| failed(format!("{}: {e}", target.display()));
         if entry.file_type().is_symlink() {
-            let link = std::fs::read_link(entry.path()).map_err(io)?;
+            let link = std::fs::read_link(entry.path()).map_err(io(&target))?;
             let _ = std::fs::remove_file(&target);
-            std::os::unix::fs::symlink(link, &target).map_err(io)?;
+            std::os::unix::fs::symlink(link, &target).map_err(io(&target))?;
         } else if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&target).map_err(io)?;
+            std::fs::create_dir_all(&target).map_err(io(&target))?;
         } else {
-            std::fs::copy(entry.path(), &target).map_err(io)?;
+            std::fs::copy(entry.path(), &target).map_err(io(&target))?;
         }
     }
     Ok(())
@@ -277,38 +323,37 @@ fn git_clone(url: &str, source: &Source, recipe_dir: &Path, dest: &Path) -> Resu
             .arg(depth.to_string())
             .arg("--no-single-branch");
     }
-    let out = clone
-        .arg(&url)
-        .arg(dest)
-        .output()
-        .map_err(|e| failed(format!("git: {e}")))?;
+    let out = clone.arg(&url).arg(dest).output().map_err(spawn("git"))?;
     if !out.status.success() {
-        return Err(failed(format!(
-            "git clone {url}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
+        return Err(failed_command(format!("git clone {url}"), &out));
     }
     if let Some(rev) = &source.git_rev {
         let out = Command::new("git")
             .args(["checkout", "--quiet", rev])
             .current_dir(dest)
             .output()
-            .map_err(|e| failed(e.to_string()))?;
+            .map_err(spawn("git"))?;
         if !out.status.success() {
-            return Err(failed(format!(
-                "git checkout {rev}: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
+            return Err(failed_command(format!("git checkout {rev}"), &out));
         }
     }
     Ok(())
+}
+
+/// A command that ran and failed, with what it printed on stderr.
+fn failed_command(command: String, out: &std::process::Output) -> BuildError {
+    SourceError::Command {
+        command,
+        stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+    }
+    .into()
 }
 
 /// Applies a patch with GNU patch, finding the strip level as conda-build does: the first of
 /// -p0..-p3 that applies cleanly in a dry run.
 fn apply_patch(patch: &Path, dest: &Path) -> Result<(), BuildError> {
     if !patch.is_file() {
-        return Err(failed(format!("patch {} does not exist", patch.display())));
+        return Err(SourceError::MissingPatch(patch.to_path_buf()).into());
     }
     for level in 0..4 {
         let dry = Command::new("patch")
@@ -322,23 +367,20 @@ fn apply_patch(patch: &Path, dest: &Path) -> Result<(), BuildError> {
             .arg(patch)
             .current_dir(dest)
             .output()
-            .map_err(|e| failed(format!("patch: {e}")))?;
+            .map_err(spawn("patch"))?;
         if dry.status.success() {
             let real = Command::new("patch")
                 .args(["--batch", "--silent", &format!("-p{level}"), "-i"])
                 .arg(patch)
                 .current_dir(dest)
                 .output()
-                .map_err(|e| failed(format!("patch: {e}")))?;
+                .map_err(spawn("patch"))?;
             if real.status.success() {
                 return Ok(());
             }
         }
     }
-    Err(failed(format!(
-        "patch {} does not apply at any strip level 0-3",
-        patch.display()
-    )))
+    Err(SourceError::PatchFailed(patch.to_path_buf()).into())
 }
 
 #[cfg(test)]

@@ -105,22 +105,25 @@ pub fn run_tests(
 /// `krait test ARCHIVE`: re-runs a built package's tests, with the archive's own channel
 /// (the folder above its subdir) first.
 pub fn test_archive(ctx: &Context, archive: &Path, quiet: bool) -> Result<(), BuildError> {
-    let work = tempfile::tempdir().map_err(|e| BuildError::Io(e.to_string()))?;
+    let work = tempfile::tempdir().map_err(BuildError::io(&std::env::temp_dir()))?;
     rattler_package_streaming::fs::extract(archive, work.path()).map_err(|e| {
         BuildError::TestFailed(format!("cannot extract {}: {e}", archive.display()))
     })?;
+    let index_path = work.path().join("info/index.json");
     let index: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(work.path().join("info/index.json"))
-            .map_err(|e| BuildError::Io(e.to_string()))?,
+        &std::fs::read_to_string(&index_path).map_err(BuildError::io(&index_path))?,
     )
-    .map_err(|e| BuildError::Io(e.to_string()))?;
+    .map_err(|source| BuildError::Json {
+        path: index_path.clone(),
+        source,
+    })?;
     let spec = format!(
         "{} =={} {}",
         index["name"].as_str().unwrap_or_default(),
         index["version"].as_str().unwrap_or_default(),
         index["build"].as_str().unwrap_or_default()
     );
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| BuildError::Io(e.to_string()))?;
+    let runtime = tokio::runtime::Runtime::new().map_err(BuildError::Runtime)?;
     run_tests(
         ctx,
         &runtime,

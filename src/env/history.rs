@@ -12,7 +12,7 @@
 //! 0..=N leave; the requested specs are conda's: every `update specs` in order, minus names
 //! later listed in `remove specs`.
 
-use rattler_conda_types::MatchSpec;
+use rattler_conda_types::{MatchSpec, RepoDataRecord};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -167,6 +167,23 @@ pub fn conda_spec_text(spec: &MatchSpec) -> String {
         text.push(']');
     }
     text
+}
+
+/// The conda history entry of a record: `channel/subdir::name-version-build`.
+pub fn dist_string(record: &RepoDataRecord) -> String {
+    let p = &record.package_record;
+    let channel = record
+        .channel
+        .as_deref()
+        .unwrap_or("<unknown>")
+        .trim_end_matches('/');
+    format!(
+        "{channel}/{}::{}-{}-{}",
+        p.subdir,
+        p.name.as_normalized(),
+        p.version,
+        p.build
+    )
 }
 
 /// The package name of a dist string `channel/subdir::name-version-build`.

@@ -2,7 +2,7 @@
 //! lock the prefix, work out the target set of packages, show the plan, apply it with rollback,
 //! and record the revision in `conda-meta/history`.
 
-use super::history::{dist_name, History, Revision};
+use super::history::{dist_name, dist_string, History, Revision};
 use super::prefix::{self, PrefixLock};
 use super::report::{self, Confirm};
 use super::solve::{self, SolveRequest};
@@ -140,23 +140,6 @@ fn dependents(installed: &[PrefixRecord], names: &[PackageName]) -> BTreeSet<Str
             return out;
         }
     }
-}
-
-/// The conda history entry of a record: `channel/subdir::name-version-build`.
-pub fn dist_string(record: &RepoDataRecord) -> String {
-    let p = &record.package_record;
-    let channel = record
-        .channel
-        .as_deref()
-        .unwrap_or("<unknown>")
-        .trim_end_matches('/');
-    format!(
-        "{channel}/{}::{}-{}-{}",
-        p.subdir,
-        p.name.as_normalized(),
-        p.version,
-        p.build
-    )
 }
 
 /// Finds the records of a history revision in the channels.

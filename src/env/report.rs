@@ -1,6 +1,7 @@
 //! What a transaction looks like to the user: conda's package plan, the confirmation prompt,
 //! and conda's `--json` shape (`actions` with `FETCH`, `LINK`, `UNLINK`).
 
+use super::history::dist_string;
 use super::transaction::Plan;
 use rattler::install::TransactionOperation;
 use rattler_conda_types::RepoDataRecord;
@@ -68,12 +69,12 @@ pub fn plan_text(prefix: &Path, specs: &[String], plan: &Plan) -> String {
             TransactionOperation::Install(r) => new.push(format!(
                 "  {:<20} {}",
                 r.package_record.name.as_normalized(),
-                super::install::dist_string(r)
+                dist_string(r)
             )),
             TransactionOperation::Remove(old) => removed.push(format!(
                 "  {:<20} {}",
                 old.repodata_record.package_record.name.as_normalized(),
-                super::install::dist_string(&old.repodata_record)
+                dist_string(&old.repodata_record)
             )),
             TransactionOperation::Change { old, new: r } => {
                 let line = format!(
@@ -91,7 +92,7 @@ pub fn plan_text(prefix: &Path, specs: &[String], plan: &Plan) -> String {
             TransactionOperation::Reinstall { new: r, .. } => reinstalled.push(format!(
                 "  {:<20} {}",
                 r.package_record.name.as_normalized(),
-                super::install::dist_string(r)
+                dist_string(r)
             )),
         }
     }

@@ -131,9 +131,68 @@ pub async fn solve(
     let result = result.expect("there is at least one attempt");
     match result {
         Ok(result) => Ok(result.records),
-        Err(SolveError::Unsolvable(messages)) => {
-            Err(SolveFailure::Unsatisfiable(messages.join("\n")))
-        }
+        Err(SolveError::Unsolvable(messages)) => Err(SolveFailure::Unsatisfiable(
+            with_virtual_packages_explained(messages.join("\n"), &virtual_packages),
+        )),
         Err(e) => Err(SolveFailure::Other(e.to_string())),
+    }
+}
+
+/// Adds to a solver message what this system offers of each virtual package it names, as conda
+/// does ("Your installed version is: 2.17"): `__glibc >=2.34` cannot be met when the system's
+/// glibc (or `CONDA_OVERRIDE_GLIBC`) is older.
+fn with_virtual_packages_explained(
+    mut message: String,
+    virtual_packages: &[GenericVirtualPackage],
+) -> String {
+    let named: std::collections::BTreeSet<&str> = message
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .filter(|word| word.starts_with("__") && word.len() > 2)
+        .collect();
+    let mut notes = Vec::new();
+    for name in named {
+        let present = virtual_packages
+            .iter()
+            .find(|v| v.name.as_normalized() == name);
+        let override_var = format!("CONDA_OVERRIDE_{}", name[2..].to_ascii_uppercase());
+        notes.push(match present {
+            Some(v) => format!(
+                "this system's {name} is {} ({override_var} sets another)",
+                v.version
+            ),
+            None => format!("this system has no {name} ({override_var} sets one)"),
+        });
+    }
+    if !notes.is_empty() {
+        message.push_str(&format!("\n{}", notes.join("\n")));
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn virtual_packages_named_by_a_solver_message_are_explained() {
+        let glibc = GenericVirtualPackage {
+            name: PackageName::new_unchecked("__glibc"),
+            version: "2.17".parse().unwrap(),
+            build_string: "0".parse().unwrap(),
+        };
+        let message =
+            "app 1.0 would require\n  __glibc >=2.34, for which no candidates were found.";
+        let explained = with_virtual_packages_explained(message.to_string(), &[glibc]);
+        assert!(
+            explained
+                .ends_with("this system's __glibc is 2.17 (CONDA_OVERRIDE_GLIBC sets another)"),
+            "{explained}"
+        );
+        let cuda = with_virtual_packages_explained("needs __cuda >=12".to_string(), &[]);
+        assert!(cuda.ends_with("this system has no __cuda (CONDA_OVERRIDE_CUDA sets one)"));
+        assert_eq!(
+            with_virtual_packages_explained("plain".to_string(), &[]),
+            "plain"
+        );
     }
 }

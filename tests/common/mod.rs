@@ -5,6 +5,8 @@
 pub mod bootstrap;
 pub mod fixtures;
 pub mod python;
+pub mod render;
+pub mod shipped;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -8,7 +8,7 @@ import os
 import pathlib
 import sys
 
-from rattler import Gateway, Subdir, install, solve
+from rattler import Gateway, Subdir, VirtualPackage, install, solve
 
 
 async def main():
@@ -19,7 +19,8 @@ async def main():
         specs=specs,
         gateway=Gateway(cache_dir=cache / "repodata"),
         platforms=[Subdir("linux-64"), Subdir("noarch")],
-        virtual_packages=[],
+        # This machine's (__glibc, __unix, ...), as conda and pixi solve: packages may need them.
+        virtual_packages=VirtualPackage.detect(),
     )
     await install(records, target_prefix=pathlib.Path(prefix).resolve(), cache_dir=cache / "pkgs", show_progress=False)
     print(" ".join(sorted(r.file_name for r in records)))
