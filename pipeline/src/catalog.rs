@@ -94,25 +94,30 @@ fn items<'a, R: BufRead + 'a>(
     let lines: Box<dyn Iterator<Item = (u64, Result<Line, String>)> + 'a> = match extension {
         Some("jsonl" | "ndjson") => {
             let file_name = display.clone();
-            Box::new(reader.split(b'\n').enumerate().filter_map(move |(index, line)| {
-                let number = index as u64 + 1;
-                match line {
-                    Ok(line) if line.trim_ascii().is_empty() => None,
-                    Ok(line) => Some((
-                        number,
-                        std::str::from_utf8(&line)
-                            .map_err(|e| format!("not UTF-8: {e}"))
-                            .and_then(|line| {
-                                serde_json::from_str::<Line>(line)
-                                    .map_err(|e| format!("invalid JSON line: {e}"))
-                            }),
-                    )),
-                    Err(error) => Some((
-                        number,
-                        Err(format!("cannot read {file_name} here: {error}")),
-                    )),
-                }
-            }))
+            Box::new(
+                reader
+                    .split(b'\n')
+                    .enumerate()
+                    .filter_map(move |(index, line)| {
+                        let number = index as u64 + 1;
+                        match line {
+                            Ok(line) if line.trim_ascii().is_empty() => None,
+                            Ok(line) => Some((
+                                number,
+                                std::str::from_utf8(&line)
+                                    .map_err(|e| format!("not UTF-8: {e}"))
+                                    .and_then(|line| {
+                                        serde_json::from_str::<Line>(line)
+                                            .map_err(|e| format!("invalid JSON line: {e}"))
+                                    }),
+                            )),
+                            Err(error) => Some((
+                                number,
+                                Err(format!("cannot read {file_name} here: {error}")),
+                            )),
+                        }
+                    }),
+            )
         }
         Some("csv") => {
             let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(reader);

@@ -110,7 +110,11 @@ pub async fn run(context: &Context, options: &DownloadOptions) -> StageResult<Do
                 }
                 continue;
             }
-            if client.is_none() && claimed.iter().any(|job| !job.item.1.url.starts_with("file:")) {
+            if client.is_none()
+                && claimed
+                    .iter()
+                    .any(|job| !job.item.1.url.starts_with("file:"))
+            {
                 client = Some(http_client(options)?);
             }
             for job in claimed {

@@ -685,7 +685,10 @@ async fn run_worker(
             }
         }
     }
-    context.store.release(&[context.owner.clone()]).await?;
+    context
+        .store
+        .release(std::slice::from_ref(&context.owner))
+        .await?;
     summary.insert("statements".to_owned(), json!(context.store.statements()));
     Ok((serde_json::Value::Object(summary), failure.is_some()))
 }

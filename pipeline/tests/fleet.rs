@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::engines::{self, Postgres, S3};
-use common::{imgpipe, ok, tree, Engine, Server, State};
+use common::{imgpipe, ok, settled, tree, Engine, Server, State};
 use image::{ImageFormat, Rgb, RgbImage};
 use imgpipe::storage::Storage;
 use imgpipe::store::Store;
@@ -24,14 +24,14 @@ impl Random {
     pub fn new(seed: u64) -> Random {
         Random(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
     }
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.next_u64() % n
     }
 }
 
@@ -202,15 +202,6 @@ impl Fleet<'_> {
         let output = ok(self.imgpipe().args(["status", "--json"]));
         serde_json::from_slice(&output.stdout).unwrap()
     }
-}
-
-/// True when no stage has work queued or leased.
-fn settled(status: &serde_json::Value) -> bool {
-    status["stages"]
-        .as_object()
-        .unwrap()
-        .values()
-        .all(|stage| stage["queued"] == 0 && stage["leased"].as_array().unwrap().is_empty())
 }
 
 fn terminate(child: &mut Child) -> std::process::ExitStatus {

@@ -8,9 +8,9 @@
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Whether the tests run under scripts/test, where every engine must be there.
@@ -26,6 +26,16 @@ pub fn unavailable(what: &str) {
     eprintln!("skipped: {what}; scripts/test runs this test");
 }
 
+/// Background processes that outlive the test binary on purpose (engines and their
+/// watchdogs): held here so they are never dropped as if forgotten.
+fn keep_running(child: Child) {
+    static CHILDREN: Mutex<Vec<Child>> = Mutex::new(Vec::new());
+    CHILDREN
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(child);
+}
+
 /// Runs `sh -c script` in the background until this process exits, then `cleanup`: engines
 /// stop even when the test binary panics or is killed.
 fn watchdog(cleanup: &str) {
@@ -33,7 +43,7 @@ fn watchdog(cleanup: &str) {
         "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {cleanup}",
         pid = std::process::id()
     );
-    Command::new("sh")
+    let watchdog = Command::new("sh")
         .arg("-c")
         .arg(script)
         .stdin(Stdio::null())
@@ -41,6 +51,7 @@ fn watchdog(cleanup: &str) {
         .stderr(Stdio::null())
         .spawn()
         .expect("start the engine watchdog");
+    keep_running(watchdog);
 }
 
 fn is_root() -> bool {
@@ -225,6 +236,7 @@ fn start_s3() -> Option<S3> {
         .spawn()
         .expect("start moto_server");
     watchdog(&format!("kill {}", child.id()));
+    keep_running(child);
     let start = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(

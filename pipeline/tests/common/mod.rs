@@ -111,6 +111,15 @@ pub fn imgpipe(state: &State) -> Command {
     command
 }
 
+/// True when `imgpipe status --json` shows no stage with work queued or leased.
+pub fn settled(status: &serde_json::Value) -> bool {
+    status["stages"]
+        .as_object()
+        .unwrap()
+        .values()
+        .all(|stage| stage["queued"] == 0 && stage["leased"].as_array().unwrap().is_empty())
+}
+
 /// Runs imgpipe and returns its output, panicking with stderr when it fails.
 pub fn ok(command: &mut Command) -> Output {
     let output = command.output().expect("run imgpipe");
