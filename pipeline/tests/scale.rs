@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{imgpipe, json, ok, Engine, Server, State};
+use common::{imgpipe, json, ok, settled, Engine, Server, State};
 use image::{ImageFormat, Rgb, RgbImage};
 
 fn png(width: u32, height: u32, seed: u32) -> Vec<u8> {
@@ -299,7 +299,6 @@ fn http_get(address: &str, path: &str) -> String {
 /// shows failures by reason and the recent rate. Dedupe and prioritise wait for a group's
 /// downloads and redo only groups whose inputs changed.
 #[test]
-#[ignore = "does not settle yet: under investigation (see the fleet branch report)"]
 fn worker_metrics_status_and_group_changes() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = dir.path().join("corpus");
@@ -345,15 +344,24 @@ fn worker_metrics_status_and_group_changes() {
         .spawn()
         .unwrap();
     let start = Instant::now();
+    let mut status = serde_json::Value::Null;
     let status = loop {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "the worker did not finish"
-        );
+        if start.elapsed() > Duration::from_secs(60) {
+            worker.kill().unwrap();
+            worker.wait().unwrap();
+            panic!("the worker did not finish: {status:#}");
+        }
         std::thread::sleep(Duration::from_millis(100));
-        let status = json(imgpipe(&state).arg("status"));
-        if status["stages"]["generate"]["done"] == 28
-            && status["stages"]["prioritise"]["queued"] == 0
+        status = json(imgpipe(&state).arg("status"));
+        // Every URL finished and no stage holds work: the group stages ran after the last
+        // download and the rendering followed the whole ranking.
+        let download = &status["stages"]["download"];
+        let finished = download["done"].as_u64().unwrap()
+            + download["failed"]["http-404"].as_u64().unwrap_or(0);
+        if finished == 30
+            && settled(&status)
+            && status["ranked"].as_u64().unwrap() > 0
+            && status["stages"]["generate"]["done"] == status["ranked"]
         {
             break status;
         }
@@ -376,11 +384,21 @@ fn worker_metrics_status_and_group_changes() {
     unsafe { libc::kill(worker.id() as i32, libc::SIGTERM) };
     assert!(worker.wait().unwrap().success());
 
-    // Only group 0 changed since: a caption edit in group 2 is the only work left.
+    // A caption edit in group 2 is the only change: its URL is checked again (a conditional
+    // GET), and only group 2 is deduped and ranked again.
     let text = std::fs::read_to_string(&catalog_file).unwrap();
     let edited = text.replace("/images/25.png,", "/images/25.png,terrace");
     std::fs::write(&catalog_file, edited).unwrap();
     trigger(&state, &catalog_file);
+    let waiting = json(imgpipe(&state).arg("dedupe"));
+    assert_eq!(
+        waiting["hotel_groups"], 0,
+        "group 2 waits for its download: {waiting:#}"
+    );
+    let requests = server.request_count();
+    let downloaded = json(imgpipe(&state).arg("download"));
+    assert_eq!(server.request_count(), requests + 1, "{downloaded:#}");
+    ok(imgpipe(&state).arg("fingerprint"));
     let deduped = json(imgpipe(&state).arg("dedupe"));
     let ranked = json(imgpipe(&state).arg("prioritise"));
     assert_eq!(deduped["hotel_groups"], 1, "{deduped:#}");
