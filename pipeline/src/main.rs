@@ -318,6 +318,16 @@ fn print(cli: &Cli, value: serde_json::Value, text: impl FnOnce() -> String) {
     }
 }
 
+/// A stage summary with the database statements (round trips) this process sent, for
+/// measuring per-item database cost (`scripts/bench-imgpipe`).
+fn with_statements(context: &Context, summary: impl serde::Serialize) -> serde_json::Value {
+    let mut value = json!(summary);
+    if let Some(object) = value.as_object_mut() {
+        object.insert("statements".to_owned(), json!(context.store.statements()));
+    }
+    value
+}
+
 /// The state database, the body store and this process's lease identity.
 async fn context(cli: &Cli, mode: Mode) -> Result<Context, Failure> {
     let store = Arc::new(Store::open(&cli.db).await?);
@@ -350,25 +360,33 @@ async fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             let context = context(cli, Mode::Drain).await?;
             let _heartbeat = context.heartbeat();
             let summary = run_download(&context, args).await?;
-            print(cli, json!(summary), || format!("{summary:?}"));
+            print(cli, with_statements(&context, &summary), || {
+                format!("{summary:?}")
+            });
         }
         Command::Fingerprint(args) => {
             let context = context(cli, Mode::Drain).await?;
             let _heartbeat = context.heartbeat();
             let summary = fingerprint::run(&context, args.limits.limits(), jobs(args.jobs)).await?;
-            print(cli, json!(summary), || format!("{summary:?}"));
+            print(cli, with_statements(&context, &summary), || {
+                format!("{summary:?}")
+            });
         }
         Command::Dedupe(args) => {
             let context = context(cli, Mode::Drain).await?;
             let _heartbeat = context.heartbeat();
             let summary = dedupe::run(&context, &args.options(), jobs(None)).await?;
-            print(cli, json!(summary), || format!("{summary:?}"));
+            print(cli, with_statements(&context, &summary), || {
+                format!("{summary:?}")
+            });
         }
         Command::Prioritise => {
             let context = context(cli, Mode::Drain).await?;
             let _heartbeat = context.heartbeat();
             let summary = prioritise::run(&context, jobs(None)).await?;
-            print(cli, json!(summary), || format!("{summary:?}"));
+            print(cli, with_statements(&context, &summary), || {
+                format!("{summary:?}")
+            });
         }
         Command::Override {
             hotel,
@@ -419,7 +437,9 @@ async fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             let context = context(cli, Mode::Drain).await?;
             let _heartbeat = context.heartbeat();
             let summary = run_generate(&context, args, None).await?;
-            print(cli, json!(summary), || format!("{summary:?}"));
+            print(cli, with_statements(&context, &summary), || {
+                format!("{summary:?}")
+            });
         }
         Command::Run {
             catalogs,
@@ -456,6 +476,7 @@ async fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
                 "dedupe": deduped,
                 "prioritise": prioritised,
                 "generate": generated,
+                "statements": context.store.statements(),
             });
             print(cli, summary.clone(), || {
                 format!(

@@ -423,4 +423,35 @@ fn bad_arguments_fail_naming_the_problem_and_record_nothing(engine: Engine) {
         stderr.contains("abc") && stderr.contains("\"h\""),
         "{stderr}"
     );
+    if engine == Engine::Sqlite {
+        // A state file of the imgpipe before schema migrations: refused by name, left as is.
+        let legacy = dir.path().join("legacy.db");
+        let script = "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); \
+             c.execute(\"CREATE TABLE downloads (url TEXT PRIMARY KEY, state TEXT NOT NULL)\"); \
+             c.execute(\"INSERT INTO downloads VALUES ('http://127.0.0.1/a.jpg', 'done')\"); \
+             c.commit(); print(c.execute('SELECT count(*) FROM downloads').fetchone()[0])";
+        let legacy_path = legacy.to_str().unwrap();
+        assert_eq!(common::run_python(&["-c", script, legacy_path]).trim(), "1");
+        let stderr = fails(
+            Command::new(env!("CARGO_BIN_EXE_imgpipe"))
+                .args(["--db", legacy_path, "--store"])
+                .arg(state.store())
+                .arg("status"),
+        );
+        assert!(
+            stderr.contains(legacy_path) && stderr.contains("move it away"),
+            "{stderr}"
+        );
+        let tables = common::run_python(&[
+            "-c",
+            "import sqlite3, sys; print(sorted(r[0] for r in sqlite3.connect(sys.argv[1])\
+             .execute(\"SELECT name FROM sqlite_master WHERE type = 'table'\")))",
+            legacy_path,
+        ]);
+        assert_eq!(
+            tables.trim(),
+            "['downloads']",
+            "the legacy file was changed"
+        );
+    }
 }

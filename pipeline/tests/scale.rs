@@ -11,6 +11,14 @@ use std::time::{Duration, Instant};
 use common::{imgpipe, json, ok, settled, Engine, Server, State};
 use image::{ImageFormat, Rgb, RgbImage};
 
+/// The tests here time and measure processes: one at a time, so they do not share the cores.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn png(width: u32, height: u32, seed: u32) -> Vec<u8> {
     let image = RgbImage::from_fn(width, height, |x, y| {
         let v = x
@@ -47,6 +55,7 @@ fn trigger(state: &State, catalog: &Path) {
 
 #[test]
 fn two_downloaders_on_one_store_both_succeed_and_sweep_only_stale_temporaries() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let corpus = dir.path().join("corpus");
     std::fs::create_dir_all(corpus.join("images")).unwrap();
@@ -124,6 +133,7 @@ fn two_downloaders_on_one_store_both_succeed_and_sweep_only_stale_temporaries() 
 /// 4 hosts × 60 URLs at 100 ms each, listed host by host, `--per-host 4`: the download takes
 /// about total work / (hosts × per-host), not a host at a time.
 fn head_of_line(engine: Engine) {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let Some(state) = State::new(engine, &dir.path().join("state")) else {
         return;
@@ -220,6 +230,7 @@ fn assert_bounded(what: &str, small: f64, large: f64) {
 
 #[test]
 fn trigger_of_a_million_lines_runs_in_bounded_memory() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let mut peaks = Vec::new();
     for lines in [100_000, 1_000_000] {
@@ -246,6 +257,7 @@ fn trigger_of_a_million_lines_runs_in_bounded_memory() {
 
 #[test]
 fn download_and_fingerprint_of_100k_rows_run_in_bounded_memory() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let corpus = dir.path().join("corpus");
     std::fs::create_dir_all(corpus.join("images")).unwrap();
@@ -300,6 +312,7 @@ fn http_get(address: &str, path: &str) -> String {
 /// downloads and redo only groups whose inputs changed.
 #[test]
 fn worker_metrics_status_and_group_changes() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let corpus = dir.path().join("corpus");
     std::fs::create_dir_all(corpus.join("images")).unwrap();

@@ -65,8 +65,10 @@ pub enum StoreError {
         source: sqlx::migrate::MigrateError,
     },
     #[error(
-        "state database {0} was made by an imgpipe before its schema migrations: it holds only \
-         derived state, so move it away and run trigger again"
+        "state database {0} was made by an imgpipe before its schema migrations (no \
+         _sqlx_migrations table) and is left as it is: move it away, run trigger again for each \
+         partner catalog and then run (bodies already in the store are kept) \
+         and record any `imgpipe override` again"
     )]
     Legacy(String),
     #[error("cannot create the state database's folder {path}: {source}")]
