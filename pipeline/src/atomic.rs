@@ -1,11 +1,12 @@
 //! Whole-file writes that a `kill -9` cannot leave half done: write a temporary file beside the
-//! target, sync it, rename it into place. Temporaries left by a killed run are swept at the
-//! start of the next one. The file gets the mode a plain create would (0666 less the umask), not
-//! the temporary file's private 0600: outputs are read by web servers and syncs running as other
-//! users.
+//! target, sync it, rename it into place. Temporaries left by a killed writer are swept later,
+//! once they are older than any write still in progress. The file gets the mode a plain create
+//! would (0666 less the umask), not the temporary file's private 0600: outputs are read by web
+//! servers and syncs running as other users.
 
 use std::io::Write;
 use std::path::Path;
+use std::time::SystemTime;
 
 const TEMPORARY_PREFIX: &str = ".imgpipe-tmp-";
 
@@ -27,27 +28,41 @@ pub fn write(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Removes temporaries under `root` (recursively); a missing root is fine.
-pub fn sweep(root: &Path) -> std::io::Result<()> {
+/// Removes temporaries under `root` (recursively) last modified before `cutoff`, so another
+/// process's write in progress is left alone; returns how many were removed. A missing root,
+/// or a temporary another sweeper removed first, is fine.
+pub fn sweep(root: &Path, cutoff: SystemTime) -> std::io::Result<u64> {
     let entries = match std::fs::read_dir(root) {
         Ok(entries) => entries,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(error) => return Err(error),
     };
+    let mut removed = 0;
     for entry in entries {
         let entry = entry?;
         let file_type = entry.file_type()?;
         if file_type.is_dir() {
-            sweep(&entry.path())?;
+            removed += sweep(&entry.path(), cutoff)?;
         } else if entry
             .file_name()
             .to_string_lossy()
             .starts_with(TEMPORARY_PREFIX)
         {
-            std::fs::remove_file(entry.path())?;
+            let stale = match entry.metadata().and_then(|m| m.modified()) {
+                Ok(modified) => modified < cutoff,
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => false,
+                Err(error) => return Err(error),
+            };
+            if stale {
+                match std::fs::remove_file(entry.path()) {
+                    Ok(()) => removed += 1,
+                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(error) => return Err(error),
+                }
+            }
         }
     }
-    Ok(())
+    Ok(removed)
 }
 
 #[cfg(test)]
@@ -62,7 +77,15 @@ mod tests {
         assert_eq!(std::fs::read(&target).unwrap(), b"data");
         let leftover = dir.path().join("a").join(format!("{TEMPORARY_PREFIX}x"));
         std::fs::write(&leftover, b"half").unwrap();
-        sweep(dir.path()).unwrap();
+        let before = SystemTime::now() - std::time::Duration::from_secs(60);
+        assert_eq!(
+            sweep(dir.path(), before).unwrap(),
+            0,
+            "a recent write is left alone"
+        );
+        assert!(leftover.exists());
+        let after = SystemTime::now() + std::time::Duration::from_secs(1);
+        assert_eq!(sweep(dir.path(), after).unwrap(), 1);
         assert!(!leftover.exists() && target.exists());
     }
 

@@ -1,66 +1,42 @@
-//! Content-addressed storage of downloaded bodies: `<store>/<first two hex digits>/<sha256>`,
-//! written atomically (see [`crate::atomic`]).
+//! Content-addressed storage of downloaded bodies: `<store>/<first two hex digits>/<sha256>`, in
+//! a local folder or object storage (see [`crate::storage`]), written put-if-absent.
 
-use std::path::{Path, PathBuf};
-
+use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
-#[derive(Debug, thiserror::Error)]
-#[error("content store {path}: {source}")]
-pub struct BlobStoreError {
-    path: String,
-    source: std::io::Error,
-}
+use crate::storage::{Storage, StorageError};
 
 #[derive(Clone, Debug)]
 pub struct BlobStore {
-    root: PathBuf,
+    storage: Storage,
+}
+
+fn key(sha256: &str) -> String {
+    format!("{}/{sha256}", &sha256[..2])
 }
 
 impl BlobStore {
-    pub fn new(root: &Path) -> BlobStore {
-        BlobStore {
-            root: root.to_path_buf(),
-        }
+    pub fn new(storage: Storage) -> BlobStore {
+        BlobStore { storage }
     }
 
-    pub fn path(&self, sha256: &str) -> PathBuf {
-        self.root.join(&sha256[..2]).join(sha256)
+    pub fn storage(&self) -> &Storage {
+        &self.storage
     }
 
-    pub fn contains(&self, sha256: &str) -> bool {
-        self.path(sha256).is_file()
+    pub async fn contains(&self, sha256: &str) -> Result<bool, StorageError> {
+        self.storage.exists(&key(sha256)).await
     }
 
     /// Stores a body and returns its sha256 (hex).
-    pub fn put(&self, body: &[u8]) -> Result<String, BlobStoreError> {
-        let sha256 = hex(&Sha256::digest(body));
-        let target = self.path(&sha256);
-        if target.is_file() {
-            return Ok(sha256);
-        }
-        let error = |source| BlobStoreError {
-            path: target.display().to_string(),
-            source,
-        };
-        crate::atomic::write(&target, body).map_err(error)?;
+    pub async fn put(&self, body: Bytes) -> Result<String, StorageError> {
+        let sha256 = hex(&Sha256::digest(&body));
+        self.storage.put_if_absent(&key(&sha256), body).await?;
         Ok(sha256)
     }
 
-    /// Removes temporaries a killed run left behind.
-    pub fn sweep(&self) -> Result<(), BlobStoreError> {
-        crate::atomic::sweep(&self.root).map_err(|source| BlobStoreError {
-            path: self.root.display().to_string(),
-            source,
-        })
-    }
-
-    pub fn read(&self, sha256: &str) -> Result<Vec<u8>, BlobStoreError> {
-        let path = self.path(sha256);
-        std::fs::read(&path).map_err(|source| BlobStoreError {
-            path: path.display().to_string(),
-            source,
-        })
+    pub async fn read(&self, sha256: &str) -> Result<Bytes, StorageError> {
+        self.storage.get(&key(sha256)).await
     }
 }
 
@@ -72,17 +48,17 @@ pub fn hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn stores_by_content_and_is_idempotent() {
+    #[tokio::test]
+    async fn stores_by_content_and_is_idempotent() {
         let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::new(dir.path());
-        let sha = store.put(b"abc").unwrap();
+        let store = BlobStore::new(Storage::Local(dir.path().to_path_buf()));
+        let sha = store.put(Bytes::from_static(b"abc")).await.unwrap();
         assert_eq!(
             sha,
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
-        assert_eq!(store.put(b"abc").unwrap(), sha);
-        assert_eq!(store.read(&sha).unwrap(), b"abc");
-        assert!(store.path(&sha).starts_with(dir.path().join("ba")));
+        assert_eq!(store.put(Bytes::from_static(b"abc")).await.unwrap(), sha);
+        assert_eq!(&store.read(&sha).await.unwrap()[..], b"abc");
+        assert!(dir.path().join("ba").join(&sha).is_file());
     }
 }

@@ -1,14 +1,16 @@
 //! Partner catalogs: CSV (with a header row) or JSON Lines, one image per line.
 //!
 //! Fields: `partner_hotel_id`, `hotel_group_id`, `image_url`, optional `caption`. A malformed
-//! line is reported with its file and line number and skipped; the rest of the catalog is read.
+//! line (bad syntax, missing fields, bytes that are not UTF-8) is reported with its file and line
+//! number and skipped; the rest of the catalog is read. Catalogs are streamed: one line in memory
+//! at a time.
 
-use std::collections::HashMap;
+use std::io::BufRead;
 use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::store::{CatalogEntry, CatalogProblem};
+use crate::store::{CatalogEntry, CatalogItem, CatalogProblem};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
@@ -41,9 +43,36 @@ struct Line {
     caption: Option<String>,
 }
 
+/// Reads a whole catalog into memory (small catalogs and tests; the pipeline streams).
 pub fn read(path: &Path) -> Result<Catalog, CatalogError> {
+    collect(stream(path)?)
+}
+
+/// Parses a catalog's bytes; `display` names it in problems and errors, `extension` (lower
+/// case) picks the format.
+pub fn parse(
+    display: &str,
+    extension: Option<&str>,
+    bytes: &[u8],
+) -> Result<Catalog, CatalogError> {
+    collect(items(display.to_owned(), extension, bytes)?)
+}
+
+fn collect(items: impl Iterator<Item = CatalogItem>) -> Result<Catalog, CatalogError> {
+    let mut catalog = Catalog::default();
+    for item in items {
+        match item {
+            Ok(entry) => catalog.entries.push(entry),
+            Err(problem) => catalog.problems.push(problem),
+        }
+    }
+    Ok(catalog)
+}
+
+/// Reads a catalog file line by line (see [`items`]).
+pub fn stream(path: &Path) -> Result<Box<dyn Iterator<Item = CatalogItem>>, CatalogError> {
     let display = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| CatalogError::Read {
+    let file = std::fs::File::open(path).map_err(|source| CatalogError::Read {
         path: display.clone(),
         source,
     })?;
@@ -51,47 +80,51 @@ pub fn read(path: &Path) -> Result<Catalog, CatalogError> {
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
-    parse(&display, extension.as_deref(), &bytes)
+    items(display, extension.as_deref(), std::io::BufReader::new(file))
 }
 
-/// Parses a catalog's bytes; `display` names it in problems and errors, `extension` (lower
-/// case) picks the format. Bytes that are not UTF-8 are a problem of their line, not of the
-/// whole catalog.
-pub fn parse(
-    display: &str,
+/// An entry or a problem per line, in order, holding one line in memory at a time. An entry's
+/// position is its order among the catalog's entries (the store ranks a partner hotel's images
+/// by it). Bytes that are not UTF-8 are a problem of their line, not of the whole catalog.
+fn items<'a, R: BufRead + 'a>(
+    display: String,
     extension: Option<&str>,
-    bytes: &[u8],
-) -> Result<Catalog, CatalogError> {
-    let mut catalog = Catalog::default();
-    let mut add = |line_number: u64, parsed: Result<Line, String>| match parsed.and_then(validate) {
-        Ok(entry) => catalog.entries.push(entry),
-        Err(message) => catalog.problems.push(CatalogProblem {
-            file: display.to_owned(),
-            line: line_number,
-            message,
-        }),
-    };
-    match extension {
+    reader: R,
+) -> Result<Box<dyn Iterator<Item = CatalogItem> + 'a>, CatalogError> {
+    let lines: Box<dyn Iterator<Item = (u64, Result<Line, String>)> + 'a> = match extension {
         Some("jsonl" | "ndjson") => {
-            for (index, line) in bytes.split(|&b| b == b'\n').enumerate() {
-                if line.trim_ascii().is_empty() {
-                    continue;
-                }
-                let parsed = std::str::from_utf8(line)
-                    .map_err(|e| format!("not UTF-8: {e}"))
-                    .and_then(|line| {
-                        serde_json::from_str::<Line>(line)
-                            .map_err(|e| format!("invalid JSON line: {e}"))
-                    });
-                add(index as u64 + 1, parsed);
-            }
+            let file_name = display.clone();
+            Box::new(
+                reader
+                    .split(b'\n')
+                    .enumerate()
+                    .filter_map(move |(index, line)| {
+                        let number = index as u64 + 1;
+                        match line {
+                            Ok(line) if line.trim_ascii().is_empty() => None,
+                            Ok(line) => Some((
+                                number,
+                                std::str::from_utf8(&line)
+                                    .map_err(|e| format!("not UTF-8: {e}"))
+                                    .and_then(|line| {
+                                        serde_json::from_str::<Line>(line)
+                                            .map_err(|e| format!("invalid JSON line: {e}"))
+                                    }),
+                            )),
+                            Err(error) => Some((
+                                number,
+                                Err(format!("cannot read {file_name} here: {error}")),
+                            )),
+                        }
+                    }),
+            )
         }
         Some("csv") => {
-            let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
+            let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
             let header = reader
                 .headers()
                 .map_err(|source| CatalogError::Header {
-                    path: display.to_owned(),
+                    path: display.clone(),
                     source,
                 })?
                 .clone();
@@ -100,7 +133,7 @@ pub fn parse(
                     .iter()
                     .position(|h| h.trim() == name)
                     .ok_or(CatalogError::MissingColumn {
-                        path: display.to_owned(),
+                        path: display.clone(),
                         column: name,
                     })
             };
@@ -108,49 +141,49 @@ pub fn parse(
             let group = column("hotel_group_id")?;
             let url = column("image_url")?;
             let caption = header.iter().position(|h| h.trim() == "caption");
-            for record in reader.records() {
-                // The csv crate counts lines from 1; a record's line is where it starts.
-                let (line, parsed) = match record {
-                    Ok(record) => {
-                        let line = record.position().map_or(1, |p| p.line());
-                        let field = |i: usize| record.get(i).map(|v| v.trim().to_owned());
-                        let parsed = match (field(hotel), field(group), field(url)) {
-                            (Some(h), Some(g), Some(u)) => Ok(Line {
-                                partner_hotel_id: h,
-                                hotel_group_id: g,
-                                image_url: u,
-                                caption: caption.and_then(field).filter(|c| !c.is_empty()),
-                            }),
-                            _ => Err(format!(
-                                "expected at least {} fields, found {}",
-                                hotel.max(group).max(url) + 1,
-                                record.len()
-                            )),
-                        };
-                        (line, parsed)
-                    }
-                    Err(error) => (
-                        error.position().map_or(1, |p| p.line()),
-                        Err(format!("invalid CSV: {error}")),
-                    ),
-                };
-                add(line, parsed);
+            // The csv crate counts lines from 1; a record's line is where it starts.
+            Box::new(reader.into_records().map(move |record| match record {
+                Ok(record) => {
+                    let line = record.position().map_or(1, |p| p.line());
+                    let field = |i: usize| record.get(i).map(|v| v.trim().to_owned());
+                    let parsed = match (field(hotel), field(group), field(url)) {
+                        (Some(h), Some(g), Some(u)) => Ok(Line {
+                            partner_hotel_id: h,
+                            hotel_group_id: g,
+                            image_url: u,
+                            caption: caption.and_then(field).filter(|c| !c.is_empty()),
+                        }),
+                        _ => Err(format!(
+                            "expected at least {} fields, found {}",
+                            hotel.max(group).max(url) + 1,
+                            record.len()
+                        )),
+                    };
+                    (line, parsed)
+                }
+                Err(error) => (
+                    error.position().map_or(1, |p| p.line()),
+                    Err(format!("invalid CSV: {error}")),
+                ),
+            }))
+        }
+        _ => return Err(CatalogError::UnknownFormat { path: display }),
+    };
+    let mut position = 0;
+    Ok(Box::new(lines.map(
+        move |(line, parsed)| match parsed.and_then(validate) {
+            Ok(mut entry) => {
+                entry.position = position;
+                position += 1;
+                Ok(entry)
             }
-        }
-        _ => {
-            return Err(CatalogError::UnknownFormat {
-                path: display.to_owned(),
-            })
-        }
-    }
-    // Position = order of the image within its partner hotel, the partner's own ranking.
-    let mut positions: HashMap<String, i64> = HashMap::new();
-    for entry in &mut catalog.entries {
-        let next = positions.entry(entry.partner_hotel.clone()).or_default();
-        entry.position = *next;
-        *next += 1;
-    }
-    Ok(catalog)
+            Err(message) => Err(CatalogProblem {
+                file: display.clone(),
+                line,
+                message,
+            }),
+        },
+    )))
 }
 
 fn validate(line: Line) -> Result<CatalogEntry, String> {

@@ -12,9 +12,12 @@
 //! ends, which are never core.
 
 use crate::dhash::DHash;
+use futures_util::stream::{self, StreamExt};
+
 use crate::progress;
-use crate::store::{GroupImage, Store, StoreError};
+use crate::store::{GroupImage, GroupStage, Stage};
 use crate::tiles::Tiles;
+use crate::worker::{Context, StageError, StageResult};
 
 #[derive(Clone, Copy, Debug, serde::Serialize)]
 pub struct DedupeOptions {
@@ -169,29 +172,69 @@ pub struct DedupeSummary {
     pub canonical: u64,
 }
 
-pub fn run(
-    store: &mut Store,
+/// Dedupes the hotel groups whose inputs changed, once all their images are downloaded and
+/// fingerprinted; groups no partner lists any more end with no links.
+pub async fn run(
+    context: &Context,
     options: &DedupeOptions,
-    quiet: bool,
-) -> Result<DedupeSummary, StoreError> {
-    let groups = store.hotel_groups()?;
-    store.forget_groups_except(&groups)?;
-    let bar = progress::bar(groups.len(), "dedupe", quiet);
+    jobs: usize,
+) -> StageResult<DedupeSummary> {
+    let store = &context.store;
+    let bar = progress::bar(
+        store.work_count(Stage::Dedupe).await? as usize,
+        "dedupe",
+        context.quiet,
+    );
     let mut summary = DedupeSummary::default();
-    for hotel_group in &groups {
-        let images = store.group_images(hotel_group)?;
-        let candidates: Vec<Candidate> = images.iter().map(Candidate::from_group_image).collect();
-        let canonical = group(&candidates, options);
-        let links: Vec<(String, String)> = candidates
-            .iter()
-            .zip(&canonical)
-            .map(|(c, &k)| (c.id.clone(), candidates[k].id.clone()))
-            .collect();
-        summary.hotel_groups += 1;
-        summary.images += links.len() as u64;
-        summary.canonical += links.iter().filter(|(a, b)| a == b).count() as u64;
-        store.replace_duplicates(hotel_group, &links)?;
-        bar.inc(1);
+    let jobs = jobs.max(1);
+    loop {
+        let claimed = store
+            .claim_groups(
+                GroupStage::Dedupe,
+                &context.owner,
+                context.batch(jobs),
+                context.lease,
+            )
+            .await?;
+        if claimed.is_empty() {
+            if context.idle(Stage::Dedupe).await? {
+                break;
+            }
+            continue;
+        }
+        let mut finished = stream::iter(claimed)
+            .map(|claimed| async move {
+                let images = store.group_images(&claimed.item.hotel_group).await?;
+                let options = *options;
+                let links = tokio::task::spawn_blocking(move || {
+                    let candidates: Vec<Candidate> =
+                        images.iter().map(Candidate::from_group_image).collect();
+                    let canonical = group(&candidates, &options);
+                    candidates
+                        .iter()
+                        .zip(&canonical)
+                        .map(|(c, &k)| (c.id.clone(), candidates[k].id.clone()))
+                        .collect::<Vec<(String, String)>>()
+                })
+                .await
+                .expect("grouping does not panic");
+                let accepted = context
+                    .retrying(|| store.complete_dedupe(&context.owner, &claimed, &links))
+                    .await?;
+                Ok::<_, StageError>((links, accepted))
+            })
+            .buffer_unordered(jobs);
+        while let Some(result) = finished.next().await {
+            let (links, accepted) = result?;
+            context.lost(Stage::Dedupe, 1, u64::from(accepted));
+            if accepted {
+                context.count(Stage::Dedupe, "done", 1);
+                summary.hotel_groups += 1;
+                summary.images += links.len() as u64;
+                summary.canonical += links.iter().filter(|(a, b)| a == b).count() as u64;
+            }
+            bar.inc(1);
+        }
     }
     bar.finish_and_clear();
     Ok(summary)

@@ -1,18 +1,17 @@
 //! The download stage: fetch queued URLs (http, https, file) into the content store.
 
-use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::stream::{self, StreamExt};
+use bytes::Bytes;
 use reqwest::header::{CONTENT_LENGTH, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
 use reqwest::StatusCode;
-use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 
 use crate::blobstore::BlobStore;
 use crate::decode::{format_name, sniff};
 use crate::progress;
-use crate::store::{DownloadJob, DownloadOutcome, Store, StoreError};
+use crate::store::{DownloadJob, DownloadOutcome, Stage};
+use crate::worker::{Context, StageError, StageResult};
 
 #[derive(Clone, Debug)]
 pub struct DownloadOptions {
@@ -47,14 +46,6 @@ impl Default for DownloadOptions {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum DownloadError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("cannot build the HTTP client: {0}")]
-    Client(reqwest::Error),
-}
-
 #[derive(Debug, Default, serde::Serialize)]
 pub struct DownloadSummary {
     pub stored: u64,
@@ -85,69 +76,117 @@ struct Fetched {
     last_modified: Option<String>,
 }
 
-pub async fn run(
-    store: &mut Store,
-    blobs: &BlobStore,
-    options: &DownloadOptions,
-    quiet: bool,
-) -> Result<DownloadSummary, DownloadError> {
-    let jobs = store.queued_downloads()?;
+/// Downloads queued URLs: claims them fairly over hosts (never more than the fleet-wide
+/// per-host limit in flight), fetches them concurrently, and records each batch of finished
+/// fetches in one transaction. A slow host holds only its own slots: every other host's URLs
+/// keep being claimed as slots free up.
+pub async fn run(context: &Context, options: &DownloadOptions) -> StageResult<DownloadSummary> {
     // The HTTP client loads the system's TLS roots, which a machine without a CA store lacks:
-    // it is built only when a job needs the network, so file:// catalogs run anywhere.
-    let client = if jobs.iter().any(|job| !job.url.starts_with("file:")) {
-        let client = reqwest::Client::builder()
-            .timeout(options.timeout)
-            .connect_timeout(options.timeout)
-            .user_agent(concat!("imgpipe/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(DownloadError::Client)?;
-        Some(client)
-    } else {
-        None
-    };
-    let mut hosts: HashMap<String, Arc<Semaphore>> = HashMap::new();
-    for job in &jobs {
-        hosts
-            .entry(host_key(&job.url))
-            .or_insert_with(|| Arc::new(Semaphore::new(options.per_host.max(1))));
-    }
-    let bar = progress::bar(jobs.len(), "download", quiet);
+    // it is built when the first job that needs the network is claimed, so file:// catalogs
+    // run anywhere.
+    let mut client: Option<reqwest::Client> = None;
+    let store = &context.store;
+    let bar = progress::bar(
+        store.work_count(Stage::Download).await? as usize,
+        "download",
+        context.quiet,
+    );
     let mut summary = DownloadSummary::default();
-    let mut results = stream::iter(jobs)
-        .map(|job| {
-            let client = client.clone();
-            let limit = hosts[&host_key(&job.url)].clone();
-            let blobs = blobs.clone();
-            let options = options.clone();
-            async move {
-                let _permit = limit
-                    .acquire_owned()
-                    .await
-                    .expect("semaphore is never closed");
-                let (attempts, outcome) =
-                    fetch_with_retries(client.as_ref(), &blobs, &job, &options).await;
-                (job.url, attempts, outcome)
+    let mut inflight = JoinSet::new();
+    let concurrency = options.concurrency.max(1);
+    loop {
+        if !context.stopping() && inflight.len() < concurrency {
+            let claimed = store
+                .claim_downloads(
+                    &context.owner,
+                    concurrency - inflight.len(),
+                    context.lease,
+                    options.per_host.max(1),
+                )
+                .await?;
+            if claimed.is_empty() && inflight.is_empty() {
+                if context.idle(Stage::Download).await? {
+                    break;
+                }
+                continue;
             }
-        })
-        .buffer_unordered(options.concurrency.max(1));
-    while let Some((url, attempts, outcome)) = results.next().await {
-        match &outcome {
-            DownloadOutcome::Stored { .. } => summary.stored += 1,
-            DownloadOutcome::NotModified => summary.not_modified += 1,
-            DownloadOutcome::Failed { reason, detail } => {
-                summary.failed += 1;
-                tracing::warn!("{url}: {reason}: {detail}");
+            if client.is_none()
+                && claimed
+                    .iter()
+                    .any(|job| !job.item.1.url.starts_with("file:"))
+            {
+                client = Some(http_client(options)?);
+            }
+            for job in claimed {
+                let (client, blobs, options) =
+                    (client.clone(), context.blobs.clone(), options.clone());
+                inflight.spawn(async move {
+                    let (attempts, outcome) =
+                        fetch_with_retries(client.as_ref(), &blobs, &job.item.1, &options).await;
+                    (job, attempts, outcome)
+                });
             }
         }
-        store.record_download(&url, attempts, &outcome)?;
-        bar.inc(1);
+        if inflight.is_empty() {
+            if context.stopping() {
+                break;
+            }
+            continue;
+        }
+        // Wait for a fetch to finish; look again now and then for hosts whose slots other
+        // workers freed.
+        let first = tokio::select! {
+            done = inflight.join_next() => done,
+            _ = tokio::time::sleep(Duration::from_millis(100)) => None,
+        };
+        let mut finished = Vec::new();
+        let mut next = first;
+        while let Some(done) = next {
+            finished.push(done.map_err(|e| StageError::Other(e.to_string()))?);
+            next = inflight.try_join_next();
+        }
+        if finished.is_empty() {
+            continue;
+        }
+        for (job, _, outcome) in &finished {
+            let outcome_name = match outcome {
+                DownloadOutcome::Stored { .. } => {
+                    summary.stored += 1;
+                    "stored"
+                }
+                DownloadOutcome::NotModified => {
+                    summary.not_modified += 1;
+                    "not-modified"
+                }
+                DownloadOutcome::Failed { reason, detail } => {
+                    summary.failed += 1;
+                    tracing::warn!("{}: {reason}: {detail}", job.item.1.url);
+                    "failed"
+                }
+            };
+            context.count(Stage::Download, outcome_name, 1);
+        }
+        let accepted = context
+            .retrying(|| store.complete_downloads(&context.owner, &finished))
+            .await?;
+        context.lost(Stage::Download, finished.len(), accepted);
+        bar.inc(finished.len() as u64);
     }
     bar.finish_and_clear();
     Ok(summary)
 }
 
+fn http_client(options: &DownloadOptions) -> StageResult<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(options.timeout)
+        .connect_timeout(options.timeout)
+        .user_agent(concat!("imgpipe/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| StageError::Other(format!("cannot build the HTTP client: {e}")))
+}
+
 /// Per-host limits key on scheme, host and port; local files share one key.
-fn host_key(url: &str) -> String {
+pub fn host_key(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(parsed) if parsed.scheme() != "file" => format!(
             "{}://{}:{}",
@@ -169,7 +208,7 @@ async fn fetch_with_retries(
     loop {
         attempts += 1;
         let failure = match fetch_once(client, blobs, job, options).await {
-            Ok(fetched) => return (attempts, store_body(blobs, fetched)),
+            Ok(fetched) => return (attempts, store_body(blobs, fetched).await),
             Err(failure) => failure,
         };
         if !failure.retryable || attempts > options.retries {
@@ -190,7 +229,7 @@ async fn fetch_with_retries(
     }
 }
 
-fn store_body(blobs: &BlobStore, fetched: Fetched) -> DownloadOutcome {
+async fn store_body(blobs: &BlobStore, fetched: Fetched) -> DownloadOutcome {
     let Some(body) = fetched.body else {
         return DownloadOutcome::NotModified;
     };
@@ -207,10 +246,11 @@ fn store_body(blobs: &BlobStore, fetched: Fetched) -> DownloadOutcome {
             ),
         };
     };
-    match blobs.put(&body) {
+    let size = body.len() as u64;
+    match blobs.put(Bytes::from(body)).await {
         Ok(sha256) => DownloadOutcome::Stored {
             sha256,
-            size: body.len() as u64,
+            size,
             format: format_name(format).to_owned(),
             etag: fetched.etag,
             last_modified: fetched.last_modified,
@@ -237,7 +277,11 @@ async fn fetch_once(
     let client = client.ok_or_else(|| Failure::permanent("no-http-client", url.to_string()))?;
     let mut request = client.get(url);
     // Conditional only when we still hold the body the validators describe.
-    if job.sha256.as_deref().is_some_and(|sha| blobs.contains(sha)) {
+    let held = match job.sha256.as_deref() {
+        Some(sha) => blobs.contains(sha).await.unwrap_or(false),
+        None => false,
+    };
+    if held {
         if let Some(etag) = &job.etag {
             request = request.header(IF_NONE_MATCH, etag);
         }

@@ -90,12 +90,15 @@ pub fn read_truth(path: &Path) -> Result<Vec<TruthLine>, EvalError> {
         .collect()
 }
 
-pub fn evaluate(store: &Store, truth: &[TruthLine]) -> Result<Report, EvalError> {
-    let urls = store.downloaded_urls()?;
+pub async fn evaluate(store: &Store, truth: &[TruthLine]) -> Result<Report, EvalError> {
+    let urls = store.downloaded_urls().await?;
     let mut canonical_by_group: BTreeMap<&str, BTreeMap<String, String>> = BTreeMap::new();
     for line in truth {
         if !canonical_by_group.contains_key(line.hotel_group.as_str()) {
-            canonical_by_group.insert(&line.hotel_group, store.duplicates(&line.hotel_group)?);
+            canonical_by_group.insert(
+                &line.hotel_group,
+                store.duplicates(&line.hotel_group).await?,
+            );
         }
     }
     let mut report = Report::default();

@@ -1,16 +1,15 @@
 //! The fingerprint stage: decode each stored body once and record its whole-image dHash, its
 //! tile hashes and its quality features (or why it could not be decoded).
 
-use std::sync::mpsc;
-use std::sync::Mutex;
+use futures_util::stream::{self, StreamExt};
 
-use crate::blobstore::BlobStore;
 use crate::decode::{self, DecodeLimits};
 use crate::dhash::{dhash_grey, to_pillow_grey, MIN_DECODE_SIDE};
 use crate::progress;
 use crate::quality;
-use crate::store::{FingerprintOutcome, Store, StoreError};
+use crate::store::{FingerprintOutcome, Stage};
 use crate::tiles::tiles;
+use crate::worker::{Context, StageResult};
 
 #[derive(Debug, Default, serde::Serialize)]
 pub struct FingerprintSummary {
@@ -44,54 +43,64 @@ pub fn fingerprint(body: &[u8], limits: DecodeLimits) -> FingerprintOutcome {
     }
 }
 
-/// Fingerprints every pending body on `jobs` threads; results are committed one by one from
-/// this thread, so a killed run keeps everything recorded so far.
-pub fn run(
-    store: &Store,
-    blobs: &BlobStore,
+/// Fingerprints stored bodies on `jobs` threads, claimed in batches; results are recorded as
+/// they finish, a few per transaction, so a killed worker loses at most its batch in flight.
+pub async fn run(
+    context: &Context,
     limits: DecodeLimits,
     jobs: usize,
-    quiet: bool,
-) -> Result<FingerprintSummary, StoreError> {
-    let pending = store.pending_blobs()?;
-    let bar = progress::bar(pending.len(), "fingerprint", quiet);
-    let queue = Mutex::new(pending.into_iter());
-    let (sender, receiver) = mpsc::channel();
+) -> StageResult<FingerprintSummary> {
+    let store = &context.store;
+    let bar = progress::bar(
+        store.work_count(Stage::Fingerprint).await? as usize,
+        "fingerprint",
+        context.quiet,
+    );
     let mut summary = FingerprintSummary::default();
-    std::thread::scope(|scope| -> Result<(), StoreError> {
-        for _ in 0..jobs.max(1) {
-            let sender = sender.clone();
-            let queue = &queue;
-            scope.spawn(move || loop {
-                let Some(sha256) = queue.lock().expect("queue lock").next() else {
-                    break;
-                };
-                let outcome = match blobs.read(&sha256) {
-                    Ok(body) => fingerprint(&body, limits),
+    let jobs = jobs.max(1);
+    loop {
+        let claimed = store
+            .claim_blobs(&context.owner, context.batch(jobs), context.lease)
+            .await?;
+        if claimed.is_empty() {
+            if context.idle(Stage::Fingerprint).await? {
+                break;
+            }
+            continue;
+        }
+        let mut finished = stream::iter(claimed)
+            .map(|claimed| async move {
+                let outcome = match context.blobs.read(&claimed.item).await {
+                    Ok(body) => tokio::task::spawn_blocking(move || fingerprint(&body, limits))
+                        .await
+                        .expect("fingerprinting does not panic"),
                     Err(error) => FingerprintOutcome::Failed {
                         reason: "missing-body".to_owned(),
                         detail: error.to_string(),
                     },
                 };
-                if sender.send((sha256, outcome)).is_err() {
-                    break;
-                }
-            });
-        }
-        drop(sender);
-        for (sha256, outcome) in receiver {
-            match &outcome {
-                FingerprintOutcome::Done { .. } => summary.done += 1,
-                FingerprintOutcome::Failed { reason, detail } => {
-                    summary.failed += 1;
-                    tracing::warn!("image {sha256}: {reason}: {detail}");
+                (claimed, outcome)
+            })
+            .buffer_unordered(jobs)
+            .ready_chunks(jobs);
+        while let Some(results) = finished.next().await {
+            for (claimed, outcome) in &results {
+                match outcome {
+                    FingerprintOutcome::Done { .. } => summary.done += 1,
+                    FingerprintOutcome::Failed { reason, detail } => {
+                        summary.failed += 1;
+                        tracing::warn!("image {}: {reason}: {detail}", claimed.item);
+                    }
                 }
             }
-            store.record_fingerprint(&sha256, &outcome)?;
-            bar.inc(1);
+            let accepted = context
+                .retrying(|| store.complete_fingerprints(&context.owner, &results))
+                .await?;
+            context.count(Stage::Fingerprint, "done", accepted);
+            context.lost(Stage::Fingerprint, results.len(), accepted);
+            bar.inc(results.len() as u64);
         }
-        Ok(())
-    })?;
+    }
     bar.finish_and_clear();
     Ok(summary)
 }

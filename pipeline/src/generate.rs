@@ -1,10 +1,11 @@
 //! The generate stage: render every kept image in each configured size, format and quality,
-//! with fast_image_resize. Outputs go to `<out>/<hotel>/<image>/<config>.<ext>`, the hotel group
-//! id escaped by [`crate::paths::id_component`]; one whose recorded digest (source +
-//! configuration) is current and whose file exists is skipped.
+//! with fast_image_resize. Outputs go to `<out>/<hotel>/<image>/<config>.<ext>` (a folder or
+//! object storage), the hotel group id escaped by [`crate::paths::id_component`]; one whose
+//! recorded digest (source + configuration) is current and whose object exists is skipped.
 
-use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Mutex};
+use std::path::Path;
+
+use futures_util::stream::{self, StreamExt};
 
 use fast_image_resize::{images::Image, FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::codecs::png::PngEncoder;
@@ -13,11 +14,13 @@ use image::{ExtendedColorType, ImageEncoder, RgbImage};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::blobstore::{hex, BlobStore};
+use crate::blobstore::hex;
 use crate::decode::{self, DecodeLimits};
 use crate::paths::id_component;
 use crate::progress;
-use crate::store::{RankedImage, Store, StoreError};
+use crate::storage::Storage;
+use crate::store::{RankedImage, Stage};
+use crate::worker::{Context, StageError, StageResult};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -71,15 +74,8 @@ fn default_quality() -> u8 {
 
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
     #[error("config file {path}: {message}")]
     Config { path: String, message: String },
-    #[error("output folder {path}: {source}")]
-    Output {
-        path: String,
-        source: std::io::Error,
-    },
 }
 
 fn config(
@@ -287,145 +283,176 @@ pub struct GenerateSummary {
     pub failed: u64,
 }
 
-/// One output to (re)render.
-struct Work {
-    image: RankedImage,
-    configs: Vec<(OutputConfig, String, PathBuf)>,
+/// Where one rendering of a kept image goes, relative to the output storage:
+/// `<hotel>/<image>/<config>.<ext>`. Every output location is made here.
+pub fn output_key(hotel_group: &str, sha256: &str, config: &OutputConfig) -> String {
+    format!(
+        "{}/{}/{}.{}",
+        id_component(hotel_group),
+        &sha256[..16],
+        config.name,
+        config.format.extension()
+    )
 }
 
-enum Rendered {
-    Output {
-        image: RankedImage,
-        config: String,
-        digest: String,
-        path: PathBuf,
-    },
-    Failed {
-        image: RankedImage,
-        detail: String,
-    },
+/// Identifies a list of configurations: kept images rendered with another list are rendered
+/// again.
+pub fn configs_digest(configs: &[OutputConfig]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(concat!("imgpipe-generate/", env!("CARGO_PKG_VERSION")).as_bytes());
+    hasher.update(serde_json::to_vec(configs).expect("configs serialise"));
+    hex(&hasher.finalize())[..16].to_owned()
 }
 
-pub fn run(
-    store: &Store,
-    blobs: &BlobStore,
-    out: &Path,
+/// What rendering one image gave: (config, digest, location) per output written, or why the
+/// image could not be rendered.
+type Rendered = Result<Vec<(String, String, String)>, (String, String)>;
+
+/// Renders the configurations of one kept image whose recorded digest is stale or whose output
+/// is missing, and writes them.
+async fn render_image(
+    context: &Context,
+    out: &Storage,
+    configs: &[OutputConfig],
+    limits: DecodeLimits,
+    image: &RankedImage,
+    summary_up_to_date: &mut u64,
+) -> StageResult<Rendered> {
+    let recorded = context.store.output_digests(image).await?;
+    let mut stale = Vec::new();
+    for config in configs {
+        let digest = digest(&image.sha256, config);
+        let key = output_key(&image.hotel_group, &image.sha256, config);
+        if recorded.get(&config.name) == Some(&digest) && out.exists(&key).await? {
+            *summary_up_to_date += 1;
+        } else {
+            stale.push((config.clone(), digest, key));
+        }
+    }
+    if stale.is_empty() {
+        return Ok(Ok(Vec::new()));
+    }
+    let body = match context.blobs.read(&image.sha256).await {
+        Ok(body) => body,
+        Err(error) => return Ok(Err(("missing-body".to_owned(), error.to_string()))),
+    };
+    let rendered = tokio::task::spawn_blocking(move || {
+        let source =
+            source_image(&body, limits).map_err(|e| (e.reason().to_owned(), e.to_string()))?;
+        let mut resizer = Resizer::new();
+        Ok::<_, (String, String)>(
+            stale
+                .into_iter()
+                .map(|(config, digest, key)| {
+                    let bytes = render(&source, &config, &mut resizer);
+                    (config.name, digest, key, bytes)
+                })
+                .collect::<Vec<_>>(),
+        )
+    })
+    .await
+    .expect("rendering does not panic");
+    let rendered = match rendered {
+        Ok(rendered) => rendered,
+        Err(failure) => return Ok(Err(failure)),
+    };
+    let mut written = Vec::new();
+    for (config, digest, key, bytes) in rendered {
+        out.put(&key, bytes.into()).await?;
+        written.push((config, digest, out.describe(&key)));
+    }
+    Ok(Ok(written))
+}
+
+/// Renders the kept images whose outputs are not current with `configs`, claimed in ranking
+/// order; each image's outputs are written, then recorded in one transaction.
+pub async fn run(
+    context: &Context,
+    out: &Storage,
     configs: &[OutputConfig],
     limits: DecodeLimits,
     jobs: usize,
-    quiet: bool,
-) -> Result<GenerateSummary, GenerateError> {
-    let output_error = |source| GenerateError::Output {
-        path: out.display().to_string(),
-        source,
+) -> StageResult<GenerateSummary> {
+    let store = &context.store;
+    let generated = configs_digest(configs);
+    store.requeue_renders_not(&generated).await?;
+    let mut summary = GenerateSummary {
+        up_to_date: store.rendered_with(&generated).await? * configs.len() as u64,
+        ..GenerateSummary::default()
     };
-    std::fs::create_dir_all(out).map_err(output_error)?;
-    crate::atomic::sweep(out).map_err(output_error)?;
-    let mut summary = GenerateSummary::default();
-    let mut work = Vec::new();
-    for image in store.ranking()? {
-        let mut stale = Vec::new();
-        for config in configs {
-            let digest = digest(&image.sha256, config);
-            let path = out
-                .join(id_component(&image.hotel_group))
-                .join(&image.sha256[..16])
-                .join(format!("{}.{}", config.name, config.format.extension()));
-            let current = store.output_digest(&image.hotel_group, &image.sha256, &config.name)?;
-            if current.as_deref() == Some(digest.as_str()) && path.is_file() {
-                summary.up_to_date += 1;
-            } else {
-                stale.push((config.clone(), digest, path));
-            }
-        }
-        if !stale.is_empty() {
-            work.push(Work {
-                image,
-                configs: stale,
-            });
-        }
-    }
     let bar = progress::bar(
-        work.iter().map(|w| w.configs.len()).sum(),
+        store.work_count(Stage::Generate).await? as usize,
         "generate",
-        quiet,
+        context.quiet,
     );
-    let queue = Mutex::new(work.into_iter());
-    let (sender, receiver) = mpsc::channel();
-    std::thread::scope(|scope| -> Result<(), GenerateError> {
-        for _ in 0..jobs.max(1) {
-            let sender = sender.clone();
-            let queue = &queue;
-            scope.spawn(move || {
-                let mut resizer = Resizer::new();
-                loop {
-                    let Some(Work { image, configs }) = queue.lock().expect("queue lock").next()
-                    else {
-                        break;
-                    };
-                    let source = blobs
-                        .read(&image.sha256)
-                        .map_err(|e| e.to_string())
-                        .and_then(|body| source_image(&body, limits).map_err(|e| e.to_string()));
-                    let source = match source {
-                        Ok(source) => source,
-                        Err(detail) => {
-                            let _ = sender.send(Rendered::Failed { image, detail });
-                            continue;
-                        }
-                    };
-                    for (config, digest, path) in configs {
-                        let bytes = render(&source, &config, &mut resizer);
-                        let rendered = match crate::atomic::write(&path, &bytes) {
-                            Ok(()) => Rendered::Output {
-                                image: image.clone(),
-                                config: config.name,
-                                digest,
-                                path,
-                            },
-                            Err(error) => Rendered::Failed {
-                                image: image.clone(),
-                                detail: format!("{}: {error}", path.display()),
-                            },
-                        };
-                        if sender.send(rendered).is_err() {
-                            return;
-                        }
-                    }
-                }
-            });
+    let jobs = jobs.max(1);
+    loop {
+        let claimed = store
+            .claim_renders(&context.owner, context.batch(jobs), context.lease)
+            .await?;
+        if claimed.is_empty() {
+            if context.idle(Stage::Generate).await? {
+                break;
+            }
+            continue;
         }
-        drop(sender);
-        for rendered in receiver {
-            match rendered {
-                Rendered::Output {
-                    image,
-                    config,
-                    digest,
-                    path,
-                } => {
-                    store.record_output(
-                        &image.hotel_group,
-                        &image.sha256,
-                        &config,
-                        &digest,
-                        &path.display().to_string(),
-                    )?;
-                    summary.rendered += 1;
+        let mut finished = stream::iter(claimed)
+            .map(|claimed| {
+                let generated = &generated;
+                async move {
+                    let mut up_to_date = 0;
+                    let rendered = render_image(
+                        context,
+                        out,
+                        configs,
+                        limits,
+                        &claimed.item,
+                        &mut up_to_date,
+                    )
+                    .await?;
+                    let (outputs, failure) = match &rendered {
+                        Ok(outputs) => (outputs.as_slice(), None),
+                        Err((reason, detail)) => {
+                            tracing::warn!(
+                                "hotel {} image {}: {reason}: {detail}",
+                                claimed.item.hotel_group,
+                                claimed.item.sha256
+                            );
+                            (&[][..], Some((reason.as_str(), detail.as_str())))
+                        }
+                    };
+                    let accepted = context
+                        .retrying(|| {
+                            store.complete_render(
+                                &context.owner,
+                                &claimed,
+                                generated,
+                                outputs,
+                                failure,
+                            )
+                        })
+                        .await?;
+                    Ok::<_, StageError>((rendered, up_to_date, accepted))
                 }
-                Rendered::Failed { image, detail } => {
-                    tracing::warn!(
-                        "hotel {} image {}: {detail}",
-                        image.hotel_group,
-                        image.sha256
-                    );
+            })
+            .buffer_unordered(jobs);
+        while let Some(result) = finished.next().await {
+            let (rendered, up_to_date, accepted) = result?;
+            context.lost(Stage::Generate, 1, u64::from(accepted));
+            summary.up_to_date += up_to_date;
+            match rendered {
+                Ok(outputs) => {
+                    summary.rendered += outputs.len() as u64;
+                    context.count(Stage::Generate, "rendered", outputs.len() as u64);
+                }
+                Err(_) => {
                     summary.failed += 1;
+                    context.count(Stage::Generate, "failed", 1);
                 }
             }
             bar.inc(1);
         }
-        Ok(())
-    })?;
+    }
     bar.finish_and_clear();
     Ok(summary)
 }

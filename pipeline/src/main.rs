@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -12,23 +13,38 @@ use imgpipe::decode::{self, DecodeLimits};
 use imgpipe::dedupe::DedupeOptions;
 use imgpipe::dhash::{self, dhash_grey, to_pillow_grey};
 use imgpipe::download::DownloadOptions;
-use imgpipe::store::{OverrideKind, Store};
+use imgpipe::storage::Storage;
+use imgpipe::store::{OverrideKind, Stage, Store};
+use imgpipe::worker::{Context, Mode};
 use imgpipe::{catalog, dedupe, download, eval, fingerprint, generate, prioritise, tiles};
 
 #[derive(Parser)]
 #[command(name = "imgpipe", version, about = "Hotel-image ingestion pipeline")]
 struct Cli {
-    /// State database (SQLite).
+    /// State database: a SQLite file, or postgres://USER@HOST/DB for a fleet of workers.
     #[arg(long, global = true, default_value = "imgpipe.db", env = "IMGPIPE_DB")]
-    db: PathBuf,
-    /// Content-addressed store of downloaded bodies.
+    db: String,
+    /// Content-addressed store of downloaded bodies: a folder, or s3://BUCKET/PREFIX.
     #[arg(
         long,
         global = true,
         default_value = "imgpipe-store",
         env = "IMGPIPE_STORE"
     )]
-    store: PathBuf,
+    store: String,
+    /// Seconds a claimed item stays leased without renewal (renewed every third of it); a
+    /// worker that dies loses its items to others after this.
+    #[arg(
+        long,
+        global = true,
+        default_value_t = 30.0,
+        env = "IMGPIPE_LEASE_SECS"
+    )]
+    lease_secs: f64,
+    /// Milliseconds between looks for work when there is none (PostgreSQL also wakes
+    /// workers with NOTIFY).
+    #[arg(long, global = true, default_value_t = 1000, env = "IMGPIPE_POLL_MS")]
+    poll_ms: u64,
     /// No progress bars, only errors.
     #[arg(long, short, global = true)]
     quiet: bool,
@@ -66,6 +82,26 @@ enum Command {
     Dedupe(DedupeArgs),
     /// Score and order each hotel's canonical images.
     Prioritise,
+    /// Serve stages until SIGTERM: claim work in batches under leases, sleep (or wait for a
+    /// PostgreSQL NOTIFY) when there is none. Any number of workers share one --db and --store.
+    Worker(WorkerArgs),
+    /// Queue failed items of a stage again (all, or those failed for --reason).
+    Retry {
+        #[arg(long)]
+        stage: Stage,
+        /// Only items that failed for this reason (as `status` lists them).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Set a partner host's fleet-wide limit of requests in flight (otherwise each worker's
+    /// --per-host applies). HOST is scheme://host:port, as `status` shows it.
+    HostLimit {
+        #[arg(long)]
+        host: String,
+        /// Requests in flight to this host over the whole fleet.
+        #[arg(long)]
+        max_inflight: u32,
+    },
     /// Pin an image first or exclude it from a hotel, over the score.
     Override {
         #[arg(long)]
@@ -100,7 +136,8 @@ enum Command {
         #[command(flatten)]
         generate: GenerateArgs,
     },
-    /// Counts per stage and per failure reason.
+    /// Counts per stage: queued, leased (by whom, since when), done, failed by reason, and
+    /// the rate over the last minute.
     Status,
     /// Dedupe quality against a ground truth (JSON Lines from scripts/make-sample-partners).
     Eval {
@@ -197,15 +234,40 @@ impl DedupeArgs {
 
 #[derive(Args, Clone)]
 struct GenerateArgs {
-    /// Output folder: <out>/<hotel>/<image>/<config>.<ext>.
-    #[arg(long, default_value = "imgpipe-out")]
-    out: PathBuf,
+    /// Output folder or s3://BUCKET/PREFIX: <out>/<hotel>/<image>/<config>.<ext>.
+    #[arg(long, default_value = "imgpipe-out", env = "IMGPIPE_OUT")]
+    out: String,
     /// JSON list of configurations (default: the 14 built-in ones).
     #[arg(long)]
     config: Option<PathBuf>,
     /// Rendering threads (default: all cores).
     #[arg(long = "generate-jobs")]
     generate_jobs: Option<usize>,
+}
+
+#[derive(Args, Clone)]
+struct WorkerArgs {
+    /// Stages to serve, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "download,fingerprint,dedupe,prioritise,generate"
+    )]
+    stages: Vec<Stage>,
+    /// Serve Prometheus metrics at this address (e.g. 0.0.0.0:9464).
+    #[arg(long)]
+    metrics_addr: Option<std::net::SocketAddr>,
+    /// Exit once every served stage has no work left (for batch jobs and tests).
+    #[arg(long)]
+    exit_when_idle: bool,
+    #[command(flatten)]
+    download: DownloadArgs,
+    #[command(flatten)]
+    fingerprint: FingerprintArgs,
+    #[command(flatten)]
+    dedupe: DedupeArgs,
+    #[command(flatten)]
+    generate: GenerateArgs,
 }
 
 fn parse_partner_catalog(text: &str) -> Result<(String, PathBuf), String> {
@@ -228,7 +290,11 @@ fn main() -> ExitCode {
         )
         .without_time()
         .init();
-    match execute(&cli) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    match runtime.block_on(execute(&cli)) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error}");
@@ -252,9 +318,33 @@ fn print(cli: &Cli, value: serde_json::Value, text: impl FnOnce() -> String) {
     }
 }
 
-fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
-    let hidden = cli.quiet || cli.json;
-    let blobs = BlobStore::new(&cli.store);
+/// A stage summary with the database statements (round trips) this process sent, for
+/// measuring per-item database cost (`scripts/bench-imgpipe`).
+fn with_statements(context: &Context, summary: impl serde::Serialize) -> serde_json::Value {
+    let mut value = json!(summary);
+    if let Some(object) = value.as_object_mut() {
+        object.insert("statements".to_owned(), json!(context.store.statements()));
+    }
+    value
+}
+
+/// The state database, the body store and this process's lease identity.
+async fn context(cli: &Cli, mode: Mode) -> Result<Context, Failure> {
+    let store = Arc::new(Store::open(&cli.db).await?);
+    let blobs = BlobStore::new(Storage::open(&cli.store)?);
+    let context = Context::new(
+        store,
+        blobs,
+        Duration::from_secs_f64(cli.lease_secs.max(0.3)),
+        Duration::from_millis(cli.poll_ms.max(1)),
+        mode,
+        cli.quiet || cli.json,
+    );
+    context.recover_dead_local_workers().await?;
+    Ok(context)
+}
+
+async fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
     match &cli.command {
         Command::Hash {
             files,
@@ -262,47 +352,59 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             limits,
         } => return hash(cli, files, *tiles, limits.limits()),
         Command::Trigger { partner, catalog } => {
-            let summary = trigger(&mut Store::open(&cli.db)?, partner, catalog)?;
+            let store = Store::open(&cli.db).await?;
+            let summary = trigger(&store, partner, catalog).await?;
             print(cli, json!(summary), || format!("{summary:?}"));
         }
         Command::Download(args) => {
-            let summary = run_download(&mut Store::open(&cli.db)?, &blobs, args, hidden)?;
-            print(cli, json!(summary), || format!("{summary:?}"));
+            let context = context(cli, Mode::Drain).await?;
+            let _heartbeat = context.heartbeat();
+            let summary = run_download(&context, args).await?;
+            print(cli, with_statements(&context, &summary), || {
+                format!("{summary:?}")
+            });
         }
         Command::Fingerprint(args) => {
-            let store = Store::open(&cli.db)?;
-            let summary = fingerprint::run(
-                &store,
-                &blobs,
-                args.limits.limits(),
-                jobs(args.jobs),
-                hidden,
-            )?;
-            print(cli, json!(summary), || format!("{summary:?}"));
+            let context = context(cli, Mode::Drain).await?;
+            let _heartbeat = context.heartbeat();
+            let summary = fingerprint::run(&context, args.limits.limits(), jobs(args.jobs)).await?;
+            print(cli, with_statements(&context, &summary), || {
+                format!("{summary:?}")
+            });
         }
         Command::Dedupe(args) => {
-            let summary = dedupe::run(&mut Store::open(&cli.db)?, &args.options(), hidden)?;
-            print(cli, json!(summary), || format!("{summary:?}"));
+            let context = context(cli, Mode::Drain).await?;
+            let _heartbeat = context.heartbeat();
+            let summary = dedupe::run(&context, &args.options(), jobs(None)).await?;
+            print(cli, with_statements(&context, &summary), || {
+                format!("{summary:?}")
+            });
         }
         Command::Prioritise => {
-            let summary = prioritise::run(&mut Store::open(&cli.db)?, hidden)?;
-            print(cli, json!(summary), || format!("{summary:?}"));
+            let context = context(cli, Mode::Drain).await?;
+            let _heartbeat = context.heartbeat();
+            let summary = prioritise::run(&context, jobs(None)).await?;
+            print(cli, with_statements(&context, &summary), || {
+                format!("{summary:?}")
+            });
         }
         Command::Override {
             hotel,
             first,
             exclude,
         } => {
-            let mut store = Store::open(&cli.db)?;
+            let context = context(cli, Mode::Drain).await?;
             let (image, kind) = match (first, exclude) {
                 (Some(image), _) => (image, OverrideKind::First),
                 (None, Some(image)) => (image, OverrideKind::Exclude),
                 (None, None) => unreachable!("clap requires --first or --exclude"),
             };
-            let sha256 = store.resolve_image(hotel, image)?;
-            store.set_override(hotel, &sha256, kind)?;
-            // The ranking is derived state: recompute it so the override shows at once.
-            prioritise::run(&mut store, true)?;
+            let sha256 = context.store.resolve_image(hotel, image).await?;
+            context.store.set_override(hotel, &sha256, kind).await?;
+            // The group is marked changed; dedupe and rank it now so the override shows at once.
+            let _heartbeat = context.heartbeat();
+            dedupe::run(&context, &DedupeOptions::default(), 1).await?;
+            prioritise::run(&context, 1).await?;
             print(cli, json!({"hotel": hotel, "image": sha256}), || {
                 format!("hotel {hotel}: override recorded for {sha256}")
             });
@@ -314,7 +416,7 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             );
         }
         Command::Ranking { hotel } => {
-            let ranking = Store::open(&cli.db)?.hotel_ranking(hotel)?;
+            let ranking = Store::open(&cli.db).await?.hotel_ranking(hotel).await?;
             print(cli, json!(ranking), || {
                 ranking
                     .iter()
@@ -332,8 +434,12 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             });
         }
         Command::Generate(args) => {
-            let summary = run_generate(&Store::open(&cli.db)?, &blobs, args, None, hidden)?;
-            print(cli, json!(summary), || format!("{summary:?}"));
+            let context = context(cli, Mode::Drain).await?;
+            let _heartbeat = context.heartbeat();
+            let summary = run_generate(&context, args, None).await?;
+            print(cli, with_statements(&context, &summary), || {
+                format!("{summary:?}")
+            });
         }
         Command::Run {
             catalogs,
@@ -342,18 +448,27 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             dedupe: dedupe_args,
             generate: generate_args,
         } => {
-            let mut store = Store::open(&cli.db)?;
+            let context = context(cli, Mode::Drain).await?;
+            let _heartbeat = context.heartbeat();
             let mut triggers = serde_json::Map::new();
             for (partner, file) in catalogs {
-                triggers.insert(partner.clone(), json!(trigger(&mut store, partner, file)?));
+                triggers.insert(
+                    partner.clone(),
+                    json!(trigger(&context.store, partner, file).await?),
+                );
             }
             let limits = fingerprint_args.limits.limits();
-            let downloaded = run_download(&mut store, &blobs, download, hidden)?;
+            let downloaded = run_download(&context, download).await?;
             let fingerprinted =
-                fingerprint::run(&store, &blobs, limits, jobs(fingerprint_args.jobs), hidden)?;
-            let deduped = dedupe::run(&mut store, &dedupe_args.options(), hidden)?;
-            let prioritised = prioritise::run(&mut store, hidden)?;
-            let generated = run_generate(&store, &blobs, generate_args, Some(limits), hidden)?;
+                fingerprint::run(&context, limits, jobs(fingerprint_args.jobs)).await?;
+            let deduped = dedupe::run(
+                &context,
+                &dedupe_args.options(),
+                jobs(fingerprint_args.jobs),
+            )
+            .await?;
+            let prioritised = prioritise::run(&context, jobs(fingerprint_args.jobs)).await?;
+            let generated = run_generate(&context, generate_args, Some(limits)).await?;
             let summary = json!({
                 "trigger": triggers,
                 "download": downloaded,
@@ -361,6 +476,7 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
                 "dedupe": deduped,
                 "prioritise": prioritised,
                 "generate": generated,
+                "statements": context.store.statements(),
             });
             print(cli, summary.clone(), || {
                 format!(
@@ -368,14 +484,42 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
                 )
             });
         }
-        Command::Status => {
-            let status = Store::open(&cli.db)?.status()?;
-            print(cli, json!(status), || {
-                serde_json::to_string_pretty(&status).expect("status serialises")
+        Command::Worker(args) => {
+            let mode = if args.exit_when_idle {
+                Mode::DrainPipeline
+            } else {
+                Mode::Serve
+            };
+            let context = context(cli, mode).await?;
+            let (summary, failed) = run_worker(&context, args).await?;
+            print(cli, summary.clone(), || summary.to_string());
+            if failed {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Retry { stage, reason } => {
+            let store = Store::open(&cli.db).await?;
+            let requeued = store.retry_failed(*stage, reason.as_deref()).await?;
+            print(cli, json!({"stage": stage, "requeued": requeued}), || {
+                format!("{}: {requeued} failed item(s) queued again", stage.name())
             });
         }
+        Command::HostLimit { host, max_inflight } => {
+            let store = Store::open(&cli.db).await?;
+            store.set_host_limit(host, i64::from(*max_inflight)).await?;
+            print(
+                cli,
+                json!({"host": host, "max_inflight": max_inflight}),
+                || format!("{host}: at most {max_inflight} request(s) in flight over the fleet"),
+            );
+        }
+        Command::Status => {
+            let status = Store::open(&cli.db).await?.status().await?;
+            print(cli, json!(status), || status_text(&status));
+        }
         Command::Eval { truth } => {
-            let report = eval::evaluate(&Store::open(&cli.db)?, &eval::read_truth(truth)?)?;
+            let store = Store::open(&cli.db).await?;
+            let report = eval::evaluate(&store, &eval::read_truth(truth)?).await?;
             print(cli, json!(report), || {
                 let mut text = format!(
                     "{:<16} {:>9} {:>7} {:>5} {:>5} {:>5}\n",
@@ -403,63 +547,171 @@ fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn trigger(
-    store: &mut Store,
+/// `status` for people: a line per stage, then the counts.
+fn status_text(status: &imgpipe::store::Status) -> String {
+    let mut text = String::new();
+    for (stage, s) in &status.stages {
+        let failed: Vec<String> = s.failed.iter().map(|(r, n)| format!("{r}={n}")).collect();
+        text += &format!(
+            "{:<11} queued {:>7}  done {:>7}  failed {:>5} {}  {:.1}/s\n",
+            stage.name(),
+            s.queued,
+            s.done,
+            s.failed.values().sum::<u64>(),
+            if failed.is_empty() {
+                String::new()
+            } else {
+                format!("({})", failed.join(", "))
+            },
+            s.rate_per_second
+        );
+        for lease in &s.leased {
+            text += &format!(
+                "            leased {:>5} by {} since {} ms\n",
+                lease.items, lease.owner, lease.since_ms
+            );
+        }
+    }
+    text + &format!(
+        "catalog entries {:?}, {} catalog errors\nduplicate groups {}, duplicates {}, ranked {}, excluded {}, outputs {}",
+        status.catalog_entries,
+        status.catalog_errors.len(),
+        status.duplicate_groups,
+        status.duplicates,
+        status.ranked,
+        status.excluded,
+        status.outputs
+    )
+}
+
+async fn trigger(
+    store: &Store,
     partner: &str,
     file: &Path,
 ) -> Result<imgpipe::store::TriggerSummary, Failure> {
-    let catalog = catalog::read(file)?;
-    for problem in &catalog.problems {
-        eprintln!(
-            "warning: {}:{}: {} (line skipped)",
-            problem.file, problem.line, problem.message
-        );
-    }
-    Ok(store.trigger(
-        partner,
-        &file.display().to_string(),
-        &catalog.entries,
-        &catalog.problems,
-    )?)
+    let items = catalog::stream(file)?.inspect(|item| {
+        if let Err(problem) = item {
+            eprintln!(
+                "warning: {}:{}: {} (line skipped)",
+                problem.file, problem.line, problem.message
+            );
+        }
+    });
+    Ok(store
+        .trigger(
+            partner,
+            &file.display().to_string(),
+            items,
+            download::host_key,
+        )
+        .await?)
 }
 
-fn run_download(
-    store: &mut Store,
-    blobs: &BlobStore,
+async fn run_download(
+    context: &Context,
     args: &DownloadArgs,
-    hidden: bool,
 ) -> Result<download::DownloadSummary, Failure> {
-    blobs.sweep()?;
+    context.sweep(context.blobs.storage()).await?;
     if args.retry_failed {
-        store.requeue_failed_downloads()?;
+        context.store.retry_failed(Stage::Download, None).await?;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    Ok(runtime.block_on(download::run(store, blobs, &args.options(), hidden))?)
+    Ok(download::run(context, &args.options()).await?)
 }
 
-fn run_generate(
-    store: &Store,
-    blobs: &BlobStore,
-    args: &GenerateArgs,
-    limits: Option<DecodeLimits>,
-    hidden: bool,
-) -> Result<generate::GenerateSummary, Failure> {
-    let configs = match &args.config {
+fn load_configs(args: &GenerateArgs) -> Result<Vec<generate::OutputConfig>, Failure> {
+    Ok(match &args.config {
         Some(path) => generate::load_configs(path)?,
         None => generate::default_configs(),
-    };
-    let summary = generate::run(
-        store,
-        blobs,
-        &args.out,
+    })
+}
+
+async fn run_generate(
+    context: &Context,
+    args: &GenerateArgs,
+    limits: Option<DecodeLimits>,
+) -> Result<generate::GenerateSummary, Failure> {
+    let configs = load_configs(args)?;
+    let out = Storage::open(&args.out)?;
+    context.sweep(&out).await?;
+    Ok(generate::run(
+        context,
+        &out,
         &configs,
         limits.unwrap_or_default(),
         jobs(args.generate_jobs),
-        hidden,
-    )?;
-    Ok(summary)
+    )
+    .await?)
+}
+
+/// `imgpipe worker`: every requested stage's loop at once, until SIGTERM (or SIGINT): then no
+/// new claims, the items in hand are finished, leases given back, exit 0.
+async fn run_worker(
+    context: &Context,
+    args: &WorkerArgs,
+) -> Result<(serde_json::Value, bool), Failure> {
+    if let Some(address) = args.metrics_addr {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .set_buckets(&[0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])?
+            .with_http_listener(address)
+            .install()?;
+    }
+    context.sweep(context.blobs.storage()).await?;
+    let out = Storage::open(&args.generate.out)?;
+    context.sweep(&out).await?;
+    let configs = load_configs(&args.generate)?;
+    let _heartbeat = context.heartbeat();
+    let _listener = context.listen(&args.stages).await?;
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let stopper = context.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        stopper.stop();
+    });
+    let limits = args.fingerprint.limits.limits();
+    let jobs = jobs(args.fingerprint.jobs);
+    let mut loops = tokio::task::JoinSet::new();
+    for stage in &args.stages {
+        let (context, stage) = (context.clone(), *stage);
+        let (download, dedupe) = (args.download.options(), args.dedupe.options());
+        let (out, configs) = (out.clone(), configs.clone());
+        let generate_jobs = args.generate.generate_jobs.unwrap_or(jobs);
+        loops.spawn(async move {
+            let summary = match stage {
+                Stage::Download => json!(download::run(&context, &download).await?),
+                Stage::Fingerprint => json!(fingerprint::run(&context, limits, jobs).await?),
+                Stage::Dedupe => json!(dedupe::run(&context, &dedupe, jobs).await?),
+                Stage::Prioritise => json!(prioritise::run(&context, jobs).await?),
+                Stage::Generate => {
+                    json!(generate::run(&context, &out, &configs, limits, generate_jobs).await?)
+                }
+            };
+            Ok::<_, imgpipe::worker::StageError>((stage, summary))
+        });
+    }
+    let mut summary = serde_json::Map::new();
+    let mut failure = None;
+    while let Some(done) = loops.join_next().await {
+        match done? {
+            Ok((stage, stage_summary)) => {
+                summary.insert(stage.name().to_owned(), stage_summary);
+            }
+            Err(error) => {
+                // One stage failing stops the others: finish what they hold, then report.
+                eprintln!("error: {error}");
+                context.stop();
+                failure = Some(error);
+            }
+        }
+    }
+    context
+        .store
+        .release(std::slice::from_ref(&context.owner))
+        .await?;
+    summary.insert("statements".to_owned(), json!(context.store.statements()));
+    Ok((serde_json::Value::Object(summary), failure.is_some()))
 }
 
 fn hash(

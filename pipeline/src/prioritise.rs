@@ -6,9 +6,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use futures_util::stream::{self, StreamExt};
+
 use crate::progress;
 use crate::quality::Quality;
-use crate::store::{GroupImage, OverrideKind, Store, StoreError};
+use crate::store::{GroupImage, GroupStage, OverrideKind, Stage};
+use crate::worker::{Context, StageError, StageResult};
 
 /// Caption words that keep an image out of first place.
 const NEVER_FIRST: &[&str] = &[
@@ -147,19 +150,54 @@ pub struct PrioritiseSummary {
     pub ranked: u64,
 }
 
-pub fn run(store: &mut Store, quiet: bool) -> Result<PrioritiseSummary, StoreError> {
-    let groups = store.hotel_groups()?;
-    let bar = progress::bar(groups.len(), "prioritise", quiet);
+/// Ranks the hotel groups dedupe finished since they were last ranked.
+pub async fn run(context: &Context, jobs: usize) -> StageResult<PrioritiseSummary> {
+    let store = &context.store;
+    let bar = progress::bar(
+        store.work_count(Stage::Prioritise).await? as usize,
+        "prioritise",
+        context.quiet,
+    );
     let mut summary = PrioritiseSummary::default();
-    for hotel_group in &groups {
-        let images = store.group_images(hotel_group)?;
-        let duplicates = store.duplicates(hotel_group)?;
-        let overrides = store.overrides(hotel_group)?;
-        let ranking = order(&images, &duplicates, &overrides);
-        summary.hotel_groups += 1;
-        summary.ranked += ranking.len() as u64;
-        store.replace_ranking(hotel_group, &ranking)?;
-        bar.inc(1);
+    let jobs = jobs.max(1);
+    loop {
+        let claimed = store
+            .claim_groups(
+                GroupStage::Prioritise,
+                &context.owner,
+                context.batch(jobs),
+                context.lease,
+            )
+            .await?;
+        if claimed.is_empty() {
+            if context.idle(Stage::Prioritise).await? {
+                break;
+            }
+            continue;
+        }
+        let mut finished = stream::iter(claimed)
+            .map(|claimed| async move {
+                let group = &claimed.item.hotel_group;
+                let images = store.group_images(group).await?;
+                let duplicates = store.duplicates(group).await?;
+                let overrides = store.overrides(group).await?;
+                let ranking = order(&images, &duplicates, &overrides);
+                let accepted = context
+                    .retrying(|| store.complete_ranking(&context.owner, &claimed, &ranking))
+                    .await?;
+                Ok::<_, StageError>((ranking.len(), accepted))
+            })
+            .buffer_unordered(jobs);
+        while let Some(result) = finished.next().await {
+            let (ranked, accepted) = result?;
+            context.lost(Stage::Prioritise, 1, u64::from(accepted));
+            if accepted {
+                context.count(Stage::Prioritise, "done", 1);
+                summary.hotel_groups += 1;
+                summary.ranked += ranked as u64;
+            }
+            bar.inc(1);
+        }
     }
     bar.finish_and_clear();
     Ok(summary)

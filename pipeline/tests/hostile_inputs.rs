@@ -10,7 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{imgpipe, json, ok};
+use common::{imgpipe, json, ok, Engine, State};
 
 /// One small output configuration keeps the renders cheap.
 const ONE_CONFIG: &str =
@@ -90,7 +90,7 @@ fn catalog(dir: &Path, rows: &[(&str, &Path)]) -> PathBuf {
 #[test]
 fn file_urls_need_the_flag_and_group_ids_stay_inside_their_own_folders() {
     let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
+    let state = State::new(Engine::Sqlite, &dir.path().join("state")).unwrap();
     let out = dir.path().join("site/out");
     let config = write(&dir.path().join("config.json"), ONE_CONFIG.as_bytes());
     let groups = ["..", ".", "a/b", "a_b", "a b", "../../escaped"];
@@ -219,7 +219,7 @@ fn decompression_bombs_are_refused_per_image_in_bounded_memory() {
     );
 
     // In the pipeline, each bomb is one image failed as too-large; the good image goes on.
-    let state = dir.path().join("state");
+    let state = State::new(Engine::Sqlite, &dir.path().join("state")).unwrap();
     let catalog = catalog(
         dir.path(),
         &[

@@ -3,13 +3,15 @@
 
 #![allow(dead_code)] // Each test binary uses its own part of this module.
 
+pub mod engines;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path as UrlPath, State};
+use axum::extract::{Path as UrlPath, State as Shared};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -58,15 +60,64 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-pub fn imgpipe(state: &Path) -> Command {
+/// The state engine a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// Where one pipeline keeps its state: a database (a SQLite file in `dir`, or a fresh database
+/// of the test cluster) and a local body store in `dir/store`.
+pub struct State {
+    pub dir: PathBuf,
+    pub db: String,
+}
+
+impl State {
+    /// None when the engine is not installed and the test runs by hand (see `engines`).
+    pub fn new(engine: Engine, dir: &Path) -> Option<State> {
+        let db = match engine {
+            Engine::Sqlite => dir.join("state.db").display().to_string(),
+            Engine::Postgres => match engines::postgres() {
+                Some(cluster) => cluster.database(),
+                None => {
+                    engines::unavailable(
+                        "PostgreSQL (initdb under /usr/lib/postgresql) is not installed",
+                    );
+                    return None;
+                }
+            },
+        };
+        Some(State {
+            dir: dir.to_path_buf(),
+            db,
+        })
+    }
+
+    pub fn store(&self) -> PathBuf {
+        self.dir.join("store")
+    }
+}
+
+pub fn imgpipe(state: &State) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_imgpipe"));
     command
         .arg("--db")
-        .arg(state.join("state.db"))
+        .arg(&state.db)
         .arg("--store")
-        .arg(state.join("store"))
+        .arg(state.store())
         .arg("--quiet");
     command
+}
+
+/// True when `imgpipe status --json` shows no stage with work queued or leased.
+pub fn settled(status: &serde_json::Value) -> bool {
+    status["stages"]
+        .as_object()
+        .unwrap()
+        .values()
+        .all(|stage| stage["queued"] == 0 && stage["leased"].as_array().unwrap().is_empty())
 }
 
 /// Runs imgpipe and returns its output, panicking with stderr when it fails.
@@ -91,6 +142,10 @@ pub fn json(command: &mut Command) -> serde_json::Value {
 pub struct Server {
     pub base_url: String,
     pub requests: Arc<AtomicUsize>,
+    /// Requests per `/images/` path.
+    pub fetches: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+    /// Most `/images/` requests this server had in flight at once.
+    pub peak: Arc<AtomicUsize>,
 }
 
 #[derive(Clone)]
@@ -98,15 +153,23 @@ struct ServerState {
     root: PathBuf,
     delay: Duration,
     requests: Arc<AtomicUsize>,
+    fetches: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+    inflight: Arc<AtomicUsize>,
+    peak: Arc<AtomicUsize>,
 }
 
 impl Server {
     pub fn start(root: &Path, delay: Duration) -> Server {
         let requests = Arc::new(AtomicUsize::new(0));
+        let fetches = Arc::default();
+        let peak = Arc::new(AtomicUsize::new(0));
         let state = ServerState {
             root: root.to_path_buf(),
             delay,
             requests: requests.clone(),
+            fetches: Arc::clone(&fetches),
+            inflight: Arc::new(AtomicUsize::new(0)),
+            peak: Arc::clone(&peak),
         };
         let (sender, receiver) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -134,6 +197,8 @@ impl Server {
         Server {
             base_url: format!("http://{address}"),
             requests,
+            fetches,
+            peak,
         }
     }
 
@@ -143,12 +208,21 @@ impl Server {
 }
 
 async fn serve_file(
-    State(state): State<ServerState>,
+    Shared(state): Shared<ServerState>,
     UrlPath(path): UrlPath<String>,
     headers: HeaderMap,
 ) -> Response {
     state.requests.fetch_add(1, Ordering::SeqCst);
+    *state
+        .fetches
+        .lock()
+        .expect("fetch counts")
+        .entry(path.clone())
+        .or_default() += 1;
+    let now = state.inflight.fetch_add(1, Ordering::SeqCst) + 1;
+    state.peak.fetch_max(now, Ordering::SeqCst);
     tokio::time::sleep(state.delay).await;
+    state.inflight.fetch_sub(1, Ordering::SeqCst);
     if path.split('/').any(|part| part == ".." || part.is_empty()) {
         return StatusCode::BAD_REQUEST.into_response();
     }
@@ -167,7 +241,7 @@ async fn serve_file(
 }
 
 async fn serve_status(
-    State(state): State<ServerState>,
+    Shared(state): Shared<ServerState>,
     UrlPath((code, _)): UrlPath<(u16, String)>,
 ) -> Response {
     state.requests.fetch_add(1, Ordering::SeqCst);
@@ -176,7 +250,7 @@ async fn serve_status(
         .into_response()
 }
 
-async fn hang(State(state): State<ServerState>) -> Response {
+async fn hang(Shared(state): Shared<ServerState>) -> Response {
     state.requests.fetch_add(1, Ordering::SeqCst);
     tokio::time::sleep(Duration::from_secs(60)).await;
     StatusCode::OK.into_response()
