@@ -6,7 +6,7 @@ use crate::channel::resolve::ChannelArgs;
 use crate::channel::upload::{Destination, Uploader};
 use crate::cli::upload::TokenArgs;
 use crate::cli::GlobalArgs;
-use crate::config::krait_home;
+use crate::config::{build_root_dir, local_channel_dir};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -59,13 +59,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
-    let output_folder = crate::env::prefix::absolute(
-        &args
-            .output_folder
-            .unwrap_or_else(|| krait_home().join("conda-bld")),
-    );
-    let croot =
-        crate::env::prefix::absolute(&args.croot.unwrap_or_else(|| krait_home().join("krait-bld")));
+    let output_folder =
+        crate::env::prefix::absolute(&args.output_folder.unwrap_or_else(local_channel_dir));
+    let croot = crate::env::prefix::absolute(&args.croot.unwrap_or_else(build_root_dir));
     let mut overrides = serde_json::Map::new();
     if !args.python.is_empty() {
         overrides.insert("python".into(), serde_json::json!(args.python));

@@ -40,11 +40,6 @@ pub struct SolveArgs {
     pub copy: bool,
 }
 
-/// krait's build output folder, used as the `local` channel.
-pub fn local_channel_dir() -> std::path::PathBuf {
-    config::krait_home().join("conda-bld")
-}
-
 impl SolveArgs {
     /// Loads configuration, resolves channels and subdir, and builds the context.
     pub fn context(&self) -> miette::Result<Context> {
@@ -54,7 +49,7 @@ impl SolveArgs {
         }
         let mut channel_args = self.channels.clone();
         if self.use_local {
-            let local = local_channel_dir();
+            let local = config::local_channel_dir();
             if local.is_dir() {
                 channel_args.channels.insert(0, local.display().to_string());
             } else {

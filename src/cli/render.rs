@@ -64,13 +64,6 @@ fn parse_platform(value: &str) -> miette::Result<Subdir> {
         .map_err(|e| miette::miette!("unknown platform `{value}`: {e}"))
 }
 
-fn default_output_folder() -> PathBuf {
-    dirs::home_dir()
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join(".krait")
-        .join("conda-bld")
-}
-
 pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     let targets = if args.platform.is_empty() {
         vec![Subdir::current().unwrap_or(Subdir::Linux64)]
@@ -102,7 +95,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     let folder = args
         .output_folder
         .clone()
-        .unwrap_or_else(default_output_folder);
+        .unwrap_or_else(crate::config::local_channel_dir);
     let config = crate::config::Config::load()?;
     let system_config_files = system_config_files(config.conda_build_config_file.as_deref());
     let mut all_variants = Vec::new();
