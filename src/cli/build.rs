@@ -2,9 +2,9 @@
 
 use crate::builder::package::ArchiveFormat;
 use crate::builder::{build, BuildOptions};
-use crate::channel::resolve::ChannelArgs;
 use crate::channel::upload::{Destination, Uploader};
-use crate::cli::upload::TokenArgs;
+use crate::cli::args::ChannelArgs;
+use crate::cli::args::TokenArgs;
 use crate::cli::GlobalArgs;
 use crate::config::{build_root_dir, local_channel_dir};
 use std::path::PathBuf;
@@ -81,7 +81,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
         None => None,
     };
     let options = BuildOptions {
-        channels: args.channels,
+        channels: args.channels.selection(),
         variant_config_files: args.variant_config_files,
         exclusive_config_files: args.exclusive_config_files,
         variant_overrides: overrides,

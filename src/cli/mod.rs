@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod activate;
+mod args;
 mod build;
 mod clean;
 mod config;
@@ -11,7 +12,6 @@ mod convert;
 mod create;
 mod doctor;
 mod env;
-mod env_common;
 mod index;
 mod info;
 mod install;

@@ -1,7 +1,7 @@
 //! `krait test ARCHIVE`: re-run the tests of a built package.
 
 use crate::builder::test::test_archive;
-use crate::channel::resolve::ChannelArgs;
+use crate::cli::args::ChannelArgs;
 use crate::cli::GlobalArgs;
 use crate::config::Config;
 use std::path::PathBuf;
@@ -22,7 +22,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
         .and_then(|subdir| subdir.parent())
         .ok_or_else(|| miette::miette!("{} is not inside a channel folder", archive.display()))?;
     let config = Config::load()?;
-    let ctx = crate::builder::context(&config, &args.channels, channel)?;
+    let ctx = crate::builder::context(&config, &args.channels.selection(), channel)?;
     test_archive(&ctx, &archive, global.quiet)?;
     if !global.quiet {
         println!("tests passed: {}", archive.display());
