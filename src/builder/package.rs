@@ -400,7 +400,7 @@ pub fn write_package(
         ),
     }
     .map_err(io(&archive))?;
-    tmp.persist(&archive).map_err(|e| io(&archive)(e.error))?;
+    crate::fs::persist(tmp, &archive).map_err(io(&archive))?;
     Ok(archive)
 }
 
