@@ -1124,6 +1124,57 @@ fn requests_failing_on_the_way_are_sent_again_as_remote_max_retries_says() {
     );
 }
 
+/// Retries are krait's to report: nothing under `--quiet` (nor reqwest-retry's raw `WARN ...
+/// Retry attempt` line), one line per retried URL under `-v`, and a request that keeps failing
+/// ends in an error naming its URL and the attempts made.
+#[test]
+fn retries_are_reported_once_per_url_under_verbose_and_not_at_all_under_quiet() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let channel = channel(home);
+    std::fs::write(home.join(".condarc"), "remote_backoff_factor: 0.05\n").unwrap();
+    let stderr = |cmd: &mut Command| {
+        let out = run(cmd);
+        assert!(out.status.success(), "command failed: {cmd:?}");
+        String::from_utf8(out.stderr).unwrap()
+    };
+
+    let server = HttpServer::serve_faulty(&channel, Fault::Unavailable, 1);
+    let quiet = stderr(create_a(home, &server.url, "quiet").arg("--quiet"));
+    assert!(!quiet.contains("etry"), "{quiet}");
+
+    let server = HttpServer::serve_faulty(&channel, Fault::Unavailable, 1);
+    std::fs::remove_dir_all(home.join("pkgs")).unwrap();
+    let verbose = stderr(create_a(home, &server.url, "verbose").arg("-v"));
+    assert!(!verbose.contains("Retry attempt"), "{verbose}");
+    let retried: Vec<&str> = verbose
+        .lines()
+        .filter_map(|l| l.split_once("retrying ").map(|(_, rest)| rest))
+        .collect();
+    for archive in ["noarch/b-1.0-h0_0.conda", "linux-64/a-2.0-h0_0.tar.bz2"] {
+        let line = format!("{}/{archive}: HTTP 503 Service Unavailable", server.url);
+        assert!(retried.contains(&line.as_str()), "{verbose}");
+    }
+    let mut once = retried.clone();
+    once.sort();
+    once.dedup();
+    assert_eq!(once.len(), retried.len(), "{verbose}");
+
+    let failing = HttpServer::serve_faulty(&channel, Fault::Unavailable, usize::MAX);
+    std::fs::write(
+        home.join(".condarc"),
+        "remote_backoff_factor: 0.05\nremote_max_retries: 2\n",
+    )
+    .unwrap();
+    let err = run_err(create_a(home, &failing.url, "never").arg("--quiet"));
+    assert!(!err.contains("Retry attempt"), "{err}");
+    assert!(
+        err.contains(&format!("{}/", failing.url))
+            && err.contains(": HTTP 503 Service Unavailable after 3 attempts"),
+        "{err}"
+    );
+}
+
 #[test]
 fn https_channels_are_checked_as_ssl_verify_says() {
     let tmp = tempfile::tempdir().unwrap();

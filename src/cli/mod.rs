@@ -158,7 +158,8 @@ fn init_logging(global: &GlobalArgs) {
         } else {
             ",krait::serve=info"
         };
-        tracing_subscriber::EnvFilter::new(format!("krait={level}{access},warn"))
+        // reqwest-retry's line per retry is said by net.rs, with the URL, under -v.
+        tracing_subscriber::EnvFilter::new(format!("krait={level}{access},reqwest_retry=off,warn"))
     });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
