@@ -3,8 +3,7 @@
 use crate::builder::package::ArchiveFormat;
 use crate::builder::{build, BuildOptions};
 use crate::channel::upload::{Destination, Uploader};
-use crate::cli::args::ChannelArgs;
-use crate::cli::args::TokenArgs;
+use crate::cli::args::{ChannelArgs, TokenArgs};
 use crate::cli::GlobalArgs;
 use crate::config::{build_root_dir, local_channel_dir};
 use std::path::PathBuf;

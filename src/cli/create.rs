@@ -1,7 +1,6 @@
 //! `krait create (-n NAME | -p PATH) [SPEC...] [--file FILE]`.
 
-use crate::cli::args::TargetArgs;
-use crate::cli::args::{print_activation_hint, SolveArgs};
+use crate::cli::args::{print_activation_hint, SolveArgs, TargetArgs};
 use crate::cli::GlobalArgs;
 use crate::env::install::{self, Operation};
 use crate::env::prefix;

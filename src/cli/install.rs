@@ -1,7 +1,6 @@
 //! `krait install [-n|-p] SPEC... [--file FILE] [--revision N]`.
 
-use crate::cli::args::SolveArgs;
-use crate::cli::args::TargetArgs;
+use crate::cli::args::{SolveArgs, TargetArgs};
 use crate::cli::GlobalArgs;
 use crate::env::install::{self, Operation};
 use crate::env::prefix;

@@ -1,7 +1,6 @@
 //! `krait update [-n|-p] (PACKAGE... | --all)`.
 
-use crate::cli::args::TargetArgs;
-use crate::cli::args::{parse_names, SolveArgs};
+use crate::cli::args::{parse_names, SolveArgs, TargetArgs};
 use crate::cli::GlobalArgs;
 use crate::env::install::{self, Operation};
 use crate::env::prefix;

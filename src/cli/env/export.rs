@@ -1,7 +1,6 @@
 //! `krait env export [-n|-p] [--from-history] [--no-builds] [--json] [-f FILE]`.
 
-use crate::cli::args::ChannelArgs;
-use crate::cli::args::TargetArgs;
+use crate::cli::args::{ChannelArgs, TargetArgs};
 use crate::cli::GlobalArgs;
 use crate::config::Config;
 use crate::env::export::{ChannelNames, Dependencies, EnvironmentExport};

@@ -1,7 +1,6 @@
 //! `krait env update [-f environment.yml] [-n NAME | -p PATH] [--prune]`.
 
-use crate::cli::args::SolveArgs;
-use crate::cli::args::TargetArgs;
+use crate::cli::args::{SolveArgs, TargetArgs};
 use crate::cli::GlobalArgs;
 use crate::env::export::not_required;
 use crate::env::install::{self, Operation, Outcome};
