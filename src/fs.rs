@@ -14,7 +14,7 @@ pub fn temp_file_in(dir: &Path) -> std::io::Result<tempfile::NamedTempFile> {
 }
 
 /// Writes a file so readers see either the old or the new content, never a partial one: the
-/// bytes go to a temporary file in the same folder, which is then renamed over `path`. The file
+/// bytes go to a temporary file in the same folder, which is then [`persist`]ed over `path`. The file
 /// ends with the mode writing it in place would leave: an existing file's own, else what a
 /// new file gets under the umask (0644 under umask 022).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -27,6 +27,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         tmp.as_file().set_permissions(existing.permissions())?;
     }
     tmp.write_all(bytes)?;
+    persist(tmp, path)
+}
+
+/// Renames a finished temporary file (from [`temp_file_in`]) over `path`, its content synced to
+/// disk first so that a crash right after the rename cannot leave an empty or partial file.
+pub fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> std::io::Result<()> {
+    tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }

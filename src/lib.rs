@@ -9,7 +9,8 @@
 //! - [`recipe`]: rendering conda-build `meta.yaml` recipes (selectors, Jinja, variants, outputs).
 //! - [`builder`]: building rendered recipes into packages, testing and converting them.
 //! - [`skeleton`]: conda recipes from PyPI packages.
-//! - [`fs`]: atomic file writes shared by index, environments and skeleton.
+//! - [`fs`]: atomic file writes (synced before the rename) shared by index, environments,
+//!   skeleton and archive writing.
 //! - [`progress`]: the progress bars of krait's own long steps.
 
 pub mod builder;

@@ -12,7 +12,9 @@ use std::time::Duration;
 /// failing on the way (a refused or reset connection, a timeout, 5xx, 408 or 429) is sent
 /// again up to `remote_max_retries` times, waiting `remote_backoff_factor` seconds and
 /// doubling, as conda does (a package download that breaks off after the answer began is
-/// tried again by `env::transaction`).
+/// tried again by `env::transaction`). Retries are reported through krait's own log (one line
+/// per URL under `-v`, nothing by default or under `--quiet`), and a request that still fails
+/// ends in an error naming its URL and attempts.
 pub fn http_client(config: &Config) -> reqwest_middleware::ClientWithMiddleware {
     use rattler_networking::authentication_storage::backends::memory::MemoryStorage;
     use rattler_networking::authentication_storage::StorageBackend;
@@ -30,14 +32,136 @@ pub fn http_client(config: &Config) -> reqwest_middleware::ClientWithMiddleware 
         }
     }
     reqwest_middleware::ClientBuilder::new(network_client(config))
+        .with(GiveUpNamingUrl)
         .with(
             reqwest_retry::RetryTransientMiddleware::new_with_policy_and_strategy(
                 retry_policy(config),
                 TransientButNotCertificates,
             ),
         )
+        .with(AnnounceRetry)
         .with(AuthenticationMiddleware::from_auth_storage(storage))
         .build()
+}
+
+/// The attempts made so far at one request, and why the last one failed; kept in the request's
+/// extensions, which every attempt of the retry middleware shares.
+#[derive(Clone, Default)]
+struct Attempts {
+    made: u32,
+    last_failure: Option<String>,
+}
+
+/// A request that failed on every attempt.
+#[derive(Debug, thiserror::Error)]
+pub enum RetriesExhausted {
+    #[error("{url}: failed after {attempts} attempts")]
+    Error {
+        url: url::Url,
+        attempts: u32,
+        #[source]
+        source: reqwest_middleware::Error,
+    },
+    #[error("{url}: HTTP {status} after {attempts} attempts")]
+    Status {
+        url: url::Url,
+        status: reqwest::StatusCode,
+        attempts: u32,
+    },
+}
+
+/// Inside the retry middleware, so it sees every attempt: counts them and, on the first retry
+/// of a URL, says so (shown under `-v`). reqwest-retry's own line (`WARN reqwest_retry::...:
+/// Retry attempt #0`) names no URL and is turned off in the CLI's log filter.
+struct AnnounceRetry;
+
+#[async_trait::async_trait]
+impl reqwest_middleware::Middleware for AnnounceRetry {
+    async fn handle(
+        &self,
+        req: reqwest::Request,
+        extensions: &mut http::Extensions,
+        next: reqwest_middleware::Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        let url = req.url().clone();
+        let attempts = extensions.get_or_insert_default::<Attempts>();
+        attempts.made += 1;
+        if attempts.made == 2 {
+            let reason = attempts.last_failure.as_deref().unwrap_or("it failed");
+            tracing::info!(target: "krait::net", "retrying {url}: {reason}");
+        }
+        let result = next.run(req, extensions).await;
+        let failure = match &result {
+            Err(error) => Some(error_chain(error)),
+            Ok(response) if !response.status().is_success() => {
+                Some(format!("HTTP {}", response.status()))
+            }
+            Ok(_) => None,
+        };
+        extensions.get_or_insert_default::<Attempts>().last_failure = failure;
+        result
+    }
+}
+
+/// Outside the retry middleware: a request that was retried and still failed becomes an error
+/// naming its URL and how many attempts were made.
+struct GiveUpNamingUrl;
+
+#[async_trait::async_trait]
+impl reqwest_middleware::Middleware for GiveUpNamingUrl {
+    async fn handle(
+        &self,
+        req: reqwest::Request,
+        extensions: &mut http::Extensions,
+        next: reqwest_middleware::Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        let url = req.url().clone();
+        let result = next.run(req, extensions).await;
+        let attempts = extensions.get::<Attempts>().map_or(1, |a| a.made);
+        if attempts < 2 {
+            return result;
+        }
+        match result {
+            Err(error) => Err(reqwest_middleware::Error::middleware(
+                RetriesExhausted::Error {
+                    url,
+                    attempts,
+                    source: without_retry_count(error),
+                },
+            )),
+            // Callers turn a final 5xx into an error anyway; this one says it was retried.
+            Ok(response) if is_retried_status(response.status()) => Err(
+                reqwest_middleware::Error::middleware(RetriesExhausted::Status {
+                    url,
+                    status: response.status(),
+                    attempts,
+                }),
+            ),
+            Ok(response) => Ok(response),
+        }
+    }
+}
+
+/// The error of the last attempt, out of reqwest-retry's `Request failed after N retries`
+/// wrapper (the attempts are in krait's message already).
+fn without_retry_count(error: reqwest_middleware::Error) -> reqwest_middleware::Error {
+    match error {
+        reqwest_middleware::Error::Middleware(wrapped) => {
+            match wrapped.downcast::<reqwest_retry::RetryError>() {
+                Ok(reqwest_retry::RetryError::WithRetries { err, .. })
+                | Ok(reqwest_retry::RetryError::Error(err)) => err,
+                Err(other) => reqwest_middleware::Error::Middleware(other),
+            }
+        }
+        other => other,
+    }
+}
+
+/// The answers reqwest-retry's default strategy retries: a server error, 408 and 429.
+fn is_retried_status(status: reqwest::StatusCode) -> bool {
+    status.is_server_error()
+        || status == reqwest::StatusCode::REQUEST_TIMEOUT
+        || status == reqwest::StatusCode::TOO_MANY_REQUESTS
 }
 
 /// A client with `.condarc`'s network settings and nothing else (uploads, which must not be

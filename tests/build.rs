@@ -4,7 +4,6 @@
 //! reproducible archives, peers reading the archives, and bad input.
 
 mod common;
-mod serve_support;
 
 use common::python::python_minor;
 use common::{
@@ -724,8 +723,8 @@ fn built_packages_are_uploaded_to_a_channel_folder_and_to_krait_serve() {
     // To a server: refused without the write token, accepted with it, then installable.
     let served = b.home.path().join("served");
     std::fs::create_dir_all(&served).unwrap();
-    let write = serve_support::token_file(b.home.path(), "write.token", "build-writer");
-    let server = serve_support::Server::start(
+    let write = common::serve::token_file(b.home.path(), "write.token", "build-writer");
+    let server = common::serve::Server::start(
         b.home.path(),
         &served,
         &["--write-token-file", write.to_str().unwrap()],

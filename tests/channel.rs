@@ -4,7 +4,7 @@
 mod common;
 
 use common::fixtures::{Format, Package};
-use common::{krait, run_err, run_ok, HttpServer};
+use common::{krait, run_err, run_ok, sha256_hex, HttpServer};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -32,11 +32,6 @@ fn repodata(channel: &Path, subdir: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-fn sha256_hex(path: &Path) -> String {
-    let bytes = std::fs::read(path).unwrap();
-    hex::encode(rattler_digest::compute_bytes_digest::<rattler_digest::Sha256>(&bytes))
-}
-
 #[test]
 fn index_writes_repodata_for_every_subdir_from_both_formats() {
     let tmp = tempfile::tempdir().unwrap();
@@ -53,7 +48,7 @@ fn index_writes_repodata_for_every_subdir_from_both_formats() {
     assert_eq!(rec["name"], "libfoo");
     assert_eq!(rec["version"], "1.2");
     let archive = channel.join("linux-64/libfoo-1.2-h0_0.tar.bz2");
-    assert_eq!(rec["sha256"], sha256_hex(&archive));
+    assert_eq!(rec["sha256"], sha256_hex(&std::fs::read(&archive).unwrap()));
     assert_eq!(rec["size"], std::fs::metadata(&archive).unwrap().len());
     assert_eq!(
         repodata(&channel, "osx-arm64")["packages.conda"]
@@ -114,7 +109,7 @@ fn index_rereads_only_new_or_changed_archives() {
     let linux = repodata(&channel, "linux-64");
     assert_eq!(
         linux["packages.conda"]["numpy-2.1.0-py311h0_0.conda"]["sha256"],
-        sha256_hex(&path)
+        sha256_hex(&std::fs::read(&path).unwrap())
     );
     assert!(linux["packages.conda"]
         .get("libfoo-1.0-h0_0.conda")

@@ -5,7 +5,9 @@
 mod common;
 
 use common::fixtures::{Format, Package};
-use common::{condarc_with_http_proxy, krait, run, run_err, run_ok, Fault, HttpServer, TlsServer};
+use common::{
+    condarc_with_http_proxy, krait, run, run_err, run_ok, Fault, HttpServer, Setup, TlsServer,
+};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -106,14 +108,13 @@ fn file_digest<D: rattler_digest::digest::Digest + Default>(path: &Path) -> Stri
 
 #[test]
 fn list_writes_conda_table_export_explicit_and_json() {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path();
-    let channel = channel(home);
-    let url = channel_url(&channel);
+    let setup = Setup::new(channel);
+    let (home, channel) = (setup.home(), setup.channel());
+    let url = channel_url(channel);
     let prefix = home.join("env");
     create(
         home,
-        &channel,
+        channel,
         &["-p", prefix.to_str().unwrap()],
         &["a=1.0", "c"],
     );
@@ -215,7 +216,7 @@ fn list_writes_conda_table_export_explicit_and_json() {
     run_ok(
         krait(home)
             .args(["create", "-y", "--override-channels", "-c"])
-            .arg(&channel)
+            .arg(channel)
             .arg("-p")
             .arg(&third)
             .arg("--file")
@@ -288,22 +289,16 @@ fn list_writes_conda_table_export_explicit_and_json() {
 
 #[test]
 fn list_revisions_show_history_as_conda_prints_it() {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path();
-    let channel = channel(home);
-    let url = channel_url(&channel);
+    let setup = Setup::new(channel);
+    let (home, channel) = (setup.home(), setup.channel());
+    let url = channel_url(channel);
     let prefix = home.join("env");
-    create(
-        home,
-        &channel,
-        &["-p", prefix.to_str().unwrap()],
-        &["a=1.0"],
-    );
-    install(home, &channel, &prefix, &["a=2.0", "d"]);
+    create(home, channel, &["-p", prefix.to_str().unwrap()], &["a=1.0"]);
+    install(home, channel, &prefix, &["a=2.0", "d"]);
     run_ok(
         krait(home)
             .args(["remove", "-y", "--override-channels", "-c"])
-            .arg(&channel)
+            .arg(channel)
             .arg("-p")
             .arg(&prefix)
             .arg("d"),
@@ -363,12 +358,11 @@ fn names(home: &Path, prefix: &Path) -> Vec<String> {
 
 #[test]
 fn env_create_list_export_update_prune_and_remove() {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path();
-    let channel = channel(home);
-    let url = channel_url(&channel);
+    let setup = Setup::new(channel);
+    let (home, channel) = (setup.home(), setup.channel());
+    let url = channel_url(channel);
     let file = home.join("environment.yml");
-    write_env_file(&file, "demo", &channel, &["a=1.0", "c"]);
+    write_env_file(&file, "demo", channel, &["a=1.0", "c"]);
 
     let out = run_ok(
         krait(home)
@@ -426,7 +420,7 @@ fn env_create_list_export_update_prune_and_remove() {
     // and listed without a name; entries whose prefix is gone are skipped.
     let registry = home.join(".conda/environments.txt");
     let elsewhere = home.join("elsewhere");
-    create(home, &channel, &["-p", elsewhere.to_str().unwrap()], &["d"]);
+    create(home, channel, &["-p", elsewhere.to_str().unwrap()], &["d"]);
     assert_eq!(
         std::fs::read_to_string(&registry).unwrap(),
         format!("{}\n{}\n", prefix.display(), elsewhere.display())
@@ -514,7 +508,7 @@ fn env_create_list_export_update_prune_and_remove() {
 
     // `env update` adds what the file adds; `--prune` also drops what it no longer needs.
     let updated = home.join("updated.yml");
-    write_env_file(&updated, "demo", &channel, &["a", "d"]);
+    write_env_file(&updated, "demo", channel, &["a", "d"]);
     run_ok(
         krait(home)
             .args(["env", "update", "--override-channels", "-f"])
@@ -570,11 +564,10 @@ fn env_create_list_export_update_prune_and_remove() {
 
 #[test]
 fn run_activates_the_environment_and_passes_the_exit_code_on() {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path();
-    let channel = channel(home);
+    let setup = Setup::new(channel);
+    let (home, channel) = (setup.home(), setup.channel());
     let prefix = home.join("envs").join("tools");
-    create(home, &channel, &["-n", "tools"], &["c"]);
+    create(home, channel, &["-n", "tools"], &["c"]);
 
     let out = run(krait(home).args([
         "run",
@@ -594,7 +587,7 @@ fn run_activates_the_environment_and_passes_the_exit_code_on() {
     );
     // An environment outside envs_dirs goes by its path; flags after the command are its own.
     let elsewhere = home.join("elsewhere");
-    create(home, &channel, &["-p", elsewhere.to_str().unwrap()], &["d"]);
+    create(home, channel, &["-p", elsewhere.to_str().unwrap()], &["d"]);
     let out = run_ok(krait(home).arg("run").arg("-p").arg(&elsewhere).args([
         "sh",
         "-c",
@@ -716,11 +709,10 @@ old_path = list($PATH)
 
 #[test]
 fn activate_and_deactivate_through_the_shell_hook_in_bash_zsh_fish_and_xonsh() {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path();
-    let channel = channel(home);
-    create(home, &channel, &["-n", "web"], &["c"]);
-    create(home, &channel, &["-n", "plain"], &["d"]);
+    let setup = Setup::new(channel);
+    let (home, channel) = (setup.home(), setup.channel());
+    create(home, channel, &["-n", "web"], &["c"]);
+    create(home, channel, &["-n", "plain"], &["d"]);
     let prefix = home.join("envs").join("web");
     let p = prefix.display().to_string();
     let plain = home.join("envs").join("plain").display().to_string();
@@ -824,11 +816,10 @@ fn activate_and_deactivate_through_the_shell_hook_in_nushell() {
     let nu = std::env::var_os("KRAIT_TEST_NU").expect(
         "KRAIT_TEST_NU is not set: run the tests through scripts/test, which installs nushell",
     );
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path();
-    let channel = channel(home);
-    create(home, &channel, &["-n", "web"], &["c"]);
-    create(home, &channel, &["-n", "plain"], &["d"]);
+    let setup = Setup::new(channel);
+    let (home, channel) = (setup.home(), setup.channel());
+    create(home, channel, &["-n", "web"], &["c"]);
+    create(home, channel, &["-n", "plain"], &["d"]);
     let p = home.join("envs/web").display().to_string();
     let plain = home.join("envs/plain").display().to_string();
     // nushell sources files only at parse time: save the hook first.
@@ -860,10 +851,9 @@ fn activate_and_deactivate_through_the_shell_hook_in_nushell() {
 
 #[test]
 fn scripts_for_the_other_shells() {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path();
-    let channel = channel(home);
-    create(home, &channel, &["-n", "web"], &["c"]);
+    let setup = Setup::new(channel);
+    let (home, channel) = (setup.home(), setup.channel());
+    create(home, channel, &["-n", "web"], &["c"]);
     let prefix = home.join("envs").join("web");
     let p = prefix.display().to_string();
     let exe = env!("CARGO_BIN_EXE_krait");
@@ -955,14 +945,13 @@ fn scripts_for_the_other_shells() {
 
 #[test]
 fn info_reports_platform_virtual_packages_channels_and_dirs() {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path();
-    let channel = channel(home);
-    let url = channel_url(&channel);
+    let setup = Setup::new(channel);
+    let (home, channel) = (setup.home(), setup.channel());
+    let url = channel_url(channel);
     let info = json(&run_ok(
         krait(home)
             .args(["info", "--json"])
-            .env("KRAIT_CHANNELS", &channel)
+            .env("KRAIT_CHANNELS", channel)
             .env("CONDA_OVERRIDE_GLIBC", "2.99")
             .env_remove("CONDA_PREFIX"),
     ));
@@ -987,7 +976,7 @@ fn info_reports_platform_virtual_packages_channels_and_dirs() {
 
     let condarc = home.join(".condarc");
     std::fs::write(&condarc, "channel_priority: strict\n").unwrap();
-    let text = run_ok(krait(home).arg("info").env("KRAIT_CHANNELS", &channel));
+    let text = run_ok(krait(home).arg("info").env("KRAIT_CHANNELS", channel));
     assert!(
         text.contains(&format!("               platform : {platform}\n")),
         "{text}"
@@ -1002,11 +991,10 @@ fn info_reports_platform_virtual_packages_channels_and_dirs() {
 
 #[test]
 fn clean_removes_index_cache_archives_and_unused_packages() {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path();
-    let channel = channel(home);
+    let setup = Setup::new(channel);
+    let (home, channel) = (setup.home(), setup.channel());
     // Served over HTTP, so that its repodata lands in the index cache.
-    let server = HttpServer::serve(&channel);
+    let server = HttpServer::serve(channel);
     run_ok(krait(home).args([
         "create",
         "-n",
@@ -1071,11 +1059,10 @@ fn create_a(home: &Path, url: &str, name: &str) -> std::process::Command {
 
 #[test]
 fn requests_failing_on_the_way_are_sent_again_as_remote_max_retries_says() {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path();
-    let channel = channel(home);
+    let setup = Setup::new(channel);
+    let (home, channel) = (setup.home(), setup.channel());
     // Every path (repodata and each archive) answers 503 once before it is served.
-    let server = HttpServer::serve_faulty(&channel, Fault::Unavailable, 1);
+    let server = HttpServer::serve_faulty(channel, Fault::Unavailable, 1);
     let create = |name: &str| create_a(home, &server.url, name);
     let condarc = home.join(".condarc");
     std::fs::write(&condarc, "remote_backoff_factor: 0.05\n").unwrap();
@@ -1084,14 +1071,14 @@ fn requests_failing_on_the_way_are_sent_again_as_remote_max_retries_says() {
 
     // A download cut off halfway is tried again too (not by the retry middleware, which has
     // handed the answer over by then, but by the package fetch).
-    let cutting = HttpServer::serve_faulty(&channel, Fault::CutShort, 1);
+    let cutting = HttpServer::serve_faulty(channel, Fault::CutShort, 1);
     std::fs::remove_dir_all(home.join("pkgs")).unwrap();
     run_ok(&mut create_a(home, &cutting.url, "cut-short"));
     assert_eq!(names(home, &home.join("envs/cut-short")), ["a", "b"]);
 
     // A server that hangs is given up on after remote_read_timeout_secs and asked again (the
     // hang ends in a 503 after 30 s, so without the timeout this would take minutes).
-    let hanging = HttpServer::serve_faulty(&channel, Fault::Hang, 1);
+    let hanging = HttpServer::serve_faulty(channel, Fault::Hang, 1);
     std::fs::write(
         &condarc,
         "remote_backoff_factor: 0.05\nremote_read_timeout_secs: 0.5\n",
@@ -1105,7 +1092,7 @@ fn requests_failing_on_the_way_are_sent_again_as_remote_max_retries_says() {
 
     // With retries off, the first 503 of a package download ends the create, and nothing is
     // left behind: no environment, no half-extracted package.
-    let second = HttpServer::serve_faulty(&channel, Fault::Unavailable, 1);
+    let second = HttpServer::serve_faulty(channel, Fault::Unavailable, 1);
     std::fs::write(&condarc, "remote_max_retries: 0\n").unwrap();
     std::fs::remove_dir_all(home.join("pkgs")).unwrap();
     let err = run_err(&mut create_a(home, &second.url, "not-retried"));
@@ -1124,12 +1111,61 @@ fn requests_failing_on_the_way_are_sent_again_as_remote_max_retries_says() {
     );
 }
 
+/// Retries are krait's to report: nothing under `--quiet` (nor reqwest-retry's raw `WARN ...
+/// Retry attempt` line), one line per retried URL under `-v`, and a request that keeps failing
+/// ends in an error naming its URL and the attempts made.
+#[test]
+fn retries_are_reported_once_per_url_under_verbose_and_not_at_all_under_quiet() {
+    let setup = Setup::new(channel);
+    let (home, channel) = (setup.home(), setup.channel());
+    std::fs::write(home.join(".condarc"), "remote_backoff_factor: 0.05\n").unwrap();
+    let stderr = |cmd: &mut Command| {
+        let out = run(cmd);
+        assert!(out.status.success(), "command failed: {cmd:?}");
+        String::from_utf8(out.stderr).unwrap()
+    };
+
+    let server = HttpServer::serve_faulty(channel, Fault::Unavailable, 1);
+    let quiet = stderr(create_a(home, &server.url, "quiet").arg("--quiet"));
+    assert!(!quiet.contains("etry"), "{quiet}");
+
+    let server = HttpServer::serve_faulty(channel, Fault::Unavailable, 1);
+    std::fs::remove_dir_all(home.join("pkgs")).unwrap();
+    let verbose = stderr(create_a(home, &server.url, "verbose").arg("-v"));
+    assert!(!verbose.contains("Retry attempt"), "{verbose}");
+    let retried: Vec<&str> = verbose
+        .lines()
+        .filter_map(|l| l.split_once("retrying ").map(|(_, rest)| rest))
+        .collect();
+    for archive in ["noarch/b-1.0-h0_0.conda", "linux-64/a-2.0-h0_0.tar.bz2"] {
+        let line = format!("{}/{archive}: HTTP 503 Service Unavailable", server.url);
+        assert!(retried.contains(&line.as_str()), "{verbose}");
+    }
+    let mut once = retried.clone();
+    once.sort();
+    once.dedup();
+    assert_eq!(once.len(), retried.len(), "{verbose}");
+
+    let failing = HttpServer::serve_faulty(channel, Fault::Unavailable, usize::MAX);
+    std::fs::write(
+        home.join(".condarc"),
+        "remote_backoff_factor: 0.05\nremote_max_retries: 2\n",
+    )
+    .unwrap();
+    let err = run_err(create_a(home, &failing.url, "never").arg("--quiet"));
+    assert!(!err.contains("Retry attempt"), "{err}");
+    assert!(
+        err.contains(&format!("{}/", failing.url))
+            && err.contains(": HTTP 503 Service Unavailable after 3 attempts"),
+        "{err}"
+    );
+}
+
 #[test]
 fn https_channels_are_checked_as_ssl_verify_says() {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path();
-    let channel = channel(home);
-    let server = TlsServer::serve(&channel);
+    let setup = Setup::new(channel);
+    let (home, channel) = (setup.home(), setup.channel());
+    let server = TlsServer::serve(channel);
     let condarc = home.join(".condarc");
     let configure = |ssl_verify: &str| {
         std::fs::write(
@@ -1156,7 +1192,7 @@ fn https_channels_are_checked_as_ssl_verify_says() {
     configure(&bundle.display().to_string());
     run_ok(&mut create("bundle"));
     assert_eq!(names(home, &home.join("envs/bundle")), ["a", "b"]);
-    let other = TlsServer::serve(&channel);
+    let other = TlsServer::serve(channel);
     std::fs::write(&bundle, &other.certificate_pem).unwrap();
     configure(&bundle.display().to_string());
     let err = run_err(&mut create("other-certificate"));
@@ -1185,12 +1221,11 @@ fn https_channels_are_checked_as_ssl_verify_says() {
 
 #[test]
 fn requests_go_through_the_proxy_proxy_servers_names() {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path();
-    let channel = channel(home);
+    let setup = Setup::new(channel);
+    let (home, channel) = (setup.home(), setup.channel());
     // A static server answers absolute-form requests by their path, so it stands in for a
     // forward proxy; the channel's own host does not resolve, so only the proxy reaches it.
-    let proxy = HttpServer::serve(&channel);
+    let proxy = HttpServer::serve(channel);
     let unreachable = "http://channel.invalid/";
     let condarc = condarc_with_http_proxy(home, &proxy.url);
     run_ok(&mut create_a(home, unreachable, "proxied"));
@@ -1220,9 +1255,8 @@ fn requests_go_through_the_proxy_proxy_servers_names() {
 #[test]
 fn condarc_pins_default_packages_and_copies() {
     use std::os::unix::fs::MetadataExt;
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path();
-    let channel = channel(home);
+    let setup = Setup::new(channel);
+    let (home, channel) = (setup.home(), setup.channel());
     let channel = channel.to_str().unwrap();
     let create = |name: &str, extra: &[&str]| {
         let mut cmd = krait(home);

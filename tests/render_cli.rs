@@ -113,6 +113,28 @@ fn output_paths_and_python_matrix() {
     );
 }
 
+/// `--output` without `--output-folder` points into the local channel under `$KRAIT_HOME`,
+/// where `krait build` writes.
+#[test]
+fn output_defaults_to_krait_home_local_channel() {
+    let dir = recipe("package:\n  name: home\n  version: 1.0\n");
+    let home = tempfile::tempdir().unwrap();
+    let stdout = render(dir.path())
+        .platform("linux-64")
+        .env("KRAIT_HOME", home.path())
+        .args(["--output"])
+        .stdout();
+    assert_eq!(
+        stdout,
+        format!(
+            "{}\n",
+            home.path()
+                .join("conda-bld/linux-64/home-1.0-0.conda")
+                .display()
+        )
+    );
+}
+
 #[test]
 fn variant_override_and_yaml_output() {
     let dir = recipe(

@@ -2,11 +2,11 @@
 //! the HTTP behaviour conda clients rely on (ETag, conditional GET, Range, gzip, zst).
 
 mod common;
-mod serve_support;
 
 use common::fixtures::{Format, Package};
+use common::serve::{request, token_file, Server};
+use common::sha256_hex;
 use common::{condarc_with_http_proxy, krait, peer_script, run_err, run_ok};
-use serve_support::{request, sha256_hex, token_file, Server};
 use std::path::Path;
 
 fn fixture_channel(root: &Path) {

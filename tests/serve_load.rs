@@ -5,10 +5,10 @@
 //! Loopback only, bounded to 60 s a round.
 
 mod common;
-mod serve_support;
 
 use common::fixtures::{Format, Package};
-use serve_support::{sha256_hex, token_file, Server};
+use common::serve::{token_file, Server};
+use common::sha256_hex;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -149,7 +149,7 @@ fn soak_round(
 fn check_listed(channel: &std::path::Path, server: &Server, uploads: &[(String, Vec<u8>)]) {
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     for subdir in ["noarch", "linux-64"] {
-        let text = serve_support::request(
+        let text = common::serve::request(
             "GET",
             &format!("{}/{subdir}/repodata.json", server.url),
             &[],

@@ -8,10 +8,10 @@
 //! connections than the limit.
 
 mod common;
-mod serve_support;
 
 use common::fixtures::{damaged_content, Format, Package};
-use serve_support::{request, sha256_hex, snapshot, token_file, Reply, Server};
+use common::serve::{request, snapshot, token_file, Reply, Server};
+use common::sha256_hex;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::path::Path;

@@ -339,9 +339,6 @@ fn write_for(
         ),
     }
     .map_err(io(&archive))?;
-    tmp.persist(&archive).map_err(|e| ConvertError::Io {
-        path: archive.clone(),
-        source: e.error,
-    })?;
+    crate::fs::persist(tmp, &archive).map_err(io(&archive))?;
     Ok(archive)
 }

@@ -18,7 +18,7 @@ pub mod symlinks;
 pub mod test;
 
 use crate::channel::index::{index_channel, IndexOptions};
-use crate::channel::resolve::{ChannelArgs, ChannelResolver};
+use crate::channel::resolve::{ChannelResolver, ChannelSelection};
 use crate::config::Config;
 use crate::env::install::{self, Context, Operation, RunOptions};
 use crate::recipe::model::{Dependency, Output, OutputType, RenderedVariant};
@@ -110,6 +110,8 @@ pub enum BuildError {
         "drop them from the run requirements, or list them in build/ignore_run_exports"
     ))]
     Overdepending(String),
+    #[error("{} is not inside a channel folder (CHANNEL/SUBDIR/ARCHIVE)", .0.display())]
+    NotInChannel(PathBuf),
     #[error("symlinks pointing out of the prefix:\n{0}")]
     #[diagnostic(help(
         "point links at files inside $PREFIX (relative or absolute), or copy the file instead; installers refuse packages with such links"
@@ -160,7 +162,7 @@ impl BuildError {
 /// How to build.
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
-    pub channels: ChannelArgs,
+    pub channels: ChannelSelection,
     pub variant_config_files: Vec<PathBuf>,
     pub exclusive_config_files: Vec<PathBuf>,
     pub variant_overrides: serde_json::Map<String, serde_json::Value>,
@@ -431,7 +433,7 @@ pub fn build(paths: &[PathBuf], options: &BuildOptions) -> Result<Vec<Built>, Bu
 /// An environment context over the output folder plus the given channels.
 pub fn context(
     config: &Config,
-    options_channels: &ChannelArgs,
+    options_channels: &ChannelSelection,
     output_folder: &Path,
 ) -> Result<Context, BuildError> {
     let mut channels = options_channels.clone();

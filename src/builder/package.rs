@@ -12,10 +12,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Archive format of built packages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ArchiveFormat {
     Conda,
-    #[value(name = "tar.bz2")]
     TarBz2,
 }
 
@@ -383,7 +382,7 @@ pub fn write_package(
         ),
     }
     .map_err(io(&archive))?;
-    tmp.persist(&archive).map_err(|e| io(&archive)(e.error))?;
+    crate::fs::persist(tmp, &archive).map_err(io(&archive))?;
     Ok(archive)
 }
 

@@ -4,6 +4,8 @@
 //! prefix) in the scripts' environment.
 
 use super::{script, BuildError};
+use crate::channel::resolve::ChannelSelection;
+use crate::config::Config;
 use crate::env::install::{self, Context, Operation, RunOptions};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -191,6 +193,27 @@ pub fn run_tests(
     let pl = test_dir.join("run_test.pl");
     if pl.is_file() {
         run("perl", &[], &pl)?;
+    }
+    Ok(())
+}
+
+/// `krait test ARCHIVE` and `krait build --test`: re-runs the tests of an archive that sits in
+/// a channel folder, with that channel (the folder above its subdir) before `channels`.
+pub fn test_in_its_channel(
+    archive: &Path,
+    channels: &ChannelSelection,
+    quiet: bool,
+) -> Result<(), BuildError> {
+    let archive = crate::env::prefix::absolute(archive);
+    let channel = archive
+        .parent()
+        .and_then(|subdir| subdir.parent())
+        .ok_or_else(|| BuildError::NotInChannel(archive.clone()))?;
+    let config = Config::load()?;
+    let ctx = super::context(&config, channels, channel)?;
+    test_archive(&ctx, &archive, quiet)?;
+    if !quiet {
+        println!("tests passed: {}", archive.display());
     }
     Ok(())
 }

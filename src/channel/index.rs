@@ -441,6 +441,35 @@ pub fn mtime_ns(meta: &std::fs::Metadata) -> u128 {
         .unwrap_or_default()
 }
 
+/// Writes a validated archive into its subdir atomically and re-indexes that subdir (and
+/// `noarch/` if it has no repodata yet, which clients fetch alongside every subdir).
+pub fn store_and_index(
+    channel: &Path,
+    subdir: &str,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(), IndexError> {
+    let dir = channel.join(subdir);
+    std::fs::create_dir_all(&dir).map_err(|source| IndexError::Write {
+        path: dir.clone(),
+        source,
+    })?;
+    write_atomic(path, bytes)?;
+    let options = IndexOptions {
+        write_zst: true,
+        ..IndexOptions::default()
+    };
+    index_subdir(channel, subdir, &options)?;
+    if !channel.join("noarch").join("repodata.json").exists() {
+        std::fs::create_dir_all(channel.join("noarch")).map_err(|source| IndexError::Write {
+            path: channel.join("noarch"),
+            source,
+        })?;
+        index_subdir(channel, "noarch", &options)?;
+    }
+    Ok(())
+}
+
 /// [`crate::fs::write_atomic`] with the path named in the error.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IndexError> {
     crate::fs::write_atomic(path, bytes).map_err(|source| IndexError::Write {

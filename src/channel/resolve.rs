@@ -27,14 +27,12 @@ pub enum ResolveError {
     UnknownSubdir(String),
 }
 
-/// The channel options every channel-reading command takes.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct ChannelArgs {
-    /// Additional channel to search (path, URL or name); repeatable, highest priority first.
-    #[arg(short = 'c', long = "channel", value_name = "CHANNEL")]
+/// The channels a command was asked for, on top of (or instead of) the configured ones.
+#[derive(Debug, Clone, Default)]
+pub struct ChannelSelection {
+    /// Additional channels (path, URL or name), highest priority first.
     pub channels: Vec<String>,
-    /// Do not search the configured channels, only those given with -c.
-    #[arg(long)]
+    /// Search only `channels`, not the configured ones.
     pub override_channels: bool,
 }
 
@@ -65,7 +63,7 @@ impl<'a> ChannelResolver<'a> {
 
     /// The channels a command uses: `-c` channels first, then the configured ones unless
     /// `--override-channels`; `defaults` expanded; duplicates dropped.
-    pub fn channels_for(&self, args: &ChannelArgs) -> Result<Vec<Channel>, ResolveError> {
+    pub fn channels_for(&self, args: &ChannelSelection) -> Result<Vec<Channel>, ResolveError> {
         let mut names: Vec<&str> = args.channels.iter().map(String::as_str).collect();
         if !args.override_channels || args.channels.is_empty() {
             names.extend(self.config.channels.iter().map(String::as_str));
@@ -251,7 +249,7 @@ mod tests {
         let mut config = config();
         config.channels = vec!["conda-forge".into()];
         let resolver = ChannelResolver::new(&config);
-        let args = ChannelArgs {
+        let args = ChannelSelection {
             channels: vec!["bioconda".into()],
             override_channels: true,
         };

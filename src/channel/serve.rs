@@ -16,10 +16,9 @@
 
 use super::hot_files::HotFiles;
 use super::index::IndexOptions;
-use super::index::{
-    index_channel, index_subdir, mtime_ns, validate_archive, write_atomic, IndexError,
-};
+use super::index::{index_channel, mtime_ns, store_and_index, validate_archive, IndexError};
 use super::request_path::{ChannelPath, PathRefusal};
+use super::upload::{SHA256_HEADER, UPLOAD_PREFIX};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -34,14 +33,8 @@ use tower::ServiceExt;
 use tower_http::compression::Compression;
 use tower_http::services::ServeDir;
 
-/// The header a client may send with the hex sha256 of an upload's body.
-pub const SHA256_HEADER: &str = "x-content-sha256";
-
 /// Bytes per file read when serving downloads.
 const READ_CHUNK: usize = 512 * 1024;
-
-/// Where uploads go: `<prefix><subdir>/<file name>`.
-pub const UPLOAD_PREFIX: &str = "/api/upload/";
 
 /// Errors that keep the server from starting.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -613,35 +606,6 @@ async fn upload(
         "replaced": replaced,
     });
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
-}
-
-/// Writes a validated archive into its subdir atomically and re-indexes that subdir (and
-/// `noarch/` if it has no repodata yet, which clients fetch alongside every subdir).
-pub fn store_and_index(
-    channel: &Path,
-    subdir: &str,
-    path: &Path,
-    bytes: &[u8],
-) -> Result<(), IndexError> {
-    let dir = channel.join(subdir);
-    std::fs::create_dir_all(&dir).map_err(|source| IndexError::Write {
-        path: dir.clone(),
-        source,
-    })?;
-    write_atomic(path, bytes)?;
-    let options = IndexOptions {
-        write_zst: true,
-        ..IndexOptions::default()
-    };
-    index_subdir(channel, subdir, &options)?;
-    if !channel.join("noarch").join("repodata.json").exists() {
-        std::fs::create_dir_all(channel.join("noarch")).map_err(|source| IndexError::Write {
-            path: channel.join("noarch"),
-            source,
-        })?;
-        index_subdir(channel, "noarch", &options)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

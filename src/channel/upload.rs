@@ -7,10 +7,15 @@
 //! token as `Authorization: Bearer` (a `/t/<token>/` in the URL works too). Into a folder it is
 //! written with a temp file and a rename and that subdir is re-indexed.
 
-use super::index::{read_archive, IndexError};
-use super::serve::{store_and_index, SHA256_HEADER, UPLOAD_PREFIX};
+use super::index::{read_archive, store_and_index, IndexError};
 use std::path::{Path, PathBuf};
 use url::Url;
+
+/// Where uploads go on a `krait serve` channel: `<prefix><subdir>/<file name>`.
+pub const UPLOAD_PREFIX: &str = "/api/upload/";
+
+/// The header a client may send with the hex sha256 of an upload's body.
+pub const SHA256_HEADER: &str = "x-content-sha256";
 
 /// Errors of an upload.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]

@@ -4,7 +4,7 @@
 use crate::cli::GlobalArgs;
 use crate::config::Config;
 use crate::env::activation::{self, ShellKind};
-use crate::env::prefix::{self, TargetArgs};
+use crate::env::prefix::{self, EnvTarget};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -35,17 +35,17 @@ fn needs_hook(shell: Option<ShellKind>) -> miette::Result<ShellKind> {
 }
 
 /// A name when it names an environment under envs_dirs, else a path (as conda decides).
-fn target(env: &str) -> TargetArgs {
+fn target(env: &str) -> EnvTarget {
     let is_path = env.contains(std::path::MAIN_SEPARATOR) || env.starts_with('.');
     if is_path {
-        TargetArgs {
+        EnvTarget {
             prefix: Some(PathBuf::from(env)),
-            ..TargetArgs::default()
+            ..EnvTarget::default()
         }
     } else {
-        TargetArgs {
+        EnvTarget {
             name: Some(env.to_string()),
-            ..TargetArgs::default()
+            ..EnvTarget::default()
         }
     }
 }

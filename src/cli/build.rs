@@ -1,13 +1,11 @@
 //! `krait build RECIPE_OR_FOLDER...`: build conda packages from meta.yaml recipes.
 
 use crate::builder::package::ArchiveFormat;
+use crate::builder::test::test_in_its_channel;
 use crate::builder::{build, BuildOptions};
-use crate::channel::resolve::ChannelArgs;
 use crate::channel::upload::{Destination, Uploader};
-use crate::cli::render::VariantArgs;
-use crate::cli::upload::TokenArgs;
+use crate::cli::args::{SetupArgs, TokenArgs};
 use crate::cli::GlobalArgs;
-use crate::config::krait_home;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -46,57 +44,10 @@ pub struct Args {
     token: TokenArgs,
 }
 
-/// What a build and `krait debug` share: channels, variants and folders.
-#[derive(Debug, clap::Args)]
-pub struct SetupArgs {
-    #[command(flatten)]
-    channels: ChannelArgs,
-    #[command(flatten)]
-    variants: VariantArgs,
-    /// Where packages go (an indexed channel); default ~/.krait/conda-bld.
-    #[arg(long)]
-    output_folder: Option<PathBuf>,
-    /// Where build folders are made; default ~/.krait/krait-bld.
-    #[arg(long)]
-    croot: Option<PathBuf>,
-    /// Use only cached repodata and packages; remote channels with nothing cached are left out.
-    #[arg(long)]
-    offline: bool,
-}
-
-impl SetupArgs {
-    /// Build options from these arguments: packages tested, nothing skipped or uploaded.
-    pub fn options(self, quiet: bool) -> miette::Result<BuildOptions> {
-        let output_folder = crate::env::prefix::absolute(
-            &self
-                .output_folder
-                .unwrap_or_else(|| krait_home().join("conda-bld")),
-        );
-        let croot = crate::env::prefix::absolute(
-            &self.croot.unwrap_or_else(|| krait_home().join("krait-bld")),
-        );
-        Ok(BuildOptions {
-            variant_overrides: self.variants.overrides()?,
-            variant_config_files: self.variants.variant_config_files,
-            exclusive_config_files: self.variants.exclusive_config_files,
-            channels: self.channels,
-            output_folder,
-            croot,
-            format: ArchiveFormat::Conda,
-            test: true,
-            skip_existing: false,
-            offline: self.offline,
-            keep_build_dirs: false,
-            quiet,
-            upload: None,
-        })
-    }
-}
-
 pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     if args.test {
         for archive in &args.recipes {
-            crate::cli::test::test_one(archive, &args.setup.channels, global)?;
+            test_in_its_channel(archive, &args.setup.channels.selection(), global.quiet)?;
         }
         return Ok(ExitCode::SUCCESS);
     }

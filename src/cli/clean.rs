@@ -2,10 +2,9 @@
 
 use crate::cli::GlobalArgs;
 use crate::config::Config;
+use crate::env::cache::{self, CleanSelection};
 use crate::env::report::{self, Confirm};
 use indicatif::HumanBytes;
-use rattler_cache::package_cache::PackageCache;
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
@@ -33,125 +32,28 @@ pub struct Args {
     yes: bool,
 }
 
-/// One kind of thing to remove, and what of it was found.
-struct Target {
-    key: &'static str,
-    what: &'static str,
-    paths: Vec<PathBuf>,
-    size: u64,
-}
-
-fn size_of(path: &Path) -> u64 {
-    walkdir::WalkDir::new(path)
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.metadata().ok())
-        .filter(|m| m.is_file())
-        .map(|m| m.len())
-        .sum()
-}
-
-fn entries(dir: &Path) -> Vec<PathBuf> {
-    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| rd.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    found.sort();
-    found
-}
-
-fn is_archive(path: &Path) -> bool {
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    path.is_file() && (name.ends_with(".conda") || name.ends_with(".tar.bz2"))
-}
-
-/// An extracted package that no environment links to: as conda decides, none of its files
-/// has another hard link.
-#[cfg(unix)]
-fn is_unused_package(path: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    path.join("info").join("index.json").is_file()
-        && walkdir::WalkDir::new(path)
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e.metadata().ok())
-            .all(|m| !m.is_file() || m.nlink() <= 1)
-}
-
-#[cfg(not(unix))]
-fn is_unused_package(_path: &Path) -> bool {
-    false
-}
-
-fn find(config: &Config, args: &Args) -> Vec<Target> {
-    let mut targets = Vec::new();
-    let mut add = |key, what, paths: Vec<PathBuf>| {
-        let size = paths.iter().map(|p| size_of(p)).sum();
-        targets.push(Target {
-            key,
-            what,
-            paths,
-            size,
-        });
-    };
-    if args.all || args.tarballs {
-        let tarballs = config
-            .pkgs_dirs
-            .iter()
-            .flat_map(|d| entries(d))
-            .filter(|p| is_archive(p))
-            .collect();
-        add("tarballs", "tarball(s)", tarballs);
-    }
-    if args.all || args.index_cache {
-        let cache = config.pkgs_dir().join("cache");
-        add("index_cache", "index cache(s)", entries(&cache));
-    }
-    if args.all || args.packages {
-        let packages = config
-            .pkgs_dirs
-            .iter()
-            .flat_map(|d| entries(d))
-            .filter(|p| p.is_dir() && is_unused_package(p))
-            .collect();
-        add("packages", "package(s)", packages);
-    }
-    targets
-}
-
-fn remove(path: &Path) -> std::io::Result<()> {
-    if path.is_dir() {
-        std::fs::remove_dir_all(path)?;
-        // rattler's cache keeps a lock file next to each package folder, krait its
-        // verification stamp (env::safety).
-        for sidecar in [".lock", ".krait-verified"] {
-            let mut file = path.as_os_str().to_owned();
-            file.push(sidecar);
-            let file = PathBuf::from(file);
-            if file.is_file() {
-                std::fs::remove_file(file)?;
-            }
+impl Args {
+    fn selection(&self) -> CleanSelection {
+        CleanSelection {
+            tarballs: self.all || self.tarballs,
+            index_cache: self.all || self.index_cache,
+            packages: self.all || self.packages,
         }
-        Ok(())
-    } else {
-        std::fs::remove_file(path)
     }
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
-    if !(args.all || args.tarballs || args.index_cache || args.packages) {
+    let selection = args.selection();
+    if selection.is_empty() {
         return Err(miette::miette!(
             help = "pass --all, or one or more of --tarballs, --index-cache, --packages",
             "krait clean needs something to remove"
         ));
     }
     let config = Config::load()?;
-    // rattler's installer holds this lock while it fills the cache; hold it while looking and
-    // removing, so that no concurrent install sees a package half gone.
-    let runtime = crate::cli::runtime()?;
-    let _cache_lock = runtime
-        .block_on(PackageCache::new(config.pkgs_dir()).acquire_global_lock())
-        .map_err(|e| miette::miette!("cannot lock the package cache: {e}"))?;
-    let targets = find(&config, &args);
+    // Held while looking and removing.
+    let _cache_lock = crate::cli::runtime()?.block_on(cache::lock(&config))?;
+    let targets = cache::find(&config, selection);
     let quiet = global.quiet || args.json;
     if !quiet {
         for target in &targets {
@@ -178,7 +80,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
             }
         }
         for path in targets.iter().flat_map(|t| &t.paths) {
-            remove(path).map_err(|e| miette::miette!("cannot remove {}: {e}", path.display()))?;
+            cache::remove(path)?;
         }
     }
     if args.json {

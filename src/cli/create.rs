@@ -1,9 +1,9 @@
 //! `krait create (-n NAME | -p PATH) [SPEC...] [--file FILE]`.
 
-use crate::cli::env_common::{print_activation_hint, SolveArgs};
+use crate::cli::args::{print_activation_hint, SolveArgs, TargetArgs};
 use crate::cli::GlobalArgs;
 use crate::env::install::{self, Operation};
-use crate::env::prefix::{self, TargetArgs};
+use crate::env::prefix;
 use crate::env::spec_file;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,16 +32,17 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
             "krait create needs -n NAME or -p PATH"
         ));
     }
-    let mut solve = args.solve.clone();
+    let solve = &args.solve;
+    let mut settings = solve.settings();
     let request = spec_file::gather(
         &args.specs,
         &args.files,
-        &mut solve.channels,
-        solve.platform.as_deref(),
+        &mut settings.channels,
+        settings.platform.as_deref(),
     )?;
-    let ctx = solve.context_for(!matches!(request, spec_file::Request::Exact(_)))?;
+    let ctx = settings.context_for(!matches!(request, spec_file::Request::Exact(_)))?;
     let config = &ctx.config;
-    let prefix = prefix::for_create(config, &args.target)?;
+    let prefix = prefix::for_create(config, &args.target.env_target())?;
     let existed = prefix.join("conda-meta").is_dir();
     if existed && !solve.dry_run {
         // conda asks before replacing; krait refuses and says how.
@@ -70,7 +71,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     }
     solve.print(&outcome, global);
     if !solve.json && !global.quiet && !outcome.dry_run {
-        print_activation_hint(&args.target, &prefix);
+        print_activation_hint(&args.target.env_target(), &prefix);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -2,7 +2,7 @@
 //! environments without running its script, and print the command that enters them.
 
 use crate::builder::debug::debug;
-use crate::cli::build::SetupArgs;
+use crate::cli::args::SetupArgs;
 use crate::cli::GlobalArgs;
 use miette::IntoDiagnostic;
 use std::path::PathBuf;

@@ -1,9 +1,10 @@
 //! `krait doctor [-n|-p] [--json]`: an environment's health report, as `conda doctor` prints it.
 
+use crate::cli::args::TargetArgs;
 use crate::cli::GlobalArgs;
 use crate::config::Config;
 use crate::env::doctor;
-use crate::env::prefix::{self, PrefixLock, TargetArgs};
+use crate::env::prefix::{self, PrefixLock};
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
@@ -17,7 +18,7 @@ pub struct Args {
 
 pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     let config = Config::load()?;
-    let prefix = prefix::existing(&config, &args.target)?;
+    let prefix = prefix::existing(&config, &args.target.env_target())?;
     // Waits for a running transaction, and finishes one whose process died, so that the
     // report is about a prefix no one is changing.
     let _lock = PrefixLock::acquire(&prefix, global.quiet || args.json)?;

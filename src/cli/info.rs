@@ -1,6 +1,6 @@
 //! `krait info [--json]`: platform, virtual packages, channels, caches and configuration files.
 
-use crate::channel::resolve::{host_subdir, ChannelArgs, ChannelResolver};
+use crate::channel::resolve::{host_subdir, ChannelResolver, ChannelSelection};
 use crate::cli::GlobalArgs;
 use crate::config::{search_path, Config};
 use crate::env::solve;
@@ -38,7 +38,7 @@ impl Info {
     fn gather(config: &Config) -> miette::Result<Info> {
         let subdir = host_subdir();
         let channels = ChannelResolver::new(config)
-            .channels_for(&ChannelArgs::default())?
+            .channels_for(&ChannelSelection::default())?
             .iter()
             .flat_map(|c| {
                 [
@@ -63,7 +63,7 @@ impl Info {
             channels,
             config_files: config.files.clone(),
             rc_path: search_path(),
-            envs: crate::cli::env::known_envs(config),
+            envs: crate::env::prefix::known(config),
             envs_dirs: config.envs_dirs.clone(),
             krait_version: env!("CARGO_PKG_VERSION"),
             pkgs_dirs: config.pkgs_dirs.clone(),
@@ -104,11 +104,13 @@ impl Info {
     }
 }
 
-pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
-    if args.envs && !args.json {
-        return crate::cli::env::list_envs(false, global);
-    }
+pub fn run(args: Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
     let config = Config::load()?;
+    if args.envs && !args.json {
+        let envs = crate::env::prefix::known(&config);
+        print!("{}", crate::env::report::environments_table(&config, &envs));
+        return Ok(ExitCode::SUCCESS);
+    }
     let info = Info::gather(&config)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&info).expect("json"));

@@ -2,9 +2,10 @@
 //! libraries a package's ELF files need and where an environment provides them.
 
 use crate::builder::inspect::{format_linkages, format_objects, linkages, objects, package_files};
+use crate::cli::args::TargetArgs;
 use crate::cli::GlobalArgs;
 use crate::config::Config;
-use crate::env::prefix::{self, TargetArgs};
+use crate::env::prefix;
 use miette::IntoDiagnostic;
 use std::process::ExitCode;
 
@@ -51,7 +52,7 @@ pub fn run(args: Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
         What::Objects { common } => (common, false),
     };
     let config = Config::load()?;
-    let prefix = prefix::existing(&config, &common.target)?;
+    let prefix = prefix::existing(&config, &common.target.env_target())?;
     let mut json = serde_json::Map::new();
     for name in &common.packages {
         let package = package_files(name, &prefix)?;

@@ -1,9 +1,9 @@
 //! `krait install [-n|-p] SPEC... [--file FILE] [--revision N]`.
 
-use crate::cli::env_common::SolveArgs;
+use crate::cli::args::{SolveArgs, TargetArgs};
 use crate::cli::GlobalArgs;
 use crate::env::install::{self, Operation};
-use crate::env::prefix::{self, TargetArgs};
+use crate::env::prefix;
 use crate::env::spec_file;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,7 +25,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
-    let mut solve = args.solve.clone();
+    let solve = &args.solve;
+    let mut settings = solve.settings();
     let operation = match args.revision {
         Some(n) => Operation::Revision(n),
         None => {
@@ -38,16 +39,16 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
             match spec_file::gather(
                 &args.specs,
                 &args.files,
-                &mut solve.channels,
-                solve.platform.as_deref(),
+                &mut settings.channels,
+                settings.platform.as_deref(),
             )? {
                 spec_file::Request::Specs(specs) => Operation::Install(specs),
                 spec_file::Request::Exact(records) => Operation::Exact(records),
             }
         }
     };
-    let ctx = solve.context_for(!matches!(operation, Operation::Exact(_)))?;
-    let prefix = prefix::existing(&ctx.config, &args.target)?;
+    let ctx = settings.context_for(!matches!(operation, Operation::Exact(_)))?;
+    let prefix = prefix::existing(&ctx.config, &args.target.env_target())?;
     let runtime = crate::cli::runtime()?;
     let outcome = runtime.block_on(install::run(
         &ctx,

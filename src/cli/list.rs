@@ -1,11 +1,12 @@
 //! `krait list [-n|-p] [REGEX] [--explicit [--md5|--sha256]] [--export] [--revisions] [--json]`.
 
 use crate::channel::resolve::host_subdir;
+use crate::cli::args::TargetArgs;
 use crate::cli::GlobalArgs;
 use crate::config::Config;
 use crate::env::export::{self, ChannelNames, ExplicitHash};
 use crate::env::history::History;
-use crate::env::prefix::{self, TargetArgs};
+use crate::env::prefix;
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
@@ -36,7 +37,7 @@ pub struct Args {
 
 pub fn run(args: Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
     let config = Config::load()?;
-    let prefix = prefix::existing(&config, &args.target)?;
+    let prefix = prefix::existing(&config, &args.target.env_target())?;
     if args.revisions {
         let history = History::read(&prefix)?;
         if args.json {

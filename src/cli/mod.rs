@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod activate;
+mod args;
 mod build;
 mod clean;
 mod config;
@@ -12,7 +13,6 @@ mod create;
 mod debug;
 mod doctor;
 mod env;
-mod env_common;
 mod index;
 mod info;
 mod inspect;
@@ -166,7 +166,8 @@ fn init_logging(global: &GlobalArgs) {
         } else {
             ",krait::serve=info"
         };
-        tracing_subscriber::EnvFilter::new(format!("krait={level}{access},warn"))
+        // reqwest-retry's line per retry is said by net.rs, with the URL, under -v.
+        tracing_subscriber::EnvFilter::new(format!("krait={level}{access},reqwest_retry=off,warn"))
     });
     tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -1,9 +1,9 @@
 //! `krait remove [-n|-p] (PACKAGE... | --all)`.
 
-use crate::cli::env_common::{parse_names, SolveArgs};
+use crate::cli::args::{parse_names, SolveArgs, TargetArgs};
 use crate::cli::GlobalArgs;
 use crate::env::install::{self, Operation};
-use crate::env::prefix::{self, TargetArgs};
+use crate::env::prefix;
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
@@ -21,8 +21,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
-    let ctx = args.solve.context()?;
-    let prefix = prefix::existing(&ctx.config, &args.target)?;
+    let ctx = args.solve.settings().context()?;
+    let prefix = prefix::existing(&ctx.config, &args.target.env_target())?;
     let operation = if args.all {
         Operation::Remove(None)
     } else {

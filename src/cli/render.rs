@@ -1,11 +1,11 @@
 //! `krait render`: print a recipe's rendered metadata per variant, or the archive paths
 //! `krait build` would write (`conda render`, `conda build --output`).
 
+use crate::cli::args::VariantArgs;
 use crate::cli::GlobalArgs;
 use crate::recipe::{render_recipe, system_config_files, OutputType, Recipe, RenderOptions};
 use miette::IntoDiagnostic;
 use rattler_conda_types::Subdir;
-use serde_json::{Map, Value};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -34,77 +34,10 @@ pub struct Args {
     pub json: bool,
 }
 
-/// The variant inputs of the command line: config files (`-m`, `-e`) and values
-/// (`--variants`, `--variant`, `--python`, stacked after every conda_build_config.yaml).
-#[derive(Debug, Clone, clap::Args)]
-pub struct VariantArgs {
-    /// Extra conda_build_config.yaml files, merged in order after the recipe's own (which
-    /// comes after ~/conda_build_config.yaml and ./conda_build_config.yaml).
-    #[arg(short = 'm', long = "variant-config-files", value_name = "FILE")]
-    pub variant_config_files: Vec<PathBuf>,
-    /// Variant config files merged first, in order; they replace ~/conda_build_config.yaml
-    /// and ./conda_build_config.yaml (the recipe's own and -m files still apply after them).
-    #[arg(
-        short = 'e',
-        long = "exclusive-config-files",
-        visible_alias = "exclusive-config-file",
-        value_name = "FILE"
-    )]
-    pub exclusive_config_files: Vec<PathBuf>,
-    /// Variant values as a YAML mapping, e.g. "{python: [3.10, 3.11], numpy: 1.26}".
-    #[arg(long = "variants", value_name = "YAML")]
-    pub variants_yaml: Option<String>,
-    /// Set a variant value (repeat a key for several values).
-    #[arg(long = "variant", value_name = "KEY=VALUE", value_parser = parse_key_value)]
-    pub variant: Vec<(String, String)>,
-    /// Python version(s) (same as --variant python=X.Y).
-    #[arg(long, value_name = "X.Y")]
-    pub python: Vec<String>,
-}
-
-impl VariantArgs {
-    /// The values by key: `--variants` first, then each `--variant` and `--python` value added
-    /// to its key's list.
-    pub fn overrides(&self) -> miette::Result<Map<String, Value>> {
-        let mut overrides = match &self.variants_yaml {
-            Some(text) => crate::recipe::variants::parse_variants_text(text)?,
-            None => Map::new(),
-        };
-        let pairs = self
-            .python
-            .iter()
-            .map(|v| ("python".to_string(), v.clone()))
-            .chain(self.variant.iter().cloned());
-        let mut given: Map<String, Value> = Map::new();
-        for (key, value) in pairs {
-            let entry = given.entry(key).or_insert_with(|| Value::Array(Vec::new()));
-            if let Value::Array(values) = entry {
-                values.push(Value::String(value));
-            }
-        }
-        overrides.extend(given);
-        Ok(overrides)
-    }
-}
-
-fn parse_key_value(s: &str) -> Result<(String, String), String> {
-    let (key, value) = s
-        .split_once('=')
-        .ok_or_else(|| format!("`{s}` is not KEY=VALUE"))?;
-    Ok((key.trim().to_string(), value.trim().to_string()))
-}
-
 fn parse_platform(value: &str) -> miette::Result<Subdir> {
     value
         .parse::<Subdir>()
         .map_err(|e| miette::miette!("unknown platform `{value}`: {e}"))
-}
-
-fn default_output_folder() -> PathBuf {
-    dirs::home_dir()
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join(".krait")
-        .join("conda-bld")
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
@@ -125,7 +58,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     let folder = args
         .output_folder
         .clone()
-        .unwrap_or_else(default_output_folder);
+        .unwrap_or_else(crate::config::local_channel_dir);
     let config = crate::config::Config::load()?;
     let system_config_files = system_config_files(config.conda_build_config_file.as_deref());
     let mut all_variants = Vec::new();

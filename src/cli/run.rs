@@ -1,9 +1,10 @@
 //! `krait run (-n NAME | -p PATH) CMD...`: run a command in the activated environment.
 
+use crate::cli::args::TargetArgs;
 use crate::cli::GlobalArgs;
 use crate::config::Config;
 use crate::env::activation;
-use crate::env::prefix::{self, TargetArgs};
+use crate::env::prefix;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -26,7 +27,7 @@ pub struct Args {
 pub fn run(args: Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
     let _ = args.no_capture_output;
     let config = Config::load()?;
-    let prefix = prefix::existing(&config, &args.target)?;
+    let prefix = prefix::existing(&config, &args.target.env_target())?;
     let status = activation::run(
         &prefix,
         &args.command,

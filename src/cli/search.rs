@@ -1,8 +1,9 @@
 //! `krait search SPEC...`: conda's search over channels.
 
 use crate::channel::repodata;
-use crate::channel::resolve::{host_subdir, parse_subdir, ChannelArgs, ChannelResolver};
+use crate::channel::resolve::{host_subdir, parse_subdir, ChannelResolver};
 use crate::channel::search::{self, SearchMode};
+use crate::cli::args::ChannelArgs;
 use crate::cli::GlobalArgs;
 use crate::config::Config;
 use std::process::ExitCode;
@@ -46,7 +47,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     for spec in &args.specs {
         search::parse_query(spec, mode)?;
     }
-    let channels = resolver.channels_for(&args.channels)?;
+    let channels = resolver.channels_for(&args.channels.selection())?;
     let gateway = repodata::gateway(&config);
     let runtime = crate::cli::runtime()?;
     let mut records = Vec::new();

@@ -1,10 +1,9 @@
 //! `krait test ARCHIVE`: re-run the tests of a built package.
 
-use crate::builder::test::test_archive;
-use crate::channel::resolve::ChannelArgs;
+use crate::builder::test::test_in_its_channel;
+use crate::cli::args::ChannelArgs;
 use crate::cli::GlobalArgs;
-use crate::config::Config;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
@@ -16,23 +15,6 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
-    test_one(&args.archive, &args.channels, global)?;
+    test_in_its_channel(&args.archive, &args.channels.selection(), global.quiet)?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Runs the tests of one archive with its own channel (the folder above its subdir) first;
-/// also `krait build --test`.
-pub fn test_one(archive: &Path, channels: &ChannelArgs, global: &GlobalArgs) -> miette::Result<()> {
-    let archive = crate::env::prefix::absolute(archive);
-    let channel = archive
-        .parent()
-        .and_then(|subdir| subdir.parent())
-        .ok_or_else(|| miette::miette!("{} is not inside a channel folder", archive.display()))?;
-    let config = Config::load()?;
-    let ctx = crate::builder::context(&config, channels, channel)?;
-    test_archive(&ctx, &archive, global.quiet)?;
-    if !global.quiet {
-        println!("tests passed: {}", archive.display());
-    }
-    Ok(())
 }

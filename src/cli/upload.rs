@@ -1,32 +1,12 @@
 //! `krait upload ARCHIVE... --to (URL | DIR)`: put packages into a channel.
 
-use crate::channel::serve::read_token_file;
 use crate::channel::upload::{Destination, Uploader};
+use crate::cli::args::TokenArgs;
 use crate::cli::GlobalArgs;
 use crate::config::Config;
 use crate::net::network_client;
 use std::path::PathBuf;
 use std::process::ExitCode;
-
-/// The write token of a `krait serve` channel (shared with `krait build --upload-to`).
-#[derive(Debug, clap::Args)]
-pub struct TokenArgs {
-    /// The server's write token.
-    #[arg(long, env = "KRAIT_UPLOAD_TOKEN", conflicts_with = "token_file")]
-    token: Option<String>,
-    /// File whose first line is the server's write token.
-    #[arg(long, value_name = "FILE")]
-    token_file: Option<PathBuf>,
-}
-
-impl TokenArgs {
-    pub fn token(&self) -> miette::Result<Option<String>> {
-        Ok(match &self.token_file {
-            Some(path) => Some(read_token_file(path)?),
-            None => self.token.clone(),
-        })
-    }
-}
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -7,6 +7,9 @@
 //! are merged key by key.
 
 pub mod file;
+mod folders;
+
+pub use folders::{build_root_dir, git_cache_dir, krait_home, local_channel_dir};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -243,13 +246,6 @@ pub struct Config {
     /// The configuration files that exist and were read, lowest priority first.
     #[serde(skip)]
     pub files: Vec<PathBuf>,
-}
-
-/// Where krait keeps its own state when nothing is configured: `~/.krait`.
-pub fn krait_home() -> PathBuf {
-    std::env::var_os("KRAIT_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| home_dir().join(".krait"))
 }
 
 fn home_dir() -> PathBuf {

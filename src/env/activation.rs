@@ -15,6 +15,9 @@ use std::process::ExitStatus;
 /// Errors while activating, deactivating or running in an environment.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum ActivationError {
+    #[error("no command to run")]
+    #[diagnostic(help("e.g. `krait run -n myenv python --version`"))]
+    NoCommand,
     #[error("unknown shell {0:?}")]
     #[diagnostic(help("supported: bash, zsh, fish, xonsh, powershell, cmd, nu"))]
     UnknownShell(String),
@@ -499,8 +502,8 @@ pub fn run(
     cwd: Option<&Path>,
     envs_dirs: &[PathBuf],
 ) -> Result<ExitStatus, ActivationError> {
+    let (program, args) = command.split_first().ok_or(ActivationError::NoCommand)?;
     let changes = evaluate_in_bash(&activation_script(bash(), prefix, envs_dirs)?)?;
-    let (program, args) = command.split_first().expect("clap requires a command");
     let mut child = std::process::Command::new(program);
     child.args(args).envs(&changes.set);
     for key in &changes.unset {

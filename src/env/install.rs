@@ -9,6 +9,9 @@ use super::solve::{self, SolveRequest};
 use super::transaction::{self, ApplyOptions, LinkMode, Plan};
 use super::EnvError;
 use crate::channel::repodata;
+use crate::channel::resolve::{
+    host_subdir, parse_subdir, ChannelResolver, ChannelSelection, ResolveError,
+};
 use crate::config::{ChannelPriority, Config};
 use rattler_cache::package_cache::PackageCache;
 use rattler_conda_types::{
@@ -64,6 +67,60 @@ impl Context {
             priority,
             client,
         }
+    }
+}
+
+/// Where and how to solve, as resolved from the command line: the inputs of a [`Context`].
+#[derive(Debug, Clone, Default)]
+pub struct SolveSettings {
+    pub channels: ChannelSelection,
+    /// Only take a package from the highest-priority channel that has it.
+    pub strict_channel_priority: bool,
+    /// Subdir to solve for; the host's when `None`.
+    pub platform: Option<String>,
+    /// Put krait's local build channel first, when it exists.
+    pub use_local: bool,
+    /// Use only cached repodata and packages.
+    pub offline: bool,
+}
+
+impl SolveSettings {
+    /// Loads configuration, resolves channels and subdir, and builds the context.
+    pub fn context(&self) -> miette::Result<Context> {
+        self.context_for(true)
+    }
+
+    /// [`Self::context`] for a request that may need no channel at all: an `@EXPLICIT` list
+    /// names its package URLs, so with no channel configured it still installs (as conda's
+    /// `create --file` does).
+    pub fn context_for(&self, needs_channels: bool) -> miette::Result<Context> {
+        let mut config = Config::load()?;
+        if self.offline {
+            config.offline = true;
+        }
+        let mut selection = self.channels.clone();
+        if self.use_local {
+            let local = crate::config::local_channel_dir();
+            if local.is_dir() {
+                selection.channels.insert(0, local.display().to_string());
+            } else {
+                tracing::warn!("--use-local: {} does not exist yet", local.display());
+            }
+        }
+        let channels = match ChannelResolver::new(&config).channels_for(&selection) {
+            Err(ResolveError::NoChannels) if !needs_channels => Vec::new(),
+            other => other?,
+        };
+        let subdir = match &self.platform {
+            Some(p) => parse_subdir(p)?,
+            None => host_subdir(),
+        };
+        Ok(Context::new(
+            config,
+            channels,
+            subdir,
+            self.strict_channel_priority,
+        ))
     }
 }
 

@@ -2,6 +2,7 @@
 //! history and pinned specs, byte-compilation of noarch python packages.
 
 pub mod activation;
+pub mod cache;
 pub mod doctor;
 pub mod export;
 pub mod extract;

@@ -35,14 +35,13 @@ pub enum PrefixError {
     },
 }
 
-/// `-n NAME` / `-p PATH`, as every environment command takes them.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct TargetArgs {
+/// The environment a command is for: a name under envs_dirs (`-n`) or a path (`-p`); neither
+/// means the active one.
+#[derive(Debug, Clone, Default)]
+pub struct EnvTarget {
     /// Name of the environment (under the configured envs_dirs).
-    #[arg(short = 'n', long = "name", conflicts_with = "prefix")]
     pub name: Option<String>,
     /// Full path to the environment.
-    #[arg(short = 'p', long = "prefix")]
     pub prefix: Option<PathBuf>,
 }
 
@@ -52,7 +51,7 @@ pub fn absolute(path: &Path) -> PathBuf {
 }
 
 /// Finds an existing environment by name or path.
-pub fn existing(config: &Config, target: &TargetArgs) -> Result<PathBuf, PrefixError> {
+pub fn existing(config: &Config, target: &EnvTarget) -> Result<PathBuf, PrefixError> {
     let prefix = match (&target.name, &target.prefix) {
         (_, Some(path)) => absolute(path),
         (Some(name), None) => config
@@ -86,7 +85,7 @@ pub fn existing(config: &Config, target: &TargetArgs) -> Result<PathBuf, PrefixE
 }
 
 /// Where a new environment goes: `-p` as given, `-n` in the first writable envs_dir.
-pub fn for_create(config: &Config, target: &TargetArgs) -> Result<PathBuf, PrefixError> {
+pub fn for_create(config: &Config, target: &EnvTarget) -> Result<PathBuf, PrefixError> {
     if let Some(path) = &target.prefix {
         return Ok(absolute(path));
     }
@@ -267,6 +266,17 @@ fn environments_txt_lines() -> Vec<String> {
         .filter(|line| !line.is_empty())
         .map(str::to_string)
         .collect()
+}
+
+/// The environments under envs_dirs, then those conda registered elsewhere.
+pub fn known(config: &Config) -> Vec<PathBuf> {
+    let mut envs = list(config);
+    for env in registered() {
+        if !envs.contains(&env) {
+            envs.push(env);
+        }
+    }
+    envs
 }
 
 /// Environments registered in `~/.conda/environments.txt` that still exist.

@@ -3,12 +3,13 @@
 
 use super::history::dist_string;
 use super::transaction::Plan;
+use crate::config::Config;
 use rattler::install::TransactionOperation;
 use rattler_conda_types::RepoDataRecord;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::io::{BufRead, IsTerminal};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The user's answer to "Proceed ([y]/n)?".
 pub enum Confirm {
@@ -167,5 +168,30 @@ pub fn plan_json(prefix: &Path, plan: &Plan, dry_run: bool) -> Value {
     if plan.operations.is_empty() {
         out["message"] = json!("All requested packages already installed.");
     }
+    out
+}
+
+/// `conda env list`'s table: name (for environments inside envs_dirs), `*` for the active one
+/// (`$CONDA_PREFIX`), path.
+pub fn environments_table(config: &Config, envs: &[PathBuf]) -> String {
+    let active = std::env::var_os("CONDA_PREFIX").map(PathBuf::from);
+    let mut out = String::from("# conda environments:\n#\n");
+    for env in envs {
+        // As conda: environments outside envs_dirs have no name.
+        let in_envs_dirs = env
+            .parent()
+            .is_some_and(|p| config.envs_dirs.iter().any(|d| d == p));
+        let name = match env.file_name() {
+            Some(name) if in_envs_dirs => name.to_string_lossy(),
+            _ => "".into(),
+        };
+        let mark = if active.as_ref() == Some(env) {
+            "*"
+        } else {
+            " "
+        };
+        out += &format!("{name:<20}  {mark}  {}\n", env.display());
+    }
+    out.push('\n');
     out
 }

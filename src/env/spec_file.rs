@@ -2,7 +2,8 @@
 //! `@EXPLICIT` files (installed without solving), `environment.yml`, and conda-lock / pixi
 //! lockfiles (via `rattler_lock`, installed without solving).
 
-use crate::channel::resolve::{host_subdir, ChannelArgs};
+use crate::channel::resolve::{host_subdir, ChannelSelection};
+use crate::env::prefix::EnvTarget;
 use rattler_conda_types::package::{DistArchiveIdentifier, IndexJson};
 use rattler_conda_types::PackageArchiveHash;
 use rattler_conda_types::{
@@ -36,6 +37,11 @@ pub enum SpecFileError {
     NoPackagesForPlatform { path: PathBuf, subdir: String },
     #[error("cannot mix an @EXPLICIT file or lockfile with other specs")]
     MixedExact,
+    #[error("cannot read {path}: {message}")]
+    EnvironmentYaml { path: PathBuf, message: String },
+    #[error("{0} names no environment")]
+    #[diagnostic(help("add `name: NAME` to the file, or pass -n NAME or -p PATH"))]
+    NoEnvironment(PathBuf),
 }
 
 /// What the user asked to install.
@@ -60,7 +66,7 @@ fn is_lockfile(path: &Path) -> bool {
 pub fn gather(
     specs: &[String],
     files: &[PathBuf],
-    channels: &mut ChannelArgs,
+    channels: &mut ChannelSelection,
     platform: Option<&str>,
 ) -> Result<Request, SpecFileError> {
     let mut out = Vec::new();
@@ -229,4 +235,27 @@ fn explicit_records(path: &Path) -> Result<Vec<RepoDataRecord>, SpecFileError> {
         });
     }
     Ok(records)
+}
+
+/// The environment an environment.yml file is for: `given` (`-n`/`-p`) when set, else the
+/// file's `name:` or `prefix:`, as conda decides.
+pub fn file_target(file: &Path, given: &EnvTarget) -> Result<EnvTarget, SpecFileError> {
+    if given.name.is_some() || given.prefix.is_some() {
+        return Ok(given.clone());
+    }
+    let yaml = EnvironmentYaml::from_path(file).map_err(|e| SpecFileError::EnvironmentYaml {
+        path: file.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    match (yaml.name, yaml.prefix) {
+        (Some(name), _) => Ok(EnvTarget {
+            name: Some(name),
+            prefix: None,
+        }),
+        (None, Some(prefix)) => Ok(EnvTarget {
+            name: None,
+            prefix: Some(prefix),
+        }),
+        (None, None) => Err(SpecFileError::NoEnvironment(file.to_path_buf())),
+    }
 }

@@ -111,9 +111,7 @@ impl RenderOptions {
             source_dir: None,
             host_prefix: None,
             build_prefix: None,
-            git_cache: crate::config::krait_home()
-                .join("conda-bld")
-                .join("git_cache"),
+            git_cache: crate::config::git_cache_dir(),
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod bootstrap;
 pub mod fixtures;
 pub mod python;
 pub mod render;
+pub mod serve;
 pub mod shipped;
 
 use std::path::{Path, PathBuf};
@@ -22,6 +23,35 @@ pub fn krait(home: &Path) -> Command {
         .env_remove("KRAIT_CHANNELS")
         .env_remove("KRAIT_OFFLINE");
     cmd
+}
+
+/// One test's temporary HOME and the channel made in it (after ripgrep's `tests/util.rs`
+/// `setup`): `krait(setup.home())` runs isolated in it; everything goes when it is dropped.
+pub struct Setup {
+    dir: tempfile::TempDir,
+    channel: PathBuf,
+}
+
+impl Setup {
+    /// A fresh HOME, and the channel `make_channel` writes (and indexes) in it.
+    pub fn new(make_channel: impl FnOnce(&Path) -> PathBuf) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let channel = make_channel(dir.path());
+        Setup { dir, channel }
+    }
+
+    pub fn home(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn channel(&self) -> &Path {
+        &self.channel
+    }
+}
+
+/// The hex sha256 of `bytes`, as repodata and the upload API spell it.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(rattler_digest::compute_bytes_digest::<rattler_digest::Sha256>(bytes))
 }
 
 /// Runs a command and returns its output, printing it when the test fails later.

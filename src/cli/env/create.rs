@@ -1,9 +1,9 @@
 //! `krait env create [-f environment.yml] [-n NAME | -p PATH]`.
 
-use crate::cli::env_common::{print_activation_hint, SolveArgs};
+use crate::cli::args::{print_activation_hint, SolveArgs, TargetArgs};
 use crate::cli::GlobalArgs;
 use crate::env::install::{self, Operation};
-use crate::env::prefix::{self, TargetArgs};
+use crate::env::prefix;
 use crate::env::spec_file;
 use std::path::PathBuf;
 use std::process::ExitCode;

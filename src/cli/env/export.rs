@@ -1,11 +1,11 @@
 //! `krait env export [-n|-p] [--from-history] [--no-builds] [--json] [-f FILE]`.
 
-use crate::channel::resolve::ChannelArgs;
+use crate::cli::args::{ChannelArgs, TargetArgs};
 use crate::cli::GlobalArgs;
 use crate::config::Config;
 use crate::env::export::{ChannelNames, Dependencies, EnvironmentExport};
 use crate::env::history::History;
-use crate::env::prefix::{self, TargetArgs};
+use crate::env::prefix;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -32,7 +32,7 @@ pub struct Args {
 
 pub fn run(args: Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
     let config = Config::load()?;
-    let prefix = prefix::existing(&config, &args.target)?;
+    let prefix = prefix::existing(&config, &args.target.env_target())?;
     let records = prefix::installed(&prefix)?;
     let history = History::read(&prefix)?;
     let name = match &args.target.name {

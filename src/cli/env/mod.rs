@@ -1,10 +1,11 @@
 //! `krait env list | remove | export | create | update`: whole environments, and
 //! environment.yml files.
 
+use crate::cli::args::{SolveArgs, TargetArgs};
 use crate::cli::GlobalArgs;
-use crate::env::prefix::TargetArgs;
+use crate::env::prefix::EnvTarget;
+use crate::env::spec_file;
 use clap::Subcommand;
-use rattler_conda_types::EnvironmentYaml;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -47,8 +48,8 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
 /// What `env create -f` and `env update -f` read from their file, resolved.
 struct FileRequest {
     request: crate::env::spec_file::Request,
-    target: TargetArgs,
-    solve: crate::cli::env_common::SolveArgs,
+    target: EnvTarget,
+    solve: SolveArgs,
     ctx: crate::env::install::Context,
 }
 
@@ -57,18 +58,19 @@ struct FileRequest {
 fn read_file_request(
     file: &Path,
     given: &TargetArgs,
-    solve: &crate::cli::env_common::SolveArgs,
+    solve: &SolveArgs,
 ) -> miette::Result<FileRequest> {
     let mut solve = solve.clone();
     solve.yes = true;
-    let request = crate::env::spec_file::gather(
+    let mut settings = solve.settings();
+    let request = spec_file::gather(
         &[],
         std::slice::from_ref(&file.to_path_buf()),
-        &mut solve.channels,
-        solve.platform.as_deref(),
+        &mut settings.channels,
+        settings.platform.as_deref(),
     )?;
-    let target = file_target(file, given)?;
-    let ctx = solve.context_for(!matches!(request, crate::env::spec_file::Request::Exact(_)))?;
+    let target = spec_file::file_target(file, &given.env_target())?;
+    let ctx = settings.context_for(!matches!(request, spec_file::Request::Exact(_)))?;
     Ok(FileRequest {
         request,
         target,
@@ -77,48 +79,7 @@ fn read_file_request(
     })
 }
 
-/// The environment an environment.yml file is for: `-n`/`-p` when given, else the file's
-/// `name:` or `prefix:`, as conda decides.
-fn file_target(file: &Path, given: &TargetArgs) -> miette::Result<TargetArgs> {
-    if given.name.is_some() || given.prefix.is_some() {
-        return Ok(given.clone());
-    }
-    let yaml = EnvironmentYaml::from_path(file)
-        .map_err(|e| miette::miette!("cannot read {}: {e}", file.display()))?;
-    match (yaml.name, yaml.prefix) {
-        (Some(name), _) => Ok(TargetArgs {
-            name: Some(name),
-            prefix: None,
-        }),
-        (None, Some(prefix)) => Ok(TargetArgs {
-            name: None,
-            prefix: Some(prefix),
-        }),
-        (None, None) => Err(miette::miette!(
-            help = "add `name: NAME` to the file, or pass -n NAME or -p PATH",
-            "{} names no environment",
-            file.display()
-        )),
-    }
-}
-
 /// conda's default environment file.
 fn default_file() -> PathBuf {
     PathBuf::from("environment.yml")
-}
-
-/// The environments under envs_dirs, then those conda registered elsewhere.
-pub fn known_envs(config: &crate::config::Config) -> Vec<PathBuf> {
-    let mut envs = crate::env::prefix::list(config);
-    for env in crate::env::prefix::registered() {
-        if !envs.contains(&env) {
-            envs.push(env);
-        }
-    }
-    envs
-}
-
-/// `env list`, also behind `info --envs`.
-pub fn list_envs(json: bool, global: &GlobalArgs) -> miette::Result<ExitCode> {
-    list::run(list::Args { json }, global)
 }

@@ -1,8 +1,9 @@
 //! `krait env remove (-n NAME | -p PATH)`: delete a whole environment.
 
+use crate::cli::args::TargetArgs;
 use crate::cli::GlobalArgs;
 use crate::config::Config;
-use crate::env::prefix::{self, PrefixLock, TargetArgs};
+use crate::env::prefix::{self, PrefixLock};
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
@@ -26,7 +27,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
         ));
     }
     let config = Config::load()?;
-    let prefix = prefix::existing(&config, &args.target)?;
+    let prefix = prefix::existing(&config, &args.target.env_target())?;
     if std::env::var_os("CONDA_PREFIX")
         .is_some_and(|active| prefix::absolute(active.as_ref()) == prefix)
     {

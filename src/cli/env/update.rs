@@ -1,10 +1,10 @@
 //! `krait env update [-f environment.yml] [-n NAME | -p PATH] [--prune]`.
 
-use crate::cli::env_common::SolveArgs;
+use crate::cli::args::{SolveArgs, TargetArgs};
 use crate::cli::GlobalArgs;
 use crate::env::export::not_required;
 use crate::env::install::{self, Operation, Outcome};
-use crate::env::prefix::{self, TargetArgs};
+use crate::env::prefix;
 use crate::env::report;
 use crate::env::spec_file;
 use std::path::PathBuf;

@@ -1,5 +1,4 @@
 //! A `krait serve` process on 127.0.0.1 for the serve tests, and a small HTTP client.
-#![allow(dead_code)] // each test binary uses a different part of this module
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -15,7 +14,7 @@ pub struct Server {
 impl Server {
     /// Starts the built binary on a free port and waits for its "serving ... on URL" line.
     pub fn start(home: &Path, channel: &Path, extra: &[&str]) -> Server {
-        let mut cmd: Command = crate::common::krait(home);
+        let mut cmd: Command = super::krait(home);
         cmd.arg("serve")
             .arg(channel)
             .args(["--addr", "127.0.0.1:0"])
@@ -107,8 +106,4 @@ pub fn snapshot(channel: &Path) -> Vec<(PathBuf, Vec<u8>)> {
         .collect();
     files.sort();
     files
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(rattler_digest::compute_bytes_digest::<rattler_digest::Sha256>(bytes))
 }
