@@ -891,6 +891,12 @@ fn outputs_solve_their_host_after_their_siblings_and_package_what_their_scripts_
     // script + files: only the listed file of what install-docs.sh wrote.
     let docs = subdir.join("split-docs-3.2.1-0.conda");
     assert_eq!(files_of(&docs), ["share/doc/split/index.txt"]);
+    // resolved_packages('host'): the run requirements are the solved host, exactly.
+    let pinned = subdir.join("split-pinned-3.2.1-0.conda");
+    assert_eq!(
+        json_member(&pinned, "info/index.json")["depends"],
+        serde_json::json!(["libsplit 3.2.1 0"])
+    );
 }
 
 #[test]

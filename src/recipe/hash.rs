@@ -142,7 +142,11 @@ pub fn hash_contents(inputs: &HashInputs<'_>) -> BTreeMap<String, Json> {
     for req in inputs
         .run_requirements
         .iter()
-        .filter(|r| r.starts_with("__"))
+        // Virtual packages (`__glibc`), not resolved_packages()'s placeholder for a whole
+        // environment, which the build replaces with real packages.
+        .filter(|r| {
+            r.starts_with("__") && !r.starts_with(crate::recipe::jinja::RESOLVED_PACKAGES_MARKER)
+        })
     {
         let name = req.split(' ').next().unwrap_or(req);
         contents.insert(name.to_string(), Json::String(req.clone()));
