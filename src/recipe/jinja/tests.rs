@@ -283,6 +283,8 @@ fn build_variables_come_from_the_variant_and_package() {
         f.ok("{{ PREFIX }} {{ BUILD_PREFIX }} {{ SUBDIR }} {{ ARCH }} {{ SHLIB_EXT }} {{ CONDA_BUILD }}"),
         "/host /build linux-64 64 .so 1"
     );
+    // conda-build always defines SRC_DIR; with no source fetched yet its name stands in.
+    assert_eq!(f.ok("{{ SRC_DIR }}"), "$SRC_DIR");
     let mut win = Fixture::new().variant("python", "3.12");
     win.platform = Subdir::Win64;
     assert_eq!(

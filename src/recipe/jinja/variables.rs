@@ -23,9 +23,12 @@ fn build_vars(input: &JinjaInput<'_>) -> BTreeMap<String, String> {
     vars.insert("PREFIX".into(), prefix.clone());
     vars.insert("BUILD_PREFIX".into(), input.build_prefix.to_string());
     vars.insert("RECIPE_DIR".into(), input.recipe_dir.display().to_string());
-    if let Some(src) = input.source_dir {
-        vars.insert("SRC_DIR".into(), src.display().to_string());
-    }
+    // conda-build always defines SRC_DIR (its work folder); before a build has one, the
+    // variable's name stands in for it, as for PREFIX.
+    let src_dir = input
+        .source_dir
+        .map_or_else(|| "$SRC_DIR".to_string(), |src| src.display().to_string());
+    vars.insert("SRC_DIR".into(), src_dir);
     let platform = input.host.target_platform;
     vars.insert("SUBDIR".into(), platform.as_str().into());
     vars.insert(
