@@ -1,7 +1,7 @@
 //! Partner catalogs and bodies are untrusted: a catalog may not read local files unless told
 //! to, hotel group ids cannot steer outputs out of (or across) folders, and decompression bombs
 //! are refused per image before their pixels are allocated. Outputs are readable by others as
-//! any file created under the umask.
+//! any file created under the umask. Each test runs on both state engines.
 
 mod common;
 
@@ -87,10 +87,16 @@ fn catalog(dir: &Path, rows: &[(&str, &Path)]) -> PathBuf {
     write(&dir.join("partner.csv"), &writer.into_inner().unwrap())
 }
 
-#[test]
-fn file_urls_need_the_flag_and_group_ids_stay_inside_their_own_folders() {
+on_both_engines!(
+    file_urls_need_the_flag_and_group_ids_stay_inside_their_own_folders:
+        file_urls_and_group_ids_sqlite,
+        file_urls_and_group_ids_postgres
+);
+fn file_urls_need_the_flag_and_group_ids_stay_inside_their_own_folders(engine: Engine) {
     let dir = tempfile::tempdir().unwrap();
-    let state = State::new(Engine::Sqlite, &dir.path().join("state")).unwrap();
+    let Some(state) = State::new(engine, &dir.path().join("state")) else {
+        return;
+    };
     let out = dir.path().join("site/out");
     let config = write(&dir.path().join("config.json"), ONE_CONFIG.as_bytes());
     let groups = ["..", ".", "a/b", "a_b", "a b", "../../escaped"];
@@ -181,8 +187,12 @@ fn walk(root: &Path) -> Vec<PathBuf> {
     files
 }
 
-#[test]
-fn decompression_bombs_are_refused_per_image_in_bounded_memory() {
+on_both_engines!(
+    decompression_bombs_are_refused_per_image_in_bounded_memory:
+        decompression_bombs_sqlite,
+        decompression_bombs_postgres
+);
+fn decompression_bombs_are_refused_per_image_in_bounded_memory(engine: Engine) {
     let dir = tempfile::tempdir().unwrap();
     let png = write(&dir.path().join("bomb.png"), &png_bomb(100_000));
     let jpeg = write(&dir.path().join("bomb.jpg"), &jpeg_bomb(65_000));
@@ -219,7 +229,9 @@ fn decompression_bombs_are_refused_per_image_in_bounded_memory() {
     );
 
     // In the pipeline, each bomb is one image failed as too-large; the good image goes on.
-    let state = State::new(Engine::Sqlite, &dir.path().join("state")).unwrap();
+    let Some(state) = State::new(engine, &dir.path().join("state")) else {
+        return;
+    };
     let catalog = catalog(
         dir.path(),
         &[

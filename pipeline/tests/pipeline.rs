@@ -13,20 +13,6 @@ use common::{
     catalog_args, count_files, imgpipe, json, make_sample_partners, ok, tree, Engine, Server, State,
 };
 
-/// `name_sqlite` and `name_postgres` tests running `body` on each engine.
-macro_rules! on_both_engines {
-    ($body:ident: $sqlite:ident, $postgres:ident) => {
-        #[test]
-        fn $sqlite() {
-            $body(Engine::Sqlite);
-        }
-        #[test]
-        fn $postgres() {
-            $body(Engine::Postgres);
-        }
-    };
-}
-
 on_both_engines!(sample_partners_end_to_end: sample_partners_end_to_end_sqlite, sample_partners_end_to_end_postgres);
 on_both_engines!(
     kill_during_download_and_generate_then_resume_equals_uninterrupted:

@@ -126,17 +126,56 @@ fn relocate_elf(
     if entries.is_empty() || entries.join(":") == current {
         return Ok(());
     }
-    let failed = |e: arwen::elf::ElfError| BuildError::Rpath {
-        file: rel.to_path_buf(),
-        message: e.to_string(),
-    };
-    let mut elf = arwen::elf::ElfContainer::parse(&data).map_err(failed)?;
-    elf.set_runpath(entries.join(":")).map_err(failed)?;
-    elf.force_rpath().map_err(failed)?;
+    let rpath = entries.join(":");
+    match set_rpath_in_rust(&data, &rpath) {
+        // Written in place: the file keeps its mode.
+        Ok(patched) => std::fs::write(path, patched).map_err(io(path)),
+        Err(refused) => set_rpath_with_patchelf(path, rel, &rpath, &refused),
+    }
+}
+
+/// `data` with its RPATH set to `rpath` (DT_RPATH, as `patchelf --force-rpath`), by arwen.
+fn set_rpath_in_rust(data: &[u8], rpath: &str) -> Result<Vec<u8>, arwen::elf::ElfError> {
+    let mut elf = arwen::elf::ElfContainer::parse(data)?;
+    elf.set_runpath(rpath.to_string())?;
+    elf.force_rpath()?;
     let mut patched = Vec::with_capacity(data.len());
-    elf.write(&mut patched).map_err(failed)?;
-    // Written in place: the file keeps its mode.
-    std::fs::write(path, patched).map_err(io(path))
+    elf.write(&mut patched)?;
+    Ok(patched)
+}
+
+/// The same edit by patchelf, for the layouts arwen cannot grow (e.g. lld-linked Rust
+/// executables, whose segments leave no room for a longer dynamic string table).
+fn set_rpath_with_patchelf(
+    path: &Path,
+    rel: &Path,
+    rpath: &str,
+    refused: &arwen::elf::ElfError,
+) -> Result<(), BuildError> {
+    let failed = |message: String| BuildError::Rpath {
+        file: rel.to_path_buf(),
+        message,
+    };
+    tracing::info!(
+        "{}: the in-Rust RPATH edit refused the file ({refused}); using patchelf",
+        rel.display()
+    );
+    let output = std::process::Command::new("patchelf")
+        .args(["--force-rpath", "--set-rpath", rpath])
+        .arg(path)
+        .output()
+        .map_err(|e| {
+            failed(format!(
+                "{refused}, and patchelf, which krait falls back to for such files, cannot run: {e}; install patchelf"
+            ))
+        })?;
+    if !output.status.success() {
+        return Err(failed(format!(
+            "{refused}; patchelf also failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    Ok(())
 }
 
 /// Builds the package in a staging folder and writes the archive into `out_dir`.
@@ -726,6 +765,28 @@ mod tests {
 
     /// The same edit as `patchelf --force-rpath --set-rpath` on the same file: both tools read
     /// the result alike, the entry is a DT_RPATH (no DT_RUNPATH left), and the program runs.
+    #[test]
+    fn executables_arwen_cannot_grow_get_their_rpath_from_patchelf() {
+        // This test program is linked by lld (rustc's default linker here), whose layout arwen
+        // refuses to grow: the edit falls back to patchelf and the program still runs.
+        let tmp = tempfile::tempdir().unwrap();
+        let host = tmp.path().join("_h_env_placehold_placehold");
+        let ours = tmp.path().join("bin/lld-linked");
+        std::fs::create_dir_all(ours.parent().unwrap()).unwrap();
+        std::fs::copy(std::env::current_exe().unwrap(), &ours).unwrap();
+        relocate_elf(
+            &ours,
+            Path::new("bin/lld-linked"),
+            &host,
+            &["lib/".to_string()],
+        )
+        .unwrap();
+        assert_eq!(patchelf(&["--print-rpath"], &ours).trim(), "$ORIGIN/../lib");
+        assert!(dynamic_tags(&ours).contains(&object::elf::DT_RPATH));
+        let listed = Command::new(&ours).arg("--list").output().unwrap();
+        assert!(listed.status.success());
+    }
+
     #[test]
     fn rpath_edits_match_patchelf_and_the_program_still_runs() {
         let tmp = tempfile::tempdir().unwrap();

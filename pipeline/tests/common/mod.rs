@@ -60,6 +60,21 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// `name_sqlite` and `name_postgres` tests running `body` on each engine.
+#[macro_export]
+macro_rules! on_both_engines {
+    ($body:ident: $sqlite:ident, $postgres:ident) => {
+        #[test]
+        fn $sqlite() {
+            $body(Engine::Sqlite);
+        }
+        #[test]
+        fn $postgres() {
+            $body(Engine::Postgres);
+        }
+    };
+}
+
 /// The state engine a test runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
