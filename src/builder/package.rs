@@ -137,7 +137,7 @@ fn relocate_elf(
 /// `data` with its RPATH set to `rpath` (DT_RPATH, as `patchelf --force-rpath`), by arwen.
 fn set_rpath_in_rust(data: &[u8], rpath: &str) -> Result<Vec<u8>, arwen::elf::ElfError> {
     let mut elf = arwen::elf::ElfContainer::parse(data)?;
-    elf.set_runpath(rpath.to_string())?;
+    elf.set_runpath(rpath)?;
     elf.force_rpath()?;
     let mut patched = Vec::with_capacity(data.len());
     elf.write(&mut patched)?;
