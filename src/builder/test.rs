@@ -8,7 +8,7 @@ use crate::channel::resolve::ChannelSelection;
 use crate::config::Config;
 use crate::env::install::{self, Context, Operation, RunOptions};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The name, version, build and build number of a package, from its `info/index.json`.
@@ -199,11 +199,12 @@ pub fn run_tests(
 
 /// `krait test ARCHIVE` and `krait build --test`: re-runs the tests of an archive that sits in
 /// a channel folder, with that channel (the folder above its subdir) before `channels`.
+/// Returns the archive's absolute path.
 pub fn test_in_its_channel(
     archive: &Path,
     channels: &ChannelSelection,
     quiet: bool,
-) -> Result<(), BuildError> {
+) -> Result<PathBuf, BuildError> {
     let archive = crate::env::prefix::absolute(archive);
     let channel = archive
         .parent()
@@ -212,10 +213,7 @@ pub fn test_in_its_channel(
     let config = Config::load()?;
     let ctx = super::context(&config, channels, channel)?;
     test_archive(&ctx, &archive, quiet)?;
-    if !quiet {
-        println!("tests passed: {}", archive.display());
-    }
-    Ok(())
+    Ok(archive)
 }
 
 /// `krait test ARCHIVE`: re-runs a built package's tests, with the archive's own channel

@@ -47,7 +47,11 @@ pub struct Args {
 pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     if args.test {
         for archive in &args.recipes {
-            test_in_its_channel(archive, &args.setup.channels.selection(), global.quiet)?;
+            let tested =
+                test_in_its_channel(archive, &args.setup.channels.selection(), global.quiet)?;
+            if !global.quiet {
+                println!("tests passed: {}", tested.display());
+            }
         }
         return Ok(ExitCode::SUCCESS);
     }

@@ -15,6 +15,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
-    test_in_its_channel(&args.archive, &args.channels.selection(), global.quiet)?;
+    let tested = test_in_its_channel(&args.archive, &args.channels.selection(), global.quiet)?;
+    if !global.quiet {
+        println!("tests passed: {}", tested.display());
+    }
     Ok(ExitCode::SUCCESS)
 }
