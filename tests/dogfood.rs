@@ -1,6 +1,6 @@
 //! The root `meta.yaml`: krait packages itself. It renders at the workspace's version, and
-//! `krait build .` builds it (cargo's dev profile), tests `krait --version`, and the package
-//! installs and runs.
+//! `krait build .` builds it (cargo profile `dogfood`: unoptimised, see Cargo.toml), tests
+//! `krait --version`, and the package installs and runs.
 //!
 //! Cargo's cache for that build is a folder of its own that persists between runs: it cannot be
 //! the tests' target folder, where the clone of HEAD would compile to the very artifacts (same
@@ -47,7 +47,7 @@ fn krait_builds_itself_and_the_package_runs() {
             .arg(repo())
             .args(["--override-channels", "--quiet", "--output-folder"])
             .arg(&channel)
-            .env("KRAIT_CARGO_PROFILE", "dev")
+            .env("KRAIT_CARGO_PROFILE", "dogfood")
             .env("KRAIT_CARGO_TARGET_DIR", &cargo_target)
             .env("CARGO_NET_OFFLINE", "true")
             // krait() isolates HOME: keep cargo and rustup pointed at the real toolchain.
