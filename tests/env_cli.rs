@@ -1320,3 +1320,168 @@ fn condarc_pins_default_packages_and_copies() {
         "{err}"
     );
 }
+
+/// Per shell: the hook, `IMGPIPE_DB` set before, then activate, print, deactivate, print.
+fn variables_session(shell: &str, hook_file: &Path) -> (String, String) {
+    let posix = r#"eval "$("$KRAIT_BIN" shell-hook --shell @SHELL@)"
+export IMGPIPE_DB=outer
+krait activate vars
+echo "$IMGPIPE_DB|${Mixed_Case-unset}|${GONE-unset}"
+krait deactivate
+echo "$IMGPIPE_DB|${Mixed_Case-unset}|${GONE-unset}"
+"#;
+    match shell {
+        "bash" | "zsh" => (shell.to_string(), posix.replace("@SHELL@", shell)),
+        "fish" => (
+            "fish".to_string(),
+            r#"$KRAIT_BIN shell-hook --shell fish | source
+function val; if set -q $argv[1]; echo -n $$argv[1]; else; echo -n unset; end; end
+set -gx IMGPIPE_DB outer
+krait activate vars
+echo (val IMGPIPE_DB)"|"(val Mixed_Case)"|"(val GONE)
+krait deactivate
+echo (val IMGPIPE_DB)"|"(val Mixed_Case)"|"(val GONE)
+"#
+            .to_string(),
+        ),
+        "xonsh" => (
+            xonsh(),
+            r#"execx($(@($KRAIT_BIN) shell-hook --shell xonsh))
+def show():
+    print('|'.join(${...}.get(n, 'unset') for n in ['IMGPIPE_DB', 'Mixed_Case', 'GONE']))
+$IMGPIPE_DB = 'outer'
+krait activate vars
+show()
+krait deactivate
+show()
+"#
+            .to_string(),
+        ),
+        _ => (
+            std::env::var("KRAIT_TEST_NU").expect("KRAIT_TEST_NU is not set"),
+            format!(
+                r#"source {}
+def val [name: string] {{ if ($name in $env) {{ $env | get $name }} else {{ "unset" }} }}
+$env.IMGPIPE_DB = "outer"
+krait activate vars
+print $"(val IMGPIPE_DB)|(val Mixed_Case)|(val GONE)"
+krait deactivate
+print $"(val IMGPIPE_DB)|(val Mixed_Case)|(val GONE)"
+"#,
+                hook_file.display()
+            ),
+        ),
+    }
+}
+
+#[test]
+fn environment_variables_from_the_file_and_env_config_vars_apply_on_activation_and_run() {
+    let setup = Setup::new(channel);
+    let (home, channel) = (setup.home(), setup.channel());
+    let file = home.join("environment.yml");
+    std::fs::write(
+        &file,
+        format!(
+            "name: vars\nchannels:\n  - {}\ndependencies:\n  - c\nvariables:\n  \
+             IMGPIPE_DB: /data/imgpipe.db\n  Mixed_Case: kept as written\n  GONE: soon\n",
+            channel.display()
+        ),
+    )
+    .unwrap();
+    run_ok(
+        krait(home)
+            .args(["env", "create", "--override-channels", "-f"])
+            .arg(&file),
+    );
+    let prefix = home.join("envs/vars");
+    // conda-meta/state as conda's `json.dumps` writes it.
+    assert_eq!(
+        std::fs::read_to_string(prefix.join("conda-meta/state")).unwrap(),
+        r#"{"env_vars": {"IMGPIPE_DB": "/data/imgpipe.db", "Mixed_Case": "kept as written", "GONE": "soon"}}"#
+    );
+    let show = r#"echo "$IMGPIPE_DB|${Mixed_Case-unset}|${GONE-unset}|$KRAIT_C_VAR""#;
+    let out = run_ok(krait(home).args(["run", "-n", "vars", "sh", "-c", show]));
+    assert_eq!(out, "/data/imgpipe.db|kept as written|soon|from-c\n");
+
+    // `env config vars`: set (a package's variable can be overridden), unset, list.
+    let out = run_ok(krait(home).args([
+        "env",
+        "config",
+        "vars",
+        "set",
+        "-n",
+        "vars",
+        "KRAIT_C_VAR=mine",
+        "EQ=a=b",
+    ]));
+    assert_eq!(out, "");
+    run_ok(krait(home).args(["env", "config", "vars", "unset", "-n", "vars", "GONE"]));
+    let listed = run_ok(krait(home).args(["env", "config", "vars", "list", "-n", "vars"]));
+    assert_eq!(
+        listed,
+        "IMGPIPE_DB = /data/imgpipe.db\nMixed_Case = kept as written\nKRAIT_C_VAR = mine\nEQ = a=b\n"
+    );
+    let listed = json(&run_ok(
+        krait(home)
+            .args(["env", "config", "vars", "list", "--json"])
+            .env("CONDA_PREFIX", &prefix),
+    ));
+    assert_eq!(listed["EQ"], "a=b");
+    assert!(listed.get("GONE").is_none());
+    let out = run_ok(krait(home).args(["run", "-n", "vars", "sh", "-c", show]));
+    assert_eq!(out, "/data/imgpipe.db|kept as written|unset|mine\n");
+    let out = run_ok(
+        krait(home)
+            .args(["env", "config", "vars", "set", "A=1"])
+            .env("CONDA_PREFIX", &prefix),
+    );
+    assert!(out.contains("reactivate"), "{out}");
+    run_ok(krait(home).args(["env", "config", "vars", "unset", "-n", "vars", "A"]));
+    let err = run_err(krait(home).args(["env", "config", "vars", "set", "-n", "vars", "NOVALUE"]));
+    assert!(err.contains("NAME=VALUE"), "{err}");
+
+    // `env export` writes them back under `variables:`, before `prefix:`, as conda does.
+    let exported = run_ok(krait(home).args(["env", "export", "-n", "vars"]));
+    assert!(
+        exported.contains(&format!(
+            "variables:\n  IMGPIPE_DB: /data/imgpipe.db\n  Mixed_Case: kept as written\n  \
+             KRAIT_C_VAR: mine\n  EQ: a=b\nprefix: {}\n",
+            prefix.display()
+        )),
+        "{exported}"
+    );
+
+    // Activation sets them (over an outer value) in every shell; deactivation puts it back.
+    let hook = home.join("hook.nu");
+    std::fs::write(
+        &hook,
+        run_ok(krait(home).args(["shell-hook", "--shell", "nu"])),
+    )
+    .unwrap();
+    for shell in ["bash", "zsh", "fish", "xonsh", "nu"] {
+        let (program, script) = variables_session(shell, &hook);
+        assert_eq!(
+            shell_session(home, &program, &script),
+            "/data/imgpipe.db|kept as written|unset\nouter|unset|unset\n",
+            "in {shell}"
+        );
+    }
+    let activate = |shell: &str| {
+        run_ok(
+            krait(home)
+                .args(["activate", "vars", "--shell", shell])
+                .env_remove("CONDA_PREFIX"),
+        )
+    };
+    let pwsh = activate("powershell");
+    assert!(
+        pwsh.contains("${Env:Mixed_Case} = \"kept as written\""),
+        "{pwsh}"
+    );
+    assert!(!pwsh.contains("GONE"), "{pwsh}");
+    let cmd = activate("cmd");
+    assert!(
+        cmd.contains("@SET \"IMGPIPE_DB=/data/imgpipe.db\""),
+        "{cmd}"
+    );
+}

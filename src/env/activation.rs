@@ -3,6 +3,7 @@
 //! command inside an activated environment. The variables, `PATH` and the env's
 //! `etc/conda/{activate,deactivate}.d` scripts come from `rattler_shell`'s [`Activator`].
 
+use super::state::PrefixState;
 use rattler_conda_types::Subdir;
 use rattler_shell::activation::{
     prefix_path_entries, ActivationVariables, Activator, PathModificationBehavior,
@@ -241,6 +242,16 @@ fn conda_activator<T: Shell + Clone + 'static>(
 ) -> Result<Activator<T>, ActivationError> {
     let mut activator =
         Activator::from_path(prefix, shell, platform()).map_err(|e| activate_error(prefix, e))?;
+    // rattler_shell upper-cases the names of conda-meta/state's variables and sets unset ones
+    // to conda's `***unset***` marker; conda keeps names as written and leaves unset ones out.
+    let state = PrefixState::read(prefix).map_err(|e| activate_error(prefix, e))?;
+    for (name, value) in state.entries() {
+        activator.env_vars.shift_remove(&name.to_uppercase());
+        match value {
+            Some(value) => activator.env_vars.insert(name, value),
+            None => activator.env_vars.shift_remove(&name),
+        };
+    }
     let name = display_name(prefix, envs_dirs);
     activator
         .env_vars

@@ -352,6 +352,9 @@ pub struct EnvironmentExport {
     pub name: String,
     pub channels: Vec<String>,
     pub dependencies: Vec<String>,
+    /// The environment's own variables (`conda-meta/state`).
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub variables: serde_json::Map<String, Value>,
     pub prefix: String,
 }
 
@@ -397,6 +400,7 @@ impl EnvironmentExport {
             name,
             channels,
             dependencies,
+            variables: serde_json::Map::new(),
             prefix: prefix.display().to_string(),
         }
     }

@@ -15,6 +15,7 @@ pub mod report;
 pub mod safety;
 pub mod solve;
 pub mod spec_file;
+pub mod state;
 pub mod transaction;
 
 /// Errors of environment commands.
@@ -44,6 +45,9 @@ pub enum EnvError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     SpecFile(#[from] spec_file::SpecFileError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    State(#[from] state::StateError),
     #[error("the spec {0:?} names no single package")]
     #[diagnostic(help("give a package name, e.g. `numpy>=1.26`"))]
     SpecWithoutName(String),

@@ -62,13 +62,44 @@ fn is_lockfile(path: &Path) -> bool {
     name.ends_with(".lock") || name.ends_with("-lock.yml") || name.ends_with("-lock.yaml")
 }
 
+/// What an environment.yml asks for beyond conda packages, which `env create`/`env update`
+/// apply once the packages are linked.
+#[derive(Debug, Default)]
+pub struct YamlExtras {
+    /// `variables:`, for `conda-meta/state`.
+    pub variables: Vec<(String, String)>,
+    /// The `pip:` requirement lines, and the folder of the file they are relative to.
+    pub pip: Vec<String>,
+    pub pip_dir: PathBuf,
+}
+
 /// Combines command-line specs and `--file`s; channels named in files are added to `channels`.
+/// An environment.yml's `variables:` and `pip:` are left out with a warning: `env create`
+/// applies them.
 pub fn gather(
     specs: &[String],
     files: &[PathBuf],
     channels: &mut ChannelSelection,
     platform: Option<&str>,
 ) -> Result<Request, SpecFileError> {
+    let (request, extras) = gather_with_extras(specs, files, channels, platform)?;
+    if !extras.pip.is_empty() || !extras.variables.is_empty() {
+        tracing::warn!(
+            "the `pip:` and `variables:` sections of environment.yml files are applied by \
+             `krait env create -f FILE` and `krait env update -f FILE`, not by --file"
+        );
+    }
+    Ok(request)
+}
+
+/// [`gather`], also returning the environment.yml sections other than conda packages.
+pub fn gather_with_extras(
+    specs: &[String],
+    files: &[PathBuf],
+    channels: &mut ChannelSelection,
+    platform: Option<&str>,
+) -> Result<(Request, YamlExtras), SpecFileError> {
+    let mut extras = YamlExtras::default();
     let mut out = Vec::new();
     for spec in specs {
         out.push(
@@ -102,11 +133,16 @@ pub fn gather(
                 channels.channels.push(channel.to_string());
             }
             out.extend(env.match_specs().cloned());
-            if env.pip_specs().is_some() {
-                tracing::warn!(
-                    "{}: pip dependencies are not installed by krait",
-                    path.display()
-                );
+            extras
+                .variables
+                .extend(env.variables.iter().map(|(k, v)| (k.clone(), v.clone())));
+            if let Some(pip) = env.pip_specs() {
+                extras.pip.extend(pip.iter().cloned());
+                extras.pip_dir = path
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."))
+                    .to_path_buf();
             }
         } else {
             for (index, raw) in text.lines().enumerate() {
@@ -125,11 +161,12 @@ pub fn gather(
             }
         }
     }
-    match exact {
-        Some(_) if !out.is_empty() => Err(SpecFileError::MixedExact),
-        Some(records) => Ok(Request::Exact(records)),
-        None => Ok(Request::Specs(out)),
-    }
+    let request = match exact {
+        Some(_) if !out.is_empty() => return Err(SpecFileError::MixedExact),
+        Some(records) => Request::Exact(records),
+        None => Request::Specs(out),
+    };
+    Ok((request, extras))
 }
 
 /// Adds `.condarc`'s `create_default_packages` to a `create`'s specs, except those whose
