@@ -1485,3 +1485,206 @@ fn environment_variables_from_the_file_and_env_config_vars_apply_on_activation_a
         "{cmd}"
     );
 }
+
+/// Writes a pure-Python wheel of `name` (module `module`) requiring `requires`.
+fn write_wheel(dir: &Path, name: &str, module: &str, version: &str, requires: &[&str]) {
+    use std::io::Write;
+    let dist = name.replace('-', "_");
+    let info = format!("{dist}-{version}.dist-info");
+    let mut metadata = format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n");
+    for requirement in requires {
+        metadata.push_str(&format!("Requires-Dist: {requirement}\n"));
+    }
+    let files = [
+        (
+            format!("{module}/__init__.py"),
+            format!("NAME = '{name} {version}'\n"),
+        ),
+        (format!("{info}/METADATA"), metadata),
+        (
+            format!("{info}/WHEEL"),
+            "Wheel-Version: 1.0\nGenerator: krait-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+                .to_string(),
+        ),
+    ];
+    let path = dir.join(format!("{dist}-{version}-py3-none-any.whl"));
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let options = zip::write::SimpleFileOptions::default();
+    let mut record = String::new();
+    for (name, text) in &files {
+        zip.start_file(name, options).unwrap();
+        zip.write_all(text.as_bytes()).unwrap();
+        record.push_str(&format!("{name},,\n"));
+    }
+    zip.start_file(format!("{info}/RECORD"), options).unwrap();
+    zip.write_all(format!("{record}{info}/RECORD,,\n").as_bytes())
+        .unwrap();
+    zip.finish().unwrap();
+}
+
+/// A PEP 503 simple index of the wheels in `files` under `root/<index>/<name>/index.html`.
+fn write_simple_index(root: &Path, index: &str, wheels: &[PathBuf]) {
+    for wheel in wheels {
+        let file = wheel.file_name().unwrap().to_string_lossy().to_string();
+        let project = file
+            .split('-')
+            .next()
+            .unwrap()
+            .replace('_', "-")
+            .to_lowercase();
+        let dir = root.join(index).join(&project);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(wheel, root.join("files").join(&file)).unwrap();
+        std::fs::write(
+            dir.join("index.html"),
+            format!("<!DOCTYPE html>\n<html><body><a href=\"../../files/{file}\">{file}</a></body></html>\n"),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn pip_section_installs_from_a_local_index_and_env_export_lists_it() {
+    let python = common::python::python_channel();
+    let pip = common::python::pip_channel();
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    // The index: `krait-demo` and flit_core (the local project's build backend) on the main
+    // index, `krait-extra` (which needs krait-demo) only on the extra one.
+    let site = home.join("site");
+    let built = home.join("built");
+    std::fs::create_dir_all(site.join("files")).unwrap();
+    std::fs::create_dir_all(&built).unwrap();
+    write_wheel(&built, "krait-demo", "krait_demo", "1.0", &[]);
+    write_wheel(
+        &built,
+        "krait-extra",
+        "krait_extra",
+        "0.3",
+        &["krait-demo>=1"],
+    );
+    write_simple_index(
+        &site,
+        "simple",
+        &[
+            built.join("krait_demo-1.0-py3-none-any.whl"),
+            common::python::test_wheel("flit_core"),
+        ],
+    );
+    write_simple_index(
+        &site,
+        "extra",
+        &[built.join("krait_extra-0.3-py3-none-any.whl")],
+    );
+    let server = HttpServer::serve(&site);
+
+    // An editable local project, and a requirements file the section includes with -r.
+    let project = home.join("project");
+    std::fs::create_dir_all(project.join("localpkg")).unwrap();
+    std::fs::write(
+        project.join("pyproject.toml"),
+        "[build-system]\nrequires = [\"flit_core>=3.2\"]\nbuild-backend = \"flit_core.buildapi\"\n\n\
+         [project]\nname = \"localpkg\"\nversion = \"0.1\"\ndescription = \"a local project\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("localpkg/__init__.py"),
+        "NAME = 'localpkg editable'\n",
+    )
+    .unwrap();
+    std::fs::write(home.join("more-requirements.txt"), "krait-extra==0.3\n").unwrap();
+
+    // Every section conda documents: name, channels, dependencies with pip (and no `pip`
+    // package: krait adds it, with conda's warning), variables, prefix.
+    let prefix = home.join("envs/piptest");
+    let file = home.join("environment.yml");
+    let env_yml = |name: &str, requirements: &str| {
+        format!(
+            "name: {name}\nchannels:\n  - {}\n  - {}\ndependencies:\n  - python\n  - pip:\n    \
+             - --index-url {url}/simple\n    - --extra-index-url {url}/extra\n{requirements}\
+             variables:\n  IMGPIPE_DB: /data/imgpipe.db\nprefix: {}\n",
+            python.display(),
+            pip.display(),
+            home.join("envs").join(name).display(),
+            url = server.url,
+        )
+    };
+    std::fs::write(
+        &file,
+        env_yml(
+            "piptest",
+            "    - krait-demo==1.0\n    - -r more-requirements.txt\n    - -e ./project\n",
+        ),
+    )
+    .unwrap();
+    let pip_env = |cmd: &mut Command| {
+        cmd.env("PIP_CONFIG_FILE", "/dev/null")
+            .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+            .env("PIP_NO_INPUT", "1")
+            .env_remove("PIP_INDEX_URL")
+            .env_remove("PIP_EXTRA_INDEX_URL");
+    };
+    let mut create = krait(home);
+    create
+        .args(["env", "create", "--override-channels", "-f"])
+        .arg(&file)
+        .current_dir("/");
+    pip_env(&mut create);
+    let out = run(&mut create);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("I'm adding one for you"), "{stderr}");
+    assert!(prefix.join("conda-meta").is_dir());
+    let check = "import krait_demo, krait_extra, localpkg, os; \
+                 print(krait_demo.NAME, krait_extra.NAME, localpkg.NAME, os.environ['IMGPIPE_DB'], sep='|')";
+    let out = run_ok(krait(home).args(["run", "-n", "piptest", "python", "-c", check]));
+    assert_eq!(
+        out,
+        "krait-demo 1.0|krait-extra 0.3|localpkg editable|/data/imgpipe.db\n"
+    );
+    // Editable: a change to the project shows without reinstalling.
+    std::fs::write(project.join("localpkg/__init__.py"), "NAME = 'edited'\n").unwrap();
+    let out = run_ok(krait(home).args([
+        "run",
+        "-n",
+        "piptest",
+        "python",
+        "-c",
+        "import localpkg; print(localpkg.NAME)",
+    ]));
+    assert_eq!(out, "edited\n");
+
+    // `env export` lists what pip installed (not pip itself, a conda package) under `pip:`.
+    let exported = run_ok(krait(home).args(["env", "export", "-n", "piptest"]));
+    let yaml: serde_yaml::Value = serde_yaml::from_str(&exported).unwrap();
+    let deps = yaml["dependencies"].as_sequence().unwrap();
+    assert!(deps
+        .iter()
+        .any(|d| d.as_str().is_some_and(|d| d.starts_with("pip=24.0="))));
+    assert_eq!(
+        deps.last().unwrap()["pip"],
+        serde_yaml::from_str::<serde_yaml::Value>(
+            "[krait-demo==1.0, krait-extra==0.3, localpkg==0.1]"
+        )
+        .unwrap(),
+        "{exported}"
+    );
+    assert_eq!(yaml["variables"]["IMGPIPE_DB"], "/data/imgpipe.db");
+    let history = run_ok(krait(home).args(["env", "export", "-n", "piptest", "--from-history"]));
+    assert!(!history.contains("krait-demo"), "{history}");
+
+    // pip failing fails the create with pip's message; the conda part stays, as in conda.
+    std::fs::write(&file, env_yml("broken", "    - no-such-dist==9\n")).unwrap();
+    let mut create = krait(home);
+    create
+        .args(["env", "create", "--override-channels", "-f"])
+        .arg(&file);
+    pip_env(&mut create);
+    let out = run(&mut create);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("pip failed"), "{stderr}");
+    assert!(stderr.contains("no-such-dist==9"), "{stderr}");
+    assert!(home.join("envs/broken/bin/python").exists());
+    assert!(!home.join("envs/broken/conda-meta/state").exists());
+}

@@ -505,8 +505,23 @@ fn evaluate_in_bash(script: &ShellScript<ShellEnum>) -> Result<EnvChanges, Activ
     })
 }
 
-/// Runs a command in the activated prefix (its activate.d scripts included, in bash) with
-/// inherited stdio, in `cwd` when given.
+/// A command for `program` with the environment of the activated prefix (its activate.d
+/// scripts included, run in bash).
+pub fn activated_command(
+    prefix: &Path,
+    program: impl AsRef<std::ffi::OsStr>,
+    envs_dirs: &[PathBuf],
+) -> Result<std::process::Command, ActivationError> {
+    let changes = evaluate_in_bash(&activation_script(bash(), prefix, envs_dirs)?)?;
+    let mut child = std::process::Command::new(program);
+    child.envs(&changes.set);
+    for key in &changes.unset {
+        child.env_remove(key);
+    }
+    Ok(child)
+}
+
+/// Runs a command in the activated prefix with inherited stdio, in `cwd` when given.
 pub fn run(
     prefix: &Path,
     command: &[String],
@@ -514,12 +529,8 @@ pub fn run(
     envs_dirs: &[PathBuf],
 ) -> Result<ExitStatus, ActivationError> {
     let (program, args) = command.split_first().ok_or(ActivationError::NoCommand)?;
-    let changes = evaluate_in_bash(&activation_script(bash(), prefix, envs_dirs)?)?;
-    let mut child = std::process::Command::new(program);
-    child.args(args).envs(&changes.set);
-    for key in &changes.unset {
-        child.env_remove(key);
-    }
+    let mut child = activated_command(prefix, program, envs_dirs)?;
+    child.args(args);
     if let Some(cwd) = cwd {
         child.current_dir(cwd);
     }

@@ -346,12 +346,20 @@ pub enum Dependencies {
     FromHistory,
 }
 
+/// One item of `dependencies:`: a conda spec, or the `pip:` list of what pip installed.
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+pub enum Dependency {
+    Spec(String),
+    Pip { pip: Vec<String> },
+}
+
 /// The environment.yml content of `env export`, in conda's key order.
 #[derive(Debug, serde::Serialize)]
 pub struct EnvironmentExport {
     pub name: String,
     pub channels: Vec<String>,
-    pub dependencies: Vec<String>,
+    pub dependencies: Vec<Dependency>,
     /// The environment's own variables (`conda-meta/state`).
     #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
     pub variables: serde_json::Map<String, Value>,
@@ -382,7 +390,7 @@ impl EnvironmentExport {
                 channels.push(channel.clone());
             }
         }
-        let dependencies = match dependencies {
+        let specs: Vec<String> = match dependencies {
             Dependencies::FromHistory => history.requested_specs().into_values().collect(),
             Dependencies::Pinned | Dependencies::NoBuilds => records
                 .iter()
@@ -396,6 +404,14 @@ impl EnvironmentExport {
                 })
                 .collect(),
         };
+        let pip = match dependencies {
+            Dependencies::FromHistory => Vec::new(),
+            _ => super::pip::installed_by_pip(prefix, records),
+        };
+        let mut dependencies: Vec<Dependency> = specs.into_iter().map(Dependency::Spec).collect();
+        if !pip.is_empty() {
+            dependencies.push(Dependency::Pip { pip });
+        }
         EnvironmentExport {
             name,
             channels,

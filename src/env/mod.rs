@@ -9,6 +9,7 @@ pub mod extract;
 pub mod history;
 pub mod install;
 pub mod pinned;
+pub mod pip;
 pub mod prefix;
 pub mod python;
 pub mod report;

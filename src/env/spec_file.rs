@@ -137,6 +137,23 @@ pub fn gather_with_extras(
                 .variables
                 .extend(env.variables.iter().map(|(k, v)| (k.clone(), v.clone())));
             if let Some(pip) = env.pip_specs() {
+                let lists_pip = env.match_specs().any(|s| {
+                    s.name
+                        .as_exact()
+                        .is_some_and(|n| n.as_normalized() == "pip")
+                });
+                if !lists_pip {
+                    // conda's words, and its remedy.
+                    tracing::warn!(
+                        "you have pip-installed dependencies in your environment file, but you \
+                         do not list pip itself as one of your conda dependencies. Conda may not \
+                         use the correct pip to install your packages, and they may end up in \
+                         the wrong place. Please add an explicit pip dependency. I'm adding one \
+                         for you, but still nagging you. ({})",
+                        path.display()
+                    );
+                    out.push(parse_spec("pip").expect("`pip` is a valid spec"));
+                }
                 extras.pip.extend(pip.iter().cloned());
                 extras.pip_dir = path
                     .parent()

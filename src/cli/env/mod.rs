@@ -85,9 +85,25 @@ fn read_file_request(
     })
 }
 
-/// Applies what the file asks beyond conda packages, once they are linked: its `variables:`
-/// go into `conda-meta/state`, as conda's `env create`/`env update` do.
-fn apply_extras(prefix: &Path, extras: &spec_file::YamlExtras) -> miette::Result<()> {
+/// Applies what the file asks beyond conda packages, once they are linked, as conda's
+/// `env create`/`env update` do: its `pip:` requirements through the environment's pip, then
+/// its `variables:` into `conda-meta/state`.
+fn apply_extras(
+    prefix: &Path,
+    extras: &spec_file::YamlExtras,
+    config: &crate::config::Config,
+    global: &GlobalArgs,
+) -> miette::Result<()> {
+    if !extras.pip.is_empty() {
+        if !global.quiet {
+            eprintln!("Installing pip dependencies");
+        }
+        let out =
+            crate::env::pip::install(prefix, &extras.pip, &extras.pip_dir, &config.envs_dirs)?;
+        if global.verbose > 0 {
+            eprint!("{out}");
+        }
+    }
     if !extras.variables.is_empty() {
         let mut state = crate::env::state::PrefixState::read(prefix)?;
         state.set(extras.variables.iter().cloned());

@@ -59,7 +59,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
         }
     }
     if !solve.dry_run {
-        super::apply_extras(&prefix, &extras)?;
+        super::apply_extras(&prefix, &extras, &ctx.config, global)?;
     }
     print(&solve, global, &outcomes);
     Ok(ExitCode::SUCCESS)
