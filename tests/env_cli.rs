@@ -1688,3 +1688,144 @@ fn pip_section_installs_from_a_local_index_and_env_export_lists_it() {
     assert!(home.join("envs/broken/bin/python").exists());
     assert!(!home.join("envs/broken/conda-meta/state").exists());
 }
+
+#[cfg(unix)]
+#[test]
+fn create_clone_links_from_the_cache_and_rename_moves_an_environment() {
+    use std::os::unix::fs::MetadataExt;
+    let setup = Setup::new(|dir| {
+        let channel = channel(dir);
+        Package::new("e", "1.0", "h0_0", SUBDIR)
+            .file(
+                "etc/e.conf",
+                format!("prefix={}\n", common::fixtures::PLACEHOLDER),
+            )
+            .with_placeholder("etc/e.conf", "text")
+            .write(&channel, Format::Conda);
+        run_ok(krait(dir).arg("index").arg(&channel));
+        channel
+    });
+    let (home, channel) = (setup.home(), setup.channel());
+    create(home, channel, &["-n", "orig"], &["a=1.0", "c"]);
+    install(home, channel, &home.join("envs/orig"), &["e"]);
+    let orig = home.join("envs/orig");
+    // Files no package owns: a text file naming the prefix, a symbolic link to it, and
+    // compiled Python next to a package's file (left for the clone to make its own).
+    std::fs::write(
+        orig.join("share/notes.txt"),
+        format!("data in {}\n", orig.display()),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("notes.txt", orig.join("share/notes-link")).unwrap();
+
+    let out = run_ok(krait(home).args(["create", "--clone", "orig", "-n", "copy", "--offline"]));
+    let copy = home.join("envs/copy");
+    assert!(
+        out.contains(&format!(
+            "Source:      {}\nDestination: {}\nPackages: 4\nFiles: 2\n",
+            orig.display(),
+            copy.display()
+        )),
+        "{out}"
+    );
+    assert_eq!(names(home, &copy), ["a", "b", "c", "e"]);
+    // Linked from the package cache (the same inode as the source's), prefixes rewritten.
+    let inode = |p: &Path| std::fs::metadata(p).unwrap().ino();
+    assert_eq!(
+        inode(&orig.join("share/a/README")),
+        inode(&copy.join("share/a/README"))
+    );
+    assert_eq!(
+        std::fs::read_to_string(copy.join("etc/e.conf")).unwrap(),
+        format!("prefix={}\n", copy.display())
+    );
+    assert_eq!(
+        std::fs::read_to_string(copy.join("share/notes.txt")).unwrap(),
+        format!("data in {}\n", copy.display())
+    );
+    assert_eq!(
+        std::fs::read_link(copy.join("share/notes-link")).unwrap(),
+        Path::new("notes.txt")
+    );
+    // History: the command, the linked packages and the source's requested specs.
+    let history = std::fs::read_to_string(copy.join("conda-meta/history")).unwrap();
+    assert!(history.contains("create --clone orig -n copy"), "{history}");
+    assert!(history.contains("::a-1.0-h0_0\n"), "{history}");
+    assert!(
+        history.contains("# update specs: ['a=1.0', 'c', 'e']"),
+        "{history}"
+    );
+    let from_history = |name: &str| {
+        let text = run_ok(krait(home).args(["env", "export", "--from-history", "-n", name]));
+        text[text.find("dependencies:").unwrap()..text.find("prefix:").unwrap()].to_string()
+    };
+    assert_eq!(from_history("copy"), from_history("orig"));
+    let out = run_ok(krait(home).args(["run", "-n", "copy", "sh", "-c", "echo $KRAIT_C_VAR"]));
+    assert_eq!(out, "from-c\n");
+    let err = run_err(krait(home).args(["create", "--clone", "missing", "-n", "x"]));
+    assert!(err.contains("\"missing\" does not exist"), "{err}");
+    let err = run_err(krait(home).args(["create", "--clone", "orig", "-n", "copy"]));
+    assert!(err.contains("already exists"), "{err}");
+
+    // rename: the environment moves (relinked for its new prefix); environments.txt follows.
+    let out = run_ok(krait(home).args(["rename", "-n", "copy", "renamed"]));
+    assert!(out.contains("Packages: 4"), "{out}");
+    let renamed = home.join("envs/renamed");
+    assert!(!copy.exists());
+    assert_eq!(names(home, &renamed), ["a", "b", "c", "e"]);
+    assert_eq!(
+        std::fs::read_to_string(renamed.join("etc/e.conf")).unwrap(),
+        format!("prefix={}\n", renamed.display())
+    );
+    assert_eq!(
+        std::fs::read_to_string(renamed.join("share/notes.txt")).unwrap(),
+        format!("data in {}\n", renamed.display())
+    );
+    let registry = std::fs::read_to_string(home.join(".conda/environments.txt")).unwrap();
+    assert!(
+        registry.contains(&format!("{}\n", renamed.display())),
+        "{registry}"
+    );
+    assert!(
+        !registry.contains(&format!("{}\n", copy.display())),
+        "{registry}"
+    );
+    // To a path, and refusals: the active environment, a base, an existing name.
+    let elsewhere = home.join("elsewhere");
+    run_ok(
+        krait(home)
+            .args(["rename", "-n", "renamed"])
+            .arg(&elsewhere),
+    );
+    assert_eq!(names(home, &elsewhere), ["a", "b", "c", "e"]);
+    let err = run_err(
+        krait(home)
+            .arg("rename")
+            .arg("-p")
+            .arg(&elsewhere)
+            .arg("again")
+            .env("CONDA_PREFIX", &elsewhere),
+    );
+    assert!(err.contains("active environment"), "{err}");
+    create(home, channel, &["-n", "base"], &["d"]);
+    let err = run_err(krait(home).args(["rename", "-n", "base", "other"]));
+    assert!(err.contains("base environment"), "{err}");
+    let err = run_err(
+        krait(home)
+            .arg("rename")
+            .arg("-p")
+            .arg(&elsewhere)
+            .arg("orig"),
+    );
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(names(home, &elsewhere), ["a", "b", "c", "e"]);
+    run_ok(
+        krait(home)
+            .arg("rename")
+            .arg("-p")
+            .arg(&elsewhere)
+            .args(["orig", "--force"]),
+    );
+    assert!(!elsewhere.exists());
+    assert_eq!(names(home, &orig), ["a", "b", "c", "e"]);
+}

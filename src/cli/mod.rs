@@ -19,6 +19,7 @@ mod inspect;
 mod install;
 mod list;
 mod remove;
+mod rename;
 mod render;
 mod run;
 mod search;
@@ -87,6 +88,8 @@ enum Command {
     List(list::Args),
     /// Remove packages (and what depends on them) from an environment.
     Remove(remove::Args),
+    /// Rename an environment (a clone to the new name, then the old one removed).
+    Rename(rename::Args),
     /// Run a command inside an activated environment.
     Run(run::Args),
     /// Print the shell function behind `krait activate` and `krait deactivate`.
@@ -133,6 +136,7 @@ pub fn main() -> ExitCode {
         Command::Install(args) => install::run(args, &cli.global),
         Command::List(args) => list::run(args, &cli.global),
         Command::Remove(args) => remove::run(args, &cli.global),
+        Command::Rename(args) => rename::run(args, &cli.global),
         Command::Run(args) => run::run(args, &cli.global),
         Command::ShellHook(args) => shell_hook::run(args, &cli.global),
         Command::Search(args) => search::run(args, &cli.global),

@@ -3,6 +3,7 @@
 
 pub mod activation;
 pub mod cache;
+pub mod clone;
 pub mod doctor;
 pub mod export;
 pub mod extract;
@@ -49,6 +50,9 @@ pub enum EnvError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     State(#[from] state::StateError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Clone(#[from] clone::CloneError),
     #[error("the spec {0:?} names no single package")]
     #[diagnostic(help("give a package name, e.g. `numpy>=1.26`"))]
     SpecWithoutName(String),

@@ -25,6 +25,19 @@ pub enum PrefixError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot remove {prefix}: {source}")]
+    Remove {
+        prefix: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{prefix} is no longer an environment, but deleting its files in {trash} failed: {source}"
+    )]
+    RemoveTrash {
+        prefix: PathBuf,
+        trash: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot finish the rollback of an interrupted transaction in {prefix}: {source}")]
     #[diagnostic(help(
         "the prefix may be half-changed; check it with `krait doctor -p PREFIX` and recreate it if needed"
@@ -43,6 +56,45 @@ pub struct EnvTarget {
     pub name: Option<String>,
     /// Full path to the environment.
     pub prefix: Option<PathBuf>,
+}
+
+impl EnvTarget {
+    /// A name when the text names an environment under envs_dirs, else a path (as conda
+    /// decides for `activate` and `--clone`).
+    pub fn from_name_or_path(env: &str) -> EnvTarget {
+        let is_path = env.contains(std::path::MAIN_SEPARATOR) || env.starts_with('.');
+        if is_path {
+            EnvTarget {
+                prefix: Some(PathBuf::from(env)),
+                ..EnvTarget::default()
+            }
+        } else {
+            EnvTarget {
+                name: Some(env.to_string()),
+                ..EnvTarget::default()
+            }
+        }
+    }
+}
+
+/// Deletes a whole environment and drops it from environments.txt. The prefix is moved aside
+/// in one step first, so that a failure part-way leaves no half environment.
+pub fn remove(prefix: &Path) -> Result<(), PrefixError> {
+    let trash = prefix.with_file_name(format!(
+        ".krait-trash-{}-{}",
+        prefix.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
+    std::fs::rename(prefix, &trash).map_err(|source| PrefixError::Remove {
+        prefix: prefix.to_path_buf(),
+        source,
+    })?;
+    set_registered(prefix, false);
+    std::fs::remove_dir_all(&trash).map_err(|source| PrefixError::RemoveTrash {
+        prefix: prefix.to_path_buf(),
+        trash,
+        source,
+    })
 }
 
 /// Makes a path absolute without requiring it to exist.
