@@ -1829,3 +1829,94 @@ fn create_clone_links_from_the_cache_and_rename_moves_an_environment() {
     assert!(!elsewhere.exists());
     assert_eq!(names(home, &orig), ["a", "b", "c", "e"]);
 }
+
+#[test]
+fn explicit_lists_over_http_mask_tokens_and_install_with_the_configured_one() {
+    let setup = Setup::new(channel);
+    let (home, channel) = (setup.home(), setup.channel());
+    let read = common::serve::token_file(home, "read.token", "reader-secret");
+    let server = common::serve::Server::start(
+        home,
+        channel,
+        &["--read-token-file", read.to_str().unwrap()],
+    );
+    let with_token = format!("{}/t/reader-secret", server.url);
+    let source = home.join("source");
+    create(
+        home,
+        Path::new(&with_token),
+        &["-p", source.to_str().unwrap()],
+        &["a=1.0"],
+    );
+    // conda-meta, `list --explicit` and `env export` show `/t/<TOKEN>/`, never the token.
+    let record = std::fs::read_to_string(source.join("conda-meta/a-1.0-h0_0.json")).unwrap();
+    assert!(!record.contains("reader-secret"), "{record}");
+    assert!(
+        record.contains(&format!(
+            "\"url\": \"{}/t/<TOKEN>/linux-64/a-1.0-h0_0.conda\"",
+            server.url
+        )),
+        "{record}"
+    );
+    let explicit = list(home, &source, &["--explicit", "--sha256"]);
+    assert!(!explicit.contains("reader-secret"), "{explicit}");
+    assert!(explicit.contains(&format!(
+        "{}/t/<TOKEN>/noarch/b-1.0-h0_0.conda#sha256:",
+        server.url
+    )));
+    let exported = run_ok(krait(home).arg("env").arg("export").arg("-p").arg(&source));
+    assert!(
+        !exported.contains("reader-secret") && exported.contains("/t/<TOKEN>"),
+        "{exported}"
+    );
+
+    // Read back: installed without solving (no channel configured), the token re-applied
+    // from .condarc channel_tokens; without it the server refuses, and nothing is left.
+    let file = home.join("explicit.txt");
+    std::fs::write(&file, &explicit).unwrap();
+    let target = home.join("target");
+    let create_from = |file: &Path| {
+        let mut cmd = krait(home);
+        cmd.arg("create")
+            .arg("-p")
+            .arg(&target)
+            .arg("--file")
+            .arg(file)
+            .arg("-y");
+        cmd
+    };
+    let err = run_err(&mut create_from(&file));
+    assert!(
+        err.contains("cannot download") && err.contains("401"),
+        "{err}"
+    );
+    assert!(!err.contains("reader-secret"), "{err}");
+    assert!(!target.exists());
+    std::fs::write(
+        home.join(".condarc"),
+        format!("channel_tokens:\n  {}: reader-secret\n", server.url),
+    )
+    .unwrap();
+    run_ok(&mut create_from(&file));
+    assert_eq!(names(home, &target), ["a", "b"]);
+    // The md5 fragment is checked too; a wrong hash is refused before anything is linked.
+    let md5 = list(home, &source, &["--explicit", "--md5"]);
+    let wrong = home.join("wrong.txt");
+    let digest = md5
+        .lines()
+        .last()
+        .unwrap()
+        .rsplit_once('#')
+        .unwrap()
+        .1
+        .to_string();
+    std::fs::write(&wrong, md5.replace(&digest, &"0".repeat(32))).unwrap();
+    std::fs::remove_dir_all(&target).unwrap();
+    let err = run_err(&mut create_from(&wrong));
+    assert!(err.contains("md5") && err.contains(&digest), "{err}");
+    assert!(!target.exists());
+    let md5_file = home.join("md5.txt");
+    std::fs::write(&md5_file, &md5).unwrap();
+    run_ok(&mut create_from(&md5_file));
+    assert_eq!(names(home, &target), ["a", "b"]);
+}

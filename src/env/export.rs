@@ -172,6 +172,7 @@ pub fn explicit(
         let r = &record.repodata_record;
         let mut url = r.url.clone();
         url.set_fragment(None);
+        let url = super::prefix::display_url(&url);
         let missing = |kind| ExportError::MissingHash {
             package: r.package_record.name.as_normalized().to_string(),
             kind,

@@ -39,6 +39,15 @@ pub enum SpecFileError {
     MixedExact,
     #[error("cannot read {path}: {message}")]
     EnvironmentYaml { path: PathBuf, message: String },
+    #[error("{path}: cannot download {url}: {message}")]
+    #[diagnostic(help(
+        "check the URL, and the token for its channel (.condarc channel_tokens or the auth store)"
+    ))]
+    Fetch {
+        path: PathBuf,
+        url: String,
+        message: String,
+    },
     #[error("{0} names no environment")]
     #[diagnostic(help("add `name: NAME` to the file, or pass -n NAME or -p PATH"))]
     NoEnvironment(PathBuf),
@@ -237,8 +246,10 @@ fn explicit_records(path: &Path) -> Result<Vec<RepoDataRecord>, SpecFileError> {
     };
     let spec = ExplicitEnvironmentSpec::from_path(path).map_err(|e| malformed(e.to_string()))?;
     let mut records = Vec::new();
+    let mut fetcher: Option<Fetcher> = None;
     for entry in spec.packages {
-        let url = entry.url.clone();
+        let mut url = crate::env::prefix::unmask_url(&entry.url);
+        url.set_fragment(None);
         let file_name = url
             .path_segments()
             .and_then(|mut s| s.next_back())
@@ -246,11 +257,31 @@ fn explicit_records(path: &Path) -> Result<Vec<RepoDataRecord>, SpecFileError> {
             .to_string();
         let identifier = DistArchiveIdentifier::try_from_filename(&file_name)
             .ok_or_else(|| malformed(format!("{url} does not name a conda archive")))?;
-        let local = url.to_file_path().map_err(|_| {
-            malformed(format!(
-                "{url}: only file:// URLs are supported in @EXPLICIT files"
-            ))
-        })?;
+        let downloaded =
+            match url.scheme() {
+                "http" | "https" => {
+                    let fetcher = match &mut fetcher {
+                        Some(fetcher) => fetcher,
+                        None => fetcher.insert(Fetcher::new().map_err(&malformed)?),
+                    };
+                    Some(fetcher.fetch(&url, &file_name).map_err(|message| {
+                        SpecFileError::Fetch {
+                            path: path.to_path_buf(),
+                            url: crate::config::mask_token(url.as_str(), "<TOKEN>"),
+                            message,
+                        }
+                    })?)
+                }
+                _ => None,
+            };
+        let local = match &downloaded {
+            Some(file) => file.path().to_path_buf(),
+            None => url.to_file_path().map_err(|_| {
+                malformed(format!(
+                    "{url}: @EXPLICIT URLs must be file://, http:// or https://"
+                ))
+            })?,
+        };
         let index = rattler_package_streaming::seek::read_package_file::<IndexJson>(&local)
             .map_err(|e| malformed(format!("{}: {e}", local.display())))?;
         let bytes = std::fs::read(&local).map_err(|source| SpecFileError::Read {
@@ -311,5 +342,51 @@ pub fn file_target(file: &Path, given: &EnvTarget) -> Result<EnvTarget, SpecFile
             prefix: Some(prefix),
         }),
         (None, None) => Err(SpecFileError::NoEnvironment(file.to_path_buf())),
+    }
+}
+
+/// Downloads the archives an `@EXPLICIT` file names over http(s), with krait's channel client
+/// (configured tokens and the auth store, retries, proxies), so that their records can be
+/// read and their hashes checked before anything is linked.
+struct Fetcher {
+    runtime: tokio::runtime::Runtime,
+    client: reqwest_middleware::ClientWithMiddleware,
+}
+
+impl Fetcher {
+    fn new() -> Result<Fetcher, String> {
+        let config = crate::config::Config::load().map_err(|e| e.to_string())?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Fetcher {
+            runtime,
+            client: crate::net::http_client(&config),
+        })
+    }
+
+    /// Downloads `url` to a temporary file named like the archive (its format goes by name).
+    fn fetch(&self, url: &url::Url, file_name: &str) -> Result<tempfile::NamedTempFile, String> {
+        // reqwest's messages name the URL, token included.
+        let chain = |e: &dyn std::error::Error| {
+            crate::config::mask_token(&crate::net::error_chain(e), "<TOKEN>")
+        };
+        let bytes = self.runtime.block_on(async {
+            let response = self
+                .client
+                .get(url.clone())
+                .send()
+                .await
+                .map_err(|e| chain(&e))?;
+            let response = response.error_for_status().map_err(|e| chain(&e))?;
+            response.bytes().await.map_err(|e| chain(&e))
+        })?;
+        let mut file = tempfile::Builder::new()
+            .suffix(&format!("-{file_name}"))
+            .tempfile()
+            .map_err(|e| e.to_string())?;
+        std::io::Write::write_all(&mut file, &bytes).map_err(|e| e.to_string())?;
+        Ok(file)
     }
 }
