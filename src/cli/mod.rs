@@ -18,6 +18,7 @@ mod info;
 mod inspect;
 mod install;
 mod list;
+mod lock;
 mod remove;
 mod rename;
 mod render;
@@ -86,6 +87,8 @@ enum Command {
     Install(install::Args),
     /// List the packages of an environment, or its history revisions.
     List(list::Args),
+    /// Solve specs for several platforms and write pixi.lock and conda-lock.yml.
+    Lock(lock::Args),
     /// Remove packages (and what depends on them) from an environment.
     Remove(remove::Args),
     /// Rename an environment (a clone to the new name, then the old one removed).
@@ -135,6 +138,7 @@ pub fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(args, &cli.global),
         Command::Install(args) => install::run(args, &cli.global),
         Command::List(args) => list::run(args, &cli.global),
+        Command::Lock(args) => lock::run(args, &cli.global),
         Command::Remove(args) => remove::run(args, &cli.global),
         Command::Rename(args) => rename::run(args, &cli.global),
         Command::Run(args) => run::run(args, &cli.global),

@@ -9,6 +9,7 @@ pub mod export;
 pub mod extract;
 pub mod history;
 pub mod install;
+pub mod lock;
 pub mod pinned;
 pub mod pip;
 pub mod prefix;
@@ -53,6 +54,9 @@ pub enum EnvError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Clone(#[from] clone::CloneError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Lock(#[from] lock::LockError),
     #[error("the spec {0:?} names no single package")]
     #[diagnostic(help("give a package name, e.g. `numpy>=1.26`"))]
     SpecWithoutName(String),

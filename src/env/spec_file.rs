@@ -48,6 +48,13 @@ pub enum SpecFileError {
         url: String,
         message: String,
     },
+    #[error(
+        "{path} locks PyPI packages, which krait does not install from a lockfile: {packages}"
+    )]
+    #[diagnostic(help(
+        "install the conda part from a lockfile without them, then the PyPI ones with the environment's pip"
+    ))]
+    PypiInLockfile { path: PathBuf, packages: String },
     #[error("{0} names no environment")]
     #[diagnostic(help("add `name: NAME` to the file, or pass -n NAME or -p PATH"))]
     NoEnvironment(PathBuf),
@@ -229,6 +236,18 @@ fn lockfile_records(path: &Path, subdir: &str) -> Result<Vec<RepoDataRecord>, Sp
             path: path.to_path_buf(),
             subdir: subdir.to_string(),
         })?;
+    // krait does not resolve PyPI distributions: refuse rather than drop them silently.
+    if let Some(pypi) = env.pypi_packages(platform) {
+        let names: Vec<String> = pypi
+            .map(|p| format!("{}=={}", p.name(), p.version_string()))
+            .collect();
+        if !names.is_empty() {
+            return Err(SpecFileError::PypiInLockfile {
+                path: path.to_path_buf(),
+                packages: names.join(", "),
+            });
+        }
+    }
     env.conda_repodata_records(platform)
         .map_err(|e| malformed(e.to_string()))?
         .ok_or_else(|| SpecFileError::NoPackagesForPlatform {
