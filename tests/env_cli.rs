@@ -1320,3 +1320,603 @@ fn condarc_pins_default_packages_and_copies() {
         "{err}"
     );
 }
+
+/// Per shell: the hook, `IMGPIPE_DB` set before, then activate, print, deactivate, print.
+fn variables_session(shell: &str, hook_file: &Path) -> (String, String) {
+    let posix = r#"eval "$("$KRAIT_BIN" shell-hook --shell @SHELL@)"
+export IMGPIPE_DB=outer
+krait activate vars
+echo "$IMGPIPE_DB|${Mixed_Case-unset}|${GONE-unset}"
+krait deactivate
+echo "$IMGPIPE_DB|${Mixed_Case-unset}|${GONE-unset}"
+"#;
+    match shell {
+        "bash" | "zsh" => (shell.to_string(), posix.replace("@SHELL@", shell)),
+        "fish" => (
+            "fish".to_string(),
+            r#"$KRAIT_BIN shell-hook --shell fish | source
+function val; if set -q $argv[1]; echo -n $$argv[1]; else; echo -n unset; end; end
+set -gx IMGPIPE_DB outer
+krait activate vars
+echo (val IMGPIPE_DB)"|"(val Mixed_Case)"|"(val GONE)
+krait deactivate
+echo (val IMGPIPE_DB)"|"(val Mixed_Case)"|"(val GONE)
+"#
+            .to_string(),
+        ),
+        "xonsh" => (
+            xonsh(),
+            r#"execx($(@($KRAIT_BIN) shell-hook --shell xonsh))
+def show():
+    print('|'.join(${...}.get(n, 'unset') for n in ['IMGPIPE_DB', 'Mixed_Case', 'GONE']))
+$IMGPIPE_DB = 'outer'
+krait activate vars
+show()
+krait deactivate
+show()
+"#
+            .to_string(),
+        ),
+        _ => (
+            std::env::var("KRAIT_TEST_NU").expect("KRAIT_TEST_NU is not set"),
+            format!(
+                r#"source {}
+def val [name: string] {{ if ($name in $env) {{ $env | get $name }} else {{ "unset" }} }}
+$env.IMGPIPE_DB = "outer"
+krait activate vars
+print $"(val IMGPIPE_DB)|(val Mixed_Case)|(val GONE)"
+krait deactivate
+print $"(val IMGPIPE_DB)|(val Mixed_Case)|(val GONE)"
+"#,
+                hook_file.display()
+            ),
+        ),
+    }
+}
+
+#[test]
+fn environment_variables_from_the_file_and_env_config_vars_apply_on_activation_and_run() {
+    let setup = Setup::new(channel);
+    let (home, channel) = (setup.home(), setup.channel());
+    let file = home.join("environment.yml");
+    std::fs::write(
+        &file,
+        format!(
+            "name: vars\nchannels:\n  - {}\ndependencies:\n  - c\nvariables:\n  \
+             IMGPIPE_DB: /data/imgpipe.db\n  Mixed_Case: kept as written\n  GONE: soon\n",
+            channel.display()
+        ),
+    )
+    .unwrap();
+    run_ok(
+        krait(home)
+            .args(["env", "create", "--override-channels", "-f"])
+            .arg(&file),
+    );
+    let prefix = home.join("envs/vars");
+    // conda-meta/state as conda's `json.dumps` writes it.
+    assert_eq!(
+        std::fs::read_to_string(prefix.join("conda-meta/state")).unwrap(),
+        r#"{"env_vars": {"IMGPIPE_DB": "/data/imgpipe.db", "Mixed_Case": "kept as written", "GONE": "soon"}}"#
+    );
+    let show = r#"echo "$IMGPIPE_DB|${Mixed_Case-unset}|${GONE-unset}|$KRAIT_C_VAR""#;
+    let out = run_ok(krait(home).args(["run", "-n", "vars", "sh", "-c", show]));
+    assert_eq!(out, "/data/imgpipe.db|kept as written|soon|from-c\n");
+
+    // `env config vars`: set (a package's variable can be overridden), unset, list.
+    let out = run_ok(krait(home).args([
+        "env",
+        "config",
+        "vars",
+        "set",
+        "-n",
+        "vars",
+        "KRAIT_C_VAR=mine",
+        "EQ=a=b",
+    ]));
+    assert_eq!(out, "");
+    run_ok(krait(home).args(["env", "config", "vars", "unset", "-n", "vars", "GONE"]));
+    let listed = run_ok(krait(home).args(["env", "config", "vars", "list", "-n", "vars"]));
+    assert_eq!(
+        listed,
+        "IMGPIPE_DB = /data/imgpipe.db\nMixed_Case = kept as written\nKRAIT_C_VAR = mine\nEQ = a=b\n"
+    );
+    let listed = json(&run_ok(
+        krait(home)
+            .args(["env", "config", "vars", "list", "--json"])
+            .env("CONDA_PREFIX", &prefix),
+    ));
+    assert_eq!(listed["EQ"], "a=b");
+    assert!(listed.get("GONE").is_none());
+    let out = run_ok(krait(home).args(["run", "-n", "vars", "sh", "-c", show]));
+    assert_eq!(out, "/data/imgpipe.db|kept as written|unset|mine\n");
+    let out = run_ok(
+        krait(home)
+            .args(["env", "config", "vars", "set", "A=1"])
+            .env("CONDA_PREFIX", &prefix),
+    );
+    assert!(out.contains("reactivate"), "{out}");
+    run_ok(krait(home).args(["env", "config", "vars", "unset", "-n", "vars", "A"]));
+    let err = run_err(krait(home).args(["env", "config", "vars", "set", "-n", "vars", "NOVALUE"]));
+    assert!(err.contains("NAME=VALUE"), "{err}");
+
+    // `env export` writes them back under `variables:`, before `prefix:`, as conda does.
+    let exported = run_ok(krait(home).args(["env", "export", "-n", "vars"]));
+    assert!(
+        exported.contains(&format!(
+            "variables:\n  IMGPIPE_DB: /data/imgpipe.db\n  Mixed_Case: kept as written\n  \
+             KRAIT_C_VAR: mine\n  EQ: a=b\nprefix: {}\n",
+            prefix.display()
+        )),
+        "{exported}"
+    );
+
+    // Activation sets them (over an outer value) in every shell; deactivation puts it back.
+    let hook = home.join("hook.nu");
+    std::fs::write(
+        &hook,
+        run_ok(krait(home).args(["shell-hook", "--shell", "nu"])),
+    )
+    .unwrap();
+    for shell in ["bash", "zsh", "fish", "xonsh", "nu"] {
+        let (program, script) = variables_session(shell, &hook);
+        assert_eq!(
+            shell_session(home, &program, &script),
+            "/data/imgpipe.db|kept as written|unset\nouter|unset|unset\n",
+            "in {shell}"
+        );
+    }
+    let activate = |shell: &str| {
+        run_ok(
+            krait(home)
+                .args(["activate", "vars", "--shell", shell])
+                .env_remove("CONDA_PREFIX"),
+        )
+    };
+    let pwsh = activate("powershell");
+    assert!(
+        pwsh.contains("${Env:Mixed_Case} = \"kept as written\""),
+        "{pwsh}"
+    );
+    assert!(!pwsh.contains("GONE"), "{pwsh}");
+    let cmd = activate("cmd");
+    assert!(
+        cmd.contains("@SET \"IMGPIPE_DB=/data/imgpipe.db\""),
+        "{cmd}"
+    );
+}
+
+/// Writes a pure-Python wheel of `name` (module `module`) requiring `requires`.
+fn write_wheel(dir: &Path, name: &str, module: &str, version: &str, requires: &[&str]) {
+    use std::io::Write;
+    let dist = name.replace('-', "_");
+    let info = format!("{dist}-{version}.dist-info");
+    let mut metadata = format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n");
+    for requirement in requires {
+        metadata.push_str(&format!("Requires-Dist: {requirement}\n"));
+    }
+    let files = [
+        (
+            format!("{module}/__init__.py"),
+            format!("NAME = '{name} {version}'\n"),
+        ),
+        (format!("{info}/METADATA"), metadata),
+        (
+            format!("{info}/WHEEL"),
+            "Wheel-Version: 1.0\nGenerator: krait-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+                .to_string(),
+        ),
+    ];
+    let path = dir.join(format!("{dist}-{version}-py3-none-any.whl"));
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let options = zip::write::SimpleFileOptions::default();
+    let mut record = String::new();
+    for (name, text) in &files {
+        zip.start_file(name, options).unwrap();
+        zip.write_all(text.as_bytes()).unwrap();
+        record.push_str(&format!("{name},,\n"));
+    }
+    zip.start_file(format!("{info}/RECORD"), options).unwrap();
+    zip.write_all(format!("{record}{info}/RECORD,,\n").as_bytes())
+        .unwrap();
+    zip.finish().unwrap();
+}
+
+/// A PEP 503 simple index of the wheels in `files` under `root/<index>/<name>/index.html`.
+fn write_simple_index(root: &Path, index: &str, wheels: &[PathBuf]) {
+    for wheel in wheels {
+        let file = wheel.file_name().unwrap().to_string_lossy().to_string();
+        let project = file
+            .split('-')
+            .next()
+            .unwrap()
+            .replace('_', "-")
+            .to_lowercase();
+        let dir = root.join(index).join(&project);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(wheel, root.join("files").join(&file)).unwrap();
+        std::fs::write(
+            dir.join("index.html"),
+            format!("<!DOCTYPE html>\n<html><body><a href=\"../../files/{file}\">{file}</a></body></html>\n"),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn pip_section_installs_from_a_local_index_and_env_export_lists_it() {
+    let python = common::python::python_channel();
+    let pip = common::python::pip_channel();
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    // The index: `krait-demo` and flit_core (the local project's build backend) on the main
+    // index, `krait-extra` (which needs krait-demo) only on the extra one.
+    let site = home.join("site");
+    let built = home.join("built");
+    std::fs::create_dir_all(site.join("files")).unwrap();
+    std::fs::create_dir_all(&built).unwrap();
+    write_wheel(&built, "krait-demo", "krait_demo", "1.0", &[]);
+    write_wheel(
+        &built,
+        "krait-extra",
+        "krait_extra",
+        "0.3",
+        &["krait-demo>=1"],
+    );
+    write_simple_index(
+        &site,
+        "simple",
+        &[
+            built.join("krait_demo-1.0-py3-none-any.whl"),
+            common::python::test_wheel("flit_core"),
+        ],
+    );
+    write_simple_index(
+        &site,
+        "extra",
+        &[built.join("krait_extra-0.3-py3-none-any.whl")],
+    );
+    let server = HttpServer::serve(&site);
+
+    // An editable local project, and a requirements file the section includes with -r.
+    let project = home.join("project");
+    std::fs::create_dir_all(project.join("localpkg")).unwrap();
+    std::fs::write(
+        project.join("pyproject.toml"),
+        "[build-system]\nrequires = [\"flit_core>=3.2\"]\nbuild-backend = \"flit_core.buildapi\"\n\n\
+         [project]\nname = \"localpkg\"\nversion = \"0.1\"\ndescription = \"a local project\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("localpkg/__init__.py"),
+        "NAME = 'localpkg editable'\n",
+    )
+    .unwrap();
+    std::fs::write(home.join("more-requirements.txt"), "krait-extra==0.3\n").unwrap();
+
+    // Every section conda documents: name, channels, dependencies with pip (and no `pip`
+    // package: krait adds it, with conda's warning), variables, prefix.
+    let prefix = home.join("envs/piptest");
+    let file = home.join("environment.yml");
+    let env_yml = |name: &str, requirements: &str| {
+        format!(
+            "name: {name}\nchannels:\n  - {}\n  - {}\ndependencies:\n  - python\n  - pip:\n    \
+             - --index-url {url}/simple\n    - --extra-index-url {url}/extra\n{requirements}\
+             variables:\n  IMGPIPE_DB: /data/imgpipe.db\nprefix: {}\n",
+            python.display(),
+            pip.display(),
+            home.join("envs").join(name).display(),
+            url = server.url,
+        )
+    };
+    std::fs::write(
+        &file,
+        env_yml(
+            "piptest",
+            "    - krait-demo==1.0\n    - -r more-requirements.txt\n    - -e ./project\n",
+        ),
+    )
+    .unwrap();
+    let pip_env = |cmd: &mut Command| {
+        cmd.env("PIP_CONFIG_FILE", "/dev/null")
+            .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+            .env("PIP_NO_INPUT", "1")
+            .env_remove("PIP_INDEX_URL")
+            .env_remove("PIP_EXTRA_INDEX_URL");
+    };
+    let mut create = krait(home);
+    create
+        .args(["env", "create", "--override-channels", "-f"])
+        .arg(&file)
+        .current_dir("/");
+    pip_env(&mut create);
+    let out = run(&mut create);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("I'm adding one for you"), "{stderr}");
+    assert!(prefix.join("conda-meta").is_dir());
+    let check = "import krait_demo, krait_extra, localpkg, os; \
+                 print(krait_demo.NAME, krait_extra.NAME, localpkg.NAME, os.environ['IMGPIPE_DB'], sep='|')";
+    let out = run_ok(krait(home).args(["run", "-n", "piptest", "python", "-c", check]));
+    assert_eq!(
+        out,
+        "krait-demo 1.0|krait-extra 0.3|localpkg editable|/data/imgpipe.db\n"
+    );
+    // Editable: a change to the project shows without reinstalling.
+    std::fs::write(project.join("localpkg/__init__.py"), "NAME = 'edited'\n").unwrap();
+    let out = run_ok(krait(home).args([
+        "run",
+        "-n",
+        "piptest",
+        "python",
+        "-c",
+        "import localpkg; print(localpkg.NAME)",
+    ]));
+    assert_eq!(out, "edited\n");
+
+    // `env export` lists what pip installed (not pip itself, a conda package) under `pip:`.
+    let exported = run_ok(krait(home).args(["env", "export", "-n", "piptest"]));
+    let yaml: serde_yaml::Value = serde_yaml::from_str(&exported).unwrap();
+    let deps = yaml["dependencies"].as_sequence().unwrap();
+    assert!(deps
+        .iter()
+        .any(|d| d.as_str().is_some_and(|d| d.starts_with("pip=24.0="))));
+    assert_eq!(
+        deps.last().unwrap()["pip"],
+        serde_yaml::from_str::<serde_yaml::Value>(
+            "[krait-demo==1.0, krait-extra==0.3, localpkg==0.1]"
+        )
+        .unwrap(),
+        "{exported}"
+    );
+    assert_eq!(yaml["variables"]["IMGPIPE_DB"], "/data/imgpipe.db");
+    let history = run_ok(krait(home).args(["env", "export", "-n", "piptest", "--from-history"]));
+    assert!(!history.contains("krait-demo"), "{history}");
+
+    // pip failing fails the create with pip's message; the conda part stays, as in conda.
+    std::fs::write(&file, env_yml("broken", "    - no-such-dist==9\n")).unwrap();
+    let mut create = krait(home);
+    create
+        .args(["env", "create", "--override-channels", "-f"])
+        .arg(&file);
+    pip_env(&mut create);
+    let out = run(&mut create);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("pip failed"), "{stderr}");
+    assert!(stderr.contains("no-such-dist==9"), "{stderr}");
+    assert!(home.join("envs/broken/bin/python").exists());
+    assert!(!home.join("envs/broken/conda-meta/state").exists());
+}
+
+#[cfg(unix)]
+#[test]
+fn create_clone_links_from_the_cache_and_rename_moves_an_environment() {
+    use std::os::unix::fs::MetadataExt;
+    let setup = Setup::new(|dir| {
+        let channel = channel(dir);
+        Package::new("e", "1.0", "h0_0", SUBDIR)
+            .file(
+                "etc/e.conf",
+                format!("prefix={}\n", common::fixtures::PLACEHOLDER),
+            )
+            .with_placeholder("etc/e.conf", "text")
+            .write(&channel, Format::Conda);
+        run_ok(krait(dir).arg("index").arg(&channel));
+        channel
+    });
+    let (home, channel) = (setup.home(), setup.channel());
+    create(home, channel, &["-n", "orig"], &["a=1.0", "c"]);
+    install(home, channel, &home.join("envs/orig"), &["e"]);
+    let orig = home.join("envs/orig");
+    // Files no package owns: a text file naming the prefix, a symbolic link to it, and
+    // compiled Python next to a package's file (left for the clone to make its own).
+    std::fs::write(
+        orig.join("share/notes.txt"),
+        format!("data in {}\n", orig.display()),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("notes.txt", orig.join("share/notes-link")).unwrap();
+
+    let out = run_ok(krait(home).args(["create", "--clone", "orig", "-n", "copy", "--offline"]));
+    let copy = home.join("envs/copy");
+    assert!(
+        out.contains(&format!(
+            "Source:      {}\nDestination: {}\nPackages: 4\nFiles: 2\n",
+            orig.display(),
+            copy.display()
+        )),
+        "{out}"
+    );
+    assert_eq!(names(home, &copy), ["a", "b", "c", "e"]);
+    // Linked from the package cache (the same inode as the source's), prefixes rewritten.
+    let inode = |p: &Path| std::fs::metadata(p).unwrap().ino();
+    assert_eq!(
+        inode(&orig.join("share/a/README")),
+        inode(&copy.join("share/a/README"))
+    );
+    assert_eq!(
+        std::fs::read_to_string(copy.join("etc/e.conf")).unwrap(),
+        format!("prefix={}\n", copy.display())
+    );
+    assert_eq!(
+        std::fs::read_to_string(copy.join("share/notes.txt")).unwrap(),
+        format!("data in {}\n", copy.display())
+    );
+    assert_eq!(
+        std::fs::read_link(copy.join("share/notes-link")).unwrap(),
+        Path::new("notes.txt")
+    );
+    // History: the command, the linked packages and the source's requested specs.
+    let history = std::fs::read_to_string(copy.join("conda-meta/history")).unwrap();
+    assert!(history.contains("create --clone orig -n copy"), "{history}");
+    assert!(history.contains("::a-1.0-h0_0\n"), "{history}");
+    assert!(
+        history.contains("# update specs: ['a=1.0', 'c', 'e']"),
+        "{history}"
+    );
+    let from_history = |name: &str| {
+        let text = run_ok(krait(home).args(["env", "export", "--from-history", "-n", name]));
+        text[text.find("dependencies:").unwrap()..text.find("prefix:").unwrap()].to_string()
+    };
+    assert_eq!(from_history("copy"), from_history("orig"));
+    let out = run_ok(krait(home).args(["run", "-n", "copy", "sh", "-c", "echo $KRAIT_C_VAR"]));
+    assert_eq!(out, "from-c\n");
+    let err = run_err(krait(home).args(["create", "--clone", "missing", "-n", "x"]));
+    assert!(err.contains("\"missing\" does not exist"), "{err}");
+    let err = run_err(krait(home).args(["create", "--clone", "orig", "-n", "copy"]));
+    assert!(err.contains("already exists"), "{err}");
+
+    // rename: the environment moves (relinked for its new prefix); environments.txt follows.
+    let out = run_ok(krait(home).args(["rename", "-n", "copy", "renamed"]));
+    assert!(out.contains("Packages: 4"), "{out}");
+    let renamed = home.join("envs/renamed");
+    assert!(!copy.exists());
+    assert_eq!(names(home, &renamed), ["a", "b", "c", "e"]);
+    assert_eq!(
+        std::fs::read_to_string(renamed.join("etc/e.conf")).unwrap(),
+        format!("prefix={}\n", renamed.display())
+    );
+    assert_eq!(
+        std::fs::read_to_string(renamed.join("share/notes.txt")).unwrap(),
+        format!("data in {}\n", renamed.display())
+    );
+    let registry = std::fs::read_to_string(home.join(".conda/environments.txt")).unwrap();
+    assert!(
+        registry.contains(&format!("{}\n", renamed.display())),
+        "{registry}"
+    );
+    assert!(
+        !registry.contains(&format!("{}\n", copy.display())),
+        "{registry}"
+    );
+    // To a path, and refusals: the active environment, a base, an existing name.
+    let elsewhere = home.join("elsewhere");
+    run_ok(
+        krait(home)
+            .args(["rename", "-n", "renamed"])
+            .arg(&elsewhere),
+    );
+    assert_eq!(names(home, &elsewhere), ["a", "b", "c", "e"]);
+    let err = run_err(
+        krait(home)
+            .arg("rename")
+            .arg("-p")
+            .arg(&elsewhere)
+            .arg("again")
+            .env("CONDA_PREFIX", &elsewhere),
+    );
+    assert!(err.contains("active environment"), "{err}");
+    create(home, channel, &["-n", "base"], &["d"]);
+    let err = run_err(krait(home).args(["rename", "-n", "base", "other"]));
+    assert!(err.contains("base environment"), "{err}");
+    let err = run_err(
+        krait(home)
+            .arg("rename")
+            .arg("-p")
+            .arg(&elsewhere)
+            .arg("orig"),
+    );
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(names(home, &elsewhere), ["a", "b", "c", "e"]);
+    run_ok(
+        krait(home)
+            .arg("rename")
+            .arg("-p")
+            .arg(&elsewhere)
+            .args(["orig", "--force"]),
+    );
+    assert!(!elsewhere.exists());
+    assert_eq!(names(home, &orig), ["a", "b", "c", "e"]);
+}
+
+#[test]
+fn explicit_lists_over_http_mask_tokens_and_install_with_the_configured_one() {
+    let setup = Setup::new(channel);
+    let (home, channel) = (setup.home(), setup.channel());
+    let read = common::serve::token_file(home, "read.token", "reader-secret");
+    let server = common::serve::Server::start(
+        home,
+        channel,
+        &["--read-token-file", read.to_str().unwrap()],
+    );
+    let with_token = format!("{}/t/reader-secret", server.url);
+    let source = home.join("source");
+    create(
+        home,
+        Path::new(&with_token),
+        &["-p", source.to_str().unwrap()],
+        &["a=1.0"],
+    );
+    // conda-meta, `list --explicit` and `env export` show `/t/<TOKEN>/`, never the token.
+    let record = std::fs::read_to_string(source.join("conda-meta/a-1.0-h0_0.json")).unwrap();
+    assert!(!record.contains("reader-secret"), "{record}");
+    assert!(
+        record.contains(&format!(
+            "\"url\": \"{}/t/<TOKEN>/linux-64/a-1.0-h0_0.conda\"",
+            server.url
+        )),
+        "{record}"
+    );
+    let explicit = list(home, &source, &["--explicit", "--sha256"]);
+    assert!(!explicit.contains("reader-secret"), "{explicit}");
+    assert!(explicit.contains(&format!(
+        "{}/t/<TOKEN>/noarch/b-1.0-h0_0.conda#sha256:",
+        server.url
+    )));
+    let exported = run_ok(krait(home).arg("env").arg("export").arg("-p").arg(&source));
+    assert!(
+        !exported.contains("reader-secret") && exported.contains("/t/<TOKEN>"),
+        "{exported}"
+    );
+
+    // Read back: installed without solving (no channel configured), the token re-applied
+    // from .condarc channel_tokens; without it the server refuses, and nothing is left.
+    let file = home.join("explicit.txt");
+    std::fs::write(&file, &explicit).unwrap();
+    let target = home.join("target");
+    let create_from = |file: &Path| {
+        let mut cmd = krait(home);
+        cmd.arg("create")
+            .arg("-p")
+            .arg(&target)
+            .arg("--file")
+            .arg(file)
+            .arg("-y");
+        cmd
+    };
+    let err = run_err(&mut create_from(&file));
+    assert!(
+        err.contains("cannot download") && err.contains("401"),
+        "{err}"
+    );
+    assert!(!err.contains("reader-secret"), "{err}");
+    assert!(!target.exists());
+    std::fs::write(
+        home.join(".condarc"),
+        format!("channel_tokens:\n  {}: reader-secret\n", server.url),
+    )
+    .unwrap();
+    run_ok(&mut create_from(&file));
+    assert_eq!(names(home, &target), ["a", "b"]);
+    // The md5 fragment is checked too; a wrong hash is refused before anything is linked.
+    let md5 = list(home, &source, &["--explicit", "--md5"]);
+    let wrong = home.join("wrong.txt");
+    let digest = md5
+        .lines()
+        .last()
+        .unwrap()
+        .rsplit_once('#')
+        .unwrap()
+        .1
+        .to_string();
+    std::fs::write(&wrong, md5.replace(&digest, &"0".repeat(32))).unwrap();
+    std::fs::remove_dir_all(&target).unwrap();
+    let err = run_err(&mut create_from(&wrong));
+    assert!(err.contains("md5") && err.contains(&digest), "{err}");
+    assert!(!target.exists());
+    let md5_file = home.join("md5.txt");
+    std::fs::write(&md5_file, &md5).unwrap();
+    run_ok(&mut create_from(&md5_file));
+    assert_eq!(names(home, &target), ["a", "b"]);
+}

@@ -249,3 +249,114 @@ fn create_from_spec_list_environment_yml_explicit_and_a_py_rattler_lockfile() {
     );
     assert!(err.contains("pixi.lock"), "{err}");
 }
+
+#[test]
+fn krait_lock_writes_pixi_and_conda_lock_files_py_rattler_reads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let channel = home.join("channel");
+    for subdir in ["linux-64", "osx-arm64"] {
+        Package::new("a", "1.0", "h0_0", subdir)
+            .depends(&["b"])
+            .write(&channel, Format::Conda);
+    }
+    Package::new("b", "2.0", "h0_0", "noarch").write(&channel, Format::Conda);
+    run_ok(krait(home).arg("index").arg(&channel));
+    // conda-lock files name packages by URL: the channel is served.
+    let server = common::HttpServer::serve(&channel);
+    let url = format!("{}/", server.url);
+    run_ok(
+        krait(home)
+            .args([
+                "lock",
+                "--override-channels",
+                "-p",
+                "linux-64",
+                "-p",
+                "osx-arm64",
+                "-c",
+            ])
+            .arg(&server.url)
+            .arg("a")
+            .current_dir(home),
+    );
+    let expected = serde_json::json!({
+        "linux-64": [["a", format!("{url}linux-64/a-1.0-h0_0.conda")], ["b", format!("{url}noarch/b-2.0-h0_0.conda")]],
+        "osx-arm64": [["a", format!("{url}osx-arm64/a-1.0-h0_0.conda")], ["b", format!("{url}noarch/b-2.0-h0_0.conda")]],
+    });
+    for file in ["pixi.lock", "conda-lock.yml"] {
+        let read = run_ok(peer_script("read_lock.py").arg(home.join(file)));
+        let read: Value = serde_json::from_str(&read).unwrap();
+        assert_eq!(read, expected, "{file}");
+    }
+    let conda_lock = std::fs::read_to_string(home.join("conda-lock.yml")).unwrap();
+    assert!(conda_lock.starts_with("version: 1\n"), "{conda_lock}");
+    // krait installs what it locked.
+    let prefix = home.join("from-conda-lock");
+    run_ok(
+        krait(home)
+            .args(["create", "-y", "-p"])
+            .arg(&prefix)
+            .arg("--file")
+            .arg(home.join("conda-lock.yml")),
+    );
+    assert_eq!(
+        records(&prefix).keys().cloned().collect::<Vec<_>>(),
+        ["a", "b"]
+    );
+
+    // From an environment.yml; a `pip:` section is refused, not dropped.
+    let env_yml = home.join("environment.yml");
+    std::fs::write(
+        &env_yml,
+        format!(
+            "name: x\nchannels:\n  - {}\ndependencies:\n  - b\n",
+            server.url
+        ),
+    )
+    .unwrap();
+    let only = home.join("only.lock");
+    run_ok(
+        krait(home)
+            .args(["lock", "--override-channels", "-f"])
+            .arg(&env_yml)
+            .arg("--pixi-lock")
+            .arg(&only),
+    );
+    let read: Value =
+        serde_json::from_str(&run_ok(peer_script("read_lock.py").arg(&only))).unwrap();
+    assert_eq!(read["linux-64"].as_array().unwrap().len(), 1);
+    std::fs::write(
+        &env_yml,
+        format!(
+            "name: x\nchannels:\n  - {}\ndependencies:\n  - b\n  - pip:\n    - six\n",
+            channel.display()
+        ),
+    )
+    .unwrap();
+    let err = common::run_err(krait(home).args(["lock", "-f"]).arg(&env_yml));
+    assert!(err.contains("pip:"), "{err}");
+    // A lockfile's PyPI packages are refused by name, never dropped.
+    let wheel = "http://127.0.0.1:9/packages/six-1.16.0-py2.py3-none-any.whl";
+    let with_pypi = home.join("with-pypi.lock");
+    std::fs::write(
+        &with_pypi,
+        format!(
+            "version: 7\nplatforms:\n  - name: linux-64\nenvironments:\n  default:\n    \
+             channels:\n      - url: {url}\n    indexes:\n      - http://127.0.0.1:9/simple\n    \
+             packages:\n      linux-64:\n        - pypi: {wheel}\npackages:\n  - pypi: {wheel}\n    \
+             name: six\n    version: 1.16.0\n    sha256: {}\n",
+            "a".repeat(64)
+        ),
+    )
+    .unwrap();
+    let err = common::run_err(
+        krait(home)
+            .args(["create", "-y", "-p"])
+            .arg(home.join("pypi-env"))
+            .arg("--file")
+            .arg(&with_pypi),
+    );
+    assert!(err.contains("PyPI") && err.contains("six==1.16.0"), "{err}");
+    assert!(!home.join("pypi-env").exists());
+}

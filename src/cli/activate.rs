@@ -5,7 +5,6 @@ use crate::cli::GlobalArgs;
 use crate::config::Config;
 use crate::env::activation::{self, ShellKind};
 use crate::env::prefix::{self, EnvTarget};
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
@@ -34,26 +33,10 @@ fn needs_hook(shell: Option<ShellKind>) -> miette::Result<ShellKind> {
     })
 }
 
-/// A name when it names an environment under envs_dirs, else a path (as conda decides).
-fn target(env: &str) -> EnvTarget {
-    let is_path = env.contains(std::path::MAIN_SEPARATOR) || env.starts_with('.');
-    if is_path {
-        EnvTarget {
-            prefix: Some(PathBuf::from(env)),
-            ..EnvTarget::default()
-        }
-    } else {
-        EnvTarget {
-            name: Some(env.to_string()),
-            ..EnvTarget::default()
-        }
-    }
-}
-
 pub fn activate(args: ActivateArgs, _global: &GlobalArgs) -> miette::Result<ExitCode> {
     let shell = needs_hook(args.shell)?;
     let config = Config::load()?;
-    let prefix = prefix::existing(&config, &target(&args.env))?;
+    let prefix = prefix::existing(&config, &EnvTarget::from_name_or_path(&args.env))?;
     print!(
         "{}",
         activation::activate(&shell, &prefix, &config.envs_dirs)?

@@ -2,10 +2,11 @@
 
 use crate::cli::args::{print_activation_hint, SolveArgs, TargetArgs};
 use crate::cli::GlobalArgs;
+use crate::env::clone::CloneSource;
 use crate::env::install::{self, Operation};
-use crate::env::prefix;
+use crate::env::prefix::{self, EnvTarget};
 use crate::env::spec_file;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
@@ -18,6 +19,10 @@ pub struct Args {
     /// conda-lock / pixi lockfile.
     #[arg(long = "file", short = 'f')]
     files: Vec<PathBuf>,
+    /// Create the environment as a copy of this one (a name or a path): its packages
+    /// linked anew from the package cache, its own files copied.
+    #[arg(long, value_name = "ENV", conflicts_with_all = ["specs", "files"])]
+    clone: Option<String>,
     /// Leave out `.condarc`'s create_default_packages.
     #[arg(long)]
     no_default_packages: bool,
@@ -31,6 +36,9 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
             help = "give the new environment a name with -n NAME or a path with -p PATH",
             "krait create needs -n NAME or -p PATH"
         ));
+    }
+    if let Some(source) = &args.clone {
+        return clone(source, &args.target.env_target(), &args.solve, global);
     }
     let solve = &args.solve;
     let mut settings = solve.settings();
@@ -74,4 +82,52 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
         print_activation_hint(&args.target.env_target(), &prefix);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `create --clone SOURCE`, printed as conda prints it.
+fn clone(
+    source: &str,
+    target: &EnvTarget,
+    solve: &SolveArgs,
+    global: &GlobalArgs,
+) -> miette::Result<ExitCode> {
+    let ctx = solve.settings().context_for(false)?;
+    let source = prefix::existing(&ctx.config, &EnvTarget::from_name_or_path(source))?;
+    let dest = prefix::for_create(&ctx.config, target)?;
+    if dest.join("conda-meta").is_dir() {
+        return Err(miette::miette!(
+            help = "remove it first with `krait env remove`, or pick another name",
+            "an environment already exists at {}",
+            dest.display()
+        ));
+    }
+    // conda installs a clone without asking, as it does an @EXPLICIT list.
+    let mut options = solve.run_options(global, &ctx.config, true);
+    options.yes = true;
+    let runtime = crate::cli::runtime()?;
+    let (outcome, from, copied) =
+        runtime.block_on(crate::env::clone::clone(&ctx, &source, &dest, &options))?;
+    let talk = !solve.json && !global.quiet;
+    if talk {
+        report_clone(&source, &dest, &from, copied);
+    }
+    solve.print(&outcome, global);
+    if talk && !outcome.dry_run {
+        print_activation_hint(target, &dest);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// conda's clone summary.
+pub fn report_clone(source: &Path, dest: &Path, from: &CloneSource, copied: usize) {
+    if !from.left_out.is_empty() {
+        println!("The following packages cannot be cloned out of the root environment:");
+        for name in &from.left_out {
+            println!(" - {name}");
+        }
+    }
+    println!("Source:      {}", source.display());
+    println!("Destination: {}", dest.display());
+    println!("Packages: {}", from.records.len());
+    println!("Files: {copied}");
 }

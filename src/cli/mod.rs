@@ -18,7 +18,9 @@ mod info;
 mod inspect;
 mod install;
 mod list;
+mod lock;
 mod remove;
+mod rename;
 mod render;
 mod run;
 mod search;
@@ -85,8 +87,12 @@ enum Command {
     Install(install::Args),
     /// List the packages of an environment, or its history revisions.
     List(list::Args),
+    /// Solve specs for several platforms and write pixi.lock and conda-lock.yml.
+    Lock(lock::Args),
     /// Remove packages (and what depends on them) from an environment.
     Remove(remove::Args),
+    /// Rename an environment (a clone to the new name, then the old one removed).
+    Rename(rename::Args),
     /// Run a command inside an activated environment.
     Run(run::Args),
     /// Print the shell function behind `krait activate` and `krait deactivate`.
@@ -132,7 +138,9 @@ pub fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(args, &cli.global),
         Command::Install(args) => install::run(args, &cli.global),
         Command::List(args) => list::run(args, &cli.global),
+        Command::Lock(args) => lock::run(args, &cli.global),
         Command::Remove(args) => remove::run(args, &cli.global),
+        Command::Rename(args) => rename::run(args, &cli.global),
         Command::Run(args) => run::run(args, &cli.global),
         Command::ShellHook(args) => shell_hook::run(args, &cli.global),
         Command::Search(args) => search::run(args, &cli.global),

@@ -3,6 +3,7 @@
 //! command inside an activated environment. The variables, `PATH` and the env's
 //! `etc/conda/{activate,deactivate}.d` scripts come from `rattler_shell`'s [`Activator`].
 
+use super::state::PrefixState;
 use rattler_conda_types::Subdir;
 use rattler_shell::activation::{
     prefix_path_entries, ActivationVariables, Activator, PathModificationBehavior,
@@ -241,6 +242,16 @@ fn conda_activator<T: Shell + Clone + 'static>(
 ) -> Result<Activator<T>, ActivationError> {
     let mut activator =
         Activator::from_path(prefix, shell, platform()).map_err(|e| activate_error(prefix, e))?;
+    // rattler_shell upper-cases the names of conda-meta/state's variables and sets unset ones
+    // to conda's `***unset***` marker; conda keeps names as written and leaves unset ones out.
+    let state = PrefixState::read(prefix).map_err(|e| activate_error(prefix, e))?;
+    for (name, value) in state.entries() {
+        activator.env_vars.shift_remove(&name.to_uppercase());
+        match value {
+            Some(value) => activator.env_vars.insert(name, value),
+            None => activator.env_vars.shift_remove(&name),
+        };
+    }
     let name = display_name(prefix, envs_dirs);
     activator
         .env_vars
@@ -494,8 +505,23 @@ fn evaluate_in_bash(script: &ShellScript<ShellEnum>) -> Result<EnvChanges, Activ
     })
 }
 
-/// Runs a command in the activated prefix (its activate.d scripts included, in bash) with
-/// inherited stdio, in `cwd` when given.
+/// A command for `program` with the environment of the activated prefix (its activate.d
+/// scripts included, run in bash).
+pub fn activated_command(
+    prefix: &Path,
+    program: impl AsRef<std::ffi::OsStr>,
+    envs_dirs: &[PathBuf],
+) -> Result<std::process::Command, ActivationError> {
+    let changes = evaluate_in_bash(&activation_script(bash(), prefix, envs_dirs)?)?;
+    let mut child = std::process::Command::new(program);
+    child.envs(&changes.set);
+    for key in &changes.unset {
+        child.env_remove(key);
+    }
+    Ok(child)
+}
+
+/// Runs a command in the activated prefix with inherited stdio, in `cwd` when given.
 pub fn run(
     prefix: &Path,
     command: &[String],
@@ -503,12 +529,8 @@ pub fn run(
     envs_dirs: &[PathBuf],
 ) -> Result<ExitStatus, ActivationError> {
     let (program, args) = command.split_first().ok_or(ActivationError::NoCommand)?;
-    let changes = evaluate_in_bash(&activation_script(bash(), prefix, envs_dirs)?)?;
-    let mut child = std::process::Command::new(program);
-    child.args(args).envs(&changes.set);
-    for key in &changes.unset {
-        child.env_remove(key);
-    }
+    let mut child = activated_command(prefix, program, envs_dirs)?;
+    child.args(args);
     if let Some(cwd) = cwd {
         child.current_dir(cwd);
     }

@@ -132,6 +132,12 @@ fn record_name(record: &PrefixRecord) -> String {
     format!("{}-{}-{}", p.name.as_normalized(), p.version, p.build)
 }
 
+/// The files of the prefix that none of `records` lists (see [`unowned`]), relative to it.
+pub fn unowned_files(prefix: &Path, records: &[PrefixRecord]) -> Vec<String> {
+    let owned: HashSet<PathBuf> = records.iter().flat_map(owned_paths).collect();
+    unowned(prefix, &owned)
+}
+
 /// Every path a record lists: `files` and `paths_data`.
 fn owned_paths(record: &PrefixRecord) -> Vec<PathBuf> {
     let mut paths: Vec<PathBuf> = record.files.clone();

@@ -172,6 +172,7 @@ pub fn explicit(
         let r = &record.repodata_record;
         let mut url = r.url.clone();
         url.set_fragment(None);
+        let url = super::prefix::display_url(&url);
         let missing = |kind| ExportError::MissingHash {
             package: r.package_record.name.as_normalized().to_string(),
             kind,
@@ -346,12 +347,23 @@ pub enum Dependencies {
     FromHistory,
 }
 
+/// One item of `dependencies:`: a conda spec, or the `pip:` list of what pip installed.
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+pub enum Dependency {
+    Spec(String),
+    Pip { pip: Vec<String> },
+}
+
 /// The environment.yml content of `env export`, in conda's key order.
 #[derive(Debug, serde::Serialize)]
 pub struct EnvironmentExport {
     pub name: String,
     pub channels: Vec<String>,
-    pub dependencies: Vec<String>,
+    pub dependencies: Vec<Dependency>,
+    /// The environment's own variables (`conda-meta/state`).
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub variables: serde_json::Map<String, Value>,
     pub prefix: String,
 }
 
@@ -379,7 +391,7 @@ impl EnvironmentExport {
                 channels.push(channel.clone());
             }
         }
-        let dependencies = match dependencies {
+        let specs: Vec<String> = match dependencies {
             Dependencies::FromHistory => history.requested_specs().into_values().collect(),
             Dependencies::Pinned | Dependencies::NoBuilds => records
                 .iter()
@@ -393,10 +405,19 @@ impl EnvironmentExport {
                 })
                 .collect(),
         };
+        let pip = match dependencies {
+            Dependencies::FromHistory => Vec::new(),
+            _ => super::pip::installed_by_pip(prefix, records),
+        };
+        let mut dependencies: Vec<Dependency> = specs.into_iter().map(Dependency::Spec).collect();
+        if !pip.is_empty() {
+            dependencies.push(Dependency::Pip { pip });
+        }
         EnvironmentExport {
             name,
             channels,
             dependencies,
+            variables: serde_json::Map::new(),
             prefix: prefix.display().to_string(),
         }
     }

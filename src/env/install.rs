@@ -28,6 +28,11 @@ pub enum Operation {
     Install(Vec<MatchSpec>),
     /// Install exactly these records, without solving (`@EXPLICIT` files, lockfiles).
     Exact(Vec<RepoDataRecord>),
+    /// Install exactly these records, recording these specs as requested (`create --clone`).
+    Clone {
+        records: Vec<RepoDataRecord>,
+        specs: Vec<MatchSpec>,
+    },
     /// Remove these packages and whatever depends on them; `None` removes everything.
     Remove(Option<Vec<PackageName>>),
     /// Update these packages to the newest the other specs allow; `None` updates all.
@@ -151,7 +156,10 @@ fn spec_name(spec: &MatchSpec) -> Option<&PackageName> {
 
 /// The specs that define the environment: the history's requested specs or, for an
 /// environment without history (made by another tool), every installed package by name.
-fn requested_specs(history: &History, installed: &[PrefixRecord]) -> BTreeMap<String, MatchSpec> {
+pub(crate) fn requested_specs(
+    history: &History,
+    installed: &[PrefixRecord],
+) -> BTreeMap<String, MatchSpec> {
     let from_history = history.requested_specs();
     if from_history.is_empty() {
         return installed
@@ -273,6 +281,17 @@ async fn run_locked(
                 .iter()
                 .map(|r| r.package_record.name.as_normalized().to_string())
                 .collect();
+            records.clone()
+        }
+        Operation::Clone { records, specs } => {
+            for spec in specs {
+                if let Some(name) = spec_name(spec) {
+                    requested.insert(name.as_normalized().to_string(), spec.clone());
+                    revision
+                        .update_specs
+                        .push(super::history::conda_spec_text(spec));
+                }
+            }
             records.clone()
         }
         Operation::Revision(n) => records_of_revision(ctx, &history, *n).await?,

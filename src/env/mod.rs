@@ -3,18 +3,22 @@
 
 pub mod activation;
 pub mod cache;
+pub mod clone;
 pub mod doctor;
 pub mod export;
 pub mod extract;
 pub mod history;
 pub mod install;
+pub mod lock;
 pub mod pinned;
+pub mod pip;
 pub mod prefix;
 pub mod python;
 pub mod report;
 pub mod safety;
 pub mod solve;
 pub mod spec_file;
+pub mod state;
 pub mod transaction;
 
 /// Errors of environment commands.
@@ -44,6 +48,15 @@ pub enum EnvError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     SpecFile(#[from] spec_file::SpecFileError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    State(#[from] state::StateError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Clone(#[from] clone::CloneError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Lock(#[from] lock::LockError),
     #[error("the spec {0:?} names no single package")]
     #[diagnostic(help("give a package name, e.g. `numpy>=1.26`"))]
     SpecWithoutName(String),

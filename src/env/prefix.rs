@@ -25,6 +25,19 @@ pub enum PrefixError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot remove {prefix}: {source}")]
+    Remove {
+        prefix: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{prefix} is no longer an environment, but deleting its files in {trash} failed: {source}"
+    )]
+    RemoveTrash {
+        prefix: PathBuf,
+        trash: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot finish the rollback of an interrupted transaction in {prefix}: {source}")]
     #[diagnostic(help(
         "the prefix may be half-changed; check it with `krait doctor -p PREFIX` and recreate it if needed"
@@ -43,6 +56,45 @@ pub struct EnvTarget {
     pub name: Option<String>,
     /// Full path to the environment.
     pub prefix: Option<PathBuf>,
+}
+
+impl EnvTarget {
+    /// A name when the text names an environment under envs_dirs, else a path (as conda
+    /// decides for `activate` and `--clone`).
+    pub fn from_name_or_path(env: &str) -> EnvTarget {
+        let is_path = env.contains(std::path::MAIN_SEPARATOR) || env.starts_with('.');
+        if is_path {
+            EnvTarget {
+                prefix: Some(PathBuf::from(env)),
+                ..EnvTarget::default()
+            }
+        } else {
+            EnvTarget {
+                name: Some(env.to_string()),
+                ..EnvTarget::default()
+            }
+        }
+    }
+}
+
+/// Deletes a whole environment and drops it from environments.txt. The prefix is moved aside
+/// in one step first, so that a failure part-way leaves no half environment.
+pub fn remove(prefix: &Path) -> Result<(), PrefixError> {
+    let trash = prefix.with_file_name(format!(
+        ".krait-trash-{}-{}",
+        prefix.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
+    std::fs::rename(prefix, &trash).map_err(|source| PrefixError::Remove {
+        prefix: prefix.to_path_buf(),
+        source,
+    })?;
+    set_registered(prefix, false);
+    std::fs::remove_dir_all(&trash).map_err(|source| PrefixError::RemoveTrash {
+        prefix: prefix.to_path_buf(),
+        trash,
+        source,
+    })
 }
 
 /// Makes a path absolute without requiring it to exist.
@@ -203,7 +255,8 @@ impl PrefixLock {
 }
 
 /// conda records the spec a package was requested with as `requested_spec` (a string); rattler
-/// writes the newer `requested_specs` list. Fill in the former so conda tools read it.
+/// writes the newer `requested_specs` list. Fill in the former so conda tools read it. Channel
+/// tokens in the recorded URLs are masked as `/t/<TOKEN>/`, as conda records them.
 #[allow(deprecated)] // the deprecated field is the one conda reads
 pub fn fill_requested_spec(prefix: &Path) -> Result<(), PrefixError> {
     let meta = prefix.join("conda-meta");
@@ -222,14 +275,69 @@ pub fn fill_requested_spec(prefix: &Path) -> Result<(), PrefixError> {
             MatchSpec::from_str(spec, ParseStrictness::Lenient)
                 .map_or_else(|_| spec.clone(), |spec| conda_spec_text(&spec))
         });
-        if wanted.is_some() && record.requested_spec != wanted {
+        let mut changed = wanted.is_some() && record.requested_spec != wanted;
+        if changed {
             record.requested_spec = wanted;
+        }
+        changed |= mask_record_tokens(&mut record.repodata_record);
+        if changed {
             record
                 .write_to_path(&path, true)
                 .map_err(|e| failed(e.to_string()))?;
+            // The url crate percent-encodes `<TOKEN>`; conda writes it as it is.
+            let text = std::fs::read_to_string(&path).map_err(|e| failed(e.to_string()))?;
+            if text.contains(ENCODED_TOKEN_MASK) {
+                crate::fs::write_atomic(
+                    &path,
+                    text.replace(ENCODED_TOKEN_MASK, TOKEN_MASK).as_bytes(),
+                )
+                .map_err(|e| failed(e.to_string()))?;
+            }
         }
     }
     Ok(())
+}
+
+/// What stands for a channel token in recorded and printed URLs, as in conda.
+pub const TOKEN_MASK: &str = "<TOKEN>";
+/// [`TOKEN_MASK`] as the url crate writes it in a parsed URL.
+const ENCODED_TOKEN_MASK: &str = "%3CTOKEN%3E";
+
+/// Masks the `/t/<token>/` of a record's URL and channel; true when there was one.
+fn mask_record_tokens(record: &mut rattler_conda_types::RepoDataRecord) -> bool {
+    let url = record.url.as_str();
+    let masked = crate::config::mask_token(url, TOKEN_MASK);
+    if masked == url || url.contains(ENCODED_TOKEN_MASK) {
+        return false;
+    }
+    let Ok(masked) = url::Url::parse(&masked) else {
+        return false;
+    };
+    record.url = masked;
+    if let Some(channel) = &record.channel {
+        record.channel = Some(crate::config::mask_token(channel, TOKEN_MASK));
+    }
+    true
+}
+
+/// A recorded URL as conda prints it: a masked token shows as `<TOKEN>`.
+pub fn display_url(url: &url::Url) -> String {
+    url.as_str().replace(ENCODED_TOKEN_MASK, TOKEN_MASK)
+}
+
+/// A URL read back from a file, without its `/t/<TOKEN>/` mask: the channel client adds
+/// the token configured for the host (`channel_tokens`, the auth store) instead.
+pub fn unmask_url(url: &url::Url) -> url::Url {
+    let text = url.as_str();
+    for mask in [ENCODED_TOKEN_MASK, TOKEN_MASK] {
+        if let Some(at) = text.find(&format!("/t/{mask}/")) {
+            let rest = &text[at + 3 + mask.len()..];
+            if let Ok(unmasked) = url::Url::parse(&format!("{}{rest}", &text[..at])) {
+                return unmasked;
+            }
+        }
+    }
+    url.clone()
 }
 
 /// rattler writes `conda-meta/*.json` through 0600 temporary files; conda's records are

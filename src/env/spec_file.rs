@@ -39,6 +39,22 @@ pub enum SpecFileError {
     MixedExact,
     #[error("cannot read {path}: {message}")]
     EnvironmentYaml { path: PathBuf, message: String },
+    #[error("{path}: cannot download {url}: {message}")]
+    #[diagnostic(help(
+        "check the URL, and the token for its channel (.condarc channel_tokens or the auth store)"
+    ))]
+    Fetch {
+        path: PathBuf,
+        url: String,
+        message: String,
+    },
+    #[error(
+        "{path} locks PyPI packages, which krait does not install from a lockfile: {packages}"
+    )]
+    #[diagnostic(help(
+        "install the conda part from a lockfile without them, then the PyPI ones with the environment's pip"
+    ))]
+    PypiInLockfile { path: PathBuf, packages: String },
     #[error("{0} names no environment")]
     #[diagnostic(help("add `name: NAME` to the file, or pass -n NAME or -p PATH"))]
     NoEnvironment(PathBuf),
@@ -62,13 +78,44 @@ fn is_lockfile(path: &Path) -> bool {
     name.ends_with(".lock") || name.ends_with("-lock.yml") || name.ends_with("-lock.yaml")
 }
 
+/// What an environment.yml asks for beyond conda packages, which `env create`/`env update`
+/// apply once the packages are linked.
+#[derive(Debug, Default)]
+pub struct YamlExtras {
+    /// `variables:`, for `conda-meta/state`.
+    pub variables: Vec<(String, String)>,
+    /// The `pip:` requirement lines, and the folder of the file they are relative to.
+    pub pip: Vec<String>,
+    pub pip_dir: PathBuf,
+}
+
 /// Combines command-line specs and `--file`s; channels named in files are added to `channels`.
+/// An environment.yml's `variables:` and `pip:` are left out with a warning: `env create`
+/// applies them.
 pub fn gather(
     specs: &[String],
     files: &[PathBuf],
     channels: &mut ChannelSelection,
     platform: Option<&str>,
 ) -> Result<Request, SpecFileError> {
+    let (request, extras) = gather_with_extras(specs, files, channels, platform)?;
+    if !extras.pip.is_empty() || !extras.variables.is_empty() {
+        tracing::warn!(
+            "the `pip:` and `variables:` sections of environment.yml files are applied by \
+             `krait env create -f FILE` and `krait env update -f FILE`, not by --file"
+        );
+    }
+    Ok(request)
+}
+
+/// [`gather`], also returning the environment.yml sections other than conda packages.
+pub fn gather_with_extras(
+    specs: &[String],
+    files: &[PathBuf],
+    channels: &mut ChannelSelection,
+    platform: Option<&str>,
+) -> Result<(Request, YamlExtras), SpecFileError> {
+    let mut extras = YamlExtras::default();
     let mut out = Vec::new();
     for spec in specs {
         out.push(
@@ -102,11 +149,33 @@ pub fn gather(
                 channels.channels.push(channel.to_string());
             }
             out.extend(env.match_specs().cloned());
-            if env.pip_specs().is_some() {
-                tracing::warn!(
-                    "{}: pip dependencies are not installed by krait",
-                    path.display()
-                );
+            extras
+                .variables
+                .extend(env.variables.iter().map(|(k, v)| (k.clone(), v.clone())));
+            if let Some(pip) = env.pip_specs() {
+                let lists_pip = env.match_specs().any(|s| {
+                    s.name
+                        .as_exact()
+                        .is_some_and(|n| n.as_normalized() == "pip")
+                });
+                if !lists_pip {
+                    // conda's words, and its remedy.
+                    tracing::warn!(
+                        "you have pip-installed dependencies in your environment file, but you \
+                         do not list pip itself as one of your conda dependencies. Conda may not \
+                         use the correct pip to install your packages, and they may end up in \
+                         the wrong place. Please add an explicit pip dependency. I'm adding one \
+                         for you, but still nagging you. ({})",
+                        path.display()
+                    );
+                    out.push(parse_spec("pip").expect("`pip` is a valid spec"));
+                }
+                extras.pip.extend(pip.iter().cloned());
+                extras.pip_dir = path
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."))
+                    .to_path_buf();
             }
         } else {
             for (index, raw) in text.lines().enumerate() {
@@ -125,11 +194,12 @@ pub fn gather(
             }
         }
     }
-    match exact {
-        Some(_) if !out.is_empty() => Err(SpecFileError::MixedExact),
-        Some(records) => Ok(Request::Exact(records)),
-        None => Ok(Request::Specs(out)),
-    }
+    let request = match exact {
+        Some(_) if !out.is_empty() => return Err(SpecFileError::MixedExact),
+        Some(records) => Request::Exact(records),
+        None => Request::Specs(out),
+    };
+    Ok((request, extras))
 }
 
 /// Adds `.condarc`'s `create_default_packages` to a `create`'s specs, except those whose
@@ -166,6 +236,18 @@ fn lockfile_records(path: &Path, subdir: &str) -> Result<Vec<RepoDataRecord>, Sp
             path: path.to_path_buf(),
             subdir: subdir.to_string(),
         })?;
+    // krait does not resolve PyPI distributions: refuse rather than drop them silently.
+    if let Some(pypi) = env.pypi_packages(platform) {
+        let names: Vec<String> = pypi
+            .map(|p| format!("{}=={}", p.name(), p.version_string()))
+            .collect();
+        if !names.is_empty() {
+            return Err(SpecFileError::PypiInLockfile {
+                path: path.to_path_buf(),
+                packages: names.join(", "),
+            });
+        }
+    }
     env.conda_repodata_records(platform)
         .map_err(|e| malformed(e.to_string()))?
         .ok_or_else(|| SpecFileError::NoPackagesForPlatform {
@@ -183,8 +265,10 @@ fn explicit_records(path: &Path) -> Result<Vec<RepoDataRecord>, SpecFileError> {
     };
     let spec = ExplicitEnvironmentSpec::from_path(path).map_err(|e| malformed(e.to_string()))?;
     let mut records = Vec::new();
+    let mut fetcher: Option<Fetcher> = None;
     for entry in spec.packages {
-        let url = entry.url.clone();
+        let mut url = crate::env::prefix::unmask_url(&entry.url);
+        url.set_fragment(None);
         let file_name = url
             .path_segments()
             .and_then(|mut s| s.next_back())
@@ -192,11 +276,31 @@ fn explicit_records(path: &Path) -> Result<Vec<RepoDataRecord>, SpecFileError> {
             .to_string();
         let identifier = DistArchiveIdentifier::try_from_filename(&file_name)
             .ok_or_else(|| malformed(format!("{url} does not name a conda archive")))?;
-        let local = url.to_file_path().map_err(|_| {
-            malformed(format!(
-                "{url}: only file:// URLs are supported in @EXPLICIT files"
-            ))
-        })?;
+        let downloaded =
+            match url.scheme() {
+                "http" | "https" => {
+                    let fetcher = match &mut fetcher {
+                        Some(fetcher) => fetcher,
+                        None => fetcher.insert(Fetcher::new().map_err(&malformed)?),
+                    };
+                    Some(fetcher.fetch(&url, &file_name).map_err(|message| {
+                        SpecFileError::Fetch {
+                            path: path.to_path_buf(),
+                            url: crate::config::mask_token(url.as_str(), "<TOKEN>"),
+                            message,
+                        }
+                    })?)
+                }
+                _ => None,
+            };
+        let local = match &downloaded {
+            Some(file) => file.path().to_path_buf(),
+            None => url.to_file_path().map_err(|_| {
+                malformed(format!(
+                    "{url}: @EXPLICIT URLs must be file://, http:// or https://"
+                ))
+            })?,
+        };
         let index = rattler_package_streaming::seek::read_package_file::<IndexJson>(&local)
             .map_err(|e| malformed(format!("{}: {e}", local.display())))?;
         let bytes = std::fs::read(&local).map_err(|source| SpecFileError::Read {
@@ -257,5 +361,51 @@ pub fn file_target(file: &Path, given: &EnvTarget) -> Result<EnvTarget, SpecFile
             prefix: Some(prefix),
         }),
         (None, None) => Err(SpecFileError::NoEnvironment(file.to_path_buf())),
+    }
+}
+
+/// Downloads the archives an `@EXPLICIT` file names over http(s), with krait's channel client
+/// (configured tokens and the auth store, retries, proxies), so that their records can be
+/// read and their hashes checked before anything is linked.
+struct Fetcher {
+    runtime: tokio::runtime::Runtime,
+    client: reqwest_middleware::ClientWithMiddleware,
+}
+
+impl Fetcher {
+    fn new() -> Result<Fetcher, String> {
+        let config = crate::config::Config::load().map_err(|e| e.to_string())?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Fetcher {
+            runtime,
+            client: crate::net::http_client(&config),
+        })
+    }
+
+    /// Downloads `url` to a temporary file named like the archive (its format goes by name).
+    fn fetch(&self, url: &url::Url, file_name: &str) -> Result<tempfile::NamedTempFile, String> {
+        // reqwest's messages name the URL, token included.
+        let chain = |e: &dyn std::error::Error| {
+            crate::config::mask_token(&crate::net::error_chain(e), "<TOKEN>")
+        };
+        let bytes = self.runtime.block_on(async {
+            let response = self
+                .client
+                .get(url.clone())
+                .send()
+                .await
+                .map_err(|e| chain(&e))?;
+            let response = response.error_for_status().map_err(|e| chain(&e))?;
+            response.bytes().await.map_err(|e| chain(&e))
+        })?;
+        let mut file = tempfile::Builder::new()
+            .suffix(&format!("-{file_name}"))
+            .tempfile()
+            .map_err(|e| e.to_string())?;
+        std::io::Write::write_all(&mut file, &bytes).map_err(|e| e.to_string())?;
+        Ok(file)
     }
 }

@@ -113,3 +113,58 @@ fn write_python_channel(version: &str, base: &Path, channel: &Path) {
         .unwrap();
     assert!(indexed.success());
 }
+
+/// The wheel of `name` that setup downloaded into `$KRAIT_TEST_WHEELS`.
+pub fn test_wheel(name: &str) -> PathBuf {
+    let dir = std::env::var_os("KRAIT_TEST_WHEELS")
+        .map(PathBuf::from)
+        .expect("KRAIT_TEST_WHEELS is not set: run the tests through scripts/test");
+    std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let file = p.file_name().unwrap().to_string_lossy();
+            file.starts_with(&format!("{name}-")) && file.ends_with(".whl")
+        })
+        .unwrap_or_else(|| panic!("no {name} wheel in {}", dir.display()))
+}
+
+/// A channel folder holding a `pip` conda package (for the python of [`python_channel`]) made
+/// from pip's wheel, as conda-forge's is: the wheel's files in site-packages.
+pub fn pip_channel() -> PathBuf {
+    let wheel = test_wheel("pip");
+    let minor = python_minor();
+    let version = wheel
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .split('-')
+        .nth(1)
+        .unwrap()
+        .to_string();
+    super::built_once(&format!("pip-fixture-{version}-py{minor}"), |channel| {
+        let mut package = Package::new("pip", &version, "py_0", "linux-64");
+        package.files.clear();
+        package.depends = vec![format!("python {minor}.*")];
+        let mut archive = zip::ZipArchive::new(std::fs::File::open(&wheel).unwrap()).unwrap();
+        for index in 0..archive.len() {
+            let mut entry = archive.by_index(index).unwrap();
+            if entry.is_dir() {
+                continue;
+            }
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+            package.files.push((
+                format!("lib/python{minor}/site-packages/{}", entry.name().unwrap()),
+                bytes,
+            ));
+        }
+        package.write(channel, Format::Conda);
+        let indexed = Command::new(env!("CARGO_BIN_EXE_krait"))
+            .args(["index", "-q"])
+            .arg(channel)
+            .status()
+            .unwrap();
+        assert!(indexed.success());
+    })
+}

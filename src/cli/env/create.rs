@@ -23,6 +23,7 @@ pub struct Args {
 pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     let super::FileRequest {
         request,
+        extras,
         target,
         solve,
         ctx,
@@ -48,6 +49,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     ))?;
     if !outcome.dry_run {
         std::fs::create_dir_all(prefix.join("conda-meta")).ok();
+        super::apply_extras(&prefix, &extras, &ctx.config, global)?;
     }
     solve.print(&outcome, global);
     if !solve.json && !global.quiet && !outcome.dry_run {

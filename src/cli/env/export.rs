@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::env::export::{ChannelNames, Dependencies, EnvironmentExport};
 use crate::env::history::History;
 use crate::env::prefix;
+use crate::env::state::PrefixState;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -54,7 +55,7 @@ pub fn run(args: Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
     } else {
         Dependencies::Pinned
     };
-    let export = EnvironmentExport::new(
+    let mut export = EnvironmentExport::new(
         name,
         &prefix,
         &records,
@@ -63,6 +64,11 @@ pub fn run(args: Args, _global: &GlobalArgs) -> miette::Result<ExitCode> {
         &ChannelNames::new(&config),
         dependencies,
     );
+    export.variables = PrefixState::read(&prefix)?
+        .env_vars()
+        .into_iter()
+        .map(|(name, value)| (name, value.into()))
+        .collect();
     let text = if args.json {
         serde_json::to_string_pretty(&export).expect("json") + "\n"
     } else {

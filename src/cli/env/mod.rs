@@ -9,6 +9,7 @@ use clap::Subcommand;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod config;
 mod create;
 mod export;
 mod list;
@@ -23,6 +24,8 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 enum EnvCommand {
+    /// An environment's own variables: `krait env config vars list|set|unset`.
+    Config(config::Args),
     /// Create an environment from an environment.yml file.
     Create(create::Args),
     /// Write an environment's name, channels and packages as environment.yml.
@@ -37,6 +40,7 @@ enum EnvCommand {
 
 pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     match args.command {
+        EnvCommand::Config(args) => config::run(args, global),
         EnvCommand::Create(args) => create::run(args, global),
         EnvCommand::Export(args) => export::run(args, global),
         EnvCommand::List(args) => list::run(args, global),
@@ -48,6 +52,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
 /// What `env create -f` and `env update -f` read from their file, resolved.
 struct FileRequest {
     request: crate::env::spec_file::Request,
+    extras: spec_file::YamlExtras,
     target: EnvTarget,
     solve: SolveArgs,
     ctx: crate::env::install::Context,
@@ -63,7 +68,7 @@ fn read_file_request(
     let mut solve = solve.clone();
     solve.yes = true;
     let mut settings = solve.settings();
-    let request = spec_file::gather(
+    let (request, extras) = spec_file::gather_with_extras(
         &[],
         std::slice::from_ref(&file.to_path_buf()),
         &mut settings.channels,
@@ -73,10 +78,38 @@ fn read_file_request(
     let ctx = settings.context_for(!matches!(request, spec_file::Request::Exact(_)))?;
     Ok(FileRequest {
         request,
+        extras,
         target,
         solve,
         ctx,
     })
+}
+
+/// Applies what the file asks beyond conda packages, once they are linked, as conda's
+/// `env create`/`env update` do: its `pip:` requirements through the environment's pip, then
+/// its `variables:` into `conda-meta/state`.
+fn apply_extras(
+    prefix: &Path,
+    extras: &spec_file::YamlExtras,
+    config: &crate::config::Config,
+    global: &GlobalArgs,
+) -> miette::Result<()> {
+    if !extras.pip.is_empty() {
+        if !global.quiet {
+            eprintln!("Installing pip dependencies");
+        }
+        let out =
+            crate::env::pip::install(prefix, &extras.pip, &extras.pip_dir, &config.envs_dirs)?;
+        if global.verbose > 0 {
+            eprint!("{out}");
+        }
+    }
+    if !extras.variables.is_empty() {
+        let mut state = crate::env::state::PrefixState::read(prefix)?;
+        state.set(extras.variables.iter().cloned());
+        state.write()?;
+    }
+    Ok(())
 }
 
 /// conda's default environment file.

@@ -44,21 +44,6 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let _lock = PrefixLock::acquire(&prefix, global.quiet)?;
-    // Move the prefix aside in one step, so that a failure part-way leaves no half environment.
-    let trash = prefix.with_file_name(format!(
-        ".krait-trash-{}-{}",
-        prefix.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    std::fs::rename(&prefix, &trash)
-        .map_err(|e| miette::miette!("cannot remove {}: {e}", prefix.display()))?;
-    prefix::set_registered(&prefix, false);
-    std::fs::remove_dir_all(&trash).map_err(|e| {
-        miette::miette!(
-            "{} is no longer an environment, but deleting its files in {} failed: {e}",
-            prefix.display(),
-            trash.display()
-        )
-    })?;
+    prefix::remove(&prefix)?;
     Ok(ExitCode::SUCCESS)
 }

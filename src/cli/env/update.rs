@@ -28,6 +28,7 @@ pub struct Args {
 pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     let super::FileRequest {
         request,
+        extras,
         target,
         solve,
         ctx,
@@ -56,6 +57,9 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
                 &options,
             ))?);
         }
+    }
+    if !solve.dry_run {
+        super::apply_extras(&prefix, &extras, &ctx.config, global)?;
     }
     print(&solve, global, &outcomes);
     Ok(ExitCode::SUCCESS)
