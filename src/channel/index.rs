@@ -5,7 +5,12 @@
 //! archives that are new or changed. Every archive read is validated: its `info/index.json` must
 //! parse, agree with the file name and sit in the right subdir, and the whole archive must
 //! decompress. A bad archive is reported with its path and reason and left out of the index.
+//! Each run also writes the channel's `channeldata.json` ([`super::channeldata`]).
+//!
+//! A channel folder may hold labels as anaconda.org has them: `<channel>/label/<label>/` is a
+//! channel folder of its own (`main` is the channel itself); [`channel_folders`] lists them.
 
+use super::channeldata::{channeldata, PackageExtras};
 use rattler_conda_types::package::{ArchiveIdentifier, CondaArchiveType, DistArchiveIdentifier};
 use rattler_conda_types::{ChannelInfo, PackageRecord, RepoData, Subdir};
 use rayon::prelude::*;
@@ -42,6 +47,9 @@ pub struct IndexOptions {
     pub write_zst: bool,
     /// Show a progress bar.
     pub progress: bool,
+    /// Archive file names left out of the repodata although they are still on disk: a
+    /// package being deleted leaves the index before its file goes.
+    pub exclude: Vec<String>,
 }
 
 /// An archive that could not be indexed.
@@ -70,6 +78,9 @@ struct CachedRecord {
     size: u64,
     mtime_ns: u128,
     record: PackageRecord,
+    /// Caches written before channeldata.json existed lack it: `--force` fills it in.
+    #[serde(default)]
+    extras: PackageExtras,
 }
 
 type RecordCache = BTreeMap<String, CachedRecord>;
@@ -102,10 +113,82 @@ pub fn index_channel(
         }
     }
     subdirs.sort();
-    subdirs
+    let reports = subdirs
         .iter()
         .map(|subdir| index_subdir(channel, subdir, options))
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    write_channeldata(channel)?;
+    Ok(reports)
+}
+
+/// The folder of `label` in a channel folder: `main` is the channel itself.
+pub fn label_folder(channel: &Path, label: &str) -> PathBuf {
+    if label == MAIN_LABEL {
+        channel.to_path_buf()
+    } else {
+        channel.join(LABELS).join(label)
+    }
+}
+
+/// The label every channel has: its plain folder.
+pub const MAIN_LABEL: &str = "main";
+/// The folder of a channel that holds its other labels (not a subdir name, so never confused
+/// with one).
+pub const LABELS: &str = "label";
+
+/// A channel folder and the folders of its labels (`<channel>/label/<label>/`).
+pub fn channel_folders(channel: &Path) -> Result<Vec<PathBuf>, IndexError> {
+    let mut folders = vec![channel.to_path_buf()];
+    let labels = channel.join(LABELS);
+    if labels.is_dir() {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(&labels).map_err(|source| IndexError::Io {
+            path: labels.clone(),
+            source,
+        })? {
+            let entry = entry.map_err(|source| IndexError::Io {
+                path: labels.clone(),
+                source,
+            })?;
+            let hidden = entry.file_name().to_string_lossy().starts_with('.');
+            if entry.path().is_dir() && !hidden {
+                found.push(entry.path());
+            }
+        }
+        found.sort();
+        folders.extend(found);
+    }
+    Ok(folders)
+}
+
+/// Writes `<channel>/channeldata.json` from the index caches of its subdirs (those with a
+/// repodata.json). One writer at a time; the last one has seen every subdir index before it.
+pub fn write_channeldata(channel: &Path) -> Result<(), IndexError> {
+    let cache_dir = channel.join(".cache").join("krait-index");
+    let _lock = lock_subdir(&cache_dir, "channeldata")?;
+    let mut caches = Vec::new();
+    for entry in std::fs::read_dir(channel).map_err(|source| IndexError::Io {
+        path: channel.to_path_buf(),
+        source,
+    })? {
+        let Ok(entry) = entry else { continue };
+        let subdir = entry.file_name().to_string_lossy().into_owned();
+        if subdir.parse::<Subdir>().is_err() || !entry.path().join("repodata.json").is_file() {
+            continue;
+        }
+        let cache: RecordCache = std::fs::read(cache_dir.join(format!("{subdir}.json")))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
+        caches.push((subdir, cache));
+    }
+    let data = channeldata(caches.iter().flat_map(|(subdir, cache)| {
+        cache
+            .values()
+            .map(move |entry| (subdir.as_str(), &entry.record, &entry.extras))
+    }));
+    let json = serde_json::to_vec_pretty(&data).expect("channeldata serializes");
+    write_atomic(&channel.join("channeldata.json"), &json)
 }
 
 /// One archive found in a subdir folder.
@@ -137,7 +220,8 @@ pub fn index_subdir(
             .unwrap_or_default()
     };
 
-    let archives = list_archives(&dir)?;
+    let mut archives = list_archives(&dir)?;
+    archives.retain(|a| !options.exclude.contains(&a.file_name));
     let (reused, to_read): (Vec<&Archive>, Vec<&Archive>) = archives.iter().partition(|a| {
         previous
             .get(&a.file_name)
@@ -145,7 +229,7 @@ pub fn index_subdir(
     });
 
     let bar = crate::progress::counter(to_read.len() as u64, subdir, options.progress);
-    let results: Vec<(&Archive, Result<PackageRecord, String>)> = to_read
+    let results: Vec<(&Archive, Result<(PackageRecord, PackageExtras), String>)> = to_read
         .par_iter()
         .map(|archive| {
             let result = read_record(archive, subdir);
@@ -163,13 +247,14 @@ pub fn index_subdir(
     let mut bad = Vec::new();
     for (archive, result) in results {
         match result {
-            Ok(record) => {
+            Ok((record, extras)) => {
                 cache.insert(
                     archive.file_name.clone(),
                     CachedRecord {
                         size: archive.size,
                         mtime_ns: archive.mtime_ns,
                         record,
+                        extras,
                     },
                 );
             }
@@ -258,9 +343,15 @@ fn list_archives(dir: &Path) -> Result<Vec<Archive>, IndexError> {
 }
 
 /// Reads and validates one archive, returning its repodata record or why it is unusable.
-fn read_record(archive: &Archive, subdir: &str) -> Result<PackageRecord, String> {
+fn read_record(archive: &Archive, subdir: &str) -> Result<(PackageRecord, PackageExtras), String> {
     let bytes = std::fs::read(&archive.path).map_err(|e| format!("cannot read: {e}"))?;
-    validate_archive(&bytes, &archive.file_name, subdir)
+    let (stem, kind) = CondaArchiveType::split_str(&archive.file_name)
+        .ok_or_else(|| format!("{:?} does not end in .conda or .tar.bz2", archive.file_name))?;
+    let found = read_info(&bytes, kind)?;
+    let extras = found.extras.clone();
+    let record = check_record(found, stem, &archive.file_name, bytes.len())?;
+    check_subdir(&record, subdir)?;
+    Ok((record, extras))
 }
 
 /// Validates an archive held in memory for `<subdir>/<file_name>`: it must decompress, its
@@ -271,23 +362,39 @@ pub fn validate_archive(
     subdir: &str,
 ) -> Result<PackageRecord, String> {
     let record = read_archive(bytes, file_name)?;
+    check_subdir(&record, subdir)?;
+    Ok(record)
+}
+
+fn check_subdir(record: &PackageRecord, subdir: &str) -> Result<(), String> {
     if record.subdir != subdir {
         return Err(format!(
             "info/index.json has subdir {:?} but the archive is in {subdir}/",
             record.subdir
         ));
     }
-    Ok(record)
+    Ok(())
 }
 
 /// Reads an archive held in memory, checking that `info/index.json` agrees with `file_name`.
 pub fn read_archive(bytes: &[u8], file_name: &str) -> Result<PackageRecord, String> {
     let (stem, kind) = CondaArchiveType::split_str(file_name)
         .ok_or_else(|| format!("{file_name:?} does not end in .conda or .tar.bz2"))?;
+    check_record(read_info(bytes, kind)?, stem, file_name, bytes.len())
+}
+
+/// The record of an archive read by [`read_info`], checked against its file name.
+fn check_record(
+    found: InfoFiles,
+    stem: &str,
+    file_name: &str,
+    size: usize,
+) -> Result<PackageRecord, String> {
     let expected: ArchiveIdentifier = stem
         .parse()
         .map_err(|_| format!("file name {file_name:?} is not <name>-<version>-<build>"))?;
-    let mut record = read_info(bytes, kind)?;
+    let mut record = found.record.ok_or("the archive has no info/index.json")?;
+    record.run_exports = found.run_exports;
     let actual = (
         record.name.as_normalized(),
         record.version.to_string(),
@@ -302,7 +409,7 @@ pub fn read_archive(bytes: &[u8], file_name: &str) -> Result<PackageRecord, Stri
             actual.0, actual.1, actual.2, expected.name, expected.version, expected.build_string
         ));
     }
-    record.size = Some(bytes.len() as u64);
+    record.size = Some(size as u64);
     Ok(record)
 }
 
@@ -310,7 +417,7 @@ pub fn read_archive(bytes: &[u8], file_name: &str) -> Result<PackageRecord, Stri
 /// reading every member to its end: every tar entry, the compressed stream after the tar's
 /// end marker, and for `.conda` every zip member, whose CRC-32 is checked when its last byte
 /// is read. A corrupt or truncated archive is caught here, not when it is installed.
-fn read_info(bytes: &[u8], kind: CondaArchiveType) -> Result<PackageRecord, String> {
+fn read_info(bytes: &[u8], kind: CondaArchiveType) -> Result<InfoFiles, String> {
     let mut found = InfoFiles::default();
     match kind {
         CondaArchiveType::Conda => {
@@ -320,11 +427,16 @@ fn read_info(bytes: &[u8], kind: CondaArchiveType) -> Result<PackageRecord, Stri
                 let name = member.name().map_err(|e| corrupt(&e))?.into_owned();
                 let read = if name.ends_with(".tar.zst") {
                     // Only the info member speaks for the package.
-                    let info = name.starts_with("info-").then_some(&mut found);
+                    let info_member = name.starts_with("info-");
                     zstd::stream::read::Decoder::new(&mut member)
                         .map_err(|e| corrupt(&e))
                         .and_then(|decoder| {
-                            read_tar_to_end(tar::Archive::new(decoder), info, bytes)
+                            read_tar_to_end(
+                                tar::Archive::new(decoder),
+                                &mut found,
+                                info_member,
+                                bytes,
+                            )
                         })
                 } else {
                     Ok(())
@@ -341,31 +453,22 @@ fn read_info(bytes: &[u8], kind: CondaArchiveType) -> Result<PackageRecord, Stri
         }
         CondaArchiveType::TarBz2 => {
             let tar = rattler_package_streaming::read::stream_tar_bz2(Cursor::new(bytes));
-            read_tar_to_end(tar, Some(&mut found), bytes)?;
+            read_tar_to_end(tar, &mut found, true, bytes)?;
         }
     }
-    let mut record = found.record.ok_or("the archive has no info/index.json")?;
-    record.run_exports = found.run_exports;
-    Ok(record)
+    Ok(found)
 }
 
-/// Reads every entry of a tar stream (keeping the `info/` files `found` wants, if given), then
-/// its decompressor to the end: a stream cut short or damaged after the tar's end marker fails
-/// its checksum there.
+/// Reads every entry of a tar stream (keeping the `info/` files `found` wants when the stream
+/// is the `info_member`), then its decompressor to the end: a stream cut short or damaged after
+/// the tar's end marker fails its checksum there.
 fn read_tar_to_end<R: Read>(
     mut tar: tar::Archive<R>,
-    found: Option<&mut InfoFiles>,
+    found: &mut InfoFiles,
+    info_member: bool,
     bytes: &[u8],
 ) -> Result<(), String> {
-    match found {
-        Some(found) => found.scan(&mut tar, bytes)?,
-        None => {
-            for entry in tar.entries().map_err(|e| corrupt(&e))? {
-                let mut entry = entry.map_err(|e| corrupt(&e))?;
-                std::io::copy(&mut entry, &mut std::io::sink()).map_err(|e| corrupt(&e))?;
-            }
-        }
-    }
+    found.scan(&mut tar, info_member, bytes)?;
     std::io::copy(&mut tar.into_inner(), &mut std::io::sink()).map_err(|e| corrupt(&e))?;
     Ok(())
 }
@@ -379,19 +482,36 @@ fn corrupt(e: &dyn std::fmt::Display) -> String {
 struct InfoFiles {
     record: Option<PackageRecord>,
     run_exports: Option<rattler_conda_types::package::RunExportsJson>,
+    extras: PackageExtras,
 }
 
 impl InfoFiles {
-    /// Reads every entry of a tar stream, keeping `index.json` and `run_exports.json`.
-    fn scan<R: Read>(&mut self, tar: &mut tar::Archive<R>, bytes: &[u8]) -> Result<(), String> {
+    /// Reads every entry of a tar stream, noting every path for channeldata, and keeping
+    /// `index.json`, `run_exports.json`, `about.json` and `has_prefix` when `info_member`.
+    fn scan<R: Read>(
+        &mut self,
+        tar: &mut tar::Archive<R>,
+        info_member: bool,
+        bytes: &[u8],
+    ) -> Result<(), String> {
         for entry in tar.entries().map_err(|e| corrupt(&e))? {
             let mut entry = entry.map_err(|e| corrupt(&e))?;
             let path = entry.path().map_err(|e| corrupt(&e))?.into_owned();
-            if path == Path::new("info/index.json") {
+            self.extras.note_path(&path.to_string_lossy());
+            let info_file = |name: &str| info_member && path == Path::new(name);
+            if info_file("info/about.json") || info_file("info/has_prefix") {
+                let mut text = String::new();
+                entry.read_to_string(&mut text).map_err(|e| corrupt(&e))?;
+                if path.ends_with("about.json") {
+                    self.extras.read_about(&text);
+                } else {
+                    self.extras.read_has_prefix(&text);
+                }
+            } else if info_file("info/index.json") {
                 let parsed = rattler_index::package_record_from_index_json(bytes, &mut entry)
                     .map_err(|e| format!("info/index.json is invalid: {e}"))?;
                 self.record = Some(parsed);
-            } else if path == Path::new("info/run_exports.json") {
+            } else if info_file("info/run_exports.json") {
                 let mut text = String::new();
                 entry.read_to_string(&mut text).map_err(|e| corrupt(&e))?;
                 self.run_exports = Some(
@@ -467,7 +587,29 @@ pub fn store_and_index(
         })?;
         index_subdir(channel, "noarch", &options)?;
     }
-    Ok(())
+    write_channeldata(channel)
+}
+
+/// Deletes `<subdir>/<file_name>` from a channel folder: its repodata entry goes first (the
+/// subdir is re-indexed without it), then the file, so a client never finds an entry whose
+/// file is gone. Returns false when there was no such file.
+pub fn remove_and_index(channel: &Path, subdir: &str, file_name: &str) -> Result<bool, IndexError> {
+    let path = channel.join(subdir).join(file_name);
+    if !path.is_file() {
+        return Ok(false);
+    }
+    let options = IndexOptions {
+        write_zst: true,
+        exclude: vec![file_name.to_string()],
+        ..IndexOptions::default()
+    };
+    index_subdir(channel, subdir, &options)?;
+    std::fs::remove_file(&path).map_err(|source| IndexError::Write {
+        path: path.clone(),
+        source,
+    })?;
+    write_channeldata(channel)?;
+    Ok(true)
 }
 
 /// [`crate::fs::write_atomic`] with the path named in the error.

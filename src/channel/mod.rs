@@ -1,5 +1,6 @@
 //! Channels: resolution of channel arguments, repodata loading, indexing, search, serving and upload.
 
+pub mod channeldata;
 pub mod hot_files;
 pub mod index;
 pub mod repodata;

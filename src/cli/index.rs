@@ -1,6 +1,7 @@
-//! `krait index CHANNEL_DIR`: write repodata for every subdir of a channel folder.
+//! `krait index CHANNEL_DIR`: write repodata for every subdir of a channel folder and of its
+//! labels (`label/<label>/`), and its channeldata.json.
 
-use crate::channel::index::{index_channel, IndexOptions};
+use crate::channel::index::{channel_folders, index_channel, IndexOptions};
 use crate::cli::GlobalArgs;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,8 +26,16 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
         force: args.force,
         write_zst: !args.no_zst,
         progress: !global.quiet && !args.json,
+        ..IndexOptions::default()
     };
-    let reports = index_channel(&args.channel, &options)?;
+    let mut reports = index_channel(&args.channel, &options)?;
+    for label in channel_folders(&args.channel)?.iter().skip(1) {
+        let name = label.file_name().unwrap_or_default().to_string_lossy();
+        for mut report in index_channel(label, &options)? {
+            report.subdir = format!("label/{name}/{}", report.subdir);
+            reports.push(report);
+        }
+    }
     let mut bad = 0;
     for report in &reports {
         for archive in &report.bad {
