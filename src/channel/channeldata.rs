@@ -90,7 +90,11 @@ pub fn channeldata<'a>(
             .insert(subdir.to_string());
         let newer = |(old, _): &(&PackageRecord, &PackageExtras)| {
             let key = |r: &PackageRecord| {
-                (r.version.clone(), r.build_number, r.timestamp.map(|t| t.timestamp_millis()))
+                (
+                    r.version.clone(),
+                    r.build_number,
+                    r.timestamp.map(|t| t.timestamp_millis()),
+                )
             };
             key(record) > key(old)
         };
@@ -120,7 +124,11 @@ pub fn channeldata<'a>(
                 has_pre_link_scripts: extras.pre_link,
                 has_pre_unlink_scripts: extras.pre_unlink,
                 run_exports,
-                subdirs: subdirs_of.remove(&name).unwrap_or_default().into_iter().collect(),
+                subdirs: subdirs_of
+                    .remove(&name)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect(),
                 summary: extras.summary.clone(),
                 text_prefix: extras.text_prefix,
                 timestamp: record.timestamp.map(|t| t.timestamp() as u64),

@@ -3,6 +3,7 @@
 pub mod channeldata;
 pub mod hot_files;
 pub mod index;
+pub mod labels;
 pub mod repodata;
 pub mod request_path;
 pub mod resolve;

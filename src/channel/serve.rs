@@ -1,8 +1,16 @@
-//! `krait serve`: a conda channel over HTTP, with token-protected reads and uploads.
+//! `krait serve`: conda channels over HTTP, with token-protected reads and uploads.
 //!
-//! Reads: every non-hidden file under the channel folder (`<subdir>/repodata.json`,
-//! `repodata.json.zst`, archives), with `ETag`, `Last-Modified`, conditional requests and
-//! `Range`; JSON is gzip-compressed when the client accepts it. A token is presented either as
+//! The root is one channel folder, or (when it holds no subdir folder but other folders) a
+//! folder of channels, each served at `/<channel>/`. Every channel has labels as anaconda.org
+//! has them: `/<channel>/label/<label>/` is the folder `<channel>/label/<label>/`, and `main`
+//! is the channel itself.
+//!
+//! Reads: every non-hidden file under the root (`<subdir>/repodata.json`,
+//! `repodata.json.zst`, `channeldata.json`, archives), with `ETag`, `Last-Modified`,
+//! conditional requests and `Range`; everything but archives says `Cache-Control: public,
+//! max-age=0, must-revalidate`, so clients keep their copy and revalidate it on every use (a
+//! 304 when nothing changed, the new repodata at once after an upload or a deletion). JSON is
+//! gzip-compressed when the client accepts it. A token is presented either as
 //! conda does, in the path (`/t/<token>/<subdir>/...`), or as `Authorization: Bearer <token>`.
 //! With a read token configured every read needs it (the write token is accepted too). Plain
 //! GETs of archives are answered from in-memory copies ([`super::hot_files`]).
@@ -13,12 +21,19 @@
 //! temp file and a rename, then the subdir is re-indexed incrementally. One lock serialises
 //! writes and indexing, and every file is replaced atomically, so readers see the old or the new
 //! repodata and never a partial archive. An existing file is kept unless `?force=true`.
+//! Each path is relative to a channel (and label): `/<channel>/label/dev/api/upload/...`.
+//!
+//! Deletion: `DELETE /<subdir>/<file name>` (under the channel and label) with the write token:
+//! the repodata entry goes first, then the file. Promotion: `POST /api/copy` (under the channel)
+//! with `{"spec": ..., "from_label": ..., "to_label": ..., "force": false}`.
 
 use super::hot_files::HotFiles;
 use super::index::IndexOptions;
-use super::index::{index_channel, mtime_ns, store_and_index, validate_archive, IndexError};
+use super::index::{channel_folders, index_channel, label_folder, LABELS};
+use super::index::{mtime_ns, remove_and_index, store_and_index, validate_archive, IndexError};
+use super::labels::copy_between_labels;
 use super::request_path::{ChannelPath, PathRefusal};
-use super::upload::{SHA256_HEADER, UPLOAD_PREFIX};
+use super::upload::{COPY_PATH, SHA256_HEADER, UPLOAD_PREFIX};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -32,6 +47,9 @@ use std::time::Instant;
 use tower::ServiceExt;
 use tower_http::compression::Compression;
 use tower_http::services::ServeDir;
+
+/// What every response but an archive says about caching: keep it, but ask before each use.
+const REVALIDATE: &str = "public, max-age=0, must-revalidate";
 
 /// Bytes per file read when serving downloads.
 const READ_CHUNK: usize = 512 * 1024;
@@ -114,6 +132,8 @@ fn is_json(
 
 struct ServerState {
     root: PathBuf,
+    /// The root holds channels (`/<channel>/...`) rather than being one.
+    many_channels: bool,
     read_token: Option<String>,
     write_token: Option<String>,
     max_upload_bytes: u64,
@@ -137,13 +157,27 @@ pub async fn serve(
         .map(super::serve_tls::acceptor)
         .transpose()?;
     let root = options.channel.clone();
+    let many_channels = holds_channels(&root);
     let index_options = IndexOptions {
         write_zst: true,
         ..IndexOptions::default()
     };
-    let reports = tokio::task::spawn_blocking(move || index_channel(&root, &index_options))
-        .await
-        .expect("indexing does not panic")?;
+    let reports = tokio::task::spawn_blocking(move || {
+        let channels = if many_channels {
+            visible_folders(&root)
+        } else {
+            vec![root]
+        };
+        let mut reports = Vec::new();
+        for channel in channels {
+            for folder in channel_folders(&channel)? {
+                reports.extend(index_channel(&folder, &index_options)?);
+            }
+        }
+        Ok::<_, IndexError>(reports)
+    })
+    .await
+    .expect("indexing does not panic")?;
     for archive in reports.iter().flat_map(|r| &r.bad) {
         tracing::warn!(
             "not served in repodata: {}: {}",
@@ -167,6 +201,7 @@ pub async fn serve(
     .compress_when(is_json as JsonOnly);
     let state = Arc::new(ServerState {
         root: options.channel.clone(),
+        many_channels,
         read_token: options.read_token,
         write_token: options.write_token,
         max_upload_bytes: options.max_upload_bytes,
@@ -189,6 +224,96 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+/// Whether `root` is a folder of channels: it has folders, none of them a subdir. An empty root
+/// is one (new) channel.
+fn holds_channels(root: &Path) -> bool {
+    let folders = visible_folders(root);
+    !folders.is_empty()
+        && !folders.iter().any(|f| {
+            f.file_name()
+                .is_some_and(|n| n.to_string_lossy().parse::<Subdir>().is_ok())
+        })
+}
+
+/// The non-hidden folders directly in `dir`, sorted.
+fn visible_folders(dir: &Path) -> Vec<PathBuf> {
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    folders.sort();
+    folders
+}
+
+/// Which channel folder a request is about, parsed off the front of its path.
+struct Location {
+    /// The channel's name (empty when the root is the one channel).
+    channel: String,
+    /// `main` unless the path said `/label/<label>/`.
+    label: String,
+    /// The channel (or label) folder.
+    dir: PathBuf,
+    /// The URL path of `dir` under the root (`/<channel>/label/<label>`, or empty).
+    prefix: String,
+}
+
+/// Takes the first segment off `/segment/rest`: (decoded and checked segment, `/rest`).
+fn take_segment(path: &str) -> Option<(String, &str)> {
+    let trimmed = path.strip_prefix('/')?;
+    let end = trimmed.find('/').unwrap_or(trimmed.len());
+    let checked = ChannelPath::parse(&trimmed[..end]).ok()?;
+    let [segment] = checked.segments() else {
+        return None;
+    };
+    Some((segment.clone(), &trimmed[end..]))
+}
+
+/// Splits `/<channel>` (when the root holds channels) and `/label/<label>` off a request path.
+fn locate<'p>(state: &ServerState, path: &'p str) -> Result<(Location, &'p str), Refusal> {
+    let mut location = Location {
+        channel: String::new(),
+        label: super::index::MAIN_LABEL.to_string(),
+        dir: state.root.clone(),
+        prefix: String::new(),
+    };
+    let mut rest = path;
+    if state.many_channels {
+        let not_found = || Refusal::new(StatusCode::NOT_FOUND, "no such channel on this server");
+        let (channel, tail) = take_segment(rest).ok_or_else(not_found)?;
+        location.dir = state.root.join(&channel);
+        if !location.dir.is_dir() {
+            return Err(Refusal::new(
+                StatusCode::NOT_FOUND,
+                format!("no channel named {channel:?} on this server"),
+            ));
+        }
+        location.prefix = format!("/{}", &rest[1..rest.len() - tail.len()]);
+        location.channel = channel;
+        rest = tail;
+    }
+    if let Some((LABELS, tail)) = take_segment(rest).as_ref().map(|(s, t)| (s.as_str(), *t)) {
+        let (label, tail) = take_segment(tail)
+            .ok_or_else(|| Refusal::new(StatusCode::BAD_REQUEST, "/label/ needs a label name"))?;
+        location.dir = label_folder(&location.dir, &label);
+        if label != super::index::MAIN_LABEL {
+            location.prefix = format!("{}/{LABELS}/{}", location.prefix, tail_free(rest, tail));
+        }
+        location.label = label;
+        rest = tail;
+    }
+    Ok((location, rest))
+}
+
+/// The raw label segment of `rest` (`/label/<label><tail>`).
+fn tail_free<'p>(rest: &'p str, tail: &str) -> &'p str {
+    let consumed = &rest[..rest.len() - tail.len()];
+    consumed.rsplit('/').next().unwrap_or_default()
 }
 
 /// Every request: split off a `/t/<token>` prefix, dispatch, and write the access log line.
@@ -228,18 +353,24 @@ async fn dispatch(
     token: Option<&str>,
 ) -> Response {
     let method = request.method().clone();
-    if let Some(target) = path.strip_prefix(UPLOAD_PREFIX) {
-        let refusal = if method != Method::PUT && method != Method::POST {
-            Some(error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "uploads use PUT or POST",
-            ))
-        } else {
+    let reads = method == Method::GET || method == Method::HEAD;
+    let (location, rest) = match locate(state, path) {
+        Ok(located) => located,
+        Err(refusal) if reads => return refusal.into_response(),
+        Err(refusal) => return refuse_upload(request.into_body(), refusal.into_response()).await,
+    };
+    let write_refusal = |allowed: bool, methods: &str| {
+        if allowed {
             authorize_write(state, token)
                 .err()
                 .map(IntoResponse::into_response)
-        };
-        if let Some(refusal) = refusal {
+        } else {
+            Some(error(StatusCode::METHOD_NOT_ALLOWED, methods))
+        }
+    };
+    if let Some(target) = rest.strip_prefix(UPLOAD_PREFIX) {
+        let allowed = method == Method::PUT || method == Method::POST;
+        if let Some(refusal) = write_refusal(allowed, "uploads use PUT or POST") {
             return refuse_upload(request.into_body(), refusal).await;
         }
         let force = request
@@ -247,12 +378,32 @@ async fn dispatch(
             .query()
             .is_some_and(|q| q.split('&').any(|kv| kv == "force=true" || kv == "force=1"));
         let target = target.to_string();
-        return match upload(state, request, &target, force).await {
+        return match upload(state, request, &location, &target, force).await {
             Ok(response) => response,
             Err(response) => response,
         };
     }
-    if method != Method::GET && method != Method::HEAD {
+    if rest == COPY_PATH {
+        let refusal = write_refusal(method == Method::POST, "copies use POST").or_else(|| {
+            (location.label != super::index::MAIN_LABEL).then(|| {
+                error(
+                    StatusCode::BAD_REQUEST,
+                    "copy within a channel: POST /<channel>/api/copy, labels in the body",
+                )
+            })
+        });
+        if let Some(refusal) = refusal {
+            return refuse_upload(request.into_body(), refusal).await;
+        }
+        return copy(state, request, &location).await;
+    }
+    if method == Method::DELETE {
+        if let Some(refusal) = write_refusal(true, "") {
+            return refusal;
+        }
+        return delete(state, &location, rest).await;
+    }
+    if !reads {
         return error(
             StatusCode::METHOD_NOT_ALLOWED,
             "only GET and HEAD are served here; uploads go to PUT /api/upload/<subdir>/<file>",
@@ -261,7 +412,7 @@ async fn dispatch(
     if let Err(denied) = authorize_read(state, token) {
         return denied.into_response();
     }
-    download(state, request, path).await
+    download(state, request, &format!("{}{rest}", location.prefix)).await
 }
 
 /// `/t/<token>/rest` → (`token`, `/rest`).
@@ -394,7 +545,7 @@ async fn download(state: &ServerState, request: Request, path: &str) -> Response
             response
                 .headers_mut()
                 .insert(header::ETAG, HeaderValue::from_str(etag).expect("ascii"));
-            return response;
+            return with_cache_control(response, &file);
         }
         let hot = meta.as_ref().map(|meta| {
             state
@@ -410,6 +561,12 @@ async fn download(state: &ServerState, request: Request, path: &str) -> Response
     }
     // ServeDir sees the checked path, re-encoded, never the raw one.
     let (mut parts, body) = request.into_parts();
+    // An ETag that did not match wins over a date (RFC 9110 13.1.3): Last-Modified has whole
+    // seconds, and a repodata.json rewritten within the second of the client's copy would
+    // otherwise be answered 304 with the copy that still lists a deleted package.
+    if parts.headers.contains_key(header::IF_NONE_MATCH) {
+        parts.headers.remove(header::IF_MODIFIED_SINCE);
+    }
     let query = parts
         .uri
         .query()
@@ -431,6 +588,22 @@ async fn download(state: &ServerState, request: Request, path: &str) -> Response
                 .headers_mut()
                 .insert(header::ETAG, HeaderValue::from_str(&etag).expect("ascii"));
         }
+    }
+    with_cache_control(response, &file)
+}
+
+/// Adds [`REVALIDATE`] to a successful or 304 answer for anything but an archive: repodata,
+/// shards and channeldata change with every upload and deletion.
+fn with_cache_control(mut response: Response, file: &Path) -> Response {
+    let archive = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(".conda") || n.ends_with(".tar.bz2"));
+    let status = response.status();
+    if !archive && (status.is_success() || status == StatusCode::NOT_MODIFIED) {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static(REVALIDATE));
     }
     response
 }
@@ -521,6 +694,7 @@ fn too_large(limit: u64) -> Response {
 async fn upload(
     state: &ServerState,
     request: Request,
+    location: &Location,
     target: &str,
     force: bool,
 ) -> Result<Response, Response> {
@@ -579,7 +753,7 @@ async fn upload(
     }
 
     let _guard = state.write_lock.lock().await;
-    let root = state.root.clone();
+    let root = location.dir.clone();
     let path = root.join(&subdir).join(&file_name);
     let replaced = path.exists();
     if replaced && !force {
@@ -598,7 +772,16 @@ async fn upload(
     if let Err(e) = written {
         return Err(error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()));
     }
-    tracing::info!(target: "krait::serve::upload", subdir, file_name, sha256, size, replaced);
+    tracing::info!(
+        target: "krait::serve::upload",
+        channel = location.channel,
+        label = location.label,
+        subdir,
+        file_name,
+        sha256,
+        size,
+        replaced
+    );
     let body = serde_json::json!({
         "uploaded": format!("{subdir}/{file_name}"),
         "sha256": sha256,
@@ -606,6 +789,110 @@ async fn upload(
         "replaced": replaced,
     });
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+/// `DELETE <subdir>/<file name>` of a channel (or label): the repodata entry, then the file.
+async fn delete(state: &ServerState, location: &Location, target: &str) -> Response {
+    let (subdir, file_name) = match upload_target(target) {
+        Ok(target) => target,
+        Err(message) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &message.replace("upload", "delete"),
+            )
+        }
+    };
+    let _guard = state.write_lock.lock().await;
+    let removed = {
+        let (dir, subdir, file_name) = (location.dir.clone(), subdir.clone(), file_name.clone());
+        tokio::task::spawn_blocking(move || remove_and_index(&dir, &subdir, &file_name))
+            .await
+            .expect("indexing does not panic")
+    };
+    match removed {
+        Ok(true) => {
+            tracing::info!(
+                target: "krait::serve::delete",
+                channel = location.channel,
+                label = location.label,
+                subdir,
+                file_name
+            );
+            let body = serde_json::json!({ "deleted": format!("{subdir}/{file_name}") });
+            (StatusCode::OK, axum::Json(body)).into_response()
+        }
+        Ok(false) => error(
+            StatusCode::NOT_FOUND,
+            &format!("{subdir}/{file_name} is not in this channel"),
+        ),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+/// What `POST /<channel>/api/copy` takes.
+#[derive(serde::Deserialize)]
+struct CopyRequest {
+    spec: String,
+    from_label: String,
+    to_label: String,
+    #[serde(default)]
+    force: bool,
+}
+
+/// Copies the archives of one label matching a spec into another label of the same channel.
+async fn copy(state: &ServerState, request: Request, location: &Location) -> Response {
+    let body = match read_body(request.into_body(), 64 * 1024).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let wanted: CopyRequest = match serde_json::from_slice(&body) {
+        Ok(wanted) => wanted,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("the copy request is not {{\"spec\", \"from_label\", \"to_label\"}}: {e}"),
+            )
+        }
+    };
+    let _guard = state.write_lock.lock().await;
+    let dir = location.dir.clone();
+    let (from, to, spec, force) = (
+        wanted.from_label.clone(),
+        wanted.to_label.clone(),
+        wanted.spec.clone(),
+        wanted.force,
+    );
+    let copied =
+        tokio::task::spawn_blocking(move || copy_between_labels(&dir, &from, &to, &spec, force))
+            .await
+            .expect("copying does not panic");
+    use super::labels::LabelError;
+    match copied {
+        Ok(copied) => {
+            tracing::info!(
+                target: "krait::serve::copy",
+                channel = location.channel,
+                from = wanted.from_label,
+                to = wanted.to_label,
+                spec = wanted.spec,
+                copied = copied.join(" ")
+            );
+            (
+                StatusCode::OK,
+                axum::Json(serde_json::json!({ "copied": copied })),
+            )
+                .into_response()
+        }
+        Err(e @ (LabelError::BadSpec { .. } | LabelError::BadLabel(_))) => {
+            error(StatusCode::BAD_REQUEST, &e.to_string())
+        }
+        Err(e @ LabelError::NothingMatches { .. }) => error(StatusCode::NOT_FOUND, &e.to_string()),
+        Err(e @ LabelError::Conflict(_)) => error(
+            StatusCode::CONFLICT,
+            &format!("{e}; send \"force\": true to replace it"),
+        ),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
 }
 
 #[cfg(test)]

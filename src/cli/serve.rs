@@ -1,4 +1,5 @@
-//! `krait serve CHANNEL_DIR`: serve a channel folder over HTTP, with optional tokens and uploads.
+//! `krait serve ROOT`: serve a channel folder (or a folder of channels) over HTTP, with optional
+//! tokens and uploads.
 
 use crate::channel::serve::{self, read_token_file, ServeOptions};
 use crate::channel::serve_limits::Limits;
@@ -10,8 +11,14 @@ use std::process::ExitCode;
 
 /// What `krait serve --help` adds after the options.
 const PROTOCOL: &str = "\
-Downloads: <subdir>/repodata.json (+ .zst, gzip on request) and archives, with ETag,
-Last-Modified, conditional requests and Range. Tokens go in the URL as conda does
+Channels: ROOT is one channel, or, when it holds folders and none is a subdir (noarch,
+linux-64, ...), a folder of channels, each served at /<channel>/. Labels as anaconda.org has
+them: /<channel>/label/<label>/ is the folder <channel>/label/<label>/; 'main' is the channel.
+Every path below is relative to a channel (and label).
+
+Downloads: <subdir>/repodata.json (+ .zst, gzip on request), channeldata.json and archives,
+with ETag, Last-Modified, conditional requests and Range; all but archives with
+'Cache-Control: public, max-age=0, must-revalidate'. Tokens go in the URL as conda does
 (http://host:port/t/<token>/) or as 'Authorization: Bearer <token>'.
 
 Uploads: PUT /api/upload/<subdir>/<file name>[?force=true] with the archive as body, the write
@@ -20,6 +27,10 @@ token, and optionally 'X-Content-Sha256: <hex>' (krait upload --to URL does this
 token; 403 read token, or uploads disabled; 409 exists; 413 too large; 422 not a valid package
 for that file name and subdir; 503 too many connections (--max-connections).
 
+Deletions: DELETE /<subdir>/<file name> with the write token (krait upload --remove does
+this): the repodata entry goes, then the file. Promotions: POST /api/copy with the write
+token and {\"spec\": \"pkg ==1.0\", \"from_label\": \"dev\", \"to_label\": \"main\"} (krait copy).
+
 Slow clients: a request head must arrive within --header-timeout seconds (also the longest a
 keep-alive connection may sit idle), and an upload body that stops arriving or a download the
 client stops reading for --idle-timeout seconds ends the connection.";
@@ -27,7 +38,8 @@ client stops reading for --idle-timeout seconds ends the connection.";
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = PROTOCOL)]
 pub struct Args {
-    /// The channel folder (holding linux-64/, noarch/, ...); indexed at start.
+    /// The channel folder (holding linux-64/, noarch/, ...) or a folder of channel folders;
+    /// indexed at start, labels included.
     channel: PathBuf,
     /// Address to listen on; port 0 picks a free port (printed at start).
     #[arg(long, default_value = "127.0.0.1:8080")]

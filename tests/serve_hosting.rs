@@ -1,0 +1,302 @@
+//! `krait serve` as a team's channel host: cache headers clients rely on, channeldata.json,
+//! deletion, many channels under one root, labels and promotion between them, with krait's
+//! own client and py-rattler.
+
+mod common;
+
+use common::fixtures::{Format, Package};
+use common::serve::{request, token_file, Server};
+use common::{krait, peer_script, run, run_err, run_ok};
+use std::path::Path;
+
+const REVALIDATE: &str = "public, max-age=0, must-revalidate";
+
+/// `krait search` against one channel URL: (versions found of `spec`, stderr).
+fn search(home: &Path, channel_url: &str, spec: &str) -> (Vec<String>, String) {
+    let out = run(krait(home).args([
+        "search",
+        "--override-channels",
+        "-c",
+        channel_url,
+        "--platform",
+        "linux-64",
+        "--json",
+        spec,
+    ]));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let found: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let versions = found
+        .as_object()
+        .into_iter()
+        .flat_map(|names| names.values())
+        .flat_map(|records| records.as_array().cloned().unwrap_or_default())
+        .map(|r| r["version"].as_str().unwrap().to_string())
+        .collect();
+    (versions, stderr)
+}
+
+/// py-rattler's solve of `spec` against `channel_url` (linux-64 + noarch): the file names.
+fn solve(home: &Path, channel_url: &str, spec: &str) -> Vec<String> {
+    let out = run_ok(peer_script("solve.py").args([
+        home.join("rattler-cache").to_str().unwrap(),
+        "linux-64",
+        channel_url,
+        spec,
+    ]));
+    serde_json::from_str(out.trim()).unwrap()
+}
+
+fn repodata_files(server: &Server, path: &str) -> Vec<String> {
+    let reply = request("GET", &format!("{}{path}", server.url), &[], None);
+    assert_eq!(reply.status, 200, "{path}: {}", reply.text());
+    let repodata: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    let mut files: Vec<String> = ["packages", "packages.conda"]
+        .iter()
+        .flat_map(|key| repodata[key].as_object().cloned().unwrap_or_default())
+        .map(|(file, _)| file)
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn repodata_is_revalidated_channeldata_is_written_and_deletions_reach_cached_clients() {
+    let tmp = tempfile::tempdir().unwrap();
+    let channel = tmp.path().join("channel");
+    Package::new("libfoo", "1.0", "h0_0", "linux-64").write(&channel, Format::Conda);
+    Package::new("libfoo", "1.5", "h0_0", "linux-64")
+        .file("etc/conda/activate.d/libfoo.sh", "export LIBFOO=1\n")
+        .file("bin/.libfoo-post-link.sh", "true\n")
+        .write(&channel, Format::Conda);
+    Package::new("bar", "2.0", "0", "noarch")
+        .file(
+            "share/bar/conf",
+            format!("{}\n", common::fixtures::PLACEHOLDER),
+        )
+        .with_placeholder("share/bar/conf", "text")
+        .write(&channel, Format::TarBz2);
+    let write = token_file(tmp.path(), "write.token", "writer-secret");
+    let server = Server::start(
+        tmp.path(),
+        &channel,
+        &["--write-token-file", write.to_str().unwrap()],
+    );
+
+    // Repodata (plain and .zst) says how to cache it, and revalidates with a 304 that says so too.
+    let repodata_url = format!("{}/linux-64/repodata.json", server.url);
+    let first = request("GET", &repodata_url, &[], None);
+    assert_eq!(first.header("cache-control"), Some(REVALIDATE));
+    assert!(first.header("last-modified").is_some());
+    let etag = first.header("etag").expect("an ETag").to_string();
+    let again = request("GET", &repodata_url, &[("if-none-match", &etag)], None);
+    assert_eq!(again.status, 304);
+    assert_eq!(again.header("cache-control"), Some(REVALIDATE));
+    let zst = request("GET", &format!("{repodata_url}.zst"), &[], None);
+    assert_eq!(zst.header("cache-control"), Some(REVALIDATE));
+
+    // channeldata.json, read as rattler reads it.
+    let reply = request(
+        "GET",
+        &format!("{}/channeldata.json", server.url),
+        &[],
+        None,
+    );
+    assert_eq!(reply.status, 200);
+    let data: rattler_conda_types::ChannelData = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(data.channeldata_version, 1);
+    assert_eq!(data.subdirs, ["linux-64", "noarch"]);
+    let libfoo = &data.packages["libfoo"];
+    assert_eq!(libfoo.version.as_ref().unwrap().to_string(), "1.5");
+    assert_eq!(libfoo.subdirs, ["linux-64"]);
+    assert_eq!(libfoo.license.as_deref(), Some("MIT"));
+    assert!(libfoo.has_activate_scripts && libfoo.has_post_link_scripts);
+    assert!(!libfoo.text_prefix && !libfoo.has_deactivate_scripts);
+    let bar = &data.packages["bar"];
+    assert!(bar.text_prefix && !bar.binary_prefix && !bar.has_activate_scripts);
+    assert_eq!(bar.subdirs, ["noarch"]);
+
+    // A second search reuses its cache without rattler's "no cache_control" warning.
+    let home = tmp.path();
+    let (versions, _) = search(home, &server.url, "libfoo");
+    assert_eq!(versions, ["1.0", "1.5"]);
+    let (_, stderr) = search(home, &server.url, "libfoo");
+    assert!(!stderr.contains("cache_control"), "{stderr}");
+
+    // DELETE needs the write token; the file and its entry go together.
+    let target = format!("{}/linux-64/libfoo-1.5-h0_0.conda", server.url);
+    assert_eq!(request("DELETE", &target, &[], None).status, 401);
+    let bearer = [("authorization", "Bearer writer-secret")];
+    let deleted = request("DELETE", &target, &bearer, None);
+    assert_eq!(deleted.status, 200, "{}", deleted.text());
+    assert!(!channel.join("linux-64/libfoo-1.5-h0_0.conda").exists());
+    assert_eq!(
+        repodata_files(&server, "/linux-64/repodata.json"),
+        ["libfoo-1.0-h0_0.conda"]
+    );
+    assert_eq!(request("DELETE", &target, &bearer, None).status, 404);
+    let hostile = format!("{}/linux-64/..%2Fnoarch%2Fbar-2.0-0.tar.bz2", server.url);
+    assert_eq!(request("DELETE", &hostile, &bearer, None).status, 400);
+    assert!(channel.join("noarch/bar-2.0-0.tar.bz2").exists());
+    // The client with the old repodata cached sees the deletion on its next search.
+    let (versions, _) = search(home, &server.url, "libfoo");
+    assert_eq!(versions, ["1.0"]);
+
+    // krait upload --remove does the same from the command line.
+    run_ok(krait(home).args([
+        "upload",
+        "--remove",
+        "noarch/bar-2.0-0.tar.bz2",
+        "--to",
+        &server.url,
+        "--token-file",
+        write.to_str().unwrap(),
+    ]));
+    assert!(repodata_files(&server, "/noarch/repodata.json").is_empty());
+    let data = request(
+        "GET",
+        &format!("{}/channeldata.json", server.url),
+        &[],
+        None,
+    );
+    let data: serde_json::Value = serde_json::from_slice(&data.body).unwrap();
+    assert!(data["packages"].get("bar").is_none(), "{data}");
+    let err = run_err(krait(home).args([
+        "upload",
+        "--remove",
+        "noarch/bar-2.0-0.tar.bz2",
+        "--to",
+        &server.url,
+        "--token-file",
+        write.to_str().unwrap(),
+    ]));
+    assert!(err.contains("404"), "{err}");
+}
+
+#[test]
+fn one_server_hosts_many_channels_with_labels_and_promotion() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("channels");
+    Package::new("teamlib", "1.0", "h0_0", "linux-64").write(&root.join("team"), Format::Conda);
+    Package::new("opslib", "1.0", "h0_0", "linux-64").write(&root.join("ops"), Format::Conda);
+    let write = token_file(tmp.path(), "write.token", "writer-secret");
+    let server = Server::start(
+        tmp.path(),
+        &root,
+        &["--write-token-file", write.to_str().unwrap()],
+    );
+    let team = format!("{}/team", server.url);
+    assert_eq!(
+        repodata_files(&server, "/team/linux-64/repodata.json"),
+        ["teamlib-1.0-h0_0.conda"]
+    );
+    assert_eq!(
+        repodata_files(&server, "/team/label/main/linux-64/repodata.json"),
+        ["teamlib-1.0-h0_0.conda"]
+    );
+    assert_eq!(
+        repodata_files(&server, "/ops/linux-64/repodata.json"),
+        ["opslib-1.0-h0_0.conda"]
+    );
+    let missing = request(
+        "GET",
+        &format!("{}/nobody/noarch/repodata.json", server.url),
+        &[],
+        None,
+    );
+    assert_eq!(missing.status, 404);
+    assert!(
+        missing.text().contains("no channel named"),
+        "{}",
+        missing.text()
+    );
+
+    // A new version goes to the dev label only.
+    let dist = tmp.path().join("dist");
+    let new = Package::new("teamlib", "2.0", "h0_0", "linux-64").write(&dist, Format::Conda);
+    let token = ["--token-file", write.to_str().unwrap()];
+    run_ok(
+        krait(tmp.path())
+            .args([
+                "upload",
+                new.to_str().unwrap(),
+                "--to",
+                &team,
+                "--label",
+                "dev",
+            ])
+            .args(token),
+    );
+    assert!(root
+        .join("team/label/dev/linux-64/teamlib-2.0-h0_0.conda")
+        .is_file());
+    let home = tmp.path();
+    assert_eq!(
+        solve(home, &format!("{team}/label/dev"), "teamlib"),
+        ["teamlib-2.0-h0_0.conda"]
+    );
+    assert_eq!(solve(home, &team, "teamlib"), ["teamlib-1.0-h0_0.conda"]);
+
+    // Promotion on the server: dev → main; the other channel is untouched.
+    let out = run_ok(
+        krait(home)
+            .args([
+                "copy",
+                "teamlib >=2",
+                "--from-label",
+                "dev",
+                "--to-label",
+                "main",
+                "-c",
+                &team,
+            ])
+            .args(token),
+    );
+    assert!(
+        out.contains("copied linux-64/teamlib-2.0-h0_0.conda"),
+        "{out}"
+    );
+    assert_eq!(solve(home, &team, "teamlib"), ["teamlib-2.0-h0_0.conda"]);
+    assert_eq!(
+        repodata_files(&server, "/ops/linux-64/repodata.json"),
+        ["opslib-1.0-h0_0.conda"]
+    );
+    let err = run_err(
+        krait(home)
+            .args(["copy", "nothing", "--from-label", "dev", "-c", &team])
+            .args(token),
+    );
+    assert!(
+        err.contains("no package in label dev matches nothing"),
+        "{err}"
+    );
+    let err = run_err(krait(home).args(["copy", "teamlib", "--from-label", "dev", "-c", &team]));
+    assert!(err.contains("401"), "{err}");
+
+    // The same with a channel folder instead of a server.
+    let ops = root.join("ops");
+    let ops_new = Package::new("opslib", "2.0", "h0_0", "linux-64").write(&dist, Format::Conda);
+    let ops_dir = ops.to_str().unwrap();
+    run_ok(krait(home).args([
+        "upload",
+        ops_new.to_str().unwrap(),
+        "--to",
+        ops_dir,
+        "--label",
+        "dev",
+    ]));
+    run_ok(krait(home).args(["copy", "opslib 2.*", "--from-label", "dev", "-c", ops_dir]));
+    assert!(ops.join("linux-64/opslib-2.0-h0_0.conda").is_file());
+    assert_eq!(
+        repodata_files(&server, "/ops/linux-64/repodata.json"),
+        ["opslib-1.0-h0_0.conda", "opslib-2.0-h0_0.conda"]
+    );
+    let err = run_err(krait(home).args([
+        "upload",
+        ops_new.to_str().unwrap(),
+        "--to",
+        ops_dir,
+        "--label",
+        "../x",
+    ]));
+    assert!(err.contains("is not a label name"), "{err}");
+}
