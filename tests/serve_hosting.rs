@@ -300,3 +300,128 @@ fn one_server_hosts_many_channels_with_labels_and_promotion() {
     ]));
     assert!(err.contains("is not a label name"), "{err}");
 }
+
+/// The tokens-file line for `token`, as `krait serve --hash-token` prints it.
+fn hashed(home: &Path, token: &str) -> String {
+    use std::io::Write;
+    let mut child = krait(home)
+        .args(["serve", "--hash-token"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{token}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn scoped_tokens_open_only_their_channels_and_every_write_is_audited() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let root = tmp.path().join("channels");
+    Package::new("teamlib", "1.0", "h0_0", "linux-64").write(&root.join("team"), Format::Conda);
+    Package::new("opslib", "1.0", "h0_0", "linux-64").write(&root.join("ops"), Format::Conda);
+    let tokens = tmp.path().join("tokens.yaml");
+    std::fs::write(
+        &tokens,
+        format!(
+            "public_channels: [ops]\ntokens:\n\
+             - {{name: ci, hash: \"{}\", scopes: {{team: [write]}}}}\n\
+             - {{name: admin, hash: \"{}\", scopes: {{\"*\": [read, write, delete]}}}}\n\
+             - {{name: old, hash: \"{}\", expires: \"2020-01-01T00:00:00Z\", scopes: {{team: [read]}}}}\n",
+            hashed(home, "ci-secret"),
+            hashed(home, "admin-secret"),
+            hashed(home, "old-secret"),
+        ),
+    )
+    .unwrap();
+    assert!(!std::fs::read_to_string(&tokens).unwrap().contains("secret"));
+    let server = Server::start(home, &root, &["--tokens-file", tokens.to_str().unwrap()]);
+    let get = |path: &str, token: &str| {
+        let auth = format!("Bearer {token}");
+        let headers: &[(&str, &str)] = if token.is_empty() {
+            &[]
+        } else {
+            &[("authorization", &auth)]
+        };
+        request("GET", &format!("{}{path}", server.url), headers, None)
+    };
+    let team_repodata = "/team/linux-64/repodata.json";
+    assert_eq!(get(team_repodata, "").status, 401);
+    assert_eq!(get("/ops/linux-64/repodata.json", "").status, 200);
+    assert_eq!(get(team_repodata, "ci-secret").status, 200);
+    assert_eq!(get(team_repodata, "wrong").status, 401);
+    let expired = get(team_repodata, "old-secret");
+    assert_eq!(expired.status, 401);
+    assert!(
+        expired.text().contains("\"old\" has expired"),
+        "{}",
+        expired.text()
+    );
+
+    // ci may upload to team, not to ops, and may not delete.
+    let dist = tmp.path().join("dist");
+    let new = Package::new("teamlib", "2.0", "h0_0", "linux-64").write(&dist, Format::Conda);
+    let upload = |channel: &str, token: &str| {
+        run(krait(home).args([
+            "upload",
+            new.to_str().unwrap(),
+            "--to",
+            &format!("{}/{channel}", server.url),
+            "--token",
+            token,
+        ]))
+    };
+    assert!(upload("team", "ci-secret").status.success());
+    let refused = upload("ops", "ci-secret");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("may not write in channel \"ops\""),
+        "{stderr}"
+    );
+    assert!(!root.join("ops/linux-64/teamlib-2.0-h0_0.conda").exists());
+    let target = format!("{}/team/linux-64/teamlib-2.0-h0_0.conda", server.url);
+    let by_ci = request(
+        "DELETE",
+        &target,
+        &[("authorization", "Bearer ci-secret")],
+        None,
+    );
+    assert_eq!(by_ci.status, 403, "{}", by_ci.text());
+    let by_admin = request(
+        "DELETE",
+        &target,
+        &[("authorization", "Bearer admin-secret")],
+        None,
+    );
+    assert_eq!(by_admin.status, 200, "{}", by_admin.text());
+
+    // Who did what, when: one JSON line per write, never served.
+    let log = std::fs::read_to_string(root.join(".krait-audit.jsonl")).unwrap();
+    let entries: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let summary: Vec<(&str, &str, &str)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["who"].as_str().unwrap(),
+                e["action"].as_str().unwrap(),
+                e["channel"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [("ci", "upload", "team"), ("admin", "delete", "team")]
+    );
+    assert!(entries.iter().all(|e| e["time"].as_str().is_some()));
+    assert_eq!(
+        entries[0]["what"]["target"],
+        "linux-64/teamlib-2.0-h0_0.conda"
+    );
+    assert_eq!(get("/.krait-audit.jsonl", "admin-secret").status, 404);
+}

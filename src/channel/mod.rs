@@ -11,4 +11,5 @@ pub mod search;
 pub mod serve;
 pub mod serve_limits;
 pub mod serve_tls;
+pub mod serve_tokens;
 pub mod upload;

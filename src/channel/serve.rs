@@ -33,6 +33,7 @@ use super::index::{channel_folders, index_channel, label_folder, LABELS};
 use super::index::{mtime_ns, remove_and_index, store_and_index, validate_archive, IndexError};
 use super::labels::copy_between_labels;
 use super::request_path::{ChannelPath, PathRefusal};
+use super::serve_tokens::{Denial, Scope, Tokens};
 use super::upload::{COPY_PATH, SHA256_HEADER, UPLOAD_PREFIX};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -47,6 +48,9 @@ use std::time::Instant;
 use tower::ServiceExt;
 use tower_http::compression::Compression;
 use tower_http::services::ServeDir;
+
+/// The default audit log, in the root.
+const AUDIT_LOG: &str = ".krait-audit.jsonl";
 
 /// What every response but an archive says about caching: keep it, but ask before each use.
 const REVALIDATE: &str = "public, max-age=0, must-revalidate";
@@ -90,6 +94,11 @@ pub struct ServeOptions {
     pub read_token: Option<String>,
     /// Needed for uploads; without it uploads are refused.
     pub write_token: Option<String>,
+    /// Scoped tokens (`--tokens-file`), next to the two simple ones.
+    pub tokens: Option<Tokens>,
+    /// Where every write (upload, copy, deletion) is logged as a JSON line; by default
+    /// `<root>/.krait-audit.jsonl` (hidden, so never served).
+    pub audit_log: Option<PathBuf>,
     pub max_upload_bytes: u64,
     /// Serve HTTPS with these files instead of plain HTTP.
     pub tls: Option<super::serve_tls::TlsFiles>,
@@ -136,6 +145,8 @@ struct ServerState {
     many_channels: bool,
     read_token: Option<String>,
     write_token: Option<String>,
+    tokens: Option<Tokens>,
+    audit_log: PathBuf,
     max_upload_bytes: u64,
     /// Held while an upload writes its archive and re-indexes.
     write_lock: tokio::sync::Mutex<()>,
@@ -204,6 +215,10 @@ pub async fn serve(
         many_channels,
         read_token: options.read_token,
         write_token: options.write_token,
+        tokens: options.tokens,
+        audit_log: options
+            .audit_log
+            .unwrap_or_else(|| options.channel.join(AUDIT_LOG)),
         max_upload_bytes: options.max_upload_bytes,
         write_lock: tokio::sync::Mutex::new(()),
         files,
@@ -253,7 +268,7 @@ fn visible_folders(dir: &Path) -> Vec<PathBuf> {
 
 /// Which channel folder a request is about, parsed off the front of its path.
 struct Location {
-    /// The channel's name (empty when the root is the one channel).
+    /// The channel's name (the root folder's when the root is the one channel).
     channel: String,
     /// `main` unless the path said `/label/<label>/`.
     label: String,
@@ -277,7 +292,11 @@ fn take_segment(path: &str) -> Option<(String, &str)> {
 /// Splits `/<channel>` (when the root holds channels) and `/label/<label>` off a request path.
 fn locate<'p>(state: &ServerState, path: &'p str) -> Result<(Location, &'p str), Refusal> {
     let mut location = Location {
-        channel: String::new(),
+        channel: state
+            .root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         label: super::index::MAIN_LABEL.to_string(),
         dir: state.root.clone(),
         prefix: String::new(),
@@ -359,49 +378,48 @@ async fn dispatch(
         Err(refusal) if reads => return refusal.into_response(),
         Err(refusal) => return refuse_upload(request.into_body(), refusal.into_response()).await,
     };
-    let write_refusal = |allowed: bool, methods: &str| {
+    let write_check = |allowed: bool, methods: &str, scope: Scope| {
         if allowed {
-            authorize_write(state, token)
-                .err()
-                .map(IntoResponse::into_response)
+            authorize_write(state, token, &location, scope).map_err(IntoResponse::into_response)
         } else {
-            Some(error(StatusCode::METHOD_NOT_ALLOWED, methods))
+            Err(error(StatusCode::METHOD_NOT_ALLOWED, methods))
         }
     };
     if let Some(target) = rest.strip_prefix(UPLOAD_PREFIX) {
         let allowed = method == Method::PUT || method == Method::POST;
-        if let Some(refusal) = write_refusal(allowed, "uploads use PUT or POST") {
-            return refuse_upload(request.into_body(), refusal).await;
-        }
+        let who = match write_check(allowed, "uploads use PUT or POST", Scope::Write) {
+            Ok(who) => who,
+            Err(refusal) => return refuse_upload(request.into_body(), refusal).await,
+        };
         let force = request
             .uri()
             .query()
             .is_some_and(|q| q.split('&').any(|kv| kv == "force=true" || kv == "force=1"));
         let target = target.to_string();
-        return match upload(state, request, &location, &target, force).await {
+        return match upload(state, request, &location, &who, &target, force).await {
             Ok(response) => response,
             Err(response) => response,
         };
     }
     if rest == COPY_PATH {
-        let refusal = write_refusal(method == Method::POST, "copies use POST").or_else(|| {
-            (location.label != super::index::MAIN_LABEL).then(|| {
-                error(
+        let checked = write_check(method == Method::POST, "copies use POST", Scope::Write)
+            .and_then(|who| match location.label == super::index::MAIN_LABEL {
+                true => Ok(who),
+                false => Err(error(
                     StatusCode::BAD_REQUEST,
                     "copy within a channel: POST /<channel>/api/copy, labels in the body",
-                )
-            })
-        });
-        if let Some(refusal) = refusal {
-            return refuse_upload(request.into_body(), refusal).await;
-        }
-        return copy(state, request, &location).await;
+                )),
+            });
+        return match checked {
+            Ok(who) => copy(state, request, &location, &who).await,
+            Err(refusal) => refuse_upload(request.into_body(), refusal).await,
+        };
     }
     if method == Method::DELETE {
-        if let Some(refusal) = write_refusal(true, "") {
-            return refusal;
-        }
-        return delete(state, &location, rest).await;
+        return match write_check(true, "", Scope::Delete) {
+            Ok(who) => delete(state, &location, &who, rest).await,
+            Err(refusal) => refusal,
+        };
     }
     if !reads {
         return error(
@@ -409,7 +427,7 @@ async fn dispatch(
             "only GET and HEAD are served here; uploads go to PUT /api/upload/<subdir>/<file>",
         );
     }
-    if let Err(denied) = authorize_read(state, token) {
+    if let Err(denied) = authorize_read(state, token, &location) {
         return denied.into_response();
     }
     download(state, request, &format!("{}{rest}", location.prefix)).await
@@ -475,42 +493,143 @@ fn unauthorized(message: &str) -> Refusal {
     Refusal::new(StatusCode::UNAUTHORIZED, message)
 }
 
-fn authorize_read(state: &ServerState, token: Option<&str>) -> Result<(), Refusal> {
-    let Some(read) = &state.read_token else {
-        return Ok(());
+/// Who made a request, as the audit log names them.
+type Who = String;
+
+/// Checks a read of `location`: open unless a read token or a tokens file closes it.
+fn authorize_read(
+    state: &ServerState,
+    token: Option<&str>,
+    location: &Location,
+) -> Result<Who, Refusal> {
+    let public_here = state
+        .tokens
+        .as_ref()
+        .is_some_and(|t| t.is_public(&location.channel));
+    let closed = state.read_token.is_some() || (state.tokens.is_some() && !public_here);
+    let Some(t) = token else {
+        if closed && !public_here {
+            return Err(unauthorized(
+                "this channel needs a token: use /t/<token>/ in the channel URL or Authorization: Bearer",
+            ));
+        }
+        return Ok("anonymous".into());
     };
-    match token {
-        None => Err(unauthorized(
-            "this channel needs a token: use /t/<token>/ in the channel URL or Authorization: Bearer",
-        )),
-        Some(t) if same_token(t, read) => Ok(()),
-        Some(t) if state.write_token.as_deref().is_some_and(|w| same_token(t, w)) => Ok(()),
-        Some(_) => Err(unauthorized("invalid token")),
+    if state
+        .read_token
+        .as_deref()
+        .is_some_and(|r| same_token(t, r))
+    {
+        return Ok("read-token".into());
+    }
+    if state
+        .write_token
+        .as_deref()
+        .is_some_and(|w| same_token(t, w))
+    {
+        return Ok("write-token".into());
+    }
+    match scoped(state, t, location, Scope::Read) {
+        Err(Denial::Unknown) if !closed => Ok("anonymous".into()),
+        other => other.map_err(|denial| denied(denial, location, "read")),
     }
 }
 
-fn authorize_write(state: &ServerState, token: Option<&str>) -> Result<(), Refusal> {
-    let Some(write) = &state.write_token else {
+/// Checks an upload or copy (`Scope::Write`) or a deletion (`Scope::Delete`) in `location`.
+fn authorize_write(
+    state: &ServerState,
+    token: Option<&str>,
+    location: &Location,
+    scope: Scope,
+) -> Result<Who, Refusal> {
+    if state.write_token.is_none() && state.tokens.is_none() {
         return Err(Refusal::new(
             StatusCode::FORBIDDEN,
-            "uploads are disabled on this server (start krait serve with --write-token-file)",
+            "uploads are disabled on this server (start krait serve with --write-token-file or --tokens-file)",
         ));
+    }
+    let Some(t) = token else {
+        return Err(unauthorized("uploading needs the write token"));
     };
-    match token {
-        None => Err(unauthorized("uploading needs the write token")),
-        Some(t) if same_token(t, write) => Ok(()),
-        Some(t)
-            if state
-                .read_token
-                .as_deref()
-                .is_some_and(|r| same_token(t, r)) =>
-        {
-            Err(Refusal::new(
-                StatusCode::FORBIDDEN,
-                "this token may read but not upload: use the write token",
-            ))
-        }
-        Some(_) => Err(unauthorized("invalid token")),
+    if state
+        .write_token
+        .as_deref()
+        .is_some_and(|w| same_token(t, w))
+    {
+        return Ok("write-token".into());
+    }
+    if state
+        .read_token
+        .as_deref()
+        .is_some_and(|r| same_token(t, r))
+    {
+        return Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            "this token may read but not upload: use the write token",
+        ));
+    }
+    let action = if scope == Scope::Delete {
+        "delete"
+    } else {
+        "write"
+    };
+    scoped(state, t, location, scope).map_err(|denial| denied(denial, location, action))
+}
+
+/// The name of the tokens-file entry that grants `scope` in `location`.
+fn scoped(
+    state: &ServerState,
+    token: &str,
+    location: &Location,
+    scope: Scope,
+) -> Result<Who, Denial> {
+    let tokens = state.tokens.as_ref().ok_or(Denial::Unknown)?;
+    tokens
+        .authorize(token, &location.channel, scope)
+        .map(|entry| entry.name.clone())
+}
+
+fn denied(denial: Denial, location: &Location, action: &str) -> Refusal {
+    match denial {
+        Denial::Unknown => unauthorized("invalid token"),
+        Denial::Expired(name) => unauthorized(&format!("token {name:?} has expired")),
+        Denial::OutOfScope(name) => Refusal::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "token {name:?} may not {action} in channel {:?}",
+                location.channel
+            ),
+        ),
+    }
+}
+
+/// Appends one write to the audit log (who, what, when) and to the tracing log.
+fn audit(
+    state: &ServerState,
+    who: &str,
+    action: &str,
+    location: &Location,
+    what: serde_json::Value,
+) {
+    let line = serde_json::json!({
+        "time": jiff::Timestamp::now().to_string(),
+        "who": who,
+        "action": action,
+        "channel": location.channel,
+        "label": location.label,
+        "what": what,
+    });
+    tracing::info!(target: "krait::serve::audit", "{line}");
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&state.audit_log)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, format!("{line}\n").as_bytes()));
+    if let Err(e) = written {
+        tracing::error!(
+            "cannot write the audit log {}: {e}",
+            state.audit_log.display()
+        );
     }
 }
 
@@ -695,6 +814,7 @@ async fn upload(
     state: &ServerState,
     request: Request,
     location: &Location,
+    who: &str,
     target: &str,
     force: bool,
 ) -> Result<Response, Response> {
@@ -772,16 +892,10 @@ async fn upload(
     if let Err(e) = written {
         return Err(error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()));
     }
-    tracing::info!(
-        target: "krait::serve::upload",
-        channel = location.channel,
-        label = location.label,
-        subdir,
-        file_name,
-        sha256,
-        size,
-        replaced
-    );
+    let what = serde_json::json!({
+        "target": format!("{subdir}/{file_name}"), "sha256": sha256, "size": size, "replaced": replaced,
+    });
+    audit(state, who, "upload", location, what);
     let body = serde_json::json!({
         "uploaded": format!("{subdir}/{file_name}"),
         "sha256": sha256,
@@ -792,7 +906,7 @@ async fn upload(
 }
 
 /// `DELETE <subdir>/<file name>` of a channel (or label): the repodata entry, then the file.
-async fn delete(state: &ServerState, location: &Location, target: &str) -> Response {
+async fn delete(state: &ServerState, location: &Location, who: &str, target: &str) -> Response {
     let (subdir, file_name) = match upload_target(target) {
         Ok(target) => target,
         Err(message) => {
@@ -811,13 +925,8 @@ async fn delete(state: &ServerState, location: &Location, target: &str) -> Respo
     };
     match removed {
         Ok(true) => {
-            tracing::info!(
-                target: "krait::serve::delete",
-                channel = location.channel,
-                label = location.label,
-                subdir,
-                file_name
-            );
+            let what = serde_json::json!({ "target": format!("{subdir}/{file_name}") });
+            audit(state, who, "delete", location, what);
             let body = serde_json::json!({ "deleted": format!("{subdir}/{file_name}") });
             (StatusCode::OK, axum::Json(body)).into_response()
         }
@@ -840,7 +949,7 @@ struct CopyRequest {
 }
 
 /// Copies the archives of one label matching a spec into another label of the same channel.
-async fn copy(state: &ServerState, request: Request, location: &Location) -> Response {
+async fn copy(state: &ServerState, request: Request, location: &Location, who: &str) -> Response {
     let body = match read_body(request.into_body(), 64 * 1024).await {
         Ok(body) => body,
         Err(response) => return response,
@@ -869,14 +978,11 @@ async fn copy(state: &ServerState, request: Request, location: &Location) -> Res
     use super::labels::LabelError;
     match copied {
         Ok(copied) => {
-            tracing::info!(
-                target: "krait::serve::copy",
-                channel = location.channel,
-                from = wanted.from_label,
-                to = wanted.to_label,
-                spec = wanted.spec,
-                copied = copied.join(" ")
-            );
+            let what = serde_json::json!({
+                "spec": wanted.spec, "from_label": wanted.from_label,
+                "to_label": wanted.to_label, "copied": copied,
+            });
+            audit(state, who, "copy", location, what);
             (
                 StatusCode::OK,
                 axum::Json(serde_json::json!({ "copied": copied })),

@@ -4,6 +4,7 @@
 use crate::channel::serve::{self, read_token_file, ServeOptions};
 use crate::channel::serve_limits::Limits;
 use crate::channel::serve_tls::TlsFiles;
+use crate::channel::serve_tokens::{hash_token, Tokens};
 use crate::cli::GlobalArgs;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -31,6 +32,18 @@ Deletions: DELETE /<subdir>/<file name> with the write token (krait upload --rem
 this): the repodata entry goes, then the file. Promotions: POST /api/copy with the write
 token and {\"spec\": \"pkg ==1.0\", \"from_label\": \"dev\", \"to_label\": \"main\"} (krait copy).
 
+Scoped tokens (--tokens-file, next to or instead of the two token files), TOML:
+  public_channels = [\"ops\"]               # readable without a token (\"*\": all)
+  [[tokens]]
+  name = \"ci\"                             # who, in the audit log
+  hash = \"hmac-sha256:...\"                # echo TOKEN | krait serve --hash-token
+  expires = \"2027-01-01T00:00:00Z\"        # optional
+  scopes = { team = [\"write\", \"delete\"], \"*\" = [\"read\"] }
+Any scope in a channel lets a token read it. With a tokens file, channels not listed as
+public need a token to be read. A single-channel ROOT's channel name is its folder name.
+Every write is appended to the audit log (--audit-log) as JSON: time, who, action, channel,
+label, what.
+
 Slow clients: a request head must arrive within --header-timeout seconds (also the longest a
 keep-alive connection may sit idle), and an upload body that stops arriving or a download the
 client stops reading for --idle-timeout seconds ends the connection.";
@@ -40,7 +53,11 @@ client stops reading for --idle-timeout seconds ends the connection.";
 pub struct Args {
     /// The channel folder (holding linux-64/, noarch/, ...) or a folder of channel folders;
     /// indexed at start, labels included.
-    channel: PathBuf,
+    #[arg(required_unless_present = "hash_token")]
+    channel: Option<PathBuf>,
+    /// Print the line to store in a tokens file for the token read from stdin, and exit.
+    #[arg(long)]
+    hash_token: bool,
     /// Address to listen on; port 0 picks a free port (printed at start).
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: String,
@@ -50,6 +67,14 @@ pub struct Args {
     /// File whose first line is the token uploads need (default: uploads are refused).
     #[arg(long, value_name = "FILE")]
     write_token_file: Option<PathBuf>,
+    /// Scoped tokens: a TOML (or .yaml) file of hashed tokens with per-channel scopes (read,
+    /// write, delete) and optional expiry; see below.
+    #[arg(long, value_name = "FILE")]
+    tokens_file: Option<PathBuf>,
+    /// Where every upload, copy and deletion is logged as a JSON line (who, what, when)
+    /// [default: ROOT/.krait-audit.jsonl].
+    #[arg(long, value_name = "FILE")]
+    audit_log: Option<PathBuf>,
     /// Largest accepted upload, in MiB.
     #[arg(long, default_value_t = 1024, value_name = "MIB")]
     max_upload_mib: u64,
@@ -81,8 +106,20 @@ fn seconds(flag: &str, value: f64) -> miette::Result<std::time::Duration> {
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
+    let Some(channel) = args.channel.filter(|_| !args.hash_token) else {
+        let mut token = String::new();
+        std::io::stdin()
+            .read_line(&mut token)
+            .map_err(|e| miette::miette!("cannot read the token from stdin: {e}"))?;
+        let token = token.trim();
+        if token.is_empty() {
+            miette::bail!("--hash-token reads the token from stdin, and it was empty");
+        }
+        println!("{}", hash_token(token));
+        return Ok(ExitCode::SUCCESS);
+    };
     let options = ServeOptions {
-        channel: args.channel,
+        channel,
         addr: args.addr,
         read_token: args
             .read_token_file
@@ -94,6 +131,8 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
             .as_deref()
             .map(read_token_file)
             .transpose()?,
+        tokens: args.tokens_file.as_deref().map(Tokens::load).transpose()?,
+        audit_log: args.audit_log,
         max_upload_bytes: args.max_upload_mib.saturating_mul(1024 * 1024),
         tls: args
             .tls_cert
