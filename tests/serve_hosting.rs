@@ -173,6 +173,63 @@ fn repodata_is_revalidated_channeldata_is_written_and_deletions_reach_cached_cli
 }
 
 #[test]
+fn sharded_repodata_is_written_served_and_used_by_clients() {
+    let tmp = tempfile::tempdir().unwrap();
+    let channel = tmp.path().join("channel");
+    Package::new("libfoo", "1.0", "h0_0", "linux-64").write(&channel, Format::Conda);
+    Package::new("libfoo", "1.5", "h0_0", "linux-64").write(&channel, Format::TarBz2);
+    Package::new("bar", "2.0", "0", "noarch")
+        .depends(&["libfoo >=1,<2"])
+        .write(&channel, Format::Conda);
+    let server = Server::start(tmp.path(), &channel, &[]);
+
+    let index = request(
+        "GET",
+        &format!("{}/linux-64/repodata_shards.msgpack.zst", server.url),
+        &[],
+        None,
+    );
+    assert_eq!(index.status, 200);
+    assert_eq!(index.header("cache-control"), Some(REVALIDATE));
+    let index: rattler_conda_types::ShardedRepodata =
+        rmp_serde::from_slice(&zstd::decode_all(index.body.as_slice()).unwrap()).unwrap();
+    assert_eq!(index.info.subdir, "linux-64");
+    assert_eq!(index.shards.keys().collect::<Vec<_>>(), ["libfoo"]);
+    let shard_url = format!(
+        "{}/linux-64/shards/{}.msgpack.zst",
+        server.url,
+        hex::encode(index.shards["libfoo"])
+    );
+    let shard = request("GET", &shard_url, &[], None);
+    assert_eq!(shard.status, 200);
+    assert_eq!(
+        common::sha256_hex(&shard.body),
+        hex::encode(index.shards["libfoo"])
+    );
+    assert_eq!(
+        shard.header("cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
+    let shard: rattler_conda_types::Shard =
+        rmp_serde::from_slice(&zstd::decode_all(shard.body.as_slice()).unwrap()).unwrap();
+    assert_eq!(shard.conda_packages.len(), 1);
+    assert_eq!(shard.packages.len(), 1);
+
+    // With the plain repodata gone, krait and py-rattler still find everything: through shards.
+    for subdir in ["linux-64", "noarch"] {
+        for file in ["repodata.json", "repodata.json.zst"] {
+            std::fs::remove_file(channel.join(subdir).join(file)).unwrap();
+        }
+    }
+    let (versions, stderr) = search(tmp.path(), &server.url, "libfoo");
+    assert_eq!(versions, ["1.0", "1.5"], "{stderr}");
+    assert_eq!(
+        solve(tmp.path(), &server.url, "bar"),
+        ["bar-2.0-0.conda", "libfoo-1.5-h0_0.tar.bz2"]
+    );
+}
+
+#[test]
 fn one_server_hosts_many_channels_with_labels_and_promotion() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("channels");

@@ -45,6 +45,8 @@ pub struct IndexOptions {
     pub force: bool,
     /// Also write `repodata.json.zst`.
     pub write_zst: bool,
+    /// Also write sharded repodata (CEP-16, [`super::shards`]).
+    pub write_shards: bool,
     /// Show a progress bar.
     pub progress: bool,
     /// Archive file names left out of the repodata although they are still on disk: a
@@ -280,6 +282,16 @@ pub fn index_subdir(
         // A stale .zst would be preferred by clients over the fresh repodata.json.
         std::fs::remove_file(&zst_path).map_err(|source| IndexError::Write {
             path: zst_path.clone(),
+            source,
+        })?;
+    }
+    let shards_index = dir.join(super::shards::SHARDS_INDEX);
+    if options.write_shards {
+        super::shards::write_shards(&dir, subdir, &repodata)?;
+    } else if shards_index.exists() {
+        // Likewise a stale shard index.
+        std::fs::remove_file(&shards_index).map_err(|source| IndexError::Write {
+            path: shards_index.clone(),
             source,
         })?;
     }
@@ -577,6 +589,7 @@ pub fn store_and_index(
     write_atomic(path, bytes)?;
     let options = IndexOptions {
         write_zst: true,
+        write_shards: true,
         ..IndexOptions::default()
     };
     index_subdir(channel, subdir, &options)?;
@@ -600,6 +613,7 @@ pub fn remove_and_index(channel: &Path, subdir: &str, file_name: &str) -> Result
     }
     let options = IndexOptions {
         write_zst: true,
+        write_shards: true,
         exclude: vec![file_name.to_string()],
         ..IndexOptions::default()
     };

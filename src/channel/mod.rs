@@ -12,4 +12,5 @@ pub mod serve;
 pub mod serve_limits;
 pub mod serve_tls;
 pub mod serve_tokens;
+pub mod shards;
 pub mod upload;

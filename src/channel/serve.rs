@@ -55,6 +55,9 @@ const AUDIT_LOG: &str = ".krait-audit.jsonl";
 /// What every response but an archive says about caching: keep it, but ask before each use.
 const REVALIDATE: &str = "public, max-age=0, must-revalidate";
 
+/// What a shard says about caching: its name changes with its content.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
 /// Bytes per file read when serving downloads.
 const READ_CHUNK: usize = 512 * 1024;
 
@@ -171,6 +174,7 @@ pub async fn serve(
     let many_channels = holds_channels(&root);
     let index_options = IndexOptions {
         write_zst: true,
+        write_shards: true,
         ..IndexOptions::default()
     };
     let reports = tokio::task::spawn_blocking(move || {
@@ -711,18 +715,23 @@ async fn download(state: &ServerState, request: Request, path: &str) -> Response
     with_cache_control(response, &file)
 }
 
-/// Adds [`REVALIDATE`] to a successful or 304 answer for anything but an archive: repodata,
-/// shards and channeldata change with every upload and deletion.
+/// Adds [`REVALIDATE`] to a successful or 304 answer for anything but an archive (repodata,
+/// the shard index and channeldata change with every upload and deletion), and
+/// [`IMMUTABLE`] to a shard, whose name is the hash of its content.
 fn with_cache_control(mut response: Response, file: &Path) -> Response {
     let archive = file
         .file_name()
         .and_then(|n| n.to_str())
         .is_some_and(|n| n.ends_with(".conda") || n.ends_with(".tar.bz2"));
+    let shard = file
+        .parent()
+        .is_some_and(|p| p.ends_with(super::shards::SHARDS_DIR));
     let status = response.status();
     if !archive && (status.is_success() || status == StatusCode::NOT_MODIFIED) {
+        let policy = if shard { IMMUTABLE } else { REVALIDATE };
         response
             .headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static(REVALIDATE));
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
     }
     response
 }

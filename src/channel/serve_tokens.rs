@@ -122,10 +122,12 @@ impl Tokens {
             let parts: Vec<&str> = raw.hash.split(':').collect();
             let (salt, mac) = match parts.as_slice() {
                 ["hmac-sha256", salt, mac] => (hex::decode(salt), hex::decode(mac)),
-                _ => return Err(invalid(format!(
+                _ => {
+                    return Err(invalid(format!(
                     "token {:?}: hash must be hmac-sha256:<salt>:<mac> (krait serve --hash-token)",
                     raw.name
-                ))),
+                )))
+                }
             };
             let (Ok(salt), Ok(mac)) = (salt, mac) else {
                 return Err(invalid(format!("token {:?}: hash is not hex", raw.name)));

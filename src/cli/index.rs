@@ -16,6 +16,9 @@ pub struct Args {
     /// Do not write repodata.json.zst.
     #[arg(long)]
     no_zst: bool,
+    /// Do not write sharded repodata (repodata_shards.msgpack.zst and shards/).
+    #[arg(long)]
+    no_shards: bool,
     /// Print a JSON report.
     #[arg(long)]
     json: bool,
@@ -25,6 +28,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     let options = IndexOptions {
         force: args.force,
         write_zst: !args.no_zst,
+        write_shards: !args.no_shards,
         progress: !global.quiet && !args.json,
         ..IndexOptions::default()
     };
