@@ -573,13 +573,24 @@ pub fn mtime_ns(meta: &std::fs::Metadata) -> u128 {
         .unwrap_or_default()
 }
 
+/// Whether a channel folder has sharded repodata, which its writers then keep up to date.
+pub fn is_sharded(channel: &Path) -> bool {
+    std::fs::read_dir(channel)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|entry| entry.path().join(super::shards::SHARDS_INDEX).is_file())
+}
+
 /// Writes a validated archive into its subdir atomically and re-indexes that subdir (and
-/// `noarch/` if it has no repodata yet, which clients fetch alongside every subdir).
+/// `noarch/` if it has no repodata yet, which clients fetch alongside every subdir), with
+/// sharded repodata when `shards`.
 pub fn store_and_index(
     channel: &Path,
     subdir: &str,
     path: &Path,
     bytes: &[u8],
+    shards: bool,
 ) -> Result<(), IndexError> {
     let dir = channel.join(subdir);
     std::fs::create_dir_all(&dir).map_err(|source| IndexError::Write {
@@ -589,7 +600,7 @@ pub fn store_and_index(
     write_atomic(path, bytes)?;
     let options = IndexOptions {
         write_zst: true,
-        write_shards: true,
+        write_shards: shards,
         ..IndexOptions::default()
     };
     index_subdir(channel, subdir, &options)?;
@@ -606,14 +617,19 @@ pub fn store_and_index(
 /// Deletes `<subdir>/<file_name>` from a channel folder: its repodata entry goes first (the
 /// subdir is re-indexed without it), then the file, so a client never finds an entry whose
 /// file is gone. Returns false when there was no such file.
-pub fn remove_and_index(channel: &Path, subdir: &str, file_name: &str) -> Result<bool, IndexError> {
+pub fn remove_and_index(
+    channel: &Path,
+    subdir: &str,
+    file_name: &str,
+    shards: bool,
+) -> Result<bool, IndexError> {
     let path = channel.join(subdir).join(file_name);
     if !path.is_file() {
         return Ok(false);
     }
     let options = IndexOptions {
         write_zst: true,
-        write_shards: true,
+        write_shards: shards,
         exclude: vec![file_name.to_string()],
         ..IndexOptions::default()
     };

@@ -39,13 +39,15 @@ pub fn check_label(label: &str) -> Result<(), LabelError> {
 
 /// Copies every archive of label `from` matching `spec` into label `to` of `channel`;
 /// returns the `<subdir>/<file name>` copied. An archive already there with the same bytes is
-/// left as is (and listed); one with other bytes is replaced only with `force`.
+/// left as is (and listed); one with other bytes is replaced only with `force`. The target is
+/// indexed with sharded repodata when `shards`.
 pub fn copy_between_labels(
     channel: &Path,
     from: &str,
     to: &str,
     spec: &str,
     force: bool,
+    shards: bool,
 ) -> Result<Vec<String>, LabelError> {
     check_label(from)?;
     check_label(to)?;
@@ -88,7 +90,7 @@ pub fn copy_between_labels(
         match std::fs::read(&to_path) {
             Ok(existing) if existing == bytes => {}
             Ok(_) if !force => return Err(LabelError::Conflict(shown)),
-            _ => store_and_index(&target, &subdir, &to_path, &bytes)?,
+            _ => store_and_index(&target, &subdir, &to_path, &bytes, shards)?,
         }
         copied.push(shown);
     }

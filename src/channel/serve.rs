@@ -894,7 +894,7 @@ async fn upload(
     let size = bytes.len();
     let written = {
         let subdir = subdir.clone();
-        tokio::task::spawn_blocking(move || store_and_index(&root, &subdir, &path, &bytes))
+        tokio::task::spawn_blocking(move || store_and_index(&root, &subdir, &path, &bytes, true))
             .await
             .expect("indexing does not panic")
     };
@@ -928,7 +928,7 @@ async fn delete(state: &ServerState, location: &Location, who: &str, target: &st
     let _guard = state.write_lock.lock().await;
     let removed = {
         let (dir, subdir, file_name) = (location.dir.clone(), subdir.clone(), file_name.clone());
-        tokio::task::spawn_blocking(move || remove_and_index(&dir, &subdir, &file_name))
+        tokio::task::spawn_blocking(move || remove_and_index(&dir, &subdir, &file_name, true))
             .await
             .expect("indexing does not panic")
     };
@@ -980,10 +980,11 @@ async fn copy(state: &ServerState, request: Request, location: &Location, who: &
         wanted.spec.clone(),
         wanted.force,
     );
-    let copied =
-        tokio::task::spawn_blocking(move || copy_between_labels(&dir, &from, &to, &spec, force))
-            .await
-            .expect("copying does not panic");
+    let copied = tokio::task::spawn_blocking(move || {
+        copy_between_labels(&dir, &from, &to, &spec, force, true)
+    })
+    .await
+    .expect("copying does not panic");
     use super::labels::LabelError;
     match copied {
         Ok(copied) => {

@@ -10,7 +10,8 @@
 //! The same destinations take deletions (`DELETE <url>/<subdir>/<file name>`) and promotions
 //! between labels (`POST <url>/api/copy`); a label's URL is `<url>/label/<label>/`.
 
-use super::index::{label_folder, read_archive, remove_and_index, store_and_index, IndexError};
+use super::index::IndexError;
+use super::index::{is_sharded, label_folder, read_archive, remove_and_index, store_and_index};
 use super::labels::{check_label, copy_between_labels, LabelError};
 use std::path::{Path, PathBuf};
 use url::Url;
@@ -153,7 +154,13 @@ pub fn upload_to_folder(
     if path.exists() && !force {
         return Err(UploadError::Exists(target));
     }
-    store_and_index(channel, &local.subdir, &path, &local.bytes)?;
+    store_and_index(
+        channel,
+        &local.subdir,
+        &path,
+        &local.bytes,
+        is_sharded(channel),
+    )?;
     Ok(Uploaded {
         target,
         sha256: local.sha256,
@@ -304,10 +311,12 @@ impl Uploader {
         }
         self.check()?;
         match self.labelled() {
-            Destination::Folder(dir) => match remove_and_index(&dir, subdir, file_name)? {
-                true => Ok(()),
-                false => Err(UploadError::NotInChannel(target.to_string())),
-            },
+            Destination::Folder(dir) => {
+                match remove_and_index(&dir, subdir, file_name, is_sharded(&dir))? {
+                    true => Ok(()),
+                    false => Err(UploadError::NotInChannel(target.to_string())),
+                }
+            }
             Destination::Server(url) => {
                 let url = as_folder_url(&url).join(target).map_err(|_| bad_target())?;
                 let mut request = self.client.delete(url.clone());
@@ -330,7 +339,12 @@ impl Uploader {
     ) -> Result<Vec<String>, UploadError> {
         self.check()?;
         match &self.destination {
-            Destination::Folder(dir) => Ok(copy_between_labels(dir, from, to, spec, self.force)?),
+            Destination::Folder(dir) => {
+                let shards = is_sharded(dir);
+                Ok(copy_between_labels(
+                    dir, from, to, spec, self.force, shards,
+                )?)
+            }
             Destination::Server(url) => {
                 let url = as_folder_url(url)
                     .join(COPY_PATH.trim_start_matches('/'))

@@ -1,7 +1,7 @@
 //! `krait index CHANNEL_DIR`: write repodata for every subdir of a channel folder and of its
 //! labels (`label/<label>/`), and its channeldata.json.
 
-use crate::channel::index::{channel_folders, index_channel, IndexOptions};
+use crate::channel::index::{channel_folders, index_channel, is_sharded, IndexOptions};
 use crate::cli::GlobalArgs;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,9 +16,11 @@ pub struct Args {
     /// Do not write repodata.json.zst.
     #[arg(long)]
     no_zst: bool,
-    /// Do not write sharded repodata (repodata_shards.msgpack.zst and shards/).
+    /// Also write sharded repodata (CEP-16: repodata_shards.msgpack.zst and shards/), which
+    /// rattler, pixi and krait fetch instead of the whole repodata.json. `krait serve` always
+    /// writes it; indexing and uploads keep it up to date where it exists.
     #[arg(long)]
-    no_shards: bool,
+    shards: bool,
     /// Print a JSON report.
     #[arg(long)]
     json: bool,
@@ -28,7 +30,8 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     let options = IndexOptions {
         force: args.force,
         write_zst: !args.no_zst,
-        write_shards: !args.no_shards,
+        // Kept up to date where they exist, as uploads do.
+        write_shards: args.shards || is_sharded(&args.channel),
         progress: !global.quiet && !args.json,
         ..IndexOptions::default()
     };
