@@ -482,3 +482,76 @@ fn scoped_tokens_open_only_their_channels_and_every_write_is_audited() {
     );
     assert_eq!(get("/.krait-audit.jsonl", "admin-secret").status, 404);
 }
+
+#[test]
+fn patch_instructions_fix_records_without_a_rebuild() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let channel = tmp.path().join("channel");
+    for version in ["1.0", "2.0"] {
+        Package::new("libfoo", version, "h0_0", "linux-64").write(&channel, Format::Conda);
+    }
+    Package::new("bar", "2.0", "0", "noarch")
+        .depends(&["libfoo >=1,<2"])
+        .write(&channel, Format::Conda);
+    Package::new("broken", "1.0", "0", "noarch").write(&channel, Format::Conda);
+    let channel_dir = channel.to_str().unwrap();
+    // A bad file is refused, naming it, before anything changes.
+    let bad = tmp.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"packages.conda": {"bar-2.0-0.conda": {"depends": "libfoo"}}}"#,
+    )
+    .unwrap();
+    let err = run_err(
+        krait(home)
+            .args(["index", channel_dir, "--patch-instructions"])
+            .arg(&bad),
+    );
+    assert!(
+        err.contains("bad.json is not valid repodata patch instructions"),
+        "{err}"
+    );
+    assert!(!channel.join("noarch/patch_instructions.json").exists());
+
+    let patches = tmp.path().join("patch_instructions.json");
+    std::fs::write(
+        &patches,
+        r#"{"patch_instructions_version": 1,
+            "packages.conda": {"bar-2.0-0.conda": {"depends": ["libfoo >=2"]}},
+            "remove": ["broken-1.0-0.conda"], "revoke": []}"#,
+    )
+    .unwrap();
+    run_ok(
+        krait(home)
+            .args(["index", channel_dir, "--patch-instructions"])
+            .arg(&patches),
+    );
+    let noarch: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(channel.join("noarch/repodata.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        noarch["packages.conda"]["bar-2.0-0.conda"]["depends"],
+        serde_json::json!(["libfoo >=2"])
+    );
+    assert!(noarch["packages.conda"].get("broken-1.0-0.conda").is_none());
+    assert_eq!(noarch["removed"], serde_json::json!(["broken-1.0-0.conda"]));
+    let unpatched: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(channel.join("noarch/repodata_from_packages.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        unpatched["packages.conda"]["bar-2.0-0.conda"]["depends"],
+        serde_json::json!(["libfoo >=1,<2"])
+    );
+
+    // Kept through later uploads, and what a client solves with.
+    let dist = tmp.path().join("dist");
+    let other = Package::new("other", "1.0", "0", "noarch").write(&dist, Format::Conda);
+    run_ok(krait(home).args(["upload", other.to_str().unwrap(), "--to", channel_dir]));
+    let server = Server::start(home, &channel, &[]);
+    assert_eq!(
+        solve(home, &server.url, "bar"),
+        ["bar-2.0-0.conda", "libfoo-2.0-h0_0.conda"]
+    );
+}

@@ -12,7 +12,7 @@
 
 use super::channeldata::{channeldata, PackageExtras};
 use rattler_conda_types::package::{ArchiveIdentifier, CondaArchiveType, DistArchiveIdentifier};
-use rattler_conda_types::{ChannelInfo, PackageRecord, RepoData, Subdir};
+use rattler_conda_types::{ChannelInfo, PackageRecord, PatchInstructions, RepoData, Subdir};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -36,6 +36,11 @@ pub enum IndexError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{path} is not valid repodata patch instructions: {message}")]
+    #[diagnostic(help(
+        "conda-index's format: {{\"packages\": {{FILE: {{\"depends\": [...]}}}}, \"packages.conda\": {{...}}, \"remove\": [FILE...]}}"
+    ))]
+    Patch { path: PathBuf, message: String },
 }
 
 /// Options of one indexing run.
@@ -268,7 +273,26 @@ pub fn index_subdir(
     }
     bad.sort_by(|a, b| a.path.cmp(&b.path));
 
-    let repodata = repodata_from(subdir, &cache);
+    let mut repodata = repodata_from(subdir, &cache);
+    let patches_path = dir.join(PATCH_INSTRUCTIONS);
+    let from_packages_path = dir.join("repodata_from_packages.json");
+    if patches_path.is_file() {
+        // As conda-index: the records as built in repodata_from_packages.json, the patched
+        // ones in repodata.json.
+        let unpatched = serde_json::to_vec_pretty(&repodata).expect("repodata serializes");
+        write_atomic(&from_packages_path, &unpatched)?;
+        repodata.apply_patches(&read_patch_instructions(&patches_path)?);
+        // conda-index takes removed packages out of the listing (rattler only marks them).
+        for removed in &repodata.removed {
+            repodata.packages.shift_remove(removed);
+            repodata.conda_packages.shift_remove(removed);
+        }
+    } else if from_packages_path.exists() {
+        std::fs::remove_file(&from_packages_path).map_err(|source| IndexError::Write {
+            path: from_packages_path.clone(),
+            source,
+        })?;
+    }
     let json = serde_json::to_vec_pretty(&repodata).expect("repodata serializes");
     write_atomic(&dir.join("repodata.json"), &json)?;
     let zst_path = dir.join("repodata.json.zst");
@@ -305,6 +329,74 @@ pub fn index_subdir(
         reused: reused.len(),
         bad,
     })
+}
+
+/// The file of a subdir folder holding conda-index's repodata patch instructions, applied by
+/// every index run of that subdir.
+pub const PATCH_INSTRUCTIONS: &str = "patch_instructions.json";
+
+/// Reads and checks a `patch_instructions.json`.
+pub fn read_patch_instructions(path: &Path) -> Result<PatchInstructions, IndexError> {
+    let bytes = std::fs::read(path).map_err(|source| IndexError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| IndexError::Patch {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// Installs patch instructions into a channel folder, to be applied by this and every later
+/// index run: `source` is one `patch_instructions.json` (for every subdir, noarch included) or a
+/// folder with `<subdir>/patch_instructions.json` files (conda-forge-repodata-patches' layout).
+/// Every file is checked before any is installed.
+pub fn install_patch_instructions(channel: &Path, source: &Path) -> Result<(), IndexError> {
+    if !channel.is_dir() {
+        return Err(IndexError::MissingChannel(channel.to_path_buf()));
+    }
+    let mut installs = Vec::new();
+    if source.is_dir() {
+        for entry in std::fs::read_dir(source).map_err(|e| IndexError::Io {
+            path: source.to_path_buf(),
+            source: e,
+        })? {
+            let Ok(entry) = entry else { continue };
+            let subdir = entry.file_name().to_string_lossy().into_owned();
+            let file = entry.path().join(PATCH_INSTRUCTIONS);
+            if subdir.parse::<Subdir>().is_ok() && file.is_file() {
+                installs.push((subdir, file));
+            }
+        }
+    } else {
+        let mut subdirs: Vec<String> = std::fs::read_dir(channel)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.parse::<Subdir>().is_ok())
+            .collect();
+        if !subdirs.iter().any(|s| s == "noarch") {
+            subdirs.push("noarch".into());
+        }
+        installs.extend(subdirs.into_iter().map(|s| (s, source.to_path_buf())));
+    }
+    for (_, file) in &installs {
+        read_patch_instructions(file)?;
+    }
+    for (subdir, file) in installs {
+        let bytes = std::fs::read(&file).map_err(|source| IndexError::Io {
+            path: file.clone(),
+            source,
+        })?;
+        let target = channel.join(&subdir);
+        std::fs::create_dir_all(&target).map_err(|source| IndexError::Write {
+            path: target.clone(),
+            source,
+        })?;
+        write_atomic(&target.join(PATCH_INSTRUCTIONS), &bytes)?;
+    }
+    Ok(())
 }
 
 /// Holds `<channel>/.cache/krait-index/<subdir>.lock` (waiting for another process that holds

@@ -1,7 +1,8 @@
 //! `krait index CHANNEL_DIR`: write repodata for every subdir of a channel folder and of its
 //! labels (`label/<label>/`), and its channeldata.json.
 
-use crate::channel::index::{channel_folders, index_channel, is_sharded, IndexOptions};
+use crate::channel::index::{channel_folders, index_channel, install_patch_instructions};
+use crate::channel::index::{is_sharded, IndexOptions};
 use crate::cli::GlobalArgs;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,6 +22,12 @@ pub struct Args {
     /// writes it; indexing and uploads keep it up to date where it exists.
     #[arg(long)]
     shards: bool,
+    /// Fix records without rebuilding their packages: conda-index's patch_instructions.json
+    /// (one file for every subdir, or a folder of <subdir>/patch_instructions.json). Kept in
+    /// each subdir and applied by every later index run and upload; the unpatched records go
+    /// to repodata_from_packages.json.
+    #[arg(long, value_name = "FILE|DIR")]
+    patch_instructions: Option<PathBuf>,
     /// Print a JSON report.
     #[arg(long)]
     json: bool,
@@ -35,6 +42,9 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
         progress: !global.quiet && !args.json,
         ..IndexOptions::default()
     };
+    if let Some(patches) = &args.patch_instructions {
+        install_patch_instructions(&args.channel, patches)?;
+    }
     let mut reports = index_channel(&args.channel, &options)?;
     for label in channel_folders(&args.channel)?.iter().skip(1) {
         let name = label.file_name().unwrap_or_default().to_string_lossy();
