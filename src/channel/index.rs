@@ -198,6 +198,9 @@ pub fn write_channeldata(channel: &Path) -> Result<(), IndexError> {
     write_atomic(&channel.join("channeldata.json"), &json)
 }
 
+/// An archive's record and channeldata extras, or why it cannot be indexed.
+type ArchiveRead = Result<(PackageRecord, PackageExtras), String>;
+
 /// One archive found in a subdir folder.
 struct Archive {
     file_name: String,
@@ -236,7 +239,7 @@ pub fn index_subdir(
     });
 
     let bar = crate::progress::counter(to_read.len() as u64, subdir, options.progress);
-    let results: Vec<(&Archive, Result<(PackageRecord, PackageExtras), String>)> = to_read
+    let results: Vec<(&Archive, ArchiveRead)> = to_read
         .par_iter()
         .map(|archive| {
             let result = read_record(archive, subdir);
@@ -447,7 +450,7 @@ fn list_archives(dir: &Path) -> Result<Vec<Archive>, IndexError> {
 }
 
 /// Reads and validates one archive, returning its repodata record or why it is unusable.
-fn read_record(archive: &Archive, subdir: &str) -> Result<(PackageRecord, PackageExtras), String> {
+fn read_record(archive: &Archive, subdir: &str) -> ArchiveRead {
     let bytes = std::fs::read(&archive.path).map_err(|e| format!("cannot read: {e}"))?;
     let (stem, kind) = CondaArchiveType::split_str(&archive.file_name)
         .ok_or_else(|| format!("{:?} does not end in .conda or .tar.bz2", archive.file_name))?;

@@ -384,16 +384,18 @@ async fn dispatch(
     };
     let write_check = |allowed: bool, methods: &str, scope: Scope| {
         if allowed {
-            authorize_write(state, token, &location, scope).map_err(IntoResponse::into_response)
+            authorize_write(state, token, &location, scope)
         } else {
-            Err(error(StatusCode::METHOD_NOT_ALLOWED, methods))
+            Err(Refusal::new(StatusCode::METHOD_NOT_ALLOWED, methods))
         }
     };
     if let Some(target) = rest.strip_prefix(UPLOAD_PREFIX) {
         let allowed = method == Method::PUT || method == Method::POST;
         let who = match write_check(allowed, "uploads use PUT or POST", Scope::Write) {
             Ok(who) => who,
-            Err(refusal) => return refuse_upload(request.into_body(), refusal).await,
+            Err(refusal) => {
+                return refuse_upload(request.into_body(), refusal.into_response()).await
+            }
         };
         let force = request
             .uri()
@@ -409,20 +411,20 @@ async fn dispatch(
         let checked = write_check(method == Method::POST, "copies use POST", Scope::Write)
             .and_then(|who| match location.label == super::index::MAIN_LABEL {
                 true => Ok(who),
-                false => Err(error(
+                false => Err(Refusal::new(
                     StatusCode::BAD_REQUEST,
                     "copy within a channel: POST /<channel>/api/copy, labels in the body",
                 )),
             });
         return match checked {
             Ok(who) => copy(state, request, &location, &who).await,
-            Err(refusal) => refuse_upload(request.into_body(), refusal).await,
+            Err(refusal) => refuse_upload(request.into_body(), refusal.into_response()).await,
         };
     }
     if method == Method::DELETE {
         return match write_check(true, "", Scope::Delete) {
             Ok(who) => delete(state, &location, &who, rest).await,
-            Err(refusal) => refusal,
+            Err(refusal) => refusal.into_response(),
         };
     }
     if !reads {
