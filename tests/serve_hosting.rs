@@ -555,3 +555,28 @@ fn patch_instructions_fix_records_without_a_rebuild() {
         ["bar-2.0-0.conda", "libfoo-2.0-h0_0.conda"]
     );
 }
+
+#[test]
+fn mirrored_channels_are_fetched_from_their_mirrors_in_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let channel = tmp.path().join("channel");
+    Package::new("libfoo", "1.0", "h0_0", "linux-64").write(&channel, Format::Conda);
+    let server = Server::start(home, &channel, &[]);
+    // Neither upstream exists: one named through channel_alias, one by URL. Each one's first
+    // mirror refuses connections; the second is the server.
+    std::fs::write(
+        home.join(".condarc"),
+        format!(
+            "channel_alias: https://alias.invalid/\nremote_backoff_factor: 0.01\n\
+             mirrored_channels:\n  team: [http://127.0.0.1:1/dead, {url}]\n  \
+             https://upstream.invalid/ops/: [http://127.0.0.1:1/dead/, {url}/]\n",
+            url = server.url
+        ),
+    )
+    .unwrap();
+    let (versions, stderr) = search(home, "team", "libfoo");
+    assert_eq!(versions, ["1.0"], "{stderr}");
+    let (versions, stderr) = search(home, "https://upstream.invalid/ops", "libfoo");
+    assert_eq!(versions, ["1.0"], "{stderr}");
+}
