@@ -245,14 +245,16 @@ pub async fn serve(
     Ok(())
 }
 
-/// Whether `root` is a folder of channels: it has folders, none of them a subdir. An empty root
-/// is one (new) channel.
+/// Whether `root` is a folder of channels: it has folders, none of them a subdir or `label/`.
+/// An empty root is one (new) channel.
 fn holds_channels(root: &Path) -> bool {
     let folders = visible_folders(root);
     !folders.is_empty()
         && !folders.iter().any(|f| {
-            f.file_name()
-                .is_some_and(|n| n.to_string_lossy().parse::<Subdir>().is_ok())
+            f.file_name().is_some_and(|n| {
+                let name = n.to_string_lossy();
+                name == LABELS || name.parse::<Subdir>().is_ok()
+            })
         })
 }
 
@@ -282,15 +284,27 @@ struct Location {
     prefix: String,
 }
 
-/// Takes the first segment off `/segment/rest`: (decoded and checked segment, `/rest`).
-fn take_segment(path: &str) -> Option<(String, &str)> {
+/// The first segment of a request path (`/segment/rest`), checked as every path segment is.
+struct Segment<'p> {
+    decoded: String,
+    /// As it was in the URL.
+    raw: &'p str,
+    /// `/rest` (empty when the segment was the last).
+    rest: &'p str,
+}
+
+fn take_segment(path: &str) -> Option<Segment<'_>> {
     let trimmed = path.strip_prefix('/')?;
     let end = trimmed.find('/').unwrap_or(trimmed.len());
     let checked = ChannelPath::parse(&trimmed[..end]).ok()?;
-    let [segment] = checked.segments() else {
+    let [decoded] = checked.segments() else {
         return None;
     };
-    Some((segment.clone(), &trimmed[end..]))
+    Some(Segment {
+        decoded: decoded.clone(),
+        raw: &trimmed[..end],
+        rest: &trimmed[end..],
+    })
 }
 
 /// Splits `/<channel>` (when the root holds channels) and `/label/<label>` off a request path.
@@ -308,35 +322,29 @@ fn locate<'p>(state: &ServerState, path: &'p str) -> Result<(Location, &'p str),
     let mut rest = path;
     if state.many_channels {
         let not_found = || Refusal::new(StatusCode::NOT_FOUND, "no such channel on this server");
-        let (channel, tail) = take_segment(rest).ok_or_else(not_found)?;
-        location.dir = state.root.join(&channel);
+        let channel = take_segment(rest).ok_or_else(not_found)?;
+        location.dir = state.root.join(&channel.decoded);
         if !location.dir.is_dir() {
             return Err(Refusal::new(
                 StatusCode::NOT_FOUND,
-                format!("no channel named {channel:?} on this server"),
+                format!("no channel named {:?} on this server", channel.decoded),
             ));
         }
-        location.prefix = format!("/{}", &rest[1..rest.len() - tail.len()]);
-        location.channel = channel;
-        rest = tail;
+        location.prefix = format!("/{}", channel.raw);
+        location.channel = channel.decoded;
+        rest = channel.rest;
     }
-    if let Some((LABELS, tail)) = take_segment(rest).as_ref().map(|(s, t)| (s.as_str(), *t)) {
-        let (label, tail) = take_segment(tail)
+    if let Some(labels) = take_segment(rest).filter(|s| s.decoded == LABELS) {
+        let label = take_segment(labels.rest)
             .ok_or_else(|| Refusal::new(StatusCode::BAD_REQUEST, "/label/ needs a label name"))?;
-        location.dir = label_folder(&location.dir, &label);
-        if label != super::index::MAIN_LABEL {
-            location.prefix = format!("{}/{LABELS}/{}", location.prefix, tail_free(rest, tail));
+        location.dir = label_folder(&location.dir, &label.decoded);
+        if label.decoded != super::index::MAIN_LABEL {
+            location.prefix = format!("{}/{LABELS}/{}", location.prefix, label.raw);
         }
-        location.label = label;
-        rest = tail;
+        location.label = label.decoded;
+        rest = label.rest;
     }
     Ok((location, rest))
-}
-
-/// The raw label segment of `rest` (`/label/<label><tail>`).
-fn tail_free<'p>(rest: &'p str, tail: &str) -> &'p str {
-    let consumed = &rest[..rest.len() - tail.len()];
-    consumed.rsplit('/').next().unwrap_or_default()
 }
 
 /// Every request: split off a `/t/<token>` prefix, dispatch, and write the access log line.
