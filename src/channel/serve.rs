@@ -75,6 +75,12 @@ pub enum ServeError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot write the audit log {path}: {source}")]
+    #[diagnostic(help("pass --audit-log with a file the server may append to"))]
+    AuditLog {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("token file {0} is empty")]
     #[diagnostic(help("write the token on the first line of the file"))]
     EmptyToken(PathBuf),
@@ -170,6 +176,21 @@ pub async fn serve(
         .as_ref()
         .map(super::serve_tls::acceptor)
         .transpose()?;
+    if !options.channel.is_dir() {
+        return Err(IndexError::MissingChannel(options.channel.clone()).into());
+    }
+    let audit_log = options
+        .audit_log
+        .unwrap_or_else(|| options.channel.join(AUDIT_LOG));
+    // A server that could not say who wrote what does not start (nor index anything).
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&audit_log)
+        .map_err(|source| ServeError::AuditLog {
+            path: audit_log.clone(),
+            source,
+        })?;
     let root = options.channel.clone();
     let many_channels = holds_channels(&root);
     let index_options = IndexOptions {
@@ -220,9 +241,7 @@ pub async fn serve(
         read_token: options.read_token,
         write_token: options.write_token,
         tokens: options.tokens,
-        audit_log: options
-            .audit_log
-            .unwrap_or_else(|| options.channel.join(AUDIT_LOG)),
+        audit_log,
         max_upload_bytes: options.max_upload_bytes,
         write_lock: tokio::sync::Mutex::new(()),
         files,
