@@ -503,6 +503,7 @@ fn patch_instructions_fix_records_without_a_rebuild() {
         .depends(&["libfoo >=1,<2"])
         .write(&channel, Format::Conda);
     Package::new("broken", "1.0", "0", "noarch").write(&channel, Format::Conda);
+    Package::new("unsafe", "1.0", "0", "noarch").write(&channel, Format::Conda);
     let channel_dir = channel.to_str().unwrap();
     // A bad file is refused, naming it, before anything changes.
     let bad = tmp.path().join("bad.json");
@@ -527,7 +528,7 @@ fn patch_instructions_fix_records_without_a_rebuild() {
         &patches,
         r#"{"patch_instructions_version": 1,
             "packages.conda": {"bar-2.0-0.conda": {"depends": ["libfoo >=2"]}},
-            "remove": ["broken-1.0-0.conda"], "revoke": []}"#,
+            "remove": ["broken-1.0-0.conda"], "revoke": ["unsafe-1.0-0.conda"]}"#,
     )
     .unwrap();
     run_ok(
@@ -544,6 +545,10 @@ fn patch_instructions_fix_records_without_a_rebuild() {
     );
     assert!(noarch["packages.conda"].get("broken-1.0-0.conda").is_none());
     assert_eq!(noarch["removed"], serde_json::json!(["broken-1.0-0.conda"]));
+    assert_eq!(
+        noarch["packages.conda"]["unsafe-1.0-0.conda"]["depends"],
+        serde_json::json!(["package_has_been_revoked"])
+    );
     let unpatched: serde_json::Value = serde_json::from_slice(
         &std::fs::read(channel.join("noarch/repodata_from_packages.json")).unwrap(),
     )

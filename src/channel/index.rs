@@ -284,12 +284,7 @@ pub fn index_subdir(
         // ones in repodata.json.
         let unpatched = serde_json::to_vec_pretty(&repodata).expect("repodata serializes");
         write_atomic(&from_packages_path, &unpatched)?;
-        repodata.apply_patches(&read_patch_instructions(&patches_path)?);
-        // conda-index takes removed packages out of the listing (rattler only marks them).
-        for removed in &repodata.removed {
-            repodata.packages.shift_remove(removed);
-            repodata.conda_packages.shift_remove(removed);
-        }
+        apply_patch_instructions(&mut repodata, &patches_path)?;
     } else if from_packages_path.exists() {
         std::fs::remove_file(&from_packages_path).map_err(|source| IndexError::Write {
             path: from_packages_path.clone(),
@@ -338,16 +333,51 @@ pub fn index_subdir(
 /// every index run of that subdir.
 pub const PATCH_INSTRUCTIONS: &str = "patch_instructions.json";
 
+/// conda-index's instructions that rattler's [`PatchInstructions`] leaves out.
+#[derive(Debug, Default, Deserialize)]
+struct Revocations {
+    /// Archives that stay listed but cannot be installed: each gets the dependency
+    /// `package_has_been_revoked`, which no channel provides.
+    #[serde(default)]
+    revoke: Vec<String>,
+}
+
 /// Reads and checks a `patch_instructions.json`.
-pub fn read_patch_instructions(path: &Path) -> Result<PatchInstructions, IndexError> {
+pub fn read_patch_instructions(
+    path: &Path,
+) -> Result<(PatchInstructions, Vec<String>), IndexError> {
     let bytes = std::fs::read(path).map_err(|source| IndexError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    serde_json::from_slice(&bytes).map_err(|e| IndexError::Patch {
+    let invalid = |e: serde_json::Error| IndexError::Patch {
         path: path.to_path_buf(),
         message: e.to_string(),
-    })
+    };
+    let instructions = serde_json::from_slice(&bytes).map_err(invalid)?;
+    let revocations: Revocations = serde_json::from_slice(&bytes).map_err(invalid)?;
+    Ok((instructions, revocations.revoke))
+}
+
+/// Applies patch instructions as conda-index does: rattler's patches, then removed archives
+/// out of the listing (rattler only marks them) and revoked ones made uninstallable.
+fn apply_patch_instructions(repodata: &mut RepoData, path: &Path) -> Result<(), IndexError> {
+    let (instructions, revoked) = read_patch_instructions(path)?;
+    repodata.apply_patches(&instructions);
+    for removed in &repodata.removed {
+        repodata.packages.shift_remove(removed);
+        repodata.conda_packages.shift_remove(removed);
+    }
+    for file_name in revoked {
+        let records = repodata
+            .packages
+            .iter_mut()
+            .chain(repodata.conda_packages.iter_mut());
+        for (_, record) in records.filter(|(id, _)| id.to_file_name() == file_name) {
+            record.depends.push("package_has_been_revoked".into());
+        }
+    }
+    Ok(())
 }
 
 /// Installs patch instructions into a channel folder, to be applied by this and every later
