@@ -5,8 +5,8 @@
 mod common;
 
 use common::fixtures::{Format, Package};
-use common::serve::{request, token_file, Server};
-use common::{krait, peer_script, run, run_err, run_ok};
+use common::serve::{py_rattler_solve as solve, request, token_file, Server};
+use common::{krait, run, run_err, run_ok};
 use std::path::Path;
 
 const REVALIDATE: &str = "public, max-age=0, must-revalidate";
@@ -33,17 +33,6 @@ fn search(home: &Path, channel_url: &str, spec: &str) -> (Vec<String>, String) {
         .map(|r| r["version"].as_str().unwrap().to_string())
         .collect();
     (versions, stderr)
-}
-
-/// py-rattler's solve of `spec` against `channel_url` (linux-64 + noarch): the file names.
-fn solve(home: &Path, channel_url: &str, spec: &str) -> Vec<String> {
-    let out = run_ok(peer_script("solve.py").args([
-        home.join("rattler-cache").to_str().unwrap(),
-        "linux-64",
-        channel_url,
-        spec,
-    ]));
-    serde_json::from_str(out.trim()).unwrap()
 }
 
 fn repodata_files(server: &Server, path: &str) -> Vec<String> {

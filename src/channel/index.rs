@@ -402,13 +402,7 @@ pub fn install_patch_instructions(channel: &Path, source: &Path) -> Result<(), I
             }
         }
     } else {
-        let mut subdirs: Vec<String> = std::fs::read_dir(channel)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|name| name.parse::<Subdir>().is_ok())
-            .collect();
+        let mut subdirs = subdir_folders(channel);
         if !subdirs.iter().any(|s| s == "noarch") {
             subdirs.push("noarch".into());
         }
@@ -430,6 +424,20 @@ pub fn install_patch_instructions(channel: &Path, source: &Path) -> Result<(), I
         write_atomic(&target.join(PATCH_INSTRUCTIONS), &bytes)?;
     }
     Ok(())
+}
+
+/// The names of the subdir folders (`noarch`, `linux-64`, ...) of a channel folder, sorted.
+pub fn subdir_folders(channel: &Path) -> Vec<String> {
+    let mut subdirs: Vec<String> = std::fs::read_dir(channel)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|entry| entry.path().is_dir())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.parse::<Subdir>().is_ok())
+        .collect();
+    subdirs.sort();
+    subdirs
 }
 
 /// Holds `<channel>/.cache/krait-index/<subdir>.lock` (waiting for another process that holds

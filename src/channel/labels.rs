@@ -2,8 +2,8 @@
 //! `main` is the channel itself. Promotion (`krait copy --from-label dev --to-label main SPEC`)
 //! copies the archives of one label that match a spec into another and re-indexes it.
 
-use super::index::{label_folder, store_and_index, IndexError};
-use rattler_conda_types::{MatchSpec, Matches, ParseStrictness, RepoData, Subdir};
+use super::index::{label_folder, store_and_index, subdir_folders, IndexError};
+use rattler_conda_types::{MatchSpec, Matches, ParseStrictness, RepoData};
 use std::path::{Path, PathBuf};
 
 /// Why a copy between labels failed.
@@ -99,14 +99,7 @@ pub fn copy_between_labels(
 
 /// The subdir folders of a channel folder that have a repodata.json.
 fn subdirs_with_repodata(channel: &Path) -> Vec<String> {
-    let mut subdirs: Vec<String> = std::fs::read_dir(channel)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|entry| entry.file_name().to_string_lossy().into_owned())
-        .filter(|name| name.parse::<Subdir>().is_ok())
-        .filter(|name| channel.join(name).join("repodata.json").is_file())
-        .collect();
-    subdirs.sort();
+    let mut subdirs = subdir_folders(channel);
+    subdirs.retain(|name| channel.join(name).join("repodata.json").is_file());
     subdirs
 }
