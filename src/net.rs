@@ -40,8 +40,34 @@ pub fn http_client(config: &Config) -> reqwest_middleware::ClientWithMiddleware 
             ),
         )
         .with(AnnounceRetry)
+        // Inside the retries: a mirror that fails counts a failure, and the next attempt goes to
+        // the next mirror in order.
+        .with(mirrors(config))
         .with(AuthenticationMiddleware::from_auth_storage(storage))
         .build()
+}
+
+/// `mirrored_channels` as rattler's mirror middleware: a channel's requests go to its first
+/// mirror that has not failed more often than the others.
+fn mirrors(config: &Config) -> rattler_networking::MirrorMiddleware {
+    use rattler_networking::mirror_middleware::Mirror;
+    let map = config
+        .mirror_urls()
+        .into_iter()
+        .map(|(channel, urls)| {
+            let mirrors = urls
+                .into_iter()
+                .map(|url| Mirror {
+                    url,
+                    no_zstd: false,
+                    no_bz2: false,
+                    max_failures: None,
+                })
+                .collect();
+            (channel, mirrors)
+        })
+        .collect();
+    rattler_networking::MirrorMiddleware::from_map(map)
 }
 
 /// The attempts made so far at one request, and why the last one failed; kept in the request's

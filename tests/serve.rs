@@ -4,9 +4,9 @@
 mod common;
 
 use common::fixtures::{Format, Package};
-use common::serve::{request, token_file, Server};
+use common::serve::{py_rattler_solve as solve, request, token_file, Server};
 use common::sha256_hex;
-use common::{condarc_with_http_proxy, krait, peer_script, run_err, run_ok};
+use common::{condarc_with_http_proxy, krait, run_err, run_ok};
 use std::path::Path;
 
 fn fixture_channel(root: &Path) {
@@ -29,16 +29,6 @@ fn search_json(home: &Path, channel_url: &str, spec: &str) -> serde_json::Value 
         spec,
     ]));
     serde_json::from_str(&out).unwrap()
-}
-
-fn solve(home: &Path, channel_url: &str, spec: &str) -> Vec<String> {
-    let out = run_ok(peer_script("solve.py").args([
-        home.join("rattler-cache").to_str().unwrap(),
-        "linux-64",
-        channel_url,
-        spec,
-    ]));
-    serde_json::from_str(out.trim()).unwrap()
 }
 
 #[test]

@@ -497,3 +497,79 @@ fn slow_and_many_clients_do_not_hold_the_server() {
     assert!(!channel.join("noarch/late-1.0-0.conda").exists());
     assert_eq!(request("GET", &repodata, &[], None).status, 200);
 }
+
+/// Channel and label names, deletions and promotions go through the same checks as paths: a
+/// hostile channel, label or target is refused (or not found) and changes nothing, and the
+/// read token may neither delete nor promote.
+#[test]
+fn channels_labels_deletions_and_copies_refuse_hostile_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    Package::new("existing", "1.0", "0", "noarch").write(&root.join("team"), Format::Conda);
+    let read = token_file(tmp.path(), "read.token", READ_TOKEN);
+    let write = token_file(tmp.path(), "write.token", WRITE_TOKEN);
+    let server = Server::start(
+        tmp.path(),
+        &root,
+        &[
+            "--read-token-file",
+            read.to_str().unwrap(),
+            "--write-token-file",
+            write.to_str().unwrap(),
+        ],
+    );
+    std::fs::write(tmp.path().join("secret.conda"), b"outside every channel").unwrap();
+    let before = snapshot(tmp.path());
+    let w = format!("Bearer {WRITE_TOKEN}");
+    let write = [("authorization", w.as_str())];
+    for path in [
+        "/%2e%2e/secret.conda",
+        "/team/%2e%2e/secret.conda",
+        "/team/label/%2e%2e/%2e%2e/secret.conda",
+        "/team/label/..%2F..%2F/noarch/repodata.json",
+        "/.krait-audit.jsonl",
+        "/.cache/krait-index/noarch.json",
+    ] {
+        for method in ["GET", "DELETE"] {
+            // Raw: an HTTP client would resolve the dot segments before sending.
+            let head = format!(
+                "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {WRITE_TOKEN}\r\nConnection: close\r\n\r\n"
+            );
+            let reply = raw(&server, &head, b"", false);
+            assert!(
+                ["400", "404"].contains(&status(&reply)),
+                "{method} {path}: {reply}"
+            );
+        }
+    }
+    let target = "/team/noarch/existing-1.0-0.conda";
+    let by_reader = request(
+        "DELETE",
+        &format!("{}{target}", server.url),
+        &[("authorization", &format!("Bearer {READ_TOKEN}"))],
+        None,
+    );
+    assert_refused(&by_reader, 403, "may read but not upload");
+    let copy = |body: &str, auth: &[(&str, &str)]| {
+        request(
+            "POST",
+            &format!("{}/team/api/copy", server.url),
+            auth,
+            Some(body.as_bytes().to_vec()),
+        )
+    };
+    let hostile = r#"{"spec": "existing", "from_label": "main", "to_label": "../../x"}"#;
+    assert_refused(&copy(hostile, &write), 400, "is not a label name");
+    let escaping = r#"{"spec": "existing", "from_label": "%2e%2e", "to_label": "dev"}"#;
+    assert_refused(&copy(escaping, &write), 400, "is not a label name");
+    assert_refused(&copy("not json", &write), 400, "the copy request is not");
+    assert_refused(&copy(hostile, &[]), 401, "needs the write token");
+    // The upload into a label that names a parent is refused too.
+    let head = format!(
+        "PUT /team/label/%2e%2e/api/upload/noarch/x-1-0.conda HTTP/1.1\r\nHost: x\r\n\
+         Authorization: Bearer {WRITE_TOKEN}\r\nContent-Length: 1\r\nConnection: close\r\n\r\n"
+    );
+    let labelled = raw(&server, &head, b"x", false);
+    assert_eq!(status(&labelled), "400", "{labelled}");
+    assert_eq!(snapshot(tmp.path()), before, "nothing changed on disk");
+}

@@ -5,9 +5,14 @@
 //! archives that are new or changed. Every archive read is validated: its `info/index.json` must
 //! parse, agree with the file name and sit in the right subdir, and the whole archive must
 //! decompress. A bad archive is reported with its path and reason and left out of the index.
+//! Each run also writes the channel's `channeldata.json` ([`super::channeldata`]).
+//!
+//! A channel folder may hold labels as anaconda.org has them: `<channel>/label/<label>/` is a
+//! channel folder of its own (`main` is the channel itself); [`channel_folders`] lists them.
 
+use super::channeldata::{channeldata, PackageExtras};
 use rattler_conda_types::package::{ArchiveIdentifier, CondaArchiveType, DistArchiveIdentifier};
-use rattler_conda_types::{ChannelInfo, PackageRecord, RepoData, Subdir};
+use rattler_conda_types::{ChannelInfo, PackageRecord, PatchInstructions, RepoData, Subdir};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -31,6 +36,11 @@ pub enum IndexError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{path} is not valid repodata patch instructions: {message}")]
+    #[diagnostic(help(
+        "conda-index's format: {{\"packages\": {{FILE: {{\"depends\": [...]}}}}, \"packages.conda\": {{...}}, \"remove\": [FILE...]}}"
+    ))]
+    Patch { path: PathBuf, message: String },
 }
 
 /// Options of one indexing run.
@@ -40,8 +50,13 @@ pub struct IndexOptions {
     pub force: bool,
     /// Also write `repodata.json.zst`.
     pub write_zst: bool,
+    /// Also write sharded repodata (CEP-16, [`super::shards`]).
+    pub write_shards: bool,
     /// Show a progress bar.
     pub progress: bool,
+    /// Archive file names left out of the repodata although they are still on disk: a
+    /// package being deleted leaves the index before its file goes.
+    pub exclude: Vec<String>,
 }
 
 /// An archive that could not be indexed.
@@ -70,6 +85,9 @@ struct CachedRecord {
     size: u64,
     mtime_ns: u128,
     record: PackageRecord,
+    /// Caches written before channeldata.json existed lack it: `--force` fills it in.
+    #[serde(default)]
+    extras: PackageExtras,
 }
 
 type RecordCache = BTreeMap<String, CachedRecord>;
@@ -102,11 +120,86 @@ pub fn index_channel(
         }
     }
     subdirs.sort();
-    subdirs
+    let reports = subdirs
         .iter()
         .map(|subdir| index_subdir(channel, subdir, options))
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    write_channeldata(channel)?;
+    Ok(reports)
 }
+
+/// The folder of `label` in a channel folder: `main` is the channel itself.
+pub fn label_folder(channel: &Path, label: &str) -> PathBuf {
+    if label == MAIN_LABEL {
+        channel.to_path_buf()
+    } else {
+        channel.join(LABELS).join(label)
+    }
+}
+
+/// The label every channel has: its plain folder.
+pub const MAIN_LABEL: &str = "main";
+/// The folder of a channel that holds its other labels (not a subdir name, so never confused
+/// with one).
+pub const LABELS: &str = "label";
+
+/// A channel folder and the folders of its labels (`<channel>/label/<label>/`).
+pub fn channel_folders(channel: &Path) -> Result<Vec<PathBuf>, IndexError> {
+    let mut folders = vec![channel.to_path_buf()];
+    let labels = channel.join(LABELS);
+    if labels.is_dir() {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(&labels).map_err(|source| IndexError::Io {
+            path: labels.clone(),
+            source,
+        })? {
+            let entry = entry.map_err(|source| IndexError::Io {
+                path: labels.clone(),
+                source,
+            })?;
+            let hidden = entry.file_name().to_string_lossy().starts_with('.');
+            if entry.path().is_dir() && !hidden {
+                found.push(entry.path());
+            }
+        }
+        found.sort();
+        folders.extend(found);
+    }
+    Ok(folders)
+}
+
+/// Writes `<channel>/channeldata.json` from the index caches of its subdirs (those with a
+/// repodata.json). One writer at a time; the last one has seen every subdir index before it.
+pub fn write_channeldata(channel: &Path) -> Result<(), IndexError> {
+    let cache_dir = channel.join(".cache").join("krait-index");
+    let _lock = lock_subdir(&cache_dir, "channeldata")?;
+    let mut caches = Vec::new();
+    for entry in std::fs::read_dir(channel).map_err(|source| IndexError::Io {
+        path: channel.to_path_buf(),
+        source,
+    })? {
+        let Ok(entry) = entry else { continue };
+        let subdir = entry.file_name().to_string_lossy().into_owned();
+        if subdir.parse::<Subdir>().is_err() || !entry.path().join("repodata.json").is_file() {
+            continue;
+        }
+        let cache: RecordCache = std::fs::read(cache_dir.join(format!("{subdir}.json")))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
+        caches.push((subdir, cache));
+    }
+    let data = channeldata(caches.iter().flat_map(|(subdir, cache)| {
+        cache
+            .values()
+            .map(move |entry| (subdir.as_str(), &entry.record, &entry.extras))
+    }));
+    let json = serde_json::to_vec_pretty(&data).expect("channeldata serializes");
+    write_atomic(&channel.join("channeldata.json"), &json)
+}
+
+/// An archive's record and channeldata extras, or why it cannot be indexed.
+type ArchiveRead = Result<(PackageRecord, PackageExtras), String>;
 
 /// One archive found in a subdir folder.
 struct Archive {
@@ -137,7 +230,8 @@ pub fn index_subdir(
             .unwrap_or_default()
     };
 
-    let archives = list_archives(&dir)?;
+    let mut archives = list_archives(&dir)?;
+    archives.retain(|a| !options.exclude.contains(&a.file_name));
     let (reused, to_read): (Vec<&Archive>, Vec<&Archive>) = archives.iter().partition(|a| {
         previous
             .get(&a.file_name)
@@ -145,7 +239,7 @@ pub fn index_subdir(
     });
 
     let bar = crate::progress::counter(to_read.len() as u64, subdir, options.progress);
-    let results: Vec<(&Archive, Result<PackageRecord, String>)> = to_read
+    let results: Vec<(&Archive, ArchiveRead)> = to_read
         .par_iter()
         .map(|archive| {
             let result = read_record(archive, subdir);
@@ -163,13 +257,14 @@ pub fn index_subdir(
     let mut bad = Vec::new();
     for (archive, result) in results {
         match result {
-            Ok(record) => {
+            Ok((record, extras)) => {
                 cache.insert(
                     archive.file_name.clone(),
                     CachedRecord {
                         size: archive.size,
                         mtime_ns: archive.mtime_ns,
                         record,
+                        extras,
                     },
                 );
             }
@@ -181,7 +276,21 @@ pub fn index_subdir(
     }
     bad.sort_by(|a, b| a.path.cmp(&b.path));
 
-    let repodata = repodata_from(subdir, &cache);
+    let mut repodata = repodata_from(subdir, &cache);
+    let patches_path = dir.join(PATCH_INSTRUCTIONS);
+    let from_packages_path = dir.join("repodata_from_packages.json");
+    if patches_path.is_file() {
+        // As conda-index: the records as built in repodata_from_packages.json, the patched
+        // ones in repodata.json.
+        let unpatched = serde_json::to_vec_pretty(&repodata).expect("repodata serializes");
+        write_atomic(&from_packages_path, &unpatched)?;
+        apply_patch_instructions(&mut repodata, &patches_path)?;
+    } else if from_packages_path.exists() {
+        std::fs::remove_file(&from_packages_path).map_err(|source| IndexError::Write {
+            path: from_packages_path.clone(),
+            source,
+        })?;
+    }
     let json = serde_json::to_vec_pretty(&repodata).expect("repodata serializes");
     write_atomic(&dir.join("repodata.json"), &json)?;
     let zst_path = dir.join("repodata.json.zst");
@@ -198,6 +307,16 @@ pub fn index_subdir(
             source,
         })?;
     }
+    let shards_index = dir.join(super::shards::SHARDS_INDEX);
+    if options.write_shards {
+        super::shards::write_shards(&dir, subdir, &repodata)?;
+    } else if shards_index.exists() {
+        // Likewise a stale shard index.
+        std::fs::remove_file(&shards_index).map_err(|source| IndexError::Write {
+            path: shards_index.clone(),
+            source,
+        })?;
+    }
     let cache_json = serde_json::to_vec(&cache).expect("cache serializes");
     write_atomic(&cache_path, &cache_json)?;
 
@@ -208,6 +327,117 @@ pub fn index_subdir(
         reused: reused.len(),
         bad,
     })
+}
+
+/// The file of a subdir folder holding conda-index's repodata patch instructions, applied by
+/// every index run of that subdir.
+pub const PATCH_INSTRUCTIONS: &str = "patch_instructions.json";
+
+/// conda-index's instructions that rattler's [`PatchInstructions`] leaves out.
+#[derive(Debug, Default, Deserialize)]
+struct Revocations {
+    /// Archives that stay listed but cannot be installed: each gets the dependency
+    /// `package_has_been_revoked`, which no channel provides.
+    #[serde(default)]
+    revoke: Vec<String>,
+}
+
+/// Reads and checks a `patch_instructions.json`.
+pub fn read_patch_instructions(
+    path: &Path,
+) -> Result<(PatchInstructions, Vec<String>), IndexError> {
+    let bytes = std::fs::read(path).map_err(|source| IndexError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let invalid = |e: serde_json::Error| IndexError::Patch {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let instructions = serde_json::from_slice(&bytes).map_err(invalid)?;
+    let revocations: Revocations = serde_json::from_slice(&bytes).map_err(invalid)?;
+    Ok((instructions, revocations.revoke))
+}
+
+/// Applies patch instructions as conda-index does: rattler's patches, then removed archives
+/// out of the listing (rattler only marks them) and revoked ones made uninstallable.
+fn apply_patch_instructions(repodata: &mut RepoData, path: &Path) -> Result<(), IndexError> {
+    let (instructions, revoked) = read_patch_instructions(path)?;
+    repodata.apply_patches(&instructions);
+    for removed in &repodata.removed {
+        repodata.packages.shift_remove(removed);
+        repodata.conda_packages.shift_remove(removed);
+    }
+    for file_name in revoked {
+        let records = repodata
+            .packages
+            .iter_mut()
+            .chain(repodata.conda_packages.iter_mut());
+        for (_, record) in records.filter(|(id, _)| id.to_file_name() == file_name) {
+            record.depends.push("package_has_been_revoked".into());
+        }
+    }
+    Ok(())
+}
+
+/// Installs patch instructions into a channel folder, to be applied by this and every later
+/// index run: `source` is one `patch_instructions.json` (for every subdir, noarch included) or a
+/// folder with `<subdir>/patch_instructions.json` files (conda-forge-repodata-patches' layout).
+/// Every file is checked before any is installed.
+pub fn install_patch_instructions(channel: &Path, source: &Path) -> Result<(), IndexError> {
+    if !channel.is_dir() {
+        return Err(IndexError::MissingChannel(channel.to_path_buf()));
+    }
+    let mut installs = Vec::new();
+    if source.is_dir() {
+        for entry in std::fs::read_dir(source).map_err(|e| IndexError::Io {
+            path: source.to_path_buf(),
+            source: e,
+        })? {
+            let Ok(entry) = entry else { continue };
+            let subdir = entry.file_name().to_string_lossy().into_owned();
+            let file = entry.path().join(PATCH_INSTRUCTIONS);
+            if subdir.parse::<Subdir>().is_ok() && file.is_file() {
+                installs.push((subdir, file));
+            }
+        }
+    } else {
+        let mut subdirs = subdir_folders(channel);
+        if !subdirs.iter().any(|s| s == "noarch") {
+            subdirs.push("noarch".into());
+        }
+        installs.extend(subdirs.into_iter().map(|s| (s, source.to_path_buf())));
+    }
+    for (_, file) in &installs {
+        read_patch_instructions(file)?;
+    }
+    for (subdir, file) in installs {
+        let bytes = std::fs::read(&file).map_err(|source| IndexError::Io {
+            path: file.clone(),
+            source,
+        })?;
+        let target = channel.join(&subdir);
+        std::fs::create_dir_all(&target).map_err(|source| IndexError::Write {
+            path: target.clone(),
+            source,
+        })?;
+        write_atomic(&target.join(PATCH_INSTRUCTIONS), &bytes)?;
+    }
+    Ok(())
+}
+
+/// The names of the subdir folders (`noarch`, `linux-64`, ...) of a channel folder, sorted.
+pub fn subdir_folders(channel: &Path) -> Vec<String> {
+    let mut subdirs: Vec<String> = std::fs::read_dir(channel)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|entry| entry.path().is_dir())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.parse::<Subdir>().is_ok())
+        .collect();
+    subdirs.sort();
+    subdirs
 }
 
 /// Holds `<channel>/.cache/krait-index/<subdir>.lock` (waiting for another process that holds
@@ -258,9 +488,15 @@ fn list_archives(dir: &Path) -> Result<Vec<Archive>, IndexError> {
 }
 
 /// Reads and validates one archive, returning its repodata record or why it is unusable.
-fn read_record(archive: &Archive, subdir: &str) -> Result<PackageRecord, String> {
+fn read_record(archive: &Archive, subdir: &str) -> ArchiveRead {
     let bytes = std::fs::read(&archive.path).map_err(|e| format!("cannot read: {e}"))?;
-    validate_archive(&bytes, &archive.file_name, subdir)
+    let (stem, kind) = CondaArchiveType::split_str(&archive.file_name)
+        .ok_or_else(|| format!("{:?} does not end in .conda or .tar.bz2", archive.file_name))?;
+    let found = read_info(&bytes, kind)?;
+    let extras = found.extras.clone();
+    let record = check_record(found, stem, &archive.file_name, bytes.len())?;
+    check_subdir(&record, subdir)?;
+    Ok((record, extras))
 }
 
 /// Validates an archive held in memory for `<subdir>/<file_name>`: it must decompress, its
@@ -271,23 +507,39 @@ pub fn validate_archive(
     subdir: &str,
 ) -> Result<PackageRecord, String> {
     let record = read_archive(bytes, file_name)?;
+    check_subdir(&record, subdir)?;
+    Ok(record)
+}
+
+fn check_subdir(record: &PackageRecord, subdir: &str) -> Result<(), String> {
     if record.subdir != subdir {
         return Err(format!(
             "info/index.json has subdir {:?} but the archive is in {subdir}/",
             record.subdir
         ));
     }
-    Ok(record)
+    Ok(())
 }
 
 /// Reads an archive held in memory, checking that `info/index.json` agrees with `file_name`.
 pub fn read_archive(bytes: &[u8], file_name: &str) -> Result<PackageRecord, String> {
     let (stem, kind) = CondaArchiveType::split_str(file_name)
         .ok_or_else(|| format!("{file_name:?} does not end in .conda or .tar.bz2"))?;
+    check_record(read_info(bytes, kind)?, stem, file_name, bytes.len())
+}
+
+/// The record of an archive read by [`read_info`], checked against its file name.
+fn check_record(
+    found: InfoFiles,
+    stem: &str,
+    file_name: &str,
+    size: usize,
+) -> Result<PackageRecord, String> {
     let expected: ArchiveIdentifier = stem
         .parse()
         .map_err(|_| format!("file name {file_name:?} is not <name>-<version>-<build>"))?;
-    let mut record = read_info(bytes, kind)?;
+    let mut record = found.record.ok_or("the archive has no info/index.json")?;
+    record.run_exports = found.run_exports;
     let actual = (
         record.name.as_normalized(),
         record.version.to_string(),
@@ -302,7 +554,7 @@ pub fn read_archive(bytes: &[u8], file_name: &str) -> Result<PackageRecord, Stri
             actual.0, actual.1, actual.2, expected.name, expected.version, expected.build_string
         ));
     }
-    record.size = Some(bytes.len() as u64);
+    record.size = Some(size as u64);
     Ok(record)
 }
 
@@ -310,7 +562,7 @@ pub fn read_archive(bytes: &[u8], file_name: &str) -> Result<PackageRecord, Stri
 /// reading every member to its end: every tar entry, the compressed stream after the tar's
 /// end marker, and for `.conda` every zip member, whose CRC-32 is checked when its last byte
 /// is read. A corrupt or truncated archive is caught here, not when it is installed.
-fn read_info(bytes: &[u8], kind: CondaArchiveType) -> Result<PackageRecord, String> {
+fn read_info(bytes: &[u8], kind: CondaArchiveType) -> Result<InfoFiles, String> {
     let mut found = InfoFiles::default();
     match kind {
         CondaArchiveType::Conda => {
@@ -320,11 +572,16 @@ fn read_info(bytes: &[u8], kind: CondaArchiveType) -> Result<PackageRecord, Stri
                 let name = member.name().map_err(|e| corrupt(&e))?.into_owned();
                 let read = if name.ends_with(".tar.zst") {
                     // Only the info member speaks for the package.
-                    let info = name.starts_with("info-").then_some(&mut found);
+                    let info_member = name.starts_with("info-");
                     zstd::stream::read::Decoder::new(&mut member)
                         .map_err(|e| corrupt(&e))
                         .and_then(|decoder| {
-                            read_tar_to_end(tar::Archive::new(decoder), info, bytes)
+                            read_tar_to_end(
+                                tar::Archive::new(decoder),
+                                &mut found,
+                                info_member,
+                                bytes,
+                            )
                         })
                 } else {
                     Ok(())
@@ -341,31 +598,22 @@ fn read_info(bytes: &[u8], kind: CondaArchiveType) -> Result<PackageRecord, Stri
         }
         CondaArchiveType::TarBz2 => {
             let tar = rattler_package_streaming::read::stream_tar_bz2(Cursor::new(bytes));
-            read_tar_to_end(tar, Some(&mut found), bytes)?;
+            read_tar_to_end(tar, &mut found, true, bytes)?;
         }
     }
-    let mut record = found.record.ok_or("the archive has no info/index.json")?;
-    record.run_exports = found.run_exports;
-    Ok(record)
+    Ok(found)
 }
 
-/// Reads every entry of a tar stream (keeping the `info/` files `found` wants, if given), then
-/// its decompressor to the end: a stream cut short or damaged after the tar's end marker fails
-/// its checksum there.
+/// Reads every entry of a tar stream (keeping the `info/` files `found` wants when the stream
+/// is the `info_member`), then its decompressor to the end: a stream cut short or damaged after
+/// the tar's end marker fails its checksum there.
 fn read_tar_to_end<R: Read>(
     mut tar: tar::Archive<R>,
-    found: Option<&mut InfoFiles>,
+    found: &mut InfoFiles,
+    info_member: bool,
     bytes: &[u8],
 ) -> Result<(), String> {
-    match found {
-        Some(found) => found.scan(&mut tar, bytes)?,
-        None => {
-            for entry in tar.entries().map_err(|e| corrupt(&e))? {
-                let mut entry = entry.map_err(|e| corrupt(&e))?;
-                std::io::copy(&mut entry, &mut std::io::sink()).map_err(|e| corrupt(&e))?;
-            }
-        }
-    }
+    found.scan(&mut tar, info_member, bytes)?;
     std::io::copy(&mut tar.into_inner(), &mut std::io::sink()).map_err(|e| corrupt(&e))?;
     Ok(())
 }
@@ -379,19 +627,36 @@ fn corrupt(e: &dyn std::fmt::Display) -> String {
 struct InfoFiles {
     record: Option<PackageRecord>,
     run_exports: Option<rattler_conda_types::package::RunExportsJson>,
+    extras: PackageExtras,
 }
 
 impl InfoFiles {
-    /// Reads every entry of a tar stream, keeping `index.json` and `run_exports.json`.
-    fn scan<R: Read>(&mut self, tar: &mut tar::Archive<R>, bytes: &[u8]) -> Result<(), String> {
+    /// Reads every entry of a tar stream, noting every path for channeldata, and keeping
+    /// `index.json`, `run_exports.json`, `about.json` and `has_prefix` when `info_member`.
+    fn scan<R: Read>(
+        &mut self,
+        tar: &mut tar::Archive<R>,
+        info_member: bool,
+        bytes: &[u8],
+    ) -> Result<(), String> {
         for entry in tar.entries().map_err(|e| corrupt(&e))? {
             let mut entry = entry.map_err(|e| corrupt(&e))?;
             let path = entry.path().map_err(|e| corrupt(&e))?.into_owned();
-            if path == Path::new("info/index.json") {
+            self.extras.note_path(&path.to_string_lossy());
+            let info_file = |name: &str| info_member && path == Path::new(name);
+            if info_file("info/about.json") || info_file("info/has_prefix") {
+                let mut text = String::new();
+                entry.read_to_string(&mut text).map_err(|e| corrupt(&e))?;
+                if path.ends_with("about.json") {
+                    self.extras.read_about(&text);
+                } else {
+                    self.extras.read_has_prefix(&text);
+                }
+            } else if info_file("info/index.json") {
                 let parsed = rattler_index::package_record_from_index_json(bytes, &mut entry)
                     .map_err(|e| format!("info/index.json is invalid: {e}"))?;
                 self.record = Some(parsed);
-            } else if path == Path::new("info/run_exports.json") {
+            } else if info_file("info/run_exports.json") {
                 let mut text = String::new();
                 entry.read_to_string(&mut text).map_err(|e| corrupt(&e))?;
                 self.run_exports = Some(
@@ -441,13 +706,24 @@ pub fn mtime_ns(meta: &std::fs::Metadata) -> u128 {
         .unwrap_or_default()
 }
 
+/// Whether a channel folder has sharded repodata, which its writers then keep up to date.
+pub fn is_sharded(channel: &Path) -> bool {
+    std::fs::read_dir(channel)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|entry| entry.path().join(super::shards::SHARDS_INDEX).is_file())
+}
+
 /// Writes a validated archive into its subdir atomically and re-indexes that subdir (and
-/// `noarch/` if it has no repodata yet, which clients fetch alongside every subdir).
+/// `noarch/` if it has no repodata yet, which clients fetch alongside every subdir), with
+/// sharded repodata when `shards`.
 pub fn store_and_index(
     channel: &Path,
     subdir: &str,
     path: &Path,
     bytes: &[u8],
+    shards: bool,
 ) -> Result<(), IndexError> {
     let dir = channel.join(subdir);
     std::fs::create_dir_all(&dir).map_err(|source| IndexError::Write {
@@ -457,6 +733,7 @@ pub fn store_and_index(
     write_atomic(path, bytes)?;
     let options = IndexOptions {
         write_zst: true,
+        write_shards: shards,
         ..IndexOptions::default()
     };
     index_subdir(channel, subdir, &options)?;
@@ -467,7 +744,35 @@ pub fn store_and_index(
         })?;
         index_subdir(channel, "noarch", &options)?;
     }
-    Ok(())
+    write_channeldata(channel)
+}
+
+/// Deletes `<subdir>/<file_name>` from a channel folder: its repodata entry goes first (the
+/// subdir is re-indexed without it), then the file, so a client never finds an entry whose
+/// file is gone. Returns false when there was no such file.
+pub fn remove_and_index(
+    channel: &Path,
+    subdir: &str,
+    file_name: &str,
+    shards: bool,
+) -> Result<bool, IndexError> {
+    let path = channel.join(subdir).join(file_name);
+    if !path.is_file() {
+        return Ok(false);
+    }
+    let options = IndexOptions {
+        write_zst: true,
+        write_shards: shards,
+        exclude: vec![file_name.to_string()],
+        ..IndexOptions::default()
+    };
+    index_subdir(channel, subdir, &options)?;
+    std::fs::remove_file(&path).map_err(|source| IndexError::Write {
+        path: path.clone(),
+        source,
+    })?;
+    write_channeldata(channel)?;
+    Ok(true)
 }
 
 /// [`crate::fs::write_atomic`] with the path named in the error.

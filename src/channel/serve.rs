@@ -1,8 +1,16 @@
-//! `krait serve`: a conda channel over HTTP, with token-protected reads and uploads.
+//! `krait serve`: conda channels over HTTP, with token-protected reads and uploads.
 //!
-//! Reads: every non-hidden file under the channel folder (`<subdir>/repodata.json`,
-//! `repodata.json.zst`, archives), with `ETag`, `Last-Modified`, conditional requests and
-//! `Range`; JSON is gzip-compressed when the client accepts it. A token is presented either as
+//! The root is one channel folder, or (when it holds no subdir folder but other folders) a
+//! folder of channels, each served at `/<channel>/`. Every channel has labels as anaconda.org
+//! has them: `/<channel>/label/<label>/` is the folder `<channel>/label/<label>/`, and `main`
+//! is the channel itself.
+//!
+//! Reads: every non-hidden file under the root (`<subdir>/repodata.json`,
+//! `repodata.json.zst`, `channeldata.json`, archives), with `ETag`, `Last-Modified`,
+//! conditional requests and `Range`; everything but archives says `Cache-Control: public,
+//! max-age=0, must-revalidate`, so clients keep their copy and revalidate it on every use (a
+//! 304 when nothing changed, the new repodata at once after an upload or a deletion). JSON is
+//! gzip-compressed when the client accepts it. A token is presented either as
 //! conda does, in the path (`/t/<token>/<subdir>/...`), or as `Authorization: Bearer <token>`.
 //! With a read token configured every read needs it (the write token is accepted too). Plain
 //! GETs of archives are answered from in-memory copies ([`super::hot_files`]).
@@ -13,12 +21,20 @@
 //! temp file and a rename, then the subdir is re-indexed incrementally. One lock serialises
 //! writes and indexing, and every file is replaced atomically, so readers see the old or the new
 //! repodata and never a partial archive. An existing file is kept unless `?force=true`.
+//! Each path is relative to a channel (and label): `/<channel>/label/dev/api/upload/...`.
+//!
+//! Deletion: `DELETE /<subdir>/<file name>` (under the channel and label) with the write token:
+//! the repodata entry goes first, then the file. Promotion: `POST /api/copy` (under the channel)
+//! with `{"spec": ..., "from_label": ..., "to_label": ..., "force": false}`.
 
 use super::hot_files::HotFiles;
 use super::index::IndexOptions;
-use super::index::{index_channel, mtime_ns, store_and_index, validate_archive, IndexError};
+use super::index::{channel_folders, index_channel, label_folder, LABELS};
+use super::index::{mtime_ns, remove_and_index, store_and_index, validate_archive, IndexError};
+use super::labels::copy_between_labels;
 use super::request_path::{ChannelPath, PathRefusal};
-use super::upload::{SHA256_HEADER, UPLOAD_PREFIX};
+use super::serve_tokens::{Denial, Scope, Tokens};
+use super::upload::{COPY_PATH, SHA256_HEADER, UPLOAD_PREFIX};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -32,6 +48,15 @@ use std::time::Instant;
 use tower::ServiceExt;
 use tower_http::compression::Compression;
 use tower_http::services::ServeDir;
+
+/// The default audit log, in the root.
+const AUDIT_LOG: &str = ".krait-audit.jsonl";
+
+/// What every response but an archive says about caching: keep it, but ask before each use.
+const REVALIDATE: &str = "public, max-age=0, must-revalidate";
+
+/// What a shard says about caching: its name changes with its content.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
 /// Bytes per file read when serving downloads.
 const READ_CHUNK: usize = 512 * 1024;
@@ -47,6 +72,12 @@ pub enum ServeError {
     },
     #[error("cannot read token file {path}: {source}")]
     TokenFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write the audit log {path}: {source}")]
+    #[diagnostic(help("pass --audit-log with a file the server may append to"))]
+    AuditLog {
         path: PathBuf,
         source: std::io::Error,
     },
@@ -72,6 +103,11 @@ pub struct ServeOptions {
     pub read_token: Option<String>,
     /// Needed for uploads; without it uploads are refused.
     pub write_token: Option<String>,
+    /// Scoped tokens (`--tokens-file`), next to the two simple ones.
+    pub tokens: Option<Tokens>,
+    /// Where every write (upload, copy, deletion) is logged as a JSON line; by default
+    /// `<root>/.krait-audit.jsonl` (hidden, so never served).
+    pub audit_log: Option<PathBuf>,
     pub max_upload_bytes: u64,
     /// Serve HTTPS with these files instead of plain HTTP.
     pub tls: Option<super::serve_tls::TlsFiles>,
@@ -114,8 +150,12 @@ fn is_json(
 
 struct ServerState {
     root: PathBuf,
+    /// The root holds channels (`/<channel>/...`) rather than being one.
+    many_channels: bool,
     read_token: Option<String>,
     write_token: Option<String>,
+    tokens: Option<Tokens>,
+    audit_log: PathBuf,
     max_upload_bytes: u64,
     /// Held while an upload writes its archive and re-indexes.
     write_lock: tokio::sync::Mutex<()>,
@@ -136,14 +176,44 @@ pub async fn serve(
         .as_ref()
         .map(super::serve_tls::acceptor)
         .transpose()?;
+    if !options.channel.is_dir() {
+        return Err(IndexError::MissingChannel(options.channel.clone()).into());
+    }
+    let audit_log = options
+        .audit_log
+        .unwrap_or_else(|| options.channel.join(AUDIT_LOG));
+    // A server that could not say who wrote what does not start (nor index anything).
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&audit_log)
+        .map_err(|source| ServeError::AuditLog {
+            path: audit_log.clone(),
+            source,
+        })?;
     let root = options.channel.clone();
+    let many_channels = holds_channels(&root);
     let index_options = IndexOptions {
         write_zst: true,
+        write_shards: true,
         ..IndexOptions::default()
     };
-    let reports = tokio::task::spawn_blocking(move || index_channel(&root, &index_options))
-        .await
-        .expect("indexing does not panic")?;
+    let reports = tokio::task::spawn_blocking(move || {
+        let channels = if many_channels {
+            visible_folders(&root)
+        } else {
+            vec![root]
+        };
+        let mut reports = Vec::new();
+        for channel in channels {
+            for folder in channel_folders(&channel)? {
+                reports.extend(index_channel(&folder, &index_options)?);
+            }
+        }
+        Ok::<_, IndexError>(reports)
+    })
+    .await
+    .expect("indexing does not panic")?;
     for archive in reports.iter().flat_map(|r| &r.bad) {
         tracing::warn!(
             "not served in repodata: {}: {}",
@@ -167,8 +237,11 @@ pub async fn serve(
     .compress_when(is_json as JsonOnly);
     let state = Arc::new(ServerState {
         root: options.channel.clone(),
+        many_channels,
         read_token: options.read_token,
         write_token: options.write_token,
+        tokens: options.tokens,
+        audit_log,
         max_upload_bytes: options.max_upload_bytes,
         write_lock: tokio::sync::Mutex::new(()),
         files,
@@ -189,6 +262,108 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+/// Whether `root` is a folder of channels: it has folders, none of them a subdir or `label/`.
+/// An empty root is one (new) channel.
+fn holds_channels(root: &Path) -> bool {
+    let folders = visible_folders(root);
+    !folders.is_empty()
+        && !folders.iter().any(|f| {
+            f.file_name().is_some_and(|n| {
+                let name = n.to_string_lossy();
+                name == LABELS || name.parse::<Subdir>().is_ok()
+            })
+        })
+}
+
+/// The non-hidden folders directly in `dir`, sorted.
+fn visible_folders(dir: &Path) -> Vec<PathBuf> {
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    folders.sort();
+    folders
+}
+
+/// Which channel folder a request is about, parsed off the front of its path.
+struct Location {
+    /// The channel's name (the root folder's when the root is the one channel).
+    channel: String,
+    /// `main` unless the path said `/label/<label>/`.
+    label: String,
+    /// The channel (or label) folder.
+    dir: PathBuf,
+    /// The URL path of `dir` under the root (`/<channel>/label/<label>`, or empty).
+    prefix: String,
+}
+
+/// The first segment of a request path (`/segment/rest`), checked as every path segment is.
+struct Segment<'p> {
+    decoded: String,
+    /// As it was in the URL.
+    raw: &'p str,
+    /// `/rest` (empty when the segment was the last).
+    rest: &'p str,
+}
+
+fn take_segment(path: &str) -> Option<Segment<'_>> {
+    let trimmed = path.strip_prefix('/')?;
+    let end = trimmed.find('/').unwrap_or(trimmed.len());
+    let checked = ChannelPath::parse(&trimmed[..end]).ok()?;
+    let [decoded] = checked.segments() else {
+        return None;
+    };
+    Some(Segment {
+        decoded: decoded.clone(),
+        raw: &trimmed[..end],
+        rest: &trimmed[end..],
+    })
+}
+
+/// Splits `/<channel>` (when the root holds channels) and `/label/<label>` off a request path.
+fn locate<'p>(state: &ServerState, path: &'p str) -> Result<(Location, &'p str), Refusal> {
+    let mut location = Location {
+        channel: state
+            .root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        label: super::index::MAIN_LABEL.to_string(),
+        dir: state.root.clone(),
+        prefix: String::new(),
+    };
+    let mut rest = path;
+    if state.many_channels {
+        let not_found = || Refusal::new(StatusCode::NOT_FOUND, "no such channel on this server");
+        let channel = take_segment(rest).ok_or_else(not_found)?;
+        location.dir = state.root.join(&channel.decoded);
+        if !location.dir.is_dir() {
+            return Err(Refusal::new(
+                StatusCode::NOT_FOUND,
+                format!("no channel named {:?} on this server", channel.decoded),
+            ));
+        }
+        location.prefix = format!("/{}", channel.raw);
+        location.channel = channel.decoded;
+        rest = channel.rest;
+    }
+    if let Some(labels) = take_segment(rest).filter(|s| s.decoded == LABELS) {
+        let label = take_segment(labels.rest)
+            .ok_or_else(|| Refusal::new(StatusCode::BAD_REQUEST, "/label/ needs a label name"))?;
+        location.dir = label_folder(&location.dir, &label.decoded);
+        if label.decoded != super::index::MAIN_LABEL {
+            location.prefix = format!("{}/{LABELS}/{}", location.prefix, label.raw);
+        }
+        location.label = label.decoded;
+        rest = label.rest;
+    }
+    Ok((location, rest))
 }
 
 /// Every request: split off a `/t/<token>` prefix, dispatch, and write the access log line.
@@ -228,40 +403,67 @@ async fn dispatch(
     token: Option<&str>,
 ) -> Response {
     let method = request.method().clone();
-    if let Some(target) = path.strip_prefix(UPLOAD_PREFIX) {
-        let refusal = if method != Method::PUT && method != Method::POST {
-            Some(error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "uploads use PUT or POST",
-            ))
+    let reads = method == Method::GET || method == Method::HEAD;
+    let (location, rest) = match locate(state, path) {
+        Ok(located) => located,
+        Err(refusal) if reads => return refusal.into_response(),
+        Err(refusal) => return refuse_upload(request.into_body(), refusal.into_response()).await,
+    };
+    let write_check = |allowed: bool, methods: &str, scope: Scope| {
+        if allowed {
+            authorize_write(state, token, &location, scope)
         } else {
-            authorize_write(state, token)
-                .err()
-                .map(IntoResponse::into_response)
-        };
-        if let Some(refusal) = refusal {
-            return refuse_upload(request.into_body(), refusal).await;
+            Err(Refusal::new(StatusCode::METHOD_NOT_ALLOWED, methods))
         }
+    };
+    if let Some(target) = rest.strip_prefix(UPLOAD_PREFIX) {
+        let allowed = method == Method::PUT || method == Method::POST;
+        let who = match write_check(allowed, "uploads use PUT or POST", Scope::Write) {
+            Ok(who) => who,
+            Err(refusal) => {
+                return refuse_upload(request.into_body(), refusal.into_response()).await
+            }
+        };
         let force = request
             .uri()
             .query()
             .is_some_and(|q| q.split('&').any(|kv| kv == "force=true" || kv == "force=1"));
         let target = target.to_string();
-        return match upload(state, request, &target, force).await {
+        return match upload(state, request, &location, &who, &target, force).await {
             Ok(response) => response,
             Err(response) => response,
         };
     }
-    if method != Method::GET && method != Method::HEAD {
+    if rest == COPY_PATH {
+        let checked = write_check(method == Method::POST, "copies use POST", Scope::Write)
+            .and_then(|who| match location.label == super::index::MAIN_LABEL {
+                true => Ok(who),
+                false => Err(Refusal::new(
+                    StatusCode::BAD_REQUEST,
+                    "copy within a channel: POST /<channel>/api/copy, labels in the body",
+                )),
+            });
+        return match checked {
+            Ok(who) => copy(state, request, &location, &who).await,
+            Err(refusal) => refuse_upload(request.into_body(), refusal.into_response()).await,
+        };
+    }
+    if method == Method::DELETE {
+        return match write_check(true, "", Scope::Delete) {
+            Ok(who) => delete(state, &location, &who, rest).await,
+            Err(refusal) => refusal.into_response(),
+        };
+    }
+    if !reads {
         return error(
             StatusCode::METHOD_NOT_ALLOWED,
             "only GET and HEAD are served here; uploads go to PUT /api/upload/<subdir>/<file>",
         );
     }
-    if let Err(denied) = authorize_read(state, token) {
+    if let Err(denied) = authorize_read(state, token, &location) {
         return denied.into_response();
     }
-    download(state, request, path).await
+    download(state, request, &format!("{}{rest}", location.prefix)).await
 }
 
 /// `/t/<token>/rest` → (`token`, `/rest`).
@@ -324,42 +526,143 @@ fn unauthorized(message: &str) -> Refusal {
     Refusal::new(StatusCode::UNAUTHORIZED, message)
 }
 
-fn authorize_read(state: &ServerState, token: Option<&str>) -> Result<(), Refusal> {
-    let Some(read) = &state.read_token else {
-        return Ok(());
+/// Who made a request, as the audit log names them.
+type Who = String;
+
+/// Checks a read of `location`: open unless a read token or a tokens file closes it.
+fn authorize_read(
+    state: &ServerState,
+    token: Option<&str>,
+    location: &Location,
+) -> Result<Who, Refusal> {
+    let public_here = state
+        .tokens
+        .as_ref()
+        .is_some_and(|t| t.is_public(&location.channel));
+    let closed = state.read_token.is_some() || (state.tokens.is_some() && !public_here);
+    let Some(t) = token else {
+        if closed && !public_here {
+            return Err(unauthorized(
+                "this channel needs a token: use /t/<token>/ in the channel URL or Authorization: Bearer",
+            ));
+        }
+        return Ok("anonymous".into());
     };
-    match token {
-        None => Err(unauthorized(
-            "this channel needs a token: use /t/<token>/ in the channel URL or Authorization: Bearer",
-        )),
-        Some(t) if same_token(t, read) => Ok(()),
-        Some(t) if state.write_token.as_deref().is_some_and(|w| same_token(t, w)) => Ok(()),
-        Some(_) => Err(unauthorized("invalid token")),
+    if state
+        .read_token
+        .as_deref()
+        .is_some_and(|r| same_token(t, r))
+    {
+        return Ok("read-token".into());
+    }
+    if state
+        .write_token
+        .as_deref()
+        .is_some_and(|w| same_token(t, w))
+    {
+        return Ok("write-token".into());
+    }
+    match scoped(state, t, location, Scope::Read) {
+        Err(Denial::Unknown) if !closed => Ok("anonymous".into()),
+        other => other.map_err(|denial| denied(denial, location, "read")),
     }
 }
 
-fn authorize_write(state: &ServerState, token: Option<&str>) -> Result<(), Refusal> {
-    let Some(write) = &state.write_token else {
+/// Checks an upload or copy (`Scope::Write`) or a deletion (`Scope::Delete`) in `location`.
+fn authorize_write(
+    state: &ServerState,
+    token: Option<&str>,
+    location: &Location,
+    scope: Scope,
+) -> Result<Who, Refusal> {
+    if state.write_token.is_none() && state.tokens.is_none() {
         return Err(Refusal::new(
             StatusCode::FORBIDDEN,
-            "uploads are disabled on this server (start krait serve with --write-token-file)",
+            "uploads are disabled on this server (start krait serve with --write-token-file or --tokens-file)",
         ));
+    }
+    let Some(t) = token else {
+        return Err(unauthorized("uploading needs the write token"));
     };
-    match token {
-        None => Err(unauthorized("uploading needs the write token")),
-        Some(t) if same_token(t, write) => Ok(()),
-        Some(t)
-            if state
-                .read_token
-                .as_deref()
-                .is_some_and(|r| same_token(t, r)) =>
-        {
-            Err(Refusal::new(
-                StatusCode::FORBIDDEN,
-                "this token may read but not upload: use the write token",
-            ))
-        }
-        Some(_) => Err(unauthorized("invalid token")),
+    if state
+        .write_token
+        .as_deref()
+        .is_some_and(|w| same_token(t, w))
+    {
+        return Ok("write-token".into());
+    }
+    if state
+        .read_token
+        .as_deref()
+        .is_some_and(|r| same_token(t, r))
+    {
+        return Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            "this token may read but not upload: use the write token",
+        ));
+    }
+    let action = if scope == Scope::Delete {
+        "delete"
+    } else {
+        "write"
+    };
+    scoped(state, t, location, scope).map_err(|denial| denied(denial, location, action))
+}
+
+/// The name of the tokens-file entry that grants `scope` in `location`.
+fn scoped(
+    state: &ServerState,
+    token: &str,
+    location: &Location,
+    scope: Scope,
+) -> Result<Who, Denial> {
+    let tokens = state.tokens.as_ref().ok_or(Denial::Unknown)?;
+    tokens
+        .authorize(token, &location.channel, scope)
+        .map(|entry| entry.name.clone())
+}
+
+fn denied(denial: Denial, location: &Location, action: &str) -> Refusal {
+    match denial {
+        Denial::Unknown => unauthorized("invalid token"),
+        Denial::Expired(name) => unauthorized(&format!("token {name:?} has expired")),
+        Denial::OutOfScope(name) => Refusal::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "token {name:?} may not {action} in channel {:?}",
+                location.channel
+            ),
+        ),
+    }
+}
+
+/// Appends one write to the audit log (who, what, when) and to the tracing log.
+fn audit(
+    state: &ServerState,
+    who: &str,
+    action: &str,
+    location: &Location,
+    what: serde_json::Value,
+) {
+    let line = serde_json::json!({
+        "time": jiff::Timestamp::now().to_string(),
+        "who": who,
+        "action": action,
+        "channel": location.channel,
+        "label": location.label,
+        "what": what,
+    });
+    tracing::info!(target: "krait::serve::audit", "{line}");
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&state.audit_log)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, format!("{line}\n").as_bytes()));
+    if let Err(e) = written {
+        tracing::error!(
+            "cannot write the audit log {}: {e}",
+            state.audit_log.display()
+        );
     }
 }
 
@@ -394,7 +697,7 @@ async fn download(state: &ServerState, request: Request, path: &str) -> Response
             response
                 .headers_mut()
                 .insert(header::ETAG, HeaderValue::from_str(etag).expect("ascii"));
-            return response;
+            return with_cache_control(response, &file);
         }
         let hot = meta.as_ref().map(|meta| {
             state
@@ -410,6 +713,12 @@ async fn download(state: &ServerState, request: Request, path: &str) -> Response
     }
     // ServeDir sees the checked path, re-encoded, never the raw one.
     let (mut parts, body) = request.into_parts();
+    // An ETag that did not match wins over a date (RFC 9110 13.1.3): Last-Modified has whole
+    // seconds, and a repodata.json rewritten within the second of the client's copy would
+    // otherwise be answered 304 with the copy that still lists a deleted package.
+    if parts.headers.contains_key(header::IF_NONE_MATCH) {
+        parts.headers.remove(header::IF_MODIFIED_SINCE);
+    }
     let query = parts
         .uri
         .query()
@@ -431,6 +740,27 @@ async fn download(state: &ServerState, request: Request, path: &str) -> Response
                 .headers_mut()
                 .insert(header::ETAG, HeaderValue::from_str(&etag).expect("ascii"));
         }
+    }
+    with_cache_control(response, &file)
+}
+
+/// Adds [`REVALIDATE`] to a successful or 304 answer for anything but an archive (repodata,
+/// the shard index and channeldata change with every upload and deletion), and
+/// [`IMMUTABLE`] to a shard, whose name is the hash of its content.
+fn with_cache_control(mut response: Response, file: &Path) -> Response {
+    let archive = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(".conda") || n.ends_with(".tar.bz2"));
+    let shard = file
+        .parent()
+        .is_some_and(|p| p.ends_with(super::shards::SHARDS_DIR));
+    let status = response.status();
+    if !archive && (status.is_success() || status == StatusCode::NOT_MODIFIED) {
+        let policy = if shard { IMMUTABLE } else { REVALIDATE };
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
     }
     response
 }
@@ -521,6 +851,8 @@ fn too_large(limit: u64) -> Response {
 async fn upload(
     state: &ServerState,
     request: Request,
+    location: &Location,
+    who: &str,
     target: &str,
     force: bool,
 ) -> Result<Response, Response> {
@@ -579,7 +911,7 @@ async fn upload(
     }
 
     let _guard = state.write_lock.lock().await;
-    let root = state.root.clone();
+    let root = location.dir.clone();
     let path = root.join(&subdir).join(&file_name);
     let replaced = path.exists();
     if replaced && !force {
@@ -591,14 +923,17 @@ async fn upload(
     let size = bytes.len();
     let written = {
         let subdir = subdir.clone();
-        tokio::task::spawn_blocking(move || store_and_index(&root, &subdir, &path, &bytes))
+        tokio::task::spawn_blocking(move || store_and_index(&root, &subdir, &path, &bytes, true))
             .await
             .expect("indexing does not panic")
     };
     if let Err(e) = written {
         return Err(error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()));
     }
-    tracing::info!(target: "krait::serve::upload", subdir, file_name, sha256, size, replaced);
+    let what = serde_json::json!({
+        "target": format!("{subdir}/{file_name}"), "sha256": sha256, "size": size, "replaced": replaced,
+    });
+    audit(state, who, "upload", location, what);
     let body = serde_json::json!({
         "uploaded": format!("{subdir}/{file_name}"),
         "sha256": sha256,
@@ -606,6 +941,103 @@ async fn upload(
         "replaced": replaced,
     });
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+/// `DELETE <subdir>/<file name>` of a channel (or label): the repodata entry, then the file.
+async fn delete(state: &ServerState, location: &Location, who: &str, target: &str) -> Response {
+    let (subdir, file_name) = match upload_target(target) {
+        Ok(target) => target,
+        Err(message) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &message.replace("upload", "delete"),
+            )
+        }
+    };
+    let _guard = state.write_lock.lock().await;
+    let removed = {
+        let (dir, subdir, file_name) = (location.dir.clone(), subdir.clone(), file_name.clone());
+        tokio::task::spawn_blocking(move || remove_and_index(&dir, &subdir, &file_name, true))
+            .await
+            .expect("indexing does not panic")
+    };
+    match removed {
+        Ok(true) => {
+            let what = serde_json::json!({ "target": format!("{subdir}/{file_name}") });
+            audit(state, who, "delete", location, what);
+            let body = serde_json::json!({ "deleted": format!("{subdir}/{file_name}") });
+            (StatusCode::OK, axum::Json(body)).into_response()
+        }
+        Ok(false) => error(
+            StatusCode::NOT_FOUND,
+            &format!("{subdir}/{file_name} is not in this channel"),
+        ),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+/// What `POST /<channel>/api/copy` takes.
+#[derive(serde::Deserialize)]
+struct CopyRequest {
+    spec: String,
+    from_label: String,
+    to_label: String,
+    #[serde(default)]
+    force: bool,
+}
+
+/// Copies the archives of one label matching a spec into another label of the same channel.
+async fn copy(state: &ServerState, request: Request, location: &Location, who: &str) -> Response {
+    let body = match read_body(request.into_body(), 64 * 1024).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let wanted: CopyRequest = match serde_json::from_slice(&body) {
+        Ok(wanted) => wanted,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("the copy request is not {{\"spec\", \"from_label\", \"to_label\"}}: {e}"),
+            )
+        }
+    };
+    let _guard = state.write_lock.lock().await;
+    let dir = location.dir.clone();
+    let (from, to, spec, force) = (
+        wanted.from_label.clone(),
+        wanted.to_label.clone(),
+        wanted.spec.clone(),
+        wanted.force,
+    );
+    let copied = tokio::task::spawn_blocking(move || {
+        copy_between_labels(&dir, &from, &to, &spec, force, true)
+    })
+    .await
+    .expect("copying does not panic");
+    use super::labels::LabelError;
+    match copied {
+        Ok(copied) => {
+            let what = serde_json::json!({
+                "spec": wanted.spec, "from_label": wanted.from_label,
+                "to_label": wanted.to_label, "copied": copied,
+            });
+            audit(state, who, "copy", location, what);
+            (
+                StatusCode::OK,
+                axum::Json(serde_json::json!({ "copied": copied })),
+            )
+                .into_response()
+        }
+        Err(e @ (LabelError::BadSpec { .. } | LabelError::BadLabel(_))) => {
+            error(StatusCode::BAD_REQUEST, &e.to_string())
+        }
+        Err(e @ LabelError::NothingMatches { .. }) => error(StatusCode::NOT_FOUND, &e.to_string()),
+        Err(e @ LabelError::Conflict(_)) => error(
+            StatusCode::CONFLICT,
+            &format!("{e}; send \"force\": true to replace it"),
+        ),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
 }
 
 #[cfg(test)]

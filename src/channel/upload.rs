@@ -6,13 +6,21 @@
 //! `PUT <url>/api/upload/<subdir>/<file name>` with its sha256 in `X-Content-Sha256` and the
 //! token as `Authorization: Bearer` (a `/t/<token>/` in the URL works too). Into a folder it is
 //! written with a temp file and a rename and that subdir is re-indexed.
+//!
+//! The same destinations take deletions (`DELETE <url>/<subdir>/<file name>`) and promotions
+//! between labels (`POST <url>/api/copy`); a label's URL is `<url>/label/<label>/`.
 
-use super::index::{read_archive, store_and_index, IndexError};
+use super::index::IndexError;
+use super::index::{is_sharded, label_folder, read_archive, remove_and_index, store_and_index};
+use super::labels::{check_label, copy_between_labels, LabelError};
 use std::path::{Path, PathBuf};
 use url::Url;
 
 /// Where uploads go on a `krait serve` channel: `<prefix><subdir>/<file name>`.
 pub const UPLOAD_PREFIX: &str = "/api/upload/";
+
+/// Where a channel's promotions go (`POST`, JSON body): see `krait serve --help`.
+pub const COPY_PATH: &str = "/api/copy";
 
 /// The header a client may send with the hex sha256 of an upload's body.
 pub const SHA256_HEADER: &str = "x-content-sha256";
@@ -43,9 +51,17 @@ pub enum UploadError {
         status: u16,
         message: String,
     },
+    #[error("{0} is not in the channel")]
+    NotInChannel(String),
+    #[error("{0:?} is not <subdir>/<file name> of a package")]
+    #[diagnostic(help("name the package as it is in the channel, e.g. noarch/pkg-1.0-0.conda"))]
+    BadTarget(String),
     #[error(transparent)]
     #[diagnostic(transparent)]
     Index(#[from] IndexError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Label(#[from] LabelError),
 }
 
 /// Where archives go.
@@ -138,12 +154,27 @@ pub fn upload_to_folder(
     if path.exists() && !force {
         return Err(UploadError::Exists(target));
     }
-    store_and_index(channel, &local.subdir, &path, &local.bytes)?;
+    store_and_index(
+        channel,
+        &local.subdir,
+        &path,
+        &local.bytes,
+        is_sharded(channel),
+    )?;
     Ok(Uploaded {
         target,
         sha256: local.sha256,
         size: local.bytes.len(),
     })
+}
+
+/// `base` with a trailing `/`, so that joining keeps its last segment.
+fn as_folder_url(server: &Url) -> Url {
+    let mut base = server.clone();
+    if !base.path().ends_with('/') {
+        base.set_path(&format!("{}/", base.path()));
+    }
+    base
 }
 
 /// Sends an archive to a `krait serve` channel.
@@ -156,11 +187,7 @@ pub async fn upload_to_server(
 ) -> Result<Uploaded, UploadError> {
     let local = load(archive)?;
     let target = format!("{}/{}", local.subdir, local.file_name);
-    let mut base = server.clone();
-    if !base.path().ends_with('/') {
-        base.set_path(&format!("{}/", base.path()));
-    }
-    let mut url = base
+    let mut url = as_folder_url(server)
         .join(&format!(
             "{}{target}",
             UPLOAD_PREFIX.trim_start_matches('/')
@@ -179,7 +206,22 @@ pub async fn upload_to_server(
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
-    let shown = redact_token(&url);
+    send(request, &url, &archive.display().to_string()).await?;
+    Ok(Uploaded {
+        target,
+        sha256: local.sha256,
+        size: local.bytes.len(),
+    })
+}
+
+/// Sends a request to a `krait serve` channel; a refusal becomes [`UploadError::Rejected`]
+/// about `what`.
+async fn send(
+    request: reqwest::RequestBuilder,
+    url: &Url,
+    what: &str,
+) -> Result<reqwest::Response, UploadError> {
+    let shown = redact_token(url);
     let response = request.send().await.map_err(|e| UploadError::Http {
         url: shown.clone(),
         message: crate::net::error_chain(&e),
@@ -189,16 +231,12 @@ pub async fn upload_to_server(
         let message = response.text().await.unwrap_or_default();
         return Err(UploadError::Rejected {
             url: shown,
-            file: archive.display().to_string(),
+            file: what.to_string(),
             status: status.as_u16(),
             message: message.trim().trim_start_matches("error: ").to_string(),
         });
     }
-    Ok(Uploaded {
-        target,
-        sha256: local.sha256,
-        size: local.bytes.len(),
-    })
+    Ok(response)
 }
 
 /// Sends archives to one destination: the same path for `krait upload` and
@@ -206,6 +244,8 @@ pub async fn upload_to_server(
 #[derive(Debug, Clone)]
 pub struct Uploader {
     destination: Destination,
+    /// The label uploads and deletions go to (the channel itself when `None`).
+    label: Option<String>,
     token: Option<String>,
     force: bool,
     client: reqwest::Client,
@@ -221,9 +261,119 @@ impl Uploader {
     ) -> Uploader {
         Uploader {
             destination,
+            label: None,
             token,
             force,
             client,
+        }
+    }
+
+    /// Uploads and deletions go to `label` of the channel (`main`: the channel itself).
+    pub fn with_label(mut self, label: Option<String>) -> Result<Uploader, UploadError> {
+        if let Some(label) = &label {
+            check_label(label)?;
+        }
+        self.label = label;
+        Ok(self)
+    }
+
+    /// The folder or URL of the label this uploader writes to.
+    fn labelled(&self) -> Destination {
+        match (&self.destination, &self.label) {
+            (destination, None) => destination.clone(),
+            (Destination::Folder(dir), Some(label)) => {
+                Destination::Folder(label_folder(dir, label))
+            }
+            (Destination::Server(url), Some(label)) => {
+                let url = as_folder_url(url)
+                    .join(&format!("{}/{label}/", super::index::LABELS))
+                    .unwrap_or_else(|_| url.clone());
+                Destination::Server(url)
+            }
+        }
+    }
+
+    /// Deletes `<subdir>/<file name>` from the channel (or label); its repodata entry goes
+    /// with it.
+    pub fn remove(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        target: &str,
+    ) -> Result<(), UploadError> {
+        let bad_target = || UploadError::BadTarget(target.to_string());
+        let (subdir, file_name) = target.split_once('/').ok_or_else(bad_target)?;
+        if subdir.parse::<rattler_conda_types::Subdir>().is_err()
+            || rattler_conda_types::package::CondaArchiveType::split_str(file_name).is_none()
+            || file_name.contains(['/', '\\'])
+            || file_name.starts_with('.')
+        {
+            return Err(bad_target());
+        }
+        self.check()?;
+        match self.labelled() {
+            Destination::Folder(dir) => {
+                match remove_and_index(&dir, subdir, file_name, is_sharded(&dir))? {
+                    true => Ok(()),
+                    false => Err(UploadError::NotInChannel(target.to_string())),
+                }
+            }
+            Destination::Server(url) => {
+                let url = as_folder_url(&url).join(target).map_err(|_| bad_target())?;
+                let mut request = self.client.delete(url.clone());
+                if let Some(token) = &self.token {
+                    request = request.bearer_auth(token);
+                }
+                runtime.block_on(send(request, &url, target)).map(drop)
+            }
+        }
+    }
+
+    /// Copies the packages of label `from` matching `spec` into label `to`; returns what was
+    /// copied (`<subdir>/<file name>`).
+    pub fn copy(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        spec: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<String>, UploadError> {
+        self.check()?;
+        match &self.destination {
+            Destination::Folder(dir) => {
+                let shards = is_sharded(dir);
+                Ok(copy_between_labels(
+                    dir, from, to, spec, self.force, shards,
+                )?)
+            }
+            Destination::Server(url) => {
+                let url = as_folder_url(url)
+                    .join(COPY_PATH.trim_start_matches('/'))
+                    .map_err(|e| UploadError::Http {
+                        url: url.to_string(),
+                        message: e.to_string(),
+                    })?;
+                let body = serde_json::json!({
+                    "spec": spec, "from_label": from, "to_label": to, "force": self.force,
+                });
+                let mut request = self.client.post(url.clone()).json(&body);
+                if let Some(token) = &self.token {
+                    request = request.bearer_auth(token);
+                }
+                runtime.block_on(async {
+                    let response = send(request, &url, spec).await?;
+                    let answer: serde_json::Value =
+                        response.json().await.map_err(|e| UploadError::Http {
+                            url: redact_token(&url),
+                            message: e.to_string(),
+                        })?;
+                    Ok(answer["copied"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect())
+                })
+            }
         }
     }
 
@@ -242,8 +392,17 @@ impl Uploader {
         runtime: &tokio::runtime::Runtime,
         archive: &Path,
     ) -> Result<Uploaded, UploadError> {
-        match &self.destination {
-            Destination::Folder(dir) => upload_to_folder(dir, archive, self.force),
+        match &self.labelled() {
+            Destination::Folder(dir) => {
+                if self.label.is_some() {
+                    self.check()?;
+                    std::fs::create_dir_all(dir).map_err(|source| IndexError::Write {
+                        path: dir.clone(),
+                        source,
+                    })?;
+                }
+                upload_to_folder(dir, archive, self.force)
+            }
             Destination::Server(url) => runtime.block_on(upload_to_server(
                 &self.client,
                 url,

@@ -1,6 +1,8 @@
-//! `krait index CHANNEL_DIR`: write repodata for every subdir of a channel folder.
+//! `krait index CHANNEL_DIR`: write repodata for every subdir of a channel folder and of its
+//! labels (`label/<label>/`), and its channeldata.json.
 
-use crate::channel::index::{index_channel, IndexOptions};
+use crate::channel::index::{channel_folders, index_channel, install_patch_instructions};
+use crate::channel::index::{is_sharded, IndexOptions};
 use crate::cli::GlobalArgs;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,6 +17,17 @@ pub struct Args {
     /// Do not write repodata.json.zst.
     #[arg(long)]
     no_zst: bool,
+    /// Also write sharded repodata (CEP-16: repodata_shards.msgpack.zst and shards/), which
+    /// rattler, pixi and krait fetch instead of the whole repodata.json. `krait serve` always
+    /// writes it; indexing and uploads keep it up to date where it exists.
+    #[arg(long)]
+    shards: bool,
+    /// Fix records without rebuilding their packages: conda-index's patch_instructions.json
+    /// (one file for every subdir, or a folder of <subdir>/patch_instructions.json). Kept in
+    /// each subdir and applied by every later index run and upload; the unpatched records go
+    /// to repodata_from_packages.json.
+    #[arg(long, value_name = "FILE|DIR")]
+    patch_instructions: Option<PathBuf>,
     /// Print a JSON report.
     #[arg(long)]
     json: bool,
@@ -24,9 +37,22 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     let options = IndexOptions {
         force: args.force,
         write_zst: !args.no_zst,
+        // Kept up to date where they exist, as uploads do.
+        write_shards: args.shards || is_sharded(&args.channel),
         progress: !global.quiet && !args.json,
+        ..IndexOptions::default()
     };
-    let reports = index_channel(&args.channel, &options)?;
+    if let Some(patches) = &args.patch_instructions {
+        install_patch_instructions(&args.channel, patches)?;
+    }
+    let mut reports = index_channel(&args.channel, &options)?;
+    for label in channel_folders(&args.channel)?.iter().skip(1) {
+        let name = label.file_name().unwrap_or_default().to_string_lossy();
+        for mut report in index_channel(label, &options)? {
+            report.subdir = format!("label/{name}/{}", report.subdir);
+            reports.push(report);
+        }
+    }
     let mut bad = 0;
     for report in &reports {
         for archive in &report.bad {

@@ -9,6 +9,7 @@ mod build;
 mod clean;
 mod config;
 mod convert;
+mod copy;
 mod create;
 mod debug;
 mod doctor;
@@ -109,8 +110,10 @@ enum Command {
     Skeleton(skeleton::Args),
     /// Serve a channel folder over HTTP, with optional read/write tokens and uploads.
     Serve(serve::Args),
-    /// Upload package archives to a `krait serve` URL or into a channel folder.
+    /// Upload package archives to a `krait serve` URL or into a channel folder (or remove them).
     Upload(upload::Args),
+    /// Copy packages between labels of a channel (promotion, e.g. dev to main).
+    Copy(copy::Args),
 }
 
 /// Entry point of the binary: run one command and turn its error into a report and exit code.
@@ -150,6 +153,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args, &cli.global),
         Command::Skeleton(args) => skeleton::run(args, &cli.global),
         Command::Upload(args) => upload::run(args, &cli.global),
+        Command::Copy(args) => copy::run(args, &cli.global),
     };
     match result {
         Ok(code) => code,

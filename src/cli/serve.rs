@@ -1,8 +1,10 @@
-//! `krait serve CHANNEL_DIR`: serve a channel folder over HTTP, with optional tokens and uploads.
+//! `krait serve ROOT`: serve a channel folder (or a folder of channels) over HTTP, with optional
+//! tokens and uploads.
 
 use crate::channel::serve::{self, read_token_file, ServeOptions};
 use crate::channel::serve_limits::Limits;
 use crate::channel::serve_tls::TlsFiles;
+use crate::channel::serve_tokens::{hash_token, Tokens};
 use crate::cli::GlobalArgs;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -10,8 +12,14 @@ use std::process::ExitCode;
 
 /// What `krait serve --help` adds after the options.
 const PROTOCOL: &str = "\
-Downloads: <subdir>/repodata.json (+ .zst, gzip on request) and archives, with ETag,
-Last-Modified, conditional requests and Range. Tokens go in the URL as conda does
+Channels: ROOT is one channel, or, when it holds folders and none is a subdir (noarch,
+linux-64, ...), a folder of channels, each served at /<channel>/. Labels as anaconda.org has
+them: /<channel>/label/<label>/ is the folder <channel>/label/<label>/; 'main' is the channel.
+Every path below is relative to a channel (and label).
+
+Downloads: <subdir>/repodata.json (+ .zst, gzip on request), channeldata.json and archives,
+with ETag, Last-Modified, conditional requests and Range; all but archives with
+'Cache-Control: public, max-age=0, must-revalidate'. Tokens go in the URL as conda does
 (http://host:port/t/<token>/) or as 'Authorization: Bearer <token>'.
 
 Uploads: PUT /api/upload/<subdir>/<file name>[?force=true] with the archive as body, the write
@@ -20,6 +28,22 @@ token, and optionally 'X-Content-Sha256: <hex>' (krait upload --to URL does this
 token; 403 read token, or uploads disabled; 409 exists; 413 too large; 422 not a valid package
 for that file name and subdir; 503 too many connections (--max-connections).
 
+Deletions: DELETE /<subdir>/<file name> with the write token (krait upload --remove does
+this): the repodata entry goes, then the file. Promotions: POST /api/copy with the write
+token and {\"spec\": \"pkg ==1.0\", \"from_label\": \"dev\", \"to_label\": \"main\"} (krait copy).
+
+Scoped tokens (--tokens-file, next to or instead of the two token files), TOML:
+  public_channels = [\"ops\"]               # readable without a token (\"*\": all)
+  [[tokens]]
+  name = \"ci\"                             # who, in the audit log
+  hash = \"hmac-sha256:...\"                # echo TOKEN | krait serve --hash-token
+  expires = \"2027-01-01T00:00:00Z\"        # optional
+  scopes = { team = [\"write\", \"delete\"], \"*\" = [\"read\"] }
+Any scope in a channel lets a token read it. With a tokens file, channels not listed as
+public need a token to be read. A single-channel ROOT's channel name is its folder name.
+Every write is appended to the audit log (--audit-log) as JSON: time, who, action, channel,
+label, what.
+
 Slow clients: a request head must arrive within --header-timeout seconds (also the longest a
 keep-alive connection may sit idle), and an upload body that stops arriving or a download the
 client stops reading for --idle-timeout seconds ends the connection.";
@@ -27,8 +51,13 @@ client stops reading for --idle-timeout seconds ends the connection.";
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = PROTOCOL)]
 pub struct Args {
-    /// The channel folder (holding linux-64/, noarch/, ...); indexed at start.
-    channel: PathBuf,
+    /// The channel folder (holding linux-64/, noarch/, ...) or a folder of channel folders;
+    /// indexed at start, labels included.
+    #[arg(required_unless_present = "hash_token")]
+    channel: Option<PathBuf>,
+    /// Print the line to store in a tokens file for the token read from stdin, and exit.
+    #[arg(long)]
+    hash_token: bool,
     /// Address to listen on; port 0 picks a free port (printed at start).
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: String,
@@ -38,6 +67,14 @@ pub struct Args {
     /// File whose first line is the token uploads need (default: uploads are refused).
     #[arg(long, value_name = "FILE")]
     write_token_file: Option<PathBuf>,
+    /// Scoped tokens: a TOML (or .yaml) file of hashed tokens with per-channel scopes (read,
+    /// write, delete) and optional expiry; see below.
+    #[arg(long, value_name = "FILE")]
+    tokens_file: Option<PathBuf>,
+    /// Where every upload, copy and deletion is logged as a JSON line (who, what, when)
+    /// [default: ROOT/.krait-audit.jsonl].
+    #[arg(long, value_name = "FILE")]
+    audit_log: Option<PathBuf>,
     /// Largest accepted upload, in MiB.
     #[arg(long, default_value_t = 1024, value_name = "MIB")]
     max_upload_mib: u64,
@@ -69,8 +106,20 @@ fn seconds(flag: &str, value: f64) -> miette::Result<std::time::Duration> {
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
+    let Some(channel) = args.channel.filter(|_| !args.hash_token) else {
+        let mut token = String::new();
+        std::io::stdin()
+            .read_line(&mut token)
+            .map_err(|e| miette::miette!("cannot read the token from stdin: {e}"))?;
+        let token = token.trim();
+        if token.is_empty() {
+            miette::bail!("--hash-token reads the token from stdin, and it was empty");
+        }
+        println!("{}", hash_token(token));
+        return Ok(ExitCode::SUCCESS);
+    };
     let options = ServeOptions {
-        channel: args.channel,
+        channel,
         addr: args.addr,
         read_token: args
             .read_token_file
@@ -82,6 +131,8 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
             .as_deref()
             .map(read_token_file)
             .transpose()?,
+        tokens: args.tokens_file.as_deref().map(Tokens::load).transpose()?,
+        audit_log: args.audit_log,
         max_upload_bytes: args.max_upload_mib.saturating_mul(1024 * 1024),
         tls: args
             .tls_cert

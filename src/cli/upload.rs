@@ -1,4 +1,5 @@
-//! `krait upload ARCHIVE... --to (URL | DIR)`: put packages into a channel.
+//! `krait upload ARCHIVE... --to (URL | DIR) [--label L]`: put packages into a channel (or
+//! one of its labels); `krait upload --remove SUBDIR/FILE... --to ...` takes them out.
 
 use crate::channel::upload::{Destination, Uploader};
 use crate::cli::args::TokenArgs;
@@ -11,8 +12,16 @@ use std::process::ExitCode;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Package archives (.conda or .tar.bz2).
-    #[arg(required = true)]
+    #[arg(required_unless_present = "remove", conflicts_with = "remove")]
     archives: Vec<PathBuf>,
+    /// Delete this package (`<subdir>/<file name>`, e.g. noarch/pkg-1.0-0.conda) from the
+    /// channel instead: its file and its repodata entry go together. Repeatable.
+    #[arg(long, value_name = "SUBDIR/FILE")]
+    remove: Vec<String>,
+    /// Upload to (or remove from) this label of the channel, as anaconda.org has them
+    /// (`<channel>/label/<label>/`; `main` is the channel itself).
+    #[arg(long)]
+    label: Option<String>,
     /// A `krait serve` URL (http://host:port/, /t/<token>/ allowed) or a channel folder.
     #[arg(long, value_name = "URL|DIR")]
     to: String,
@@ -33,8 +42,21 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
         args.token.token()?,
         args.force,
         network_client(&config),
-    );
+    )
+    .with_label(args.label)?;
     let runtime = crate::cli::runtime()?;
+    if !args.remove.is_empty() {
+        for target in &args.remove {
+            uploader.remove(&runtime, target)?;
+            if !args.json && !global.quiet {
+                println!("removed {target}");
+            }
+        }
+        if args.json {
+            println!("{}", serde_json::json!({ "removed": args.remove }));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut uploaded = Vec::new();
     for archive in &args.archives {
         let done = uploader.upload(&runtime, archive)?;

@@ -166,6 +166,7 @@ struct RawConfig {
     channel_alias: Option<String>,
     custom_channels: Option<BTreeMap<String, String>>,
     custom_multichannels: Option<BTreeMap<String, Vec<String>>>,
+    mirrored_channels: Option<BTreeMap<String, Vec<String>>>,
     channel_priority: Option<serde_yaml::Value>,
     pkgs_dirs: Option<Vec<String>>,
     envs_dirs: Option<Vec<String>>,
@@ -200,6 +201,9 @@ pub struct Config {
     pub custom_channels: BTreeMap<String, Url>,
     /// A name standing for several channels, as `defaults` stands for `default_channels`.
     pub custom_multichannels: BTreeMap<String, Vec<String>>,
+    /// A channel (name or URL) → the URLs it is fetched from instead, tried in order
+    /// (mamba's and pixi's `mirrored_channels`).
+    pub mirrored_channels: BTreeMap<String, Vec<Url>>,
     pub channel_priority: ChannelPriority,
     pub pkgs_dirs: Vec<PathBuf>,
     pub envs_dirs: Vec<PathBuf>,
@@ -264,6 +268,7 @@ impl Default for Config {
             channel_alias: Url::parse("https://conda.anaconda.org/").expect("static URL"),
             custom_channels: BTreeMap::new(),
             custom_multichannels: BTreeMap::new(),
+            mirrored_channels: BTreeMap::new(),
             channel_priority: ChannelPriority::Flexible,
             pkgs_dirs: vec![home.join("pkgs")],
             envs_dirs: vec![home.join("envs")],
@@ -420,6 +425,16 @@ impl Merger {
             for (name, url) in custom {
                 let url = parse_url(origin, "custom_channels", &url)?;
                 self.config.custom_channels.entry(name).or_insert(url);
+            }
+        }
+        if let Some(mirrored) = raw.mirrored_channels {
+            self.claim("mirrored_channels", origin);
+            for (channel, mirrors) in mirrored {
+                let urls = mirrors
+                    .iter()
+                    .map(|m| parse_url(origin, "mirrored_channels", m))
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.config.mirrored_channels.entry(channel).or_insert(urls);
             }
         }
         if let Some(multichannels) = raw.custom_multichannels {
@@ -654,6 +669,27 @@ impl Config {
     }
 
     /// The first package cache directory, where repodata and package caches live.
+    /// `mirrored_channels` with each channel as its URL (a name through `custom_channels` or
+    /// `channel_alias`, as channel arguments are resolved).
+    pub fn mirror_urls(&self) -> Vec<(Url, Vec<Url>)> {
+        self.mirrored_channels
+            .iter()
+            .filter_map(|(channel, mirrors)| {
+                let url = if channel.contains("://") {
+                    Url::parse(&format!("{}/", channel.trim_end_matches('/'))).ok()?
+                } else {
+                    let first = channel.split('/').next().unwrap_or(channel);
+                    let base = self
+                        .custom_channels
+                        .get(first)
+                        .unwrap_or(&self.channel_alias);
+                    base.join(&format!("{channel}/")).ok()?
+                };
+                Some((url, mirrors.clone()))
+            })
+            .collect()
+    }
+
     pub fn pkgs_dir(&self) -> &Path {
         self.pkgs_dirs
             .first()

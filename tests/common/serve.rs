@@ -107,3 +107,15 @@ pub fn snapshot(channel: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     files.sort();
     files
 }
+
+/// py-rattler's solve of `spec` against `channel_url` (linux-64 + noarch), with its cache in
+/// `home`: the file names of the solution.
+pub fn py_rattler_solve(home: &Path, channel_url: &str, spec: &str) -> Vec<String> {
+    let out = super::run_ok(super::peer_script("solve.py").args([
+        home.join("rattler-cache").to_str().unwrap(),
+        "linux-64",
+        channel_url,
+        spec,
+    ]));
+    serde_json::from_str(out.trim()).unwrap()
+}

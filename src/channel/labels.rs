@@ -1,0 +1,105 @@
+//! Labels as anaconda.org has them: `<channel>/label/<label>/` is a channel folder of its own,
+//! `main` is the channel itself. Promotion (`krait copy --from-label dev --to-label main SPEC`)
+//! copies the archives of one label that match a spec into another and re-indexes it.
+
+use super::index::{label_folder, store_and_index, subdir_folders, IndexError};
+use rattler_conda_types::{MatchSpec, Matches, ParseStrictness, RepoData};
+use std::path::{Path, PathBuf};
+
+/// Why a copy between labels failed.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum LabelError {
+    #[error("{spec:?} is not a valid match spec: {reason}")]
+    BadSpec { spec: String, reason: String },
+    #[error("{0:?} is not a label name")]
+    #[diagnostic(help("labels are plain names such as dev, test or main"))]
+    BadLabel(String),
+    #[error("no package in label {label} matches {spec}")]
+    NothingMatches { label: String, spec: String },
+    #[error("{0} is already in the target label with other content")]
+    #[diagnostic(help("pass --force to replace it"))]
+    Conflict(String),
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Index(#[from] IndexError),
+}
+
+/// A label name becomes a folder: only a plain, visible name may.
+pub fn check_label(label: &str) -> Result<(), LabelError> {
+    match super::request_path::ChannelPath::parse(label) {
+        Ok(path) if path.segments().len() == 1 => Ok(()),
+        _ => Err(LabelError::BadLabel(label.to_string())),
+    }
+}
+
+/// Copies every archive of label `from` matching `spec` into label `to` of `channel`;
+/// returns the `<subdir>/<file name>` copied. An archive already there with the same bytes is
+/// left as is (and listed); one with other bytes is replaced only with `force`. The target is
+/// indexed with sharded repodata when `shards`.
+pub fn copy_between_labels(
+    channel: &Path,
+    from: &str,
+    to: &str,
+    spec: &str,
+    force: bool,
+    shards: bool,
+) -> Result<Vec<String>, LabelError> {
+    check_label(from)?;
+    check_label(to)?;
+    let matcher =
+        MatchSpec::from_str(spec, ParseStrictness::Lenient).map_err(|e| LabelError::BadSpec {
+            spec: spec.to_string(),
+            reason: e.to_string(),
+        })?;
+    let source = label_folder(channel, from);
+    let target = label_folder(channel, to);
+    let mut matching = Vec::new();
+    for subdir in subdirs_with_repodata(&source) {
+        let repodata_path = source.join(&subdir).join("repodata.json");
+        let repodata = RepoData::from_path(&repodata_path).map_err(|source| LabelError::Read {
+            path: repodata_path.clone(),
+            source,
+        })?;
+        for (id, record) in repodata.packages.iter().chain(&repodata.conda_packages) {
+            if matcher.matches(record) {
+                matching.push((subdir.clone(), id.to_file_name()));
+            }
+        }
+    }
+    if matching.is_empty() {
+        return Err(LabelError::NothingMatches {
+            label: from.to_string(),
+            spec: spec.to_string(),
+        });
+    }
+    matching.sort();
+    let mut copied = Vec::new();
+    for (subdir, file_name) in matching {
+        let shown = format!("{subdir}/{file_name}");
+        let from_path = source.join(&subdir).join(&file_name);
+        let bytes = std::fs::read(&from_path).map_err(|source| LabelError::Read {
+            path: from_path.clone(),
+            source,
+        })?;
+        let to_path = target.join(&subdir).join(&file_name);
+        match std::fs::read(&to_path) {
+            Ok(existing) if existing == bytes => {}
+            Ok(_) if !force => return Err(LabelError::Conflict(shown)),
+            _ => store_and_index(&target, &subdir, &to_path, &bytes, shards)?,
+        }
+        copied.push(shown);
+    }
+    Ok(copied)
+}
+
+/// The subdir folders of a channel folder that have a repodata.json.
+fn subdirs_with_repodata(channel: &Path) -> Vec<String> {
+    let mut subdirs = subdir_folders(channel);
+    subdirs.retain(|name| channel.join(name).join("repodata.json").is_file());
+    subdirs
+}
