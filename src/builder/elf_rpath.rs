@@ -492,12 +492,33 @@ mod tests {
             .collect()
     }
 
+    /// In an executable the program header table keeps the first `PT_LOAD`'s address minus
+    /// offset (kernels before 5.18 compute `AT_PHDR` from it; this one would not notice).
+    fn assert_program_headers_keep_load_bias(data: &[u8]) {
+        let header = object::elf::FileHeader64::<Endianness>::parse(data).unwrap();
+        let e = header.endian().unwrap();
+        let segments: Vec<Segment> = header
+            .program_headers(e, data)
+            .unwrap()
+            .iter()
+            .map(|p| Segment::read(p, e))
+            .collect();
+        if !segments.iter().any(|s| s.p_type == PT_INTERP) {
+            return;
+        }
+        let first = segments.iter().find(|s| s.p_type == PT_LOAD).unwrap();
+        let phdr = segments.iter().find(|s| s.p_type == PT_PHDR).unwrap();
+        assert_eq!(phdr.offset, header.e_phoff(e));
+        assert_eq!(phdr.vaddr - phdr.offset, first.vaddr - first.offset);
+    }
+
     /// Sets `rpath` on a copy of `file` with krait and on another with patchelf: `readelf -d`
     /// shows the same entries for both; returns krait's copy.
     fn set_both_ways(file: &Path, rpath: &str) -> PathBuf {
         let ours = file.with_extension("krait");
         let theirs = file.with_extension("patchelf");
         let patched = set_rpath(&std::fs::read(file).unwrap(), rpath).unwrap();
+        assert_program_headers_keep_load_bias(&patched);
         std::fs::write(&ours, patched).unwrap();
         std::fs::set_permissions(&ours, std::fs::metadata(file).unwrap().permissions()).unwrap();
         std::fs::copy(file, &theirs).unwrap();
@@ -656,6 +677,13 @@ mod tests {
             // In place: the file keeps its size.
             let grown = bytes.len() != std::fs::metadata(&program).unwrap().len() as usize;
             assert_eq!(grown, new.len() > prefix.len(), "{}", program.display());
+            // Files patched before, by krait or by patchelf, grow again.
+            for tool in ["krait", "patchelf"] {
+                let earlier = PathBuf::from(format!("{}-after-{tool}", program.display()));
+                std::fs::copy(program.with_extension(tool), &earlier).unwrap();
+                let again = set_both_ways(&earlier, &format!("{new}:/yet/another/path/entry"));
+                run(&mut Command::new(again));
+            }
         }
     }
 
