@@ -11,8 +11,7 @@
 
 use object::elf::{
     DynamicTag, Machine, ProgramFlags, ProgramType, DT_NULL, DT_RPATH, DT_RUNPATH, DT_STRSZ,
-    DT_STRTAB, PF_R, PF_W, PT_DYNAMIC, PT_INTERP, PT_LOAD, PT_PHDR, SHF_ALLOC, SHT_DYNAMIC,
-    SHT_STRTAB,
+    DT_STRTAB, PF_R, PF_W, PT_DYNAMIC, PT_LOAD, PT_PHDR, SHF_ALLOC, SHT_DYNAMIC, SHT_STRTAB,
 };
 use object::read::elf::{Dyn, FileHeader, ProgramHeader, SectionHeader};
 use object::{Endianness, I32, I64, U32, U64};
@@ -198,14 +197,15 @@ fn page_size(machine: Machine) -> u64 {
     }
 }
 
-/// How far past the end of the file a new segment may start: an executable's new segment
-/// keeps its load bias, so a `.bss` larger than this would have to be padded out in the file.
+/// How far past the end of the file a new segment may start: the new segment keeps the load
+/// bias, so a `.bss` larger than this would have to be padded out in the file.
 const MAX_PADDING: u64 = 1 << 30;
 
 /// The file offset, address and alignment of a segment appended to a file of `file_len`
-/// bytes: above every loaded byte, congruent to its offset modulo the alignment. In an
-/// executable (it has a `PT_INTERP`) the address is the offset plus the first `PT_LOAD`'s
-/// address-minus-offset, as kernels before 5.18 assume when they compute `AT_PHDR`.
+/// bytes: above every loaded byte, at the offset plus the first `PT_LOAD`'s
+/// address-minus-offset, as kernels before 5.18 assume when they compute `AT_PHDR` (for
+/// executables, static-pie ones included; libraries get the same layout, as they are rarely
+/// padded by it: their symbol tables lie past their `.bss` in the file).
 fn new_segment_place(
     segments: &[Segment],
     file_len: u64,
@@ -222,14 +222,12 @@ fn new_segment_place(
     let lowest_vaddr = end_of_memory
         .checked_next_multiple_of(page)
         .ok_or(layout("segment beyond the address space"))?;
-    let offset = file_len.next_multiple_of(16);
-    if !segments.iter().any(|s| s.p_type == PT_INTERP) {
-        return Ok((offset, lowest_vaddr + offset % align, align));
-    }
     let bias = first.vaddr.checked_sub(first.offset).ok_or(layout(
         "the first loadable segment lies below its file offset",
     ))?;
-    let offset = offset.max(lowest_vaddr.saturating_sub(bias));
+    let offset = file_len
+        .next_multiple_of(16)
+        .max(lowest_vaddr.saturating_sub(bias));
     if offset - file_len > MAX_PADDING {
         return Err(layout(
             "the loaded segments end more than 1 GiB past the end of the file",
@@ -492,8 +490,9 @@ mod tests {
             .collect()
     }
 
-    /// In an executable the program header table keeps the first `PT_LOAD`'s address minus
-    /// offset (kernels before 5.18 compute `AT_PHDR` from it; this one would not notice).
+    /// The program header table lies in a `PT_LOAD` with the first one's address minus offset
+    /// (kernels before 5.18 compute `AT_PHDR` from it; this one would not notice), and
+    /// `PT_PHDR`, when there is one, says where.
     fn assert_program_headers_keep_load_bias(data: &[u8]) {
         let header = object::elf::FileHeader64::<Endianness>::parse(data).unwrap();
         let e = header.endian().unwrap();
@@ -503,13 +502,17 @@ mod tests {
             .iter()
             .map(|p| Segment::read(p, e))
             .collect();
-        if !segments.iter().any(|s| s.p_type == PT_INTERP) {
-            return;
+        let table = header.e_phoff(e);
+        let bias = |s: &Segment| s.vaddr - s.offset;
+        let loads: Vec<&Segment> = segments.iter().filter(|s| s.p_type == PT_LOAD).collect();
+        let holder = loads
+            .iter()
+            .find(|s| (s.offset..s.offset + s.filesz).contains(&table))
+            .unwrap();
+        assert_eq!(bias(holder), bias(loads[0]));
+        if let Some(phdr) = segments.iter().find(|s| s.p_type == PT_PHDR) {
+            assert_eq!((phdr.offset, bias(phdr)), (table, bias(loads[0])));
         }
-        let first = segments.iter().find(|s| s.p_type == PT_LOAD).unwrap();
-        let phdr = segments.iter().find(|s| s.p_type == PT_PHDR).unwrap();
-        assert_eq!(phdr.offset, header.e_phoff(e));
-        assert_eq!(phdr.vaddr - phdr.offset, first.vaddr - first.offset);
     }
 
     /// Sets `rpath` on a copy of `file` with krait and on another with patchelf: `readelf -d`

@@ -99,6 +99,11 @@ fn relocate_elf(
     let Some(dynamic) = super::linkage::elf_dynamic(&data).filter(|d| d.has_dynamic_section) else {
         return Ok(());
     };
+    // A file that loads no library and has no path (a static-pie program) needs none, and
+    // glibc's static-pie start-up aborts on one.
+    if dynamic.needed.is_empty() && dynamic.search_path.is_empty() {
+        return Ok(());
+    }
     let current = dynamic.search_path.join(":");
     let depth = rel.parent().map_or(0, |p| p.components().count());
     let to_root = if depth == 0 {
@@ -721,6 +726,34 @@ mod tests {
 
     /// The same edit as `patchelf --force-rpath --set-rpath` on the same file: both tools read
     /// the result alike, the entry is a DT_RPATH (no DT_RUNPATH left), and the program runs.
+    #[test]
+    fn static_pie_programs_are_left_without_an_rpath_and_still_run() {
+        let tmp = tempfile::tempdir().unwrap();
+        let source = tmp.path().join("main.c");
+        std::fs::write(&source, "int main(void) { return 0; }\n").unwrap();
+        let program = tmp.path().join("bin/static-pie");
+        std::fs::create_dir_all(program.parent().unwrap()).unwrap();
+        let built = Command::new("gcc")
+            .arg("-static-pie")
+            .arg("-o")
+            .arg(&program)
+            .arg(&source)
+            .status()
+            .unwrap();
+        assert!(built.success());
+        let before = std::fs::read(&program).unwrap();
+        let host = tmp.path().join("_h_env_placehold_placehold");
+        relocate_elf(
+            &program,
+            Path::new("bin/static-pie"),
+            &host,
+            &["lib/".to_string()],
+        )
+        .unwrap();
+        assert_eq!(std::fs::read(&program).unwrap(), before);
+        assert!(Command::new(&program).status().unwrap().success());
+    }
+
     #[test]
     fn rpath_edits_match_patchelf_and_the_program_still_runs() {
         let tmp = tempfile::tempdir().unwrap();
