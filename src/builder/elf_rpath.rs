@@ -493,8 +493,8 @@ mod tests {
     /// The program header table lies in a `PT_LOAD` with the first one's address minus offset
     /// (kernels before 5.18 compute `AT_PHDR` from it; this one would not notice), and
     /// `PT_PHDR`, when there is one, says where.
-    fn assert_program_headers_keep_load_bias(data: &[u8]) {
-        let header = object::elf::FileHeader64::<Endianness>::parse(data).unwrap();
+    fn assert_program_headers_keep_load_bias<Elf: Class>(data: &[u8]) {
+        let header = Elf::parse(data).unwrap();
         let e = header.endian().unwrap();
         let segments: Vec<Segment> = header
             .program_headers(e, data)
@@ -502,7 +502,7 @@ mod tests {
             .iter()
             .map(|p| Segment::read(p, e))
             .collect();
-        let table = header.e_phoff(e);
+        let table: u64 = header.e_phoff(e).into();
         let bias = |s: &Segment| s.vaddr - s.offset;
         let loads: Vec<&Segment> = segments.iter().filter(|s| s.p_type == PT_LOAD).collect();
         let holder = loads
@@ -521,7 +521,12 @@ mod tests {
         let ours = file.with_extension("krait");
         let theirs = file.with_extension("patchelf");
         let patched = set_rpath(&std::fs::read(file).unwrap(), rpath).unwrap();
-        assert_program_headers_keep_load_bias(&patched);
+        match object::FileKind::parse(&*patched).unwrap() {
+            object::FileKind::Elf32 => {
+                assert_program_headers_keep_load_bias::<object::elf::FileHeader32<_>>(&patched)
+            }
+            _ => assert_program_headers_keep_load_bias::<object::elf::FileHeader64<_>>(&patched),
+        }
         std::fs::write(&ours, patched).unwrap();
         std::fs::set_permissions(&ours, std::fs::metadata(file).unwrap().permissions()).unwrap();
         std::fs::copy(file, &theirs).unwrap();
@@ -687,6 +692,27 @@ mod tests {
                 let again = set_both_ways(&earlier, &format!("{new}:/yet/another/path/entry"));
                 run(&mut Command::new(again));
             }
+        }
+    }
+
+    /// 32-bit libraries (linked without a 32-bit C library, so they are not loaded here).
+    #[test]
+    fn rpaths_of_32_bit_libraries_match_patchelf() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        std::fs::write(dir.join("f.c"), "int f(void) { return 1; }\n").unwrap();
+        gcc(dir, &["-m32", "-fPIC", "-c", "-o", "f.o", "f.c"]);
+        for linker in ["bfd", "lld"] {
+            let library = dir.join(format!("lib-{linker}"));
+            run(Command::new(format!("ld.{linker}"))
+                .current_dir(dir)
+                .args(["-m", "elf_i386", "-shared", "-o"])
+                .arg(&library)
+                .arg("f.o"));
+            let ours = set_both_ways(&library, &long_rpath("$ORIGIN"));
+            let again = dir.join(format!("lib-{linker}-again"));
+            std::fs::copy(ours, &again).unwrap();
+            set_both_ways(&again, &long_rpath("$ORIGIN/again"));
         }
     }
 
