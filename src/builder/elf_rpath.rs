@@ -7,7 +7,12 @@
 //! changes. The program header table moves into that segment too, since it gains an entry, and
 //! so does the dynamic section when it has no spare `DT_NULL` slot for a new `DT_RPATH` (lld
 //! leaves none, bfd leaves some). The new segment keeps the first `PT_LOAD`'s
-//! address-minus-offset, from which kernels before 5.18 compute `AT_PHDR`.
+//! address-minus-offset, from which kernels before 5.18 compute `AT_PHDR`. The old paths are
+//! zeroed, so the build prefix does not stay in the file.
+//!
+//! Rewriters that re-lay the whole file (arwen, on object's `build::elf`) refuse the files whose
+//! `.dynamic` must grow while an immovable section follows it (lld's `.got`): every lld-linked
+//! program without an RPATH, Rust ones included.
 
 use object::elf::{
     DynamicTag, Machine, ProgramFlags, ProgramType, DT_NULL, DT_RPATH, DT_RUNPATH, DT_STRSZ,
@@ -16,6 +21,7 @@ use object::elf::{
 use object::read::elf::{Dyn, FileHeader, ProgramHeader, SectionHeader};
 use object::{Endianness, I32, I64, U32, U64};
 
+/// Why an RPATH could not be set.
 #[derive(Debug, thiserror::Error)]
 pub enum RpathError {
     #[error("cannot read the ELF file: {0}")]
