@@ -633,7 +633,8 @@ mod tests {
                 assert_eq!(output.trim(), "42", "{linker} {pie}");
             }
         }
-        // A Rust program, linked by rustc's default linker (lld since Rust 1.90).
+        // A Rust program linked by lld (rustc's default linker since Rust 1.90; asked for, so
+        // that an older rustc does the same).
         std::fs::write(
             src.join("main.rs"),
             "unsafe extern \"C\" { fn answer() -> i32; }\n\
@@ -643,7 +644,7 @@ mod tests {
         let program = src.join("lld/bin/main-rs");
         run(Command::new("rustc")
             .current_dir(src)
-            .args(["main.rs", "-lanswer", "-o"])
+            .args(["main.rs", "-lanswer", "-Clink-arg=-fuse-ld=lld", "-o"])
             .arg(&program)
             .arg(format!("-L{}", src.join("lld/lib").display()))
             .arg(format!("-L{}", src.join("lld/lib/base").display())));
