@@ -255,6 +255,48 @@ fn file_offset(segments: &[Segment], vaddr: u64) -> Result<u64, RpathError> {
         .ok_or(layout("DT_STRTAB lies outside every loaded segment"))
 }
 
+/// The dynamic table the loader reads (through `PT_DYNAMIC`): its file offset, its number of
+/// slots and its entries up to the first `DT_NULL`.
+type DynamicTable = (usize, usize, Vec<(DynamicTag, u64)>);
+
+fn read_dynamic<Elf: Class>(
+    data: &[u8],
+    e: Endianness,
+    segments: &[Segment],
+) -> Result<DynamicTable, RpathError> {
+    let segment = segments
+        .iter()
+        .find(|s| s.p_type == PT_DYNAMIC)
+        .ok_or(layout("no dynamic segment"))?;
+    let slots = to_usize(segment.filesz)? / size_of::<Elf::Dyn>();
+    let start = to_usize(segment.offset)?;
+    let table: &[Elf::Dyn] = object::slice_from_bytes(&data[start.min(data.len())..], slots)
+        .map_err(|()| layout("dynamic segment beyond the end of the file"))?
+        .0;
+    let entries = table
+        .iter()
+        .map(|d| (d.d_tag(e), d.d_val(e).into()))
+        .take_while(|(tag, _)| *tag != DT_NULL)
+        .collect();
+    Ok((start, slots, entries))
+}
+
+/// `entries` then `DT_NULL`s up to `slots` entries.
+fn encode_dynamic<Elf: Class>(
+    e: Endianness,
+    entries: &[(DynamicTag, u64)],
+    slots: usize,
+) -> Result<Vec<u8>, RpathError> {
+    let mut bytes = Vec::with_capacity(slots * size_of::<Elf::Dyn>());
+    for &(tag, val) in entries {
+        bytes.extend(Elf::encode_dynamic(e, tag, val)?);
+    }
+    for _ in entries.len()..slots {
+        bytes.extend(Elf::encode_dynamic(e, DT_NULL, 0)?);
+    }
+    Ok(bytes)
+}
+
 fn edit<Elf: Class>(data: &[u8], rpath: &str) -> Result<Vec<u8>, RpathError> {
     let header = Elf::parse(data)?;
     let e = header.endian()?;
@@ -263,21 +305,7 @@ fn edit<Elf: Class>(data: &[u8], rpath: &str) -> Result<Vec<u8>, RpathError> {
         .iter()
         .map(|p| Segment::read(p, e))
         .collect();
-    let dynamic_segment = *segments
-        .iter()
-        .find(|s| s.p_type == PT_DYNAMIC)
-        .ok_or(layout("no dynamic segment"))?;
-    let slot = size_of::<Elf::Dyn>();
-    let slots = to_usize(dynamic_segment.filesz)? / slot;
-    let start = to_usize(dynamic_segment.offset)?;
-    let table: &[Elf::Dyn] = object::slice_from_bytes(&data[start.min(data.len())..], slots)
-        .map_err(|()| layout("dynamic segment beyond the end of the file"))?
-        .0;
-    let mut entries: Vec<(DynamicTag, u64)> = table
-        .iter()
-        .map(|d| (d.d_tag(e), d.d_val(e).into()))
-        .take_while(|(tag, _)| *tag != DT_NULL)
-        .collect();
+    let (start, slots, mut entries) = read_dynamic::<Elf>(data, e, &segments)?;
     let value_of = |tag| {
         entries
             .iter()
@@ -308,14 +336,8 @@ fn edit<Elf: Class>(data: &[u8], rpath: &str) -> Result<Vec<u8>, RpathError> {
         }
     }
     let mut out = data.to_vec();
-    let write_dynamic = |out: &mut Vec<u8>, at: usize, entries: &[(DynamicTag, u64)], slots| {
-        let mut bytes = Vec::with_capacity(slots * slot);
-        for &(tag, val) in entries {
-            bytes.extend(Elf::encode_dynamic(e, tag, val)?);
-        }
-        while bytes.len() < slots * slot {
-            bytes.extend(Elf::encode_dynamic(e, DT_NULL, 0)?);
-        }
+    let write_dynamic = |out: &mut Vec<u8>, at: usize, entries: &[_], slots| {
+        let bytes = encode_dynamic::<Elf>(e, entries, slots)?;
         out[at..at + bytes.len()].copy_from_slice(&bytes);
         Ok::<_, RpathError>(())
     };
@@ -354,7 +376,7 @@ fn edit<Elf: Class>(data: &[u8], rpath: &str) -> Result<Vec<u8>, RpathError> {
     let header_size = (segments.len() + 1) * size_of::<Elf::ProgramHeader>();
     let dynamic_at = (header_size as u64).next_multiple_of(16);
     let dynamic_size = if move_dynamic {
-        ((entries.len() + 1) * slot) as u64
+        ((entries.len() + 1) * size_of::<Elf::Dyn>()) as u64
     } else {
         0
     };
