@@ -7,6 +7,7 @@
 
 pub mod convert;
 pub mod debug;
+pub mod elf_rpath;
 pub mod glibc;
 pub mod inspect;
 pub mod linkage;

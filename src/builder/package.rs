@@ -87,8 +87,8 @@ fn is_elf(bytes: &[u8]) -> bool {
 
 /// Rewrites RPATH entries that point into the host prefix to `$ORIGIN`-relative ones and adds
 /// the `build/rpaths` folders, written as a DT_RPATH as conda-build's `mk_relative_linux` has
-/// `patchelf --force-rpath --set-rpath` do; the ELF file is edited in Rust (arwen), so
-/// nothing needs to be on PATH. Files without a dynamic section are left alone.
+/// `patchelf --force-rpath --set-rpath` do; the ELF file is edited in Rust
+/// ([`super::elf_rpath`]), so nothing needs to be on PATH. Files without a dynamic section are left alone.
 fn relocate_elf(
     path: &Path,
     rel: &Path,
@@ -99,6 +99,11 @@ fn relocate_elf(
     let Some(dynamic) = super::linkage::elf_dynamic(&data).filter(|d| d.has_dynamic_section) else {
         return Ok(());
     };
+    // A file that loads no library and has no path (a static-pie program) needs none, and
+    // glibc's static-pie start-up aborts on one.
+    if dynamic.needed.is_empty() && dynamic.search_path.is_empty() {
+        return Ok(());
+    }
     let current = dynamic.search_path.join(":");
     let depth = rel.parent().map_or(0, |p| p.components().count());
     let to_root = if depth == 0 {
@@ -126,59 +131,15 @@ fn relocate_elf(
     if entries.is_empty() || entries.join(":") == current {
         return Ok(());
     }
-    let rpath = entries.join(":");
-    match set_rpath_in_rust(&data, &rpath) {
-        // Written in place: the file keeps its mode.
-        Ok(patched) => std::fs::write(path, patched).map_err(io(path)),
-        Err(refused) => set_rpath_with_patchelf(path, rel, &rpath, &refused),
-    }
-}
-
-/// `data` with its RPATH set to `rpath` (DT_RPATH, as `patchelf --force-rpath`), by arwen.
-fn set_rpath_in_rust(data: &[u8], rpath: &str) -> Result<Vec<u8>, arwen::elf::ElfError> {
-    let mut elf = arwen::elf::ElfContainer::parse(data)?;
-    elf.set_runpath(rpath)?;
-    elf.force_rpath()?;
-    let mut patched = Vec::with_capacity(data.len());
-    elf.write(&mut patched)?;
-    Ok(patched)
-}
-
-/// The same edit by patchelf, for the layouts arwen cannot grow (e.g. lld-linked Rust
-/// executables, whose segments leave no room for a longer dynamic string table).
-fn set_rpath_with_patchelf(
-    path: &Path,
-    rel: &Path,
-    rpath: &str,
-    refused: &arwen::elf::ElfError,
-) -> Result<(), BuildError> {
-    let failed = |message: String| BuildError::Rpath {
-        file: rel.to_path_buf(),
-        message,
-    };
-    tracing::info!(
-        "{}: the in-Rust RPATH edit refused the file ({refused}); using patchelf",
-        rel.display()
-    );
-    let output = std::process::Command::new("patchelf")
-        .args(["--force-rpath", "--set-rpath", rpath])
-        .arg(path)
-        .output()
-        .map_err(|e| {
-            failed(format!(
-                "{refused}, and patchelf, which krait falls back to for such files, cannot run: {e}; install patchelf"
-            ))
+    let patched =
+        super::elf_rpath::set_rpath(&data, &entries.join(":")).map_err(|e| BuildError::Rpath {
+            file: rel.to_path_buf(),
+            message: e.to_string(),
         })?;
-    if !output.status.success() {
-        return Err(failed(format!(
-            "{refused}; patchelf also failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        )));
-    }
-    Ok(())
+    // Written in place: the file keeps its mode.
+    std::fs::write(path, patched).map_err(io(path))
 }
 
-/// Builds the package in a staging folder and writes the archive into `out_dir`.
 pub fn write_package(
     input: &PackageInput<'_>,
     staging: &Path,
@@ -766,25 +727,31 @@ mod tests {
     /// The same edit as `patchelf --force-rpath --set-rpath` on the same file: both tools read
     /// the result alike, the entry is a DT_RPATH (no DT_RUNPATH left), and the program runs.
     #[test]
-    fn executables_arwen_cannot_grow_get_their_rpath_from_patchelf() {
-        // This test program is linked by lld (rustc's default linker here), whose layout arwen
-        // refuses to grow: the edit falls back to patchelf and the program still runs.
+    fn static_pie_programs_are_left_without_an_rpath_and_still_run() {
         let tmp = tempfile::tempdir().unwrap();
+        let source = tmp.path().join("main.c");
+        std::fs::write(&source, "int main(void) { return 0; }\n").unwrap();
+        let program = tmp.path().join("bin/static-pie");
+        std::fs::create_dir_all(program.parent().unwrap()).unwrap();
+        let built = Command::new("gcc")
+            .arg("-static-pie")
+            .arg("-o")
+            .arg(&program)
+            .arg(&source)
+            .status()
+            .unwrap();
+        assert!(built.success());
+        let before = std::fs::read(&program).unwrap();
         let host = tmp.path().join("_h_env_placehold_placehold");
-        let ours = tmp.path().join("bin/lld-linked");
-        std::fs::create_dir_all(ours.parent().unwrap()).unwrap();
-        std::fs::copy(std::env::current_exe().unwrap(), &ours).unwrap();
         relocate_elf(
-            &ours,
-            Path::new("bin/lld-linked"),
+            &program,
+            Path::new("bin/static-pie"),
             &host,
             &["lib/".to_string()],
         )
         .unwrap();
-        assert_eq!(patchelf(&["--print-rpath"], &ours).trim(), "$ORIGIN/../lib");
-        assert!(dynamic_tags(&ours).contains(&object::elf::DT_RPATH));
-        let listed = Command::new(&ours).arg("--list").output().unwrap();
-        assert!(listed.status.success());
+        assert_eq!(std::fs::read(&program).unwrap(), before);
+        assert!(Command::new(&program).status().unwrap().success());
     }
 
     #[test]
