@@ -15,6 +15,7 @@ pub mod paths;
 pub mod prioritise;
 pub mod progress;
 pub mod quality;
+pub mod review;
 pub mod storage;
 pub mod store;
 pub mod tiles;

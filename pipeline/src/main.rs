@@ -139,6 +139,17 @@ enum Command {
     /// Counts per stage: queued, leased (by whom, since when), done, failed by reason, and
     /// the rate over the last minute.
     Status,
+    /// Serve the review desk: hotels list, hotel pages (ranked thumbnails, score breakdown,
+    /// duplicate sets) and actions (pin first, exclude, move, split, merge; each undoable)
+    /// stored as overrides every later dedupe and prioritise run applies.
+    Review {
+        /// Address to listen on (port 0: any free port; the address is printed).
+        #[arg(long, default_value = "127.0.0.1:8440")]
+        addr: std::net::SocketAddr,
+        /// One `TOKEN ROLE [NAME]` per line, ROLE `reviewer` (read only) or `editor`.
+        #[arg(long, env = "IMGPIPE_REVIEW_TOKENS")]
+        token_file: PathBuf,
+    },
     /// Dedupe quality against a ground truth (JSON Lines from scripts/make-sample-partners).
     Eval {
         #[arg(long)]
@@ -408,6 +419,11 @@ async fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             print(cli, json!({"hotel": hotel, "image": sha256}), || {
                 format!("hotel {hotel}: override recorded for {sha256}")
             });
+        }
+        Command::Review { addr, token_file } => {
+            let store = Arc::new(Store::open(&cli.db).await?);
+            let blobs = BlobStore::new(Storage::open(&cli.store)?);
+            imgpipe::review::run(store, blobs, token_file, *addr).await?;
         }
         Command::DefaultConfigs => {
             println!(
