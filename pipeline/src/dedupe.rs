@@ -297,7 +297,14 @@ mod tests {
             candidate("large", 0x0f0f_0f0f_0f0f_0f0e, 400),
             candidate("other", 0xf0f0_f0f0_f0f0_f0f0, 900),
         ];
-        assert_eq!(group(&candidates, &DedupeOptions::default(), &Overrides::default()), vec![1, 1, 2]);
+        assert_eq!(
+            group(
+                &candidates,
+                &DedupeOptions::default(),
+                &Overrides::default()
+            ),
+            vec![1, 1, 2]
+        );
     }
 
     #[test]
@@ -313,7 +320,11 @@ mod tests {
             candidate("c", c, 100),
             candidate("d", d, 100),
         ];
-        let canonical = group(&candidates, &DedupeOptions::default(), &Overrides::default());
+        let canonical = group(
+            &candidates,
+            &DedupeOptions::default(),
+            &Overrides::default(),
+        );
         let groups: std::collections::BTreeSet<usize> = canonical.iter().copied().collect();
         assert!(
             groups.len() >= 2,

@@ -139,7 +139,10 @@ fn order(
     });
     // Only the lead is protected: a demoted image keeps its place further down. A reviewer's
     // explicit order is theirs to keep.
-    if ranked.first().is_some_and(|r| r.demoted && !r.pinned && r.placed.is_none()) {
+    if ranked
+        .first()
+        .is_some_and(|r| r.demoted && !r.pinned && r.placed.is_none())
+    {
         if let Some(lead) = ranked.iter().position(|r| !r.demoted) {
             let lead = ranked.remove(lead);
             ranked.insert(0, lead);

@@ -241,13 +241,19 @@ mod tests {
     fn token_file_errors_name_the_line() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tokens");
-        std::fs::write(&path, "# reviewers\n0123456789abcdef0123 editor Ana\nshort editor\n")
-            .unwrap();
+        std::fs::write(
+            &path,
+            "# reviewers\n0123456789abcdef0123 editor Ana\nshort editor\n",
+        )
+        .unwrap();
         let error = load_tokens(&path).unwrap_err().to_string();
         assert!(error.contains("line 3") && error.contains("16"), "{error}");
         std::fs::write(&path, "0123456789abcdef0123 admin\n").unwrap();
         let error = load_tokens(&path).unwrap_err().to_string();
-        assert!(error.contains("line 1") && error.contains("reviewer"), "{error}");
+        assert!(
+            error.contains("line 1") && error.contains("reviewer"),
+            "{error}"
+        );
         std::fs::write(&path, "0123456789abcdef0123 reviewer\n").unwrap();
         assert_eq!(load_tokens(&path).unwrap().0[0].role, Role::Reviewer);
     }

@@ -100,7 +100,10 @@ fn router(app: Arc<App>) -> Router {
         .route("/hotel/action", post(act))
         .route("/hotel/undo", post(undo))
         .route("/thumb/{sha256}", get(thumbnail))
-        .layer(axum::middleware::from_fn_with_state(app.clone(), auth::guard))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            auth::guard,
+        ))
         .with_state(app)
 }
 
@@ -129,7 +132,9 @@ async fn hotels(
     Extension(session): Extension<Session>,
     Query(query): Query<HotelsQuery>,
 ) -> Result<Response, Failure> {
-    Ok(pages::hotels(&app.store, &session, &query).await?.into_response())
+    Ok(pages::hotels(&app.store, &session, &query)
+        .await?
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -251,7 +256,11 @@ async fn undo(
     Query(GroupQuery { group }): Query<GroupQuery>,
     Form(form): Form<UndoForm>,
 ) -> Result<Response, Failure> {
-    if !app.store.undo_action(&group, form.id, &session.actor).await? {
+    if !app
+        .store
+        .undo_action(&group, form.id, &session.actor)
+        .await?
+    {
         return Ok(bad_request(format!(
             "hotel {group:?} has no action {} that is not undone",
             form.id
@@ -276,7 +285,10 @@ async fn thumbnail(
     }
     let etag = format!("\"{}-{THUMB_SIDE}\"", &sha256[..16]);
     let cached = [
-        (header::CACHE_CONTROL, "private, max-age=31536000, immutable".to_owned()),
+        (
+            header::CACHE_CONTROL,
+            "private, max-age=31536000, immutable".to_owned(),
+        ),
         (header::ETAG, etag.clone()),
     ];
     if headers
@@ -304,7 +316,10 @@ async fn thumbnail(
             let jpeg = match made {
                 Ok(jpeg) => Bytes::from(jpeg),
                 Err(message) => {
-                    return (StatusCode::UNPROCESSABLE_ENTITY, format!("422: {message}\n"))
+                    return (
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        format!("422: {message}\n"),
+                    )
                         .into_response()
                 }
             };

@@ -307,7 +307,9 @@ pub async fn hotel(store: &Store, session: &Session, group: &str) -> Result<Mark
         images.iter().map(|i| (i.sha256.as_str(), i)).collect();
     let mut sets: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (sha, canonical) in &duplicates {
-        sets.entry(canonical.as_str()).or_default().push(sha.as_str());
+        sets.entry(canonical.as_str())
+            .or_default()
+            .push(sha.as_str());
     }
     let editor = session.role == Role::Editor;
     let canonicals: Vec<&str> = ranked.iter().map(|r| r.sha256.as_str()).collect();

@@ -384,7 +384,11 @@ impl Store {
                        AND (g.ranked_at < $1 OR (g.ranked_at = $1 AND g.hotel_group < $2))
                      ORDER BY g.ranked_at DESC, g.hotel_group DESC LIMIT $3"
                 );
-                let group = if before.is_some() { group } else { "\u{10ffff}".to_owned() };
+                let group = if before.is_some() {
+                    group
+                } else {
+                    "\u{10ffff}".to_owned()
+                };
                 on_engine!(self, pool => {
                     sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(at).bind(group).bind(limit).fetch_all(pool).await?
                 })
