@@ -308,6 +308,26 @@ mod tests {
     }
 
     #[test]
+    fn a_split_pair_stays_apart_and_a_merged_pair_together() {
+        let candidates = [
+            candidate("large", 0x0f0f_0f0f_0f0f_0f0f, 400),
+            candidate("copy", 0x0f0f_0f0f_0f0f_0f0e, 100),
+            candidate("other", 0xf0f0_f0f0_f0f0_f0f0, 900),
+        ];
+        let options = DedupeOptions::default();
+        let split = Overrides {
+            apart: vec![("copy".to_owned(), "large".to_owned())],
+            ..Overrides::default()
+        };
+        assert_eq!(group(&candidates, &options, &split), vec![0, 1, 2]);
+        let merged = Overrides {
+            together: vec![("other".to_owned(), "copy".to_owned())],
+            ..Overrides::default()
+        };
+        assert_eq!(group(&candidates, &options, &merged), vec![2, 2, 2]);
+    }
+
+    #[test]
     fn verification_stops_a_chain_of_unrelated_pictures() {
         // a–b and b–c are 8 bits apart, a–c 16: a chain. d continues it to 24 bits from a.
         let a = 0u64;

@@ -54,7 +54,8 @@ fn picture(seed: u64, width: u32, height: u32) -> image::RgbImage {
 
 /// Hotels for the desk, as two partners' catalogs of PNG files:
 /// - `h1`: pictures 1 (p1 sends it large, p2 a half-size copy: one duplicate set), 2 and 3;
-/// - `h2`: one picture; `h3`: a lead picture captioned "Bathroom"; `h4`: only a missing file.
+/// - `h2`: one picture; `h3`: a lead picture captioned "Bathroom"; `h4`: only a missing file;
+///   `h5`: one tiny picture.
 struct Corpus {
     state: State,
     /// sha256 of the large and the half-size copy of picture 1.
@@ -91,14 +92,15 @@ fn corpus(engine: Engine, dir: &Path) -> Option<Corpus> {
         ("four.png", picture(4, 640, 480)),
         ("five.png", picture(5, 1200, 900)),
         ("six.png", picture(6, 640, 480)),
+        ("tiny.png", picture(7, 240, 180)),
     ]
     .map(|(name, image)| write_png(&images, name, &image));
     let missing = format!("file://{}", images.join("missing.png").display());
     let p1 = format!(
         "partner_hotel_id,hotel_group_id,image_url,caption\n\
          a1,h1,{},Garden view\na1,h1,{},Pool\nb1,h2,{},\nc1,h3,{},Bathroom\nc1,h3,{},Room\n\
-         d1,h4,{missing},\n",
-        urls[0], urls[2], urls[4], urls[5], urls[6]
+         d1,h4,{missing},\ne1,h5,{},\n",
+        urls[0], urls[2], urls[4], urls[5], urls[6], urls[7]
     );
     let p2 = format!(
         "partner_hotel_id,hotel_group_id,image_url,caption\nx9,h1,{},Garden\nx9,h1,{},Lobby\n",
@@ -459,6 +461,52 @@ fn access_needs_a_token_reviewers_cannot_act_and_posts_need_csrf() {
             ("Ana", "first")
         );
 
+        // The hotels list: search, filters, keyset pages.
+        let list = |query: &'static str| {
+            let request = client
+                .get(format!("{}/?{query}", desk.url))
+                .bearer_auth(REVIEWER);
+            async move {
+                let page = request.send().await.unwrap().text().await.unwrap();
+                let hotels: Vec<String> = page
+                    .match_indices("href=\"/hotel?group=")
+                    .map(|(at, _)| {
+                        let rest = &page[at + 19..];
+                        rest[..rest.find('"').unwrap()].to_owned()
+                    })
+                    .collect();
+                let next = page.find("id=\"next\" href=\"").map(|at| {
+                    let rest = &page[at + 16..];
+                    rest[..rest.find('"').unwrap()].replace("&amp;", "&")
+                });
+                (hotels, next)
+            }
+        };
+        assert_eq!(list("q=h").await.0, ["h1", "h2", "h3", "h4", "h5"]);
+        assert_eq!(list("q=h3").await.0, ["h3"]);
+        assert_eq!(list("filter=no-images").await.0, ["h4"]);
+        assert_eq!(list("filter=fewer&n=2").await.0, ["h2", "h4", "h5"]);
+        assert_eq!(list("filter=large-sets&n=2").await.0, ["h1"]);
+        assert_eq!(list("filter=risky").await.0, ["h5"]);
+        assert_eq!(list("sort=recent").await.0.len(), 5);
+        let (first, next) = list("limit=2").await;
+        assert_eq!(first, ["h1", "h2"]);
+        let next = next.expect("a next page");
+        let page = client
+            .get(format!("{}{next}", desk.url))
+            .bearer_auth(REVIEWER)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("group=h3") && page.contains("group=h4"));
+        assert!(
+            !page.contains("group=h2") && !page.contains("group=h5"),
+            "{next}: {page}"
+        );
+
         // Thumbnails: made on demand, cached by the browser, paths validated.
         let thumb = format!("{}/thumb/{}", desk.url, corpus.large);
         let image = client
@@ -589,7 +637,7 @@ fn browser_pin_first_and_split_then_the_rerun_keeps_them() {
             browser.goto(format!("{}/", desk.url)).await?;
             let list = browser.find(By::Id("hotels")).await?;
             let text = list.text().await?;
-            for hotel in ["h1", "h2", "h3", "h4"] {
+            for hotel in ["h1", "h2", "h3", "h4", "h5"] {
                 assert!(text.contains(hotel), "{text}");
             }
             let list_shot = shots.join("review-hotels.png");

@@ -14,7 +14,7 @@ use crate::quality::Quality;
 use crate::store::{GroupImage, HotelCursor, HotelRow, Store, StoreError, Variant};
 use crate::tiles::Tiles;
 
-/// Hotels per page of the list.
+/// Hotels per page of the list, by default and at most.
 const PAGE: usize = 50;
 /// Rows read per query while filling a filtered page, and queries per page at most.
 const BATCH: i64 = 200;
@@ -94,6 +94,8 @@ pub struct HotelsQuery {
     #[serde(default)]
     pub after: String,
     pub after_at: Option<i64>,
+    /// Hotels per page (at most [`PAGE`]).
+    pub limit: Option<usize>,
 }
 
 /// Why a hotel's first image needs a look, if it does.
@@ -130,6 +132,7 @@ pub async fn hotels(
     query: &HotelsQuery,
 ) -> Result<Markup, StoreError> {
     let recent = query.sort == "recent";
+    let page = query.limit.unwrap_or(PAGE).clamp(1, PAGE);
     let mut cursor = if recent {
         HotelCursor::Recent {
             before: query.after_at.map(|at| (at, query.after.clone())),
@@ -158,13 +161,13 @@ pub async fn hotels(
             last = Some((hotel.ranked_at, hotel.hotel_group.clone()));
             if keep(query, &hotel) {
                 shown.push(hotel);
-                if shown.len() == PAGE {
+                if shown.len() == page {
                     break;
                 }
             }
         }
         match last {
-            Some(last) if full || shown.len() == PAGE => {
+            Some(last) if full || shown.len() == page => {
                 cursor = match cursor {
                     HotelCursor::ById { prefix, .. } => HotelCursor::ById {
                         prefix,
@@ -175,7 +178,7 @@ pub async fn hotels(
                     },
                 };
                 more = Some(last);
-                if shown.len() == PAGE {
+                if shown.len() == page {
                     break;
                 }
             }
@@ -193,6 +196,9 @@ pub async fn hotels(
             .append_pair("after", &group);
         if let Some(n) = query.n {
             url.append_pair("n", &n.to_string());
+        }
+        if let Some(limit) = query.limit {
+            url.append_pair("limit", &limit.to_string());
         }
         if recent {
             url.append_pair("after_at", &at.to_string());
@@ -371,8 +377,8 @@ pub async fn hotel(store: &Store, session: &Session, group: &str) -> Result<Mark
                                     td { code { (short(&m.image.sha256)) } br; (m.image.width) "×" (m.image.height)
                                         @if m.image.sha256 == sha { br; "canonical" } }
                                     td { @for (partner, url) in &m.sources { b { (partner) } " " code { (url) } br; } }
-                                    td { "dHash " (m.whole) " bits"
-                                        @if let Some(tile) = m.tile { ", tiles " (tile) } }
+                                    td { @if m.image.sha256 != sha { "dHash " (m.whole) " bits"
+                                        @if let Some(tile) = m.tile { ", tiles " (tile) } } }
                                     td { @if editor && m.image.sha256 != sha {
                                         (action_button(session, group, "split", &m.image.sha256, Some(sha), "Not the same picture: split"))
                                     } }
