@@ -9,6 +9,7 @@ pub mod dedupe;
 pub mod dhash;
 pub mod download;
 pub mod eval;
+pub mod eval_html;
 pub mod fingerprint;
 pub mod generate;
 pub mod paths;

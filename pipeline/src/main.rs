@@ -154,6 +154,13 @@ enum Command {
     Eval {
         #[arg(long)]
         truth: PathBuf,
+        /// Also write the report as a page with plots (precision/recall per transform, distance
+        /// distributions of true and false pairs).
+        #[arg(long)]
+        html: Option<PathBuf>,
+        /// The whole-image threshold dedupe ran with, marked on the distance plot.
+        #[arg(long, default_value_t = DedupeOptions::default().whole)]
+        whole_threshold: u32,
     },
 }
 
@@ -533,9 +540,18 @@ async fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             let status = Store::open(&cli.db).await?.status().await?;
             print(cli, json!(status), || status_text(&status));
         }
-        Command::Eval { truth } => {
+        Command::Eval {
+            truth,
+            html,
+            whole_threshold,
+        } => {
             let store = Store::open(&cli.db).await?;
             let report = eval::evaluate(&store, &eval::read_truth(truth)?).await?;
+            if let Some(html) = html {
+                let page = imgpipe::eval_html::page(&report, *whole_threshold);
+                imgpipe::atomic::write(html, page.as_bytes())
+                    .map_err(|e| format!("cannot write {}: {e}", html.display()))?;
+            }
             print(cli, json!(report), || {
                 let mut text = format!(
                     "{:<16} {:>9} {:>7} {:>5} {:>5} {:>5}\n",

@@ -583,7 +583,8 @@ fn chromedriver() -> Driver {
     Driver { child, url }
 }
 
-/// Screenshots go under the test's folder, and to $IMGPIPE_SCREENSHOT_DIR when it is set.
+/// Screenshots (and the eval page) go under the test's folder, and to $IMGPIPE_SCREENSHOT_DIR
+/// when it is set.
 fn keep_screenshot(path: &Path) {
     if let Some(dir) = std::env::var_os("IMGPIPE_SCREENSHOT_DIR") {
         let dir = PathBuf::from(dir);
@@ -709,4 +710,72 @@ fn base64_basic(user: &str, password: &str) -> String {
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
     )
+}
+
+/// `imgpipe eval --html`: the report as a page with its two plots, from a ground truth of the
+/// corpus (picture 1's half-size copy is its only variant).
+#[test]
+fn eval_html_plots_precision_recall_and_distances() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = corpus(Engine::Sqlite, dir.path()).expect("SQLite is built in");
+    let images = dir.path().join("images");
+    let truth: String = [
+        ("one.png", "h1", "1", "original"),
+        ("one-small.png", "h1", "1", "half-size"),
+        ("two.png", "h1", "2", "original"),
+        ("three.png", "h1", "3", "original"),
+        ("five.png", "h3", "5", "original"),
+        ("six.png", "h3", "6", "original"),
+    ]
+    .iter()
+    .map(|(file, group, picture, transform)| {
+        format!(
+            "{}\n",
+            serde_json::json!({
+                "url": format!("file://{}", images.join(file).display()),
+                "hotel_group": group, "picture": picture, "transform": transform,
+            })
+        )
+    })
+    .collect();
+    let truth_file = dir.path().join("truth.jsonl");
+    std::fs::write(&truth_file, truth).unwrap();
+    let page = dir.path().join("report/eval.html");
+    std::fs::create_dir_all(page.parent().unwrap()).unwrap();
+    let report = json(
+        imgpipe(&corpus.state)
+            .args(["eval", "--truth"])
+            .arg(&truth_file)
+            .arg("--html")
+            .arg(&page),
+    );
+    assert_eq!(report["per_transform"]["half-size"]["recall"], 1.0);
+    let same: u64 = report["distances"]["same"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(same, 1);
+    let different = &report["distances"]["different"];
+    assert_eq!(
+        different.as_array().unwrap()[..9]
+            .iter()
+            .map(|n| n.as_u64().unwrap())
+            .sum::<u64>(),
+        0,
+        "unrelated pictures are far apart: {different}"
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    for part in [
+        "<svg id=\"precision-recall\"",
+        "<svg id=\"distances\"",
+        "half-size",
+        "id=\"threshold\"",
+        "match at ≤ 8 bits",
+    ] {
+        assert!(html.contains(part), "{part} missing from the page");
+    }
+    assert!(html.matches("<rect").count() >= 6);
+    keep_screenshot(&page);
 }
