@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{imgpipe, json, ok, Engine, State};
-use imgpipe::store::{ActionKind, NewAction, Store};
+use imgpipe::store::{ActionKind, HotelCursor, NewAction, Store};
 
 const EDITOR: &str = "editor-token-0123456789abcdef";
 const REVIEWER: &str = "reviewer-token-0123456789abcdef";
@@ -251,6 +251,35 @@ fn overrides_hold_on_later_runs_and_undo(engine: Engine) {
     rt.block_on(store.undo_action("h1", order, "ana")).unwrap();
     recompute(state);
     assert_eq!(ranking(state, "h1"), original);
+
+    // The hotels list's keyset pages, on this engine's SQL.
+    let page = |cursor: HotelCursor| rt.block_on(store.hotels_page(&cursor, 2)).unwrap();
+    let first = page(HotelCursor::ById {
+        prefix: "h".to_owned(),
+        after: String::new(),
+    });
+    let names = |rows: &[imgpipe::store::HotelRow]| {
+        rows.iter()
+            .map(|row| row.hotel_group.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&first), ["h1", "h2"]);
+    assert_eq!((first[0].images, first[0].largest_set), (3, 2));
+    assert_eq!(first[0].first.as_ref().unwrap().0, original[0]);
+    let second = page(HotelCursor::ById {
+        prefix: "h".to_owned(),
+        after: "h2".to_owned(),
+    });
+    assert_eq!(names(&second), ["h3", "h4"]);
+    assert_eq!(second[0].first_captions, ["Room"]);
+    assert_eq!(second[1].images, 0);
+    let recent = page(HotelCursor::Recent { before: None });
+    assert_eq!(recent[0].hotel_group, "h1", "h1 was ranked last");
+    let before = Some((recent[1].ranked_at, recent[1].hotel_group.clone()));
+    let older = page(HotelCursor::Recent { before });
+    assert!(older
+        .iter()
+        .all(|row| !names(&recent).contains(&row.hotel_group)));
 
     let audit = rt.block_on(store.actions("h1")).unwrap();
     assert_eq!(audit.len(), 5);
