@@ -291,20 +291,21 @@ fn overrides_hold_on_later_runs_and_undo(engine: Engine) {
 
 on_both_engines!(overrides_hold_on_later_runs_and_undo: overrides_hold_on_later_runs_and_undo_sqlite, overrides_hold_on_later_runs_and_undo_postgres);
 
-/// `imgpipe review` on a free port, stopped when dropped.
-struct Desk {
+/// A server this test started (`imgpipe review`, chromedriver) at `url`, stopped when dropped.
+struct Server {
     child: Child,
     url: String,
 }
 
-impl Drop for Desk {
+impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-fn desk(state: &State) -> Desk {
+/// `imgpipe review` on a free port.
+fn desk(state: &State) -> Server {
     let tokens = state.dir.join("tokens");
     std::fs::write(
         &tokens,
@@ -327,7 +328,7 @@ fn desk(state: &State) -> Desk {
         .unwrap_or_else(|| panic!("imgpipe review printed {line:?}"))
         .trim_end_matches('/')
         .to_owned();
-    Desk { child, url }
+    Server { child, url }
 }
 
 /// A URL-encoded form body (reqwest is built without its `form` feature).
@@ -575,20 +576,8 @@ fn access_needs_a_token_reviewers_cannot_act_and_posts_need_csrf() {
     });
 }
 
-/// chromedriver on a free port, stopped when dropped.
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn chromedriver() -> Driver {
+/// chromedriver on a free port.
+fn chromedriver() -> Server {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -609,7 +598,7 @@ fn chromedriver() -> Driver {
         assert!(Instant::now() < deadline, "chromedriver did not listen");
         std::thread::sleep(Duration::from_millis(50));
     }
-    Driver { child, url }
+    Server { child, url }
 }
 
 /// Screenshots (and the eval page) go under the test's folder, and to $IMGPIPE_SCREENSHOT_DIR
