@@ -663,18 +663,16 @@ fn browser_pin_first_and_split_then_the_rerun_keeps_them() {
             browser.screenshot(&list_shot).await?;
             keep_screenshot(&list_shot);
 
+            // Each click loads a page: wait (polling) for what only the new page has, such as
+            // the undo button of the action just recorded (ids 1 and 2 in this store).
             browser.find(By::LinkText("h1")).await?.click().await?;
-            browser
-                .find(By::Id(format!("first-{last}")))
-                .await?
-                .click()
-                .await?;
+            let pin = By::Id(format!("first-{last}"));
+            browser.query(pin).first().await?.click().await?;
+            browser.query(By::Id("undo-1")).first().await?;
             browser.find(By::Id("pending")).await?;
-            browser
-                .find(By::Id(format!("split-{}", corpus.small)))
-                .await?
-                .click()
-                .await?;
+            let split = By::Id(format!("split-{}", corpus.small));
+            browser.query(split).first().await?.click().await?;
+            browser.query(By::Id("undo-2")).first().await?;
             let audit = browser.find(By::Id("audit")).await?.text().await?;
             assert!(
                 audit.contains("split") && audit.contains("first"),
