@@ -491,6 +491,54 @@ fn access_needs_a_token_reviewers_cannot_act_and_posts_need_csrf() {
             ("Ana", "first")
         );
 
+        // Move the second image up (an explicit order), a merge naming an image of another
+        // hotel is refused, and an undo is recorded with who did it.
+        let ranked: Vec<String> = store
+            .ranked("h1")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|row| row.sha256)
+            .collect();
+        let up = vec![
+            ("kind", "up".to_owned()),
+            ("image", ranked[1].clone()),
+            ("csrf", csrf.clone()),
+        ];
+        assert_eq!(post(up, Some(&cookie)).await.unwrap().status(), 303);
+        let order: Vec<String> = serde_json::from_str(
+            store.actions("h1").await.unwrap()[0]
+                .detail
+                .as_ref()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            order,
+            [ranked[1].clone(), ranked[0].clone(), ranked[2].clone()]
+        );
+        let h2 = store.ranked("h2").await.unwrap()[0].sha256.clone();
+        let merge = vec![
+            ("kind", "merge".to_owned()),
+            ("image", ranked[0].clone()),
+            ("other", h2),
+            ("csrf", csrf.clone()),
+        ];
+        assert_eq!(post(merge, Some(&cookie)).await.unwrap().status(), 400);
+        let undo = client
+            .post(format!("{}/hotel/undo?group=h1", desk.url))
+            .basic_auth("ana", Some(EDITOR))
+            .header("cookie", &cookie)
+            .form_body(&[("id", "1"), ("csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(undo.status(), 303);
+        let audit = store.actions("h1").await.unwrap();
+        assert_eq!(audit.len(), 2);
+        assert_eq!(audit[1].undone_by.as_deref(), Some("Ana"));
+        assert!(audit[0].undone_at.is_none());
+
         // The hotels list: search, filters, keyset pages.
         let list = |query: &'static str| {
             let request = client
