@@ -11,11 +11,13 @@
 //! not contain each other, but both are inside the original. A chain cannot grow through its
 //! ends, which are never core.
 
+use std::collections::HashMap;
+
 use crate::dhash::DHash;
 use futures_util::stream::{self, StreamExt};
 
 use crate::progress;
-use crate::store::{GroupImage, GroupStage, Stage};
+use crate::store::{GroupImage, GroupStage, Overrides, Stage};
 use crate::tiles::Tiles;
 use crate::worker::{Context, StageError, StageResult};
 
@@ -75,8 +77,26 @@ fn distances(a: &Candidate, b: &Candidate) -> (u32, Option<u32>) {
 }
 
 /// Groups candidates; returns, for each candidate in order, the index of its canonical.
-pub fn group(candidates: &[Candidate], options: &DedupeOptions) -> Vec<usize> {
+/// Reviewers' overrides win over the hashes: a split pair never ends in one group (merges that
+/// would join them are refused), and the groups of a merged pair are joined at the end.
+pub fn group(
+    candidates: &[Candidate],
+    options: &DedupeOptions,
+    overrides: &Overrides,
+) -> Vec<usize> {
     let n = candidates.len();
+    let index: HashMap<&str, usize> = candidates
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.id.as_str(), i))
+        .collect();
+    let pairs = |links: &[(String, String)]| -> Vec<(usize, usize)> {
+        links
+            .iter()
+            .filter_map(|(x, y)| Some((*index.get(x.as_str())?, *index.get(y.as_str())?)))
+            .collect()
+    };
+    let (apart, together) = (pairs(&overrides.apart), pairs(&overrides.together));
     let mut pair = vec![(u32::MAX, None); n * n];
     let mut edges = Vec::new();
     for i in 0..n {
@@ -115,7 +135,11 @@ pub fn group(candidates: &[Candidate], options: &DedupeOptions) -> Vec<usize> {
     let mut members: Vec<Vec<usize>> = (0..n).map(|i| vec![i]).collect();
     for (_, i, j) in edges {
         let (a, b) = (cluster_of[i], cluster_of[j]);
-        if a == b {
+        let split = |&(x, y): &(usize, usize)| {
+            let (x, y) = (cluster_of[x], cluster_of[y]);
+            (x, y) == (a, b) || (x, y) == (b, a)
+        };
+        if a == b || apart.iter().any(split) {
             continue;
         }
         let total = members[a].len() * members[b].len();
@@ -134,16 +158,13 @@ pub fn group(candidates: &[Candidate], options: &DedupeOptions) -> Vec<usize> {
         if !verified {
             continue;
         }
-        let (keep, gone) = if members[a].len() >= members[b].len() {
-            (a, b)
-        } else {
-            (b, a)
-        };
-        let moved = std::mem::take(&mut members[gone]);
-        for &m in &moved {
-            cluster_of[m] = keep;
+        join(&mut cluster_of, &mut members, a, b);
+    }
+    for (x, y) in together {
+        let (a, b) = (cluster_of[x], cluster_of[y]);
+        if a != b {
+            join(&mut cluster_of, &mut members, a, b);
         }
-        members[keep].extend(moved);
     }
     let mut canonical = vec![0; n];
     for group in members.iter().filter(|g| !g.is_empty()) {
@@ -153,6 +174,20 @@ pub fn group(candidates: &[Candidate], options: &DedupeOptions) -> Vec<usize> {
         }
     }
     canonical
+}
+
+/// Joins clusters `a` and `b` into the larger one.
+fn join(cluster_of: &mut [usize], members: &mut [Vec<usize>], a: usize, b: usize) {
+    let (keep, gone) = if members[a].len() >= members[b].len() {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    let moved = std::mem::take(&mut members[gone]);
+    for &m in &moved {
+        cluster_of[m] = keep;
+    }
+    members[keep].extend(moved);
 }
 
 /// Which of two images makes the better canonical: the largest, then the least compressed
@@ -205,11 +240,12 @@ pub async fn run(
         let mut finished = stream::iter(claimed)
             .map(|claimed| async move {
                 let images = store.group_images(&claimed.item.hotel_group).await?;
+                let overrides = store.group_overrides(&claimed.item.hotel_group).await?;
                 let options = *options;
                 let links = tokio::task::spawn_blocking(move || {
                     let candidates: Vec<Candidate> =
                         images.iter().map(Candidate::from_group_image).collect();
-                    let canonical = group(&candidates, &options);
+                    let canonical = group(&candidates, &options, &overrides);
                     candidates
                         .iter()
                         .zip(&canonical)
@@ -261,7 +297,34 @@ mod tests {
             candidate("large", 0x0f0f_0f0f_0f0f_0f0e, 400),
             candidate("other", 0xf0f0_f0f0_f0f0_f0f0, 900),
         ];
-        assert_eq!(group(&candidates, &DedupeOptions::default()), vec![1, 1, 2]);
+        assert_eq!(
+            group(
+                &candidates,
+                &DedupeOptions::default(),
+                &Overrides::default()
+            ),
+            vec![1, 1, 2]
+        );
+    }
+
+    #[test]
+    fn a_split_pair_stays_apart_and_a_merged_pair_together() {
+        let candidates = [
+            candidate("large", 0x0f0f_0f0f_0f0f_0f0f, 400),
+            candidate("copy", 0x0f0f_0f0f_0f0f_0f0e, 100),
+            candidate("other", 0xf0f0_f0f0_f0f0_f0f0, 900),
+        ];
+        let options = DedupeOptions::default();
+        let split = Overrides {
+            apart: vec![("copy".to_owned(), "large".to_owned())],
+            ..Overrides::default()
+        };
+        assert_eq!(group(&candidates, &options, &split), vec![0, 1, 2]);
+        let merged = Overrides {
+            together: vec![("other".to_owned(), "copy".to_owned())],
+            ..Overrides::default()
+        };
+        assert_eq!(group(&candidates, &options, &merged), vec![2, 2, 2]);
     }
 
     #[test]
@@ -277,7 +340,11 @@ mod tests {
             candidate("c", c, 100),
             candidate("d", d, 100),
         ];
-        let canonical = group(&candidates, &DedupeOptions::default());
+        let canonical = group(
+            &candidates,
+            &DedupeOptions::default(),
+            &Overrides::default(),
+        );
         let groups: std::collections::BTreeSet<usize> = canonical.iter().copied().collect();
         assert!(
             groups.len() >= 2,

@@ -11,6 +11,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::dhash::DHash;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +74,24 @@ pub struct Report {
     pub per_transform: BTreeMap<String, Counts>,
     /// Predicted groups that mix different pictures.
     pub over_merged_groups: Vec<Vec<String>>,
+    /// Whole-image dHash distance (0..=64 bits) of every pair: how many truly same pairs and
+    /// how many truly different pairs are that far apart.
+    pub distances: Distances,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Distances {
+    pub same: Vec<u64>,
+    pub different: Vec<u64>,
+}
+
+impl Default for Distances {
+    fn default() -> Self {
+        Distances {
+            same: vec![0; 65],
+            different: vec![0; 65],
+        }
+    }
 }
 
 pub fn read_truth(path: &Path) -> Result<Vec<TruthLine>, EvalError> {
@@ -93,12 +112,18 @@ pub fn read_truth(path: &Path) -> Result<Vec<TruthLine>, EvalError> {
 pub async fn evaluate(store: &Store, truth: &[TruthLine]) -> Result<Report, EvalError> {
     let urls = store.downloaded_urls().await?;
     let mut canonical_by_group: BTreeMap<&str, BTreeMap<String, String>> = BTreeMap::new();
+    let mut dhashes: BTreeMap<String, DHash> = BTreeMap::new();
     for line in truth {
         if !canonical_by_group.contains_key(line.hotel_group.as_str()) {
             canonical_by_group.insert(
                 &line.hotel_group,
                 store.duplicates(&line.hotel_group).await?,
             );
+            for image in store.group_images(&line.hotel_group).await? {
+                if let Some(hash) = DHash::from_hex(&image.dhash) {
+                    dhashes.insert(image.sha256, hash);
+                }
+            }
         }
     }
     let mut report = Report::default();
@@ -123,6 +148,15 @@ pub async fn evaluate(store: &Store, truth: &[TruthLine]) -> Result<Report, Eval
             for (b, canonical_b) in &items[i + 1..] {
                 let truly = a.picture == b.picture;
                 let predicted = canonical_a == canonical_b;
+                let hash = |line: &TruthLine| urls.get(&line.url).and_then(|sha| dhashes.get(sha));
+                if let (Some(x), Some(y)) = (hash(a), hash(b)) {
+                    let bins = if truly {
+                        &mut report.distances.same
+                    } else {
+                        &mut report.distances.different
+                    };
+                    bins[x.distance(*y) as usize] += 1;
+                }
                 report.overall.add(truly, predicted);
                 for (x, y) in [(a, b), (b, a)] {
                     // Recall per transform: (original, variant) pairs. Precision: also every

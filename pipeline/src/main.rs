@@ -139,10 +139,28 @@ enum Command {
     /// Counts per stage: queued, leased (by whom, since when), done, failed by reason, and
     /// the rate over the last minute.
     Status,
+    /// Serve the review desk: hotels list, hotel pages (ranked thumbnails, score breakdown,
+    /// duplicate sets) and actions (pin first, exclude, move, split, merge; each undoable)
+    /// stored as overrides every later dedupe and prioritise run applies.
+    Review {
+        /// Address to listen on (port 0: any free port; the address is printed).
+        #[arg(long, default_value = "127.0.0.1:8440")]
+        addr: std::net::SocketAddr,
+        /// One `TOKEN ROLE [NAME]` per line, ROLE `reviewer` (read only) or `editor`.
+        #[arg(long, env = "IMGPIPE_REVIEW_TOKENS")]
+        token_file: PathBuf,
+    },
     /// Dedupe quality against a ground truth (JSON Lines from scripts/make-sample-partners).
     Eval {
         #[arg(long)]
         truth: PathBuf,
+        /// Also write the report as a page with plots (precision/recall per transform, distance
+        /// distributions of true and false pairs).
+        #[arg(long)]
+        html: Option<PathBuf>,
+        /// The whole-image threshold dedupe ran with, marked on the distance plot.
+        #[arg(long, default_value_t = DedupeOptions::default().whole)]
+        whole_threshold: u32,
     },
 }
 
@@ -409,6 +427,11 @@ async fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
                 format!("hotel {hotel}: override recorded for {sha256}")
             });
         }
+        Command::Review { addr, token_file } => {
+            let store = Arc::new(Store::open(&cli.db).await?);
+            let blobs = BlobStore::new(Storage::open(&cli.store)?);
+            imgpipe::review::run(store, blobs, token_file, *addr).await?;
+        }
         Command::DefaultConfigs => {
             println!(
                 "{}",
@@ -517,9 +540,18 @@ async fn execute(cli: &Cli) -> Result<ExitCode, Failure> {
             let status = Store::open(&cli.db).await?.status().await?;
             print(cli, json!(status), || status_text(&status));
         }
-        Command::Eval { truth } => {
+        Command::Eval {
+            truth,
+            html,
+            whole_threshold,
+        } => {
             let store = Store::open(&cli.db).await?;
             let report = eval::evaluate(&store, &eval::read_truth(truth)?).await?;
+            if let Some(html) = html {
+                let page = imgpipe::eval_html::page(&report, *whole_threshold);
+                imgpipe::atomic::write(html, page.as_bytes())
+                    .map_err(|e| format!("cannot write {}: {e}", html.display()))?;
+            }
             print(cli, json!(report), || {
                 let mut text = format!(
                     "{:<16} {:>9} {:>7} {:>5} {:>5} {:>5}\n",

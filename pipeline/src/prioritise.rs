@@ -1,5 +1,6 @@
 //! The prioritise stage: score each hotel's canonical images by measurable features and order
-//! them. Manual overrides (`imgpipe override`) win over the score.
+//! them. Manual overrides (`imgpipe override`, the review desk's pin, exclude and explicit
+//! order) win over the score.
 //!
 //! The first image is what a traveller sees: captions naming a bathroom or toilet never lead,
 //! whatever their score.
@@ -10,7 +11,7 @@ use futures_util::stream::{self, StreamExt};
 
 use crate::progress;
 use crate::quality::Quality;
-use crate::store::{GroupImage, GroupStage, OverrideKind, Stage};
+use crate::store::{GroupImage, GroupStage, Overrides, Stage};
 use crate::worker::{Context, StageError, StageResult};
 
 /// Caption words that keep an image out of first place.
@@ -61,7 +62,7 @@ impl Features {
     }
 }
 
-fn never_first(captions: &[String]) -> bool {
+pub(crate) fn never_first(captions: &[String]) -> bool {
     captions.iter().any(|caption| {
         caption
             .to_lowercase()
@@ -75,6 +76,8 @@ struct Ranked {
     sha256: String,
     score: f64,
     pinned: bool,
+    /// Place in the reviewer's explicit order, if it has one.
+    placed: Option<usize>,
     demoted: bool,
     best_position: i64,
 }
@@ -83,7 +86,7 @@ struct Ranked {
 fn order(
     images: &[GroupImage],
     duplicates: &BTreeMap<String, String>,
-    overrides: &[(String, OverrideKind)],
+    overrides: &Overrides,
 ) -> Vec<(String, i64, f64)> {
     let by_sha: BTreeMap<&str, &GroupImage> =
         images.iter().map(|i| (i.sha256.as_str(), i)).collect();
@@ -105,10 +108,9 @@ fn order(
         let best = positions.entry(canonical).or_insert(i64::MAX);
         *best = (*best).min(image.best_position);
     }
-    let is = |sha: &str, kind: OverrideKind| overrides.iter().any(|(s, k)| s == sha && *k == kind);
     let mut ranked: Vec<Ranked> = partners
         .keys()
-        .filter(|sha| !is(sha, OverrideKind::Exclude))
+        .filter(|&&sha| !overrides.excluded.contains(sha))
         .filter_map(|&sha| by_sha.get(sha).map(|image| (sha, image)))
         .map(|(sha, image)| {
             let quality: Quality = serde_json::from_str(&image.quality).unwrap_or_default();
@@ -117,7 +119,8 @@ fn order(
             Ranked {
                 sha256: sha.to_owned(),
                 score: features.score(),
-                pinned: is(sha, OverrideKind::First),
+                pinned: overrides.first.as_deref() == Some(sha),
+                placed: overrides.order.iter().position(|s| s == sha),
                 demoted: never_first(&captions[sha]),
                 best_position: positions[sha],
             }
@@ -126,12 +129,20 @@ fn order(
     ranked.sort_by(|a, b| {
         b.pinned
             .cmp(&a.pinned)
+            .then(match (a.placed, b.placed) {
+                (Some(a), Some(b)) => a.cmp(&b),
+                (a, b) => b.is_some().cmp(&a.is_some()),
+            })
             .then(b.score.total_cmp(&a.score))
             .then(a.best_position.cmp(&b.best_position))
             .then(a.sha256.cmp(&b.sha256))
     });
-    // Only the lead is protected: a demoted image keeps its place further down.
-    if ranked.first().is_some_and(|r| r.demoted && !r.pinned) {
+    // Only the lead is protected: a demoted image keeps its place further down. A reviewer's
+    // explicit order is theirs to keep.
+    if ranked
+        .first()
+        .is_some_and(|r| r.demoted && !r.pinned && r.placed.is_none())
+    {
         if let Some(lead) = ranked.iter().position(|r| !r.demoted) {
             let lead = ranked.remove(lead);
             ranked.insert(0, lead);
@@ -180,7 +191,7 @@ pub async fn run(context: &Context, jobs: usize) -> StageResult<PrioritiseSummar
                 let group = &claimed.item.hotel_group;
                 let images = store.group_images(group).await?;
                 let duplicates = store.duplicates(group).await?;
-                let overrides = store.overrides(group).await?;
+                let overrides = store.group_overrides(group).await?;
                 let ranking = order(&images, &duplicates, &overrides);
                 let accepted = context
                     .retrying(|| store.complete_ranking(&context.owner, &claimed, &ranking))
@@ -239,16 +250,34 @@ mod tests {
         let names =
             |ranking: Vec<(String, i64, f64)>| ranking.into_iter().map(|r| r.0).collect::<Vec<_>>();
         assert_eq!(
-            names(order(&images, &duplicates, &[])),
+            names(order(&images, &duplicates, &Overrides::default())),
             ["sharp", "toilet", "blurry"]
         );
-        let pinned = [
-            ("blurry".to_owned(), OverrideKind::First),
-            ("sharp".to_owned(), OverrideKind::Exclude),
-        ];
+        let pinned = Overrides {
+            first: Some("blurry".to_owned()),
+            excluded: ["sharp".to_owned()].into(),
+            ..Overrides::default()
+        };
         assert_eq!(
             names(order(&images, &duplicates, &pinned)),
             ["blurry", "toilet"]
+        );
+        // An explicit order wins over the score and the caption rule; the pin still leads.
+        let ordered = Overrides {
+            order: vec!["toilet".to_owned(), "blurry".to_owned()],
+            ..Overrides::default()
+        };
+        assert_eq!(
+            names(order(&images, &duplicates, &ordered)),
+            ["toilet", "blurry", "sharp"]
+        );
+        let ordered_and_pinned = Overrides {
+            first: Some("sharp".to_owned()),
+            ..ordered
+        };
+        assert_eq!(
+            names(order(&images, &duplicates, &ordered_and_pinned)),
+            ["sharp", "toilet", "blurry"]
         );
     }
 }

@@ -9,6 +9,7 @@
 //! nothing and a redone item duplicates nothing. All SQL lives in this module.
 
 mod report;
+mod review;
 mod trigger;
 pub mod work;
 
@@ -25,6 +26,9 @@ use sqlx::sqlite::{
 use sqlx::{Postgres, Sqlite, Transaction};
 
 pub use report::{RankingRow, StageStatus, Status};
+pub use review::{
+    Action, ActionKind, HotelCursor, HotelRow, NewAction, Overrides, RankedRow, Variant,
+};
 pub use trigger::{CatalogEntry, CatalogItem, CatalogProblem, TriggerSummary};
 pub use work::{Claimed, GroupStage, GroupWork, Stage};
 
