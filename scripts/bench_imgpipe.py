@@ -163,20 +163,46 @@ def make_bucket(endpoint, bucket):
                  aws_secret_access_key="testsecret").create_bucket(Bucket=bucket)
 
 
-def single_report(n, seconds, summary):
-    """The fleet section's line for the one SQLite run."""
+def cpu_line(n, processes, helpers):
+    """CPU milliseconds per image: imgpipe's processes (user + system, from /usr/bin/time files)
+    and the helpers (a "name=seconds ..." string), so a CPU-bound run shows as one."""
+    imgpipe = sum(sum(map(float, open(f).read().split()[-2:])) for f in processes)
+    parts = [f"imgpipe {imgpipe / n * 1000:.1f}"]
+    for named in helpers.split():
+        name, seconds = named.split("=")
+        parts.append(f"{name} {float(seconds) / n * 1000:.1f}")
+    return "CPU ms per image: " + ", ".join(parts) + f" (2 cores: {2000 / sum_ms(imgpipe, helpers, n):.0f} images/s if CPU-bound)"
+
+
+def sum_ms(imgpipe, helpers, n):
+    return (imgpipe + sum(float(named.split("=")[1]) for named in helpers.split())) / n * 1000
+
+
+def single_report(n, seconds, summary, cpu, helpers):
+    """The fleet section's lines for the one SQLite run."""
     n, s = int(n), float(seconds)
     statements = json.load(open(summary))["statements"]
     print(f"one imgpipe run on SQLite + a folder:    {n/s:7.1f} images/s"
           f" ({n} URLs in {s:.1f} s, {statements/n:.1f} statements per image)")
+    print("  " + cpu_line(n, [cpu], helpers))
 
 
-def workers_report(n, seconds, single, workers, pattern):
-    """The fleet section's line for WORKERS workers, whose --json summaries match PATTERN."""
+def workers_report(n, seconds, single, workers, pattern, helpers):
+    """The fleet section's lines for WORKERS workers, whose --json summaries match PATTERN (and
+    their /usr/bin/time files the same names ending .cpu)."""
     n, s, one = int(n), float(seconds), float(single)
-    statements = sum(json.load(open(f))["statements"] for f in glob.glob(pattern))
+    summaries = sorted(glob.glob(pattern))
+    statements = sum(json.load(open(f))["statements"] for f in summaries)
     print(f"{workers} worker(s) on PostgreSQL + S3 (moto): {n/s:7.1f} images/s"
           f" ({s:.1f} s, {statements/n:.1f} statements per image); {one/s:.2f}x the SQLite run")
+    print("  " + cpu_line(n, [f[: -len(".json")] + ".cpu" for f in summaries], helpers))
+    by_stage = {}
+    for f in summaries:
+        for stage, count in json.load(open(f)).get("statements_by_stage", {}).items():
+            by_stage[stage] = by_stage.get(stage, 0) + count
+    if by_stage:
+        print("  statements per image by stage: "
+              + ", ".join(f"{stage} {count / n:.2f}" for stage, count in by_stage.items()))
 
 
 def stage_costs(folder):

@@ -710,7 +710,7 @@ async fn run_worker(
         let (download, dedupe) = (args.download.options(), args.dedupe.options());
         let (out, configs) = (out.clone(), configs.clone());
         let generate_jobs = args.generate.generate_jobs.unwrap_or(jobs);
-        loops.spawn(async move {
+        loops.spawn(Store::in_stage(stage, async move {
             let summary = match stage {
                 Stage::Download => json!(download::run(&context, &download).await?),
                 Stage::Fingerprint => json!(fingerprint::run(&context, limits, jobs).await?),
@@ -720,8 +720,9 @@ async fn run_worker(
                     json!(generate::run(&context, &out, &configs, limits, generate_jobs).await?)
                 }
             };
+            context.stage_ended(stage);
             Ok::<_, imgpipe::worker::StageError>((stage, summary))
-        });
+        }));
     }
     let mut summary = serde_json::Map::new();
     let mut failure = None;
@@ -743,6 +744,10 @@ async fn run_worker(
         .release(std::slice::from_ref(&context.owner))
         .await?;
     summary.insert("statements".to_owned(), json!(context.store.statements()));
+    summary.insert(
+        "statements_by_stage".to_owned(),
+        json!(context.store.statements_by_stage()),
+    );
     Ok((serde_json::Value::Object(summary), failure.is_some()))
 }
 

@@ -42,6 +42,10 @@ pub struct Context {
     stop: watch::Receiver<bool>,
     stop_sender: Arc<watch::Sender<bool>>,
     wake: Arc<HashMap<Stage, Notify>>,
+    /// Whether PostgreSQL notifications wake this process's stage loops (see [`Context::listen`]).
+    listening: Arc<std::sync::atomic::AtomicBool>,
+    /// When idle stage loops last looked for dead workers' leases to give back.
+    dead_workers_checked: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 /// This process's lease owner name.
@@ -105,6 +109,34 @@ impl Context {
             stop,
             stop_sender: Arc::new(stop_sender),
             wake: Arc::new(wake),
+            listening: Arc::default(),
+            dead_workers_checked: Arc::default(),
+        }
+    }
+
+    fn listening(&self) -> bool {
+        self.listening.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether an idle loop should look for dead workers now: at most once a third of a lease
+    /// over all of this process's loops (each look is a statement per work table).
+    fn due_to_look_for_dead_workers(&self) -> bool {
+        let mut last = self
+            .dead_workers_checked
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let due = last.is_none_or(|at| at.elapsed() >= self.lease / 3);
+        if due {
+            *last = Some(std::time::Instant::now());
+        }
+        due
+    }
+
+    /// Called when a stage loop of this process ends: draining loops of later stages look
+    /// again at once instead of at their next poll (their input may have ended with it).
+    pub fn stage_ended(&self, stage: Stage) {
+        for later in Stage::ALL.into_iter().filter(|later| *later > stage) {
+            self.wake[&later].notify_one();
         }
     }
 
@@ -161,8 +193,16 @@ impl Context {
                     return Ok(true);
                 }
                 // Others hold the rest: theirs to finish, or ours when their leases lapse.
-                self.recover_dead_local_workers().await?;
-                self.poll.min(Duration::from_millis(200))
+                if self.due_to_look_for_dead_workers() {
+                    self.recover_dead_local_workers().await?;
+                }
+                if self.listening() {
+                    // Work arriving for this stage wakes it (NOTIFY), and so does an earlier
+                    // stage's loop here ending; the poll only bounds a missed notification.
+                    self.poll
+                } else {
+                    self.poll.min(Duration::from_millis(200))
+                }
             }
             Mode::Serve => self.poll,
         };
@@ -198,6 +238,8 @@ impl Context {
             return Ok(None);
         };
         let wake = self.wake.clone();
+        self.listening
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(Some(Heartbeat(tokio::spawn(async move {
             loop {
                 match listener.recv().await {

@@ -214,12 +214,19 @@ impl BeginWrite for PgPool {
     }
 }
 
+tokio::task_local! {
+    /// The stage whose loop is running on this task (see [`Store::in_stage`]).
+    static CURRENT_STAGE: Stage;
+}
+
 /// The pipeline's state database.
 pub struct Store {
     pub(crate) engine: Engine,
     location: String,
-    /// Statements sent to the database (for the per-image cost the benchmark prints).
-    statements: AtomicU64,
+    /// Statements sent to the database (for the per-image cost the benchmark prints): one
+    /// counter per stage, and a last one for statements sent outside any stage's loop (start,
+    /// lease renewal, the wake-up listener).
+    statements: [AtomicU64; Stage::ALL.len() + 1],
 }
 
 /// `postgres://` and `postgresql://` URLs name a PostgreSQL database; anything else is a SQLite
@@ -290,7 +297,7 @@ impl Store {
         Ok(Store {
             engine,
             location: location.to_owned(),
-            statements: AtomicU64::new(0),
+            statements: Default::default(),
         })
     }
 
@@ -305,15 +312,38 @@ impl Store {
         }
     }
 
-    /// Counts `n` statements sent (see [`Store::statements`]).
+    /// Counts `n` statements sent (see [`Store::statements`]), for the stage whose loop runs
+    /// on this task.
     pub(crate) fn sent(&self, n: u64) {
-        self.statements.fetch_add(n, Ordering::Relaxed);
+        let slot = CURRENT_STAGE
+            .try_with(|stage| *stage as usize)
+            .unwrap_or(Stage::ALL.len());
+        self.statements[slot].fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Runs a stage's loop so that the statements it sends count for that stage.
+    pub async fn in_stage<F: Future>(stage: Stage, work: F) -> F::Output {
+        CURRENT_STAGE.scope(stage, work).await
     }
 
     /// Statements (round trips) sent to the database so far by this process, transaction
     /// control included.
     pub fn statements(&self) -> u64 {
-        self.statements.load(Ordering::Relaxed)
+        self.statements
+            .iter()
+            .map(|count| count.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// [`Store::statements`] by stage; `other` holds those sent outside the stage loops.
+    pub fn statements_by_stage(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        Stage::ALL
+            .iter()
+            .map(|stage| stage.name())
+            .chain(["other"])
+            .zip(&self.statements)
+            .map(|(name, count)| (name, count.load(Ordering::Relaxed)))
+            .collect()
     }
 
     pub async fn close(&self) {
@@ -505,10 +535,16 @@ impl Store {
 
     /// Wakes workers waiting for `stage`'s work (PostgreSQL `NOTIFY`; workers on SQLite poll).
     pub async fn notify(&self, stage: Stage) -> Result<()> {
-        if let Engine::Postgres(pool) = &self.engine {
+        self.notify_stages(&[stage]).await
+    }
+
+    /// [`Store::notify`] for several stages in one statement.
+    pub async fn notify_stages(&self, stages: &[Stage]) -> Result<()> {
+        if let (Engine::Postgres(pool), false) = (&self.engine, stages.is_empty()) {
+            let channels: Vec<&str> = stages.iter().map(|stage| stage.channel()).collect();
             self.sent(1);
-            sqlx::query("SELECT pg_notify($1, '')")
-                .bind(stage.channel())
+            sqlx::query("SELECT pg_notify(channel, '') FROM unnest($1::text[]) AS c(channel)")
+                .bind(&channels)
                 .execute(pool)
                 .await?;
         }

@@ -129,8 +129,8 @@ impl Store {
             .rows_affected();
             tx.commit().await?;
         });
-        self.notify(Stage::Download).await?;
-        self.notify(Stage::Dedupe).await?;
+        self.notify_stages(&[Stage::Download, Stage::Dedupe])
+            .await?;
         Ok(summary)
     }
 

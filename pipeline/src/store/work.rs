@@ -116,6 +116,21 @@ pub enum GroupStage {
 }
 
 impl GroupStage {
+    /// The fenced completion of a claimed group: `$1` group, `$2` the version done.
+    fn finish_sql(self) -> String {
+        let column = match self {
+            GroupStage::Dedupe => "deduped",
+            GroupStage::Prioritise => "ranked",
+        };
+        finish_sql(
+            "hotel_groups",
+            &format!("{column} = $2"),
+            &format!("{column}_at"),
+            "hotel_group = $1",
+            3,
+        )
+    }
+
     fn stage(self) -> Stage {
         match self {
             GroupStage::Dedupe => Stage::Dedupe,
@@ -153,6 +168,62 @@ const MARK_URL_GROUPS_CHANGED: &str = "INSERT INTO hotel_groups (hotel_group)
 /// Rows a claim may take: not leased, or leased with an expired lease.
 const LEASE_FREE: &str = concat!("(t.lease_until IS NULL OR t.lease_until < ", now_ms!(), ")");
 
+/// Stamps a claim on the rows an UPDATE takes: lease owner `owner`, a lease of `lease`
+/// milliseconds from now, one more claim (the count that fences completion). Both are
+/// placeholders such as `$2`.
+fn claim_stamp(owner: &str, lease: &str) -> String {
+    format!(
+        "lease_owner = {owner}, lease_until = {now} + {lease}, leased_since = {now}, \
+         claims = claims + 1",
+        now = now_ms!()
+    )
+}
+
+/// A fenced completion of one work row: sets `set` and `finished` (a time column) to now on the
+/// row of `table` that `key` matches, and ends its lease, only if the lease is still the
+/// owner's at the same claim count. The owner and the claim count are the statement's last two
+/// values, `$next` and `$next + 1` (see [`fenced`]).
+fn finish_sql(table: &str, set: &str, finished: &str, key: &str, next: usize) -> String {
+    format!(
+        "UPDATE {table} SET {set}, {finished} = {now}, lease_owner = NULL, lease_until = NULL
+         WHERE {key} AND lease_owner = ${next} AND claims = ${claims}",
+        now = now_ms!(),
+        claims = next + 1
+    )
+}
+
+/// Runs a [`finish_sql`] statement in a transaction with its values, then the owner and the
+/// claim count: true when it finished the row, false when the lease was lost.
+macro_rules! fenced {
+    ($tx:expr, $sql:expr, [$($value:expr),* $(,)?], $owner:expr, $claims:expr) => {
+        sqlx::query(sqlx::AssertSqlSafe($sql))
+            $(.bind($value))*
+            .bind($owner)
+            .bind($claims)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected()
+            == 1
+    };
+}
+
+/// Live leases on queued downloads of the host `host` (an SQL expression).
+fn live_host_leases(host: &str) -> String {
+    format!(
+        "(SELECT count(*) FROM downloads l WHERE l.host = {host} AND l.state = 'queued'
+            AND l.lease_owner IS NOT NULL AND l.lease_until >= {now})",
+        now = now_ms!()
+    )
+}
+
+/// Hosts (rows of `hosts`) with a claimable queued download.
+fn hosts_with_claimable() -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM downloads t WHERE t.host = hosts.host
+                 AND t.state = 'queued' AND {LEASE_FREE})"
+    )
+}
+
 /// The work tables, each with its lease columns.
 const LEASED_TABLES: [&str; 4] = ["downloads", "blobs", "hotel_groups", "ranking"];
 
@@ -186,13 +257,7 @@ impl Store {
     ) -> Result<Vec<R>> {
         let table = stage.table();
         let predicate = stage.work_predicate();
-        let stamp = concat!(
-            "lease_owner = $2, lease_until = ",
-            now_ms!(),
-            " + $3, leased_since = ",
-            now_ms!(),
-            ", claims = claims + 1"
-        );
+        let stamp = claim_stamp("$2", "$3");
         let sql = match self.engine {
             Engine::Postgres(_) => {
                 let matches = key
@@ -278,58 +343,42 @@ impl Store {
             Option<String>,
             i64,
         );
+        let claimable = hosts_with_claimable();
         let rows: Vec<Row> = match &self.engine {
             Engine::Postgres(pool) => {
                 // Statement 1 locks the hosts to visit; statement 2 counts their live leases
                 // with a fresh snapshot (READ COMMITTED), so the cap holds exactly.
                 self.sent(4);
                 let mut tx = pool.begin_write().await?;
-                let hosts: Vec<(String, i64)> = sqlx::query_as(concat!(
-                    "SELECT host, COALESCE(max_inflight, $1) FROM hosts
-                     WHERE EXISTS (SELECT 1 FROM downloads t WHERE t.host = hosts.host
-                                   AND t.state = 'queued' AND ",
-                    "(t.lease_until IS NULL OR t.lease_until < ",
-                    now_ms!(),
-                    "))
+                let hosts: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT host, COALESCE(max_inflight, $1) FROM hosts WHERE {claimable}
                      ORDER BY last_claimed, host LIMIT $2 FOR UPDATE SKIP LOCKED"
-                ))
+                )))
                 .bind(per_host as i64)
                 .bind(n as i64)
                 .fetch_all(&mut *tx)
                 .await?;
                 let (names, caps): (Vec<String>, Vec<i64>) = hosts.into_iter().unzip();
-                let rows = sqlx::query_as(concat!(
+                let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                     "WITH h AS (SELECT * FROM unnest($1::text[], $2::bigint[]) AS h(host, cap)),
                      picked AS MATERIALIZED (
                        SELECT j.id FROM h CROSS JOIN LATERAL (
                          SELECT id FROM downloads t
-                         WHERE t.host = h.host AND t.state = 'queued' AND ",
-                    "(t.lease_until IS NULL OR t.lease_until < ",
-                    now_ms!(),
-                    ")
+                         WHERE t.host = h.host AND t.state = 'queued' AND {LEASE_FREE}
                          ORDER BY id
-                         LIMIT greatest(0, h.cap - (SELECT count(*) FROM downloads l
-                                WHERE l.host = h.host AND l.state = 'queued'
-                                  AND l.lease_owner IS NOT NULL AND l.lease_until >= ",
-                    now_ms!(),
-                    "))
+                         LIMIT greatest(0, h.cap - {live})
                          FOR UPDATE OF t SKIP LOCKED) j
                        LIMIT $3),
-                     touch AS (UPDATE hosts SET last_claimed = ",
-                    now_ms!(),
-                    " FROM h WHERE hosts.host = h.host)
-                     UPDATE downloads SET lease_owner = $4, lease_until = ",
-                    now_ms!(),
-                    " + $5, leased_since = ",
-                    now_ms!(),
-                    ", claims = claims + 1
-                     FROM picked WHERE downloads.id = picked.id
-                       AND (downloads.lease_until IS NULL OR downloads.lease_until < ",
-                    now_ms!(),
-                    ")
+                     touch AS (UPDATE hosts SET last_claimed = {now} FROM h WHERE hosts.host = h.host)
+                     UPDATE downloads SET {stamp}
+                     FROM picked WHERE downloads.id = picked.id AND {recheck}
                      RETURNING downloads.id, downloads.url, downloads.sha256, downloads.etag,
-                               downloads.last_modified, downloads.claims"
-                ))
+                               downloads.last_modified, downloads.claims",
+                    live = live_host_leases("h.host"),
+                    now = now_ms!(),
+                    stamp = claim_stamp("$4", "$5"),
+                    recheck = LEASE_FREE.replace("t.", "downloads."),
+                )))
                 .bind(&names)
                 .bind(&caps)
                 .bind(n as i64)
@@ -343,49 +392,35 @@ impl Store {
             Engine::Sqlite(pool) => {
                 self.sent(3);
                 let mut tx = pool.begin_write().await?;
-                let hosts: Vec<(String, i64)> = sqlx::query_as(concat!(
-                    "SELECT host, COALESCE(max_inflight, $1) - (SELECT count(*) FROM downloads l
-                         WHERE l.host = hosts.host AND l.state = 'queued'
-                           AND l.lease_owner IS NOT NULL AND l.lease_until >= ",
-                    now_ms!(),
-                    ")
-                     FROM hosts
-                     WHERE EXISTS (SELECT 1 FROM downloads t WHERE t.host = hosts.host
-                                   AND t.state = 'queued' AND ",
-                    "(t.lease_until IS NULL OR t.lease_until < ",
-                    now_ms!(),
-                    "))
-                     ORDER BY last_claimed, host LIMIT $2"
-                ))
+                let hosts: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT host, COALESCE(max_inflight, $1) - {live} FROM hosts WHERE {claimable}
+                     ORDER BY last_claimed, host LIMIT $2",
+                    live = live_host_leases("hosts.host"),
+                )))
                 .bind(per_host as i64)
                 .bind(n as i64)
                 .fetch_all(&mut *tx)
                 .await?;
+                let claim = format!(
+                    "UPDATE downloads SET {stamp}
+                     WHERE id IN (SELECT id FROM downloads t
+                         WHERE t.host = $3 AND t.state = 'queued' AND {LEASE_FREE}
+                         ORDER BY id LIMIT $4)
+                     RETURNING id, url, sha256, etag, last_modified, claims",
+                    stamp = claim_stamp("$1", "$2"),
+                );
                 let mut rows: Vec<Row> = Vec::new();
                 for (host, free) in hosts {
                     let take = free.min((n - rows.len()) as i64);
                     if take > 0 {
                         self.sent(1);
-                        let claimed: Vec<Row> = sqlx::query_as(concat!(
-                            "UPDATE downloads SET lease_owner = $1, lease_until = ",
-                            now_ms!(),
-                            " + $2, leased_since = ",
-                            now_ms!(),
-                            ", claims = claims + 1
-                             WHERE id IN (SELECT id FROM downloads t
-                                 WHERE t.host = $3 AND t.state = 'queued' AND ",
-                            "(t.lease_until IS NULL OR t.lease_until < ",
-                            now_ms!(),
-                            ")
-                                 ORDER BY id LIMIT $4)
-                             RETURNING id, url, sha256, etag, last_modified, claims"
-                        ))
-                        .bind(owner)
-                        .bind(millis(lease))
-                        .bind(&host)
-                        .bind(take)
-                        .fetch_all(&mut *tx)
-                        .await?;
+                        let claimed: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(claim.clone()))
+                            .bind(owner)
+                            .bind(millis(lease))
+                            .bind(&host)
+                            .bind(take)
+                            .fetch_all(&mut *tx)
+                            .await?;
                         rows.extend(claimed);
                     }
                     self.sent(1);
@@ -441,23 +476,12 @@ impl Store {
                 self.sent(1);
                 let (done, changed) = match outcome {
                     DownloadOutcome::Stored { sha256, size, format, etag, last_modified } => {
-                        let done = sqlx::query(concat!(
-                            "UPDATE downloads SET state = 'done', sha256 = $2, etag = $3,
-                               last_modified = $4, attempts = attempts + $5, reason = NULL,
-                               detail = NULL, lease_owner = NULL, lease_until = NULL,
-                               finished_at = ", now_ms!(), "
-                             WHERE id = $1 AND lease_owner = $6 AND claims = $7"
-                        ))
-                        .bind(id)
-                        .bind(sha256)
-                        .bind(etag)
-                        .bind(last_modified)
-                        .bind(attempts)
-                        .bind(owner)
-                        .bind(claimed.claims)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected() == 1;
+                        let done = fenced!(tx, finish_sql(
+                            "downloads",
+                            "state = 'done', sha256 = $2, etag = $3, last_modified = $4,
+                             attempts = attempts + $5, reason = NULL, detail = NULL",
+                            "finished_at", "id = $1", 6,
+                        ), [id, sha256, etag, last_modified, attempts], owner, claimed.claims);
                         if done {
                             self.sent(1);
                             stored = true;
@@ -474,37 +498,19 @@ impl Store {
                         (done, job.sha256.as_ref().is_some_and(|old| old != sha256))
                     }
                     DownloadOutcome::NotModified => {
-                        let done = sqlx::query(concat!(
-                            "UPDATE downloads SET state = 'done', attempts = attempts + $2,
-                               reason = NULL, detail = NULL, lease_owner = NULL,
-                               lease_until = NULL, finished_at = ", now_ms!(), "
-                             WHERE id = $1 AND lease_owner = $3 AND claims = $4"
-                        ))
-                        .bind(id)
-                        .bind(attempts)
-                        .bind(owner)
-                        .bind(claimed.claims)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected() == 1;
+                        let done = fenced!(tx, finish_sql(
+                            "downloads",
+                            "state = 'done', attempts = attempts + $2, reason = NULL, detail = NULL",
+                            "finished_at", "id = $1", 3,
+                        ), [id, attempts], owner, claimed.claims);
                         (done, false)
                     }
                     DownloadOutcome::Failed { reason, detail } => {
-                        let done = sqlx::query(concat!(
-                            "UPDATE downloads SET state = 'failed', attempts = attempts + $2,
-                               reason = $3, detail = $4, lease_owner = NULL, lease_until = NULL,
-                               finished_at = ", now_ms!(), "
-                             WHERE id = $1 AND lease_owner = $5 AND claims = $6"
-                        ))
-                        .bind(id)
-                        .bind(attempts)
-                        .bind(reason)
-                        .bind(detail)
-                        .bind(owner)
-                        .bind(claimed.claims)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected() == 1;
+                        let done = fenced!(tx, finish_sql(
+                            "downloads",
+                            "state = 'failed', attempts = attempts + $2, reason = $3, detail = $4",
+                            "finished_at", "id = $1", 5,
+                        ), [id, attempts, reason, detail], owner, claimed.claims);
                         (done, job.sha256.is_some())
                     }
                 };
@@ -521,12 +527,12 @@ impl Store {
             }
             tx.commit().await?;
         });
-        if stored {
-            self.notify(super::Stage::Fingerprint).await?;
-        }
-        if accepted > 0 {
-            self.notify(super::Stage::Dedupe).await?;
-        }
+        let woken: &[Stage] = match (stored, accepted > 0) {
+            (true, _) => &[Stage::Fingerprint, Stage::Dedupe],
+            (false, true) => &[Stage::Dedupe],
+            (false, false) => &[],
+        };
+        self.notify_stages(woken).await?;
         Ok(accepted)
     }
 
@@ -565,35 +571,22 @@ impl Store {
         on_engine!(self, pool => {
             let mut tx = pool.begin_write().await?;
             for (claimed, outcome) in results {
-                let query = match outcome {
+                let done = match outcome {
                     FingerprintOutcome::Done { width, height, dhash, tiles, quality } => {
-                        sqlx::query(concat!(
-                            "UPDATE blobs SET state = 'done', width = $3, height = $4, dhash = $5,
-                               tiles = $6, quality = $7, reason = NULL, detail = NULL,
-                               lease_owner = NULL, lease_until = NULL, finished_at = ", now_ms!(), "
-                             WHERE sha256 = $1 AND lease_owner = $2 AND claims = $8"
-                        ))
-                        .bind(&claimed.item)
-                        .bind(owner)
-                        .bind(i64::from(*width))
-                        .bind(i64::from(*height))
-                        .bind(dhash)
-                        .bind(tiles)
-                        .bind(quality)
-                        .bind(claimed.claims)
+                        fenced!(tx, finish_sql(
+                            "blobs",
+                            "state = 'done', width = $2, height = $3, dhash = $4, tiles = $5,
+                             quality = $6, reason = NULL, detail = NULL",
+                            "finished_at", "sha256 = $1", 7,
+                        ), [&claimed.item, i64::from(*width), i64::from(*height), dhash, tiles,
+                            quality], owner, claimed.claims)
                     }
-                    FingerprintOutcome::Failed { reason, detail } => sqlx::query(concat!(
-                        "UPDATE blobs SET state = 'failed', reason = $3, detail = $4,
-                           lease_owner = NULL, lease_until = NULL, finished_at = ", now_ms!(), "
-                         WHERE sha256 = $1 AND lease_owner = $2 AND claims = $5"
-                    ))
-                    .bind(&claimed.item)
-                    .bind(owner)
-                    .bind(reason)
-                    .bind(detail)
-                    .bind(claimed.claims),
+                    FingerprintOutcome::Failed { reason, detail } => fenced!(tx, finish_sql(
+                        "blobs", "state = 'failed', reason = $2, detail = $3",
+                        "finished_at", "sha256 = $1", 4,
+                    ), [&claimed.item, reason, detail], owner, claimed.claims),
                 };
-                accepted += query.execute(&mut *tx).await?.rows_affected();
+                accepted += u64::from(done);
             }
             tx.commit().await?;
         });
@@ -647,18 +640,13 @@ impl Store {
         self.sent(4 + links.len().div_ceil(500) as u64);
         let done = on_engine!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            let fenced = sqlx::query(concat!(
-                "UPDATE hotel_groups SET deduped = $2, deduped_at = ", now_ms!(), ",
-                   lease_owner = NULL, lease_until = NULL
-                 WHERE hotel_group = $1 AND lease_owner = $3 AND claims = $4"
-            ))
-            .bind(group)
-            .bind(claimed.item.version)
-            .bind(owner)
-            .bind(claimed.claims)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected() == 1;
+            let fenced = fenced!(
+                tx,
+                GroupStage::Dedupe.finish_sql(),
+                [group, claimed.item.version],
+                owner,
+                claimed.claims
+            );
             if fenced {
                 sqlx::query("DELETE FROM duplicates WHERE hotel_group = $1")
                     .bind(group)
@@ -697,18 +685,13 @@ impl Store {
         self.sent(4 + ranking.len() as u64);
         let done = on_engine!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            let fenced = sqlx::query(concat!(
-                "UPDATE hotel_groups SET ranked = $2, ranked_at = ", now_ms!(), ",
-                   lease_owner = NULL, lease_until = NULL
-                 WHERE hotel_group = $1 AND lease_owner = $3 AND claims = $4"
-            ))
-            .bind(group)
-            .bind(claimed.item.version)
-            .bind(owner)
-            .bind(claimed.claims)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected() == 1;
+            let fenced = fenced!(
+                tx,
+                GroupStage::Prioritise.finish_sql(),
+                [group, claimed.item.version],
+                owner,
+                claimed.claims
+            );
             if fenced {
                 let existing: Vec<(String,)> =
                     sqlx::query_as("SELECT sha256 FROM ranking WHERE hotel_group = $1")
@@ -828,22 +811,19 @@ impl Store {
         self.sent(3 + outputs.len() as u64);
         Ok(on_engine!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            let fenced = sqlx::query(concat!(
-                "UPDATE ranking SET state = $3, generated = $4, reason = $5, detail = $6,
-                   lease_owner = NULL, lease_until = NULL, finished_at = ", now_ms!(), "
-                 WHERE hotel_group = $1 AND sha256 = $2 AND lease_owner = $7 AND claims = $8"
-            ))
-            .bind(&image.hotel_group)
-            .bind(&image.sha256)
-            .bind(state)
-            .bind(generated)
-            .bind(reason)
-            .bind(detail)
-            .bind(owner)
-            .bind(claimed.claims)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected() == 1;
+            let fenced = fenced!(
+                tx,
+                finish_sql(
+                    "ranking",
+                    "state = $3, generated = $4, reason = $5, detail = $6",
+                    "finished_at",
+                    "hotel_group = $1 AND sha256 = $2",
+                    7,
+                ),
+                [&image.hotel_group, &image.sha256, state, generated, reason, detail],
+                owner,
+                claimed.claims
+            );
             if fenced {
                 for (config, digest, location) in outputs {
                     sqlx::query(

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Path as UrlPath, State as Shared};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -161,6 +161,8 @@ pub struct Server {
     pub fetches: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
     /// Most `/images/` requests this server had in flight at once.
     pub peak: Arc<AtomicUsize>,
+    /// When each `/images/` request arrived and when its delay ended (the latency served).
+    served: Arc<std::sync::Mutex<Vec<(Instant, Instant)>>>,
 }
 
 #[derive(Clone)]
@@ -171,6 +173,7 @@ struct ServerState {
     fetches: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
     inflight: Arc<AtomicUsize>,
     peak: Arc<AtomicUsize>,
+    served: Arc<std::sync::Mutex<Vec<(Instant, Instant)>>>,
 }
 
 impl Server {
@@ -178,6 +181,7 @@ impl Server {
         let requests = Arc::new(AtomicUsize::new(0));
         let fetches = Arc::default();
         let peak = Arc::new(AtomicUsize::new(0));
+        let served = Arc::default();
         let state = ServerState {
             root: root.to_path_buf(),
             delay,
@@ -185,6 +189,7 @@ impl Server {
             fetches: Arc::clone(&fetches),
             inflight: Arc::new(AtomicUsize::new(0)),
             peak: Arc::clone(&peak),
+            served: Arc::clone(&served),
         };
         let (sender, receiver) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -214,7 +219,13 @@ impl Server {
             requests,
             fetches,
             peak,
+            served,
         }
+    }
+
+    /// (arrival, end of delay) of every `/images/` request so far.
+    pub fn served(&self) -> Vec<(Instant, Instant)> {
+        self.served.lock().expect("served requests").clone()
     }
 
     pub fn request_count(&self) -> usize {
@@ -236,8 +247,14 @@ async fn serve_file(
         .or_default() += 1;
     let now = state.inflight.fetch_add(1, Ordering::SeqCst) + 1;
     state.peak.fetch_max(now, Ordering::SeqCst);
+    let arrived = Instant::now();
     tokio::time::sleep(state.delay).await;
     state.inflight.fetch_sub(1, Ordering::SeqCst);
+    state
+        .served
+        .lock()
+        .expect("served requests")
+        .push((arrived, Instant::now()));
     if path.split('/').any(|part| part == ".." || part.is_empty()) {
         return StatusCode::BAD_REQUEST.into_response();
     }
