@@ -1,6 +1,6 @@
 //! The environment command surface end to end, over real archives in a real channel on disk:
-//! `list` in every format, `env list/remove/export/create/update`, `run`, `repoquery`, `shell-hook` with
-//! `activate`/`deactivate` in a real bash, `info` and `clean`.
+//! `list` in every format, `env list/remove/export/create/update`, `run`, `repoquery`,
+//! `shell-hook` with `activate`/`deactivate` in a real bash, `info` and `clean`.
 
 mod common;
 
@@ -1953,6 +1953,12 @@ fn table_names(table: &str) -> Vec<String> {
         .collect()
 }
 
+/// The package names of a repoquery `--json` answer, in order.
+fn pkg_names(value: &Value) -> Vec<&str> {
+    let pkgs = value["result"]["pkgs"].as_array().unwrap();
+    pkgs.iter().map(|p| p["name"].as_str().unwrap()).collect()
+}
+
 #[test]
 fn repoquery_depends_and_whoneeds_over_an_environment_and_a_channel() {
     let setup = Setup::new(dependency_chain_channel);
@@ -2011,13 +2017,7 @@ fn repoquery_depends_and_whoneeds_over_an_environment_and_a_channel() {
         value["query"],
         serde_json::json!({"query": "a", "type": "depends"})
     );
-    let names: Vec<&str> = value["result"]["pkgs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["a", "b", "c"]);
+    assert_eq!(pkg_names(&value), ["a", "b", "c"]);
     assert_eq!(value["result"]["graph_roots"][0]["name"], "a");
     assert_eq!(value["result"]["pkgs"][2]["version"], "1.0");
 
@@ -2035,13 +2035,7 @@ fn repoquery_depends_and_whoneeds_over_an_environment_and_a_channel() {
     assert_eq!(tree, "b[1.0]\n  ├─ a[1.0]\n  │  └─ e[1.0]\n  └─ d[1.0]\n");
     let value = json(&on_channel(&["whoneeds", "b", "--json"]));
     assert_eq!(value["query"]["type"], "whoneeds");
-    let names: Vec<&str> = value["result"]["pkgs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["a", "d"]);
+    assert_eq!(pkg_names(&value), ["a", "d"]);
     assert_eq!(value["result"]["pkgs"][0]["subdir"], SUBDIR);
 
     // A spec that matches nothing is an error naming the spec and where it looked.
