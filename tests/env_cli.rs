@@ -1,6 +1,6 @@
 //! The environment command surface end to end, over real archives in a real channel on disk:
-//! `list` in every format, `env list/remove/export/create/update`, `run`, `shell-hook` with
-//! `activate`/`deactivate` in a real bash, `info` and `clean`.
+//! `list` in every format, `env list/remove/export/create/update`, `run`, `repoquery`,
+//! `shell-hook` with `activate`/`deactivate` in a real bash, `info` and `clean`.
 
 mod common;
 
@@ -1919,4 +1919,139 @@ fn explicit_lists_over_http_mask_tokens_and_install_with_the_configured_one() {
     std::fs::write(&md5_file, &md5).unwrap();
     run_ok(&mut create_from(&md5_file));
     assert_eq!(names(home, &target), ["a", "b"]);
+}
+
+/// A chain `a -> b -> c` plus `d -> b, c`, where b's range leaves out the newest c; `e`
+/// (never installed) needs `a` and a virtual package no channel has.
+fn dependency_chain_channel(dir: &Path) -> PathBuf {
+    let channel = dir.join("channel");
+    Package::new("a", "1.0", "h0_0", SUBDIR)
+        .depends(&["b"])
+        .write(&channel, Format::Conda);
+    Package::new("b", "1.0", "h0_0", "noarch")
+        .depends(&["c >=1,<2"])
+        .write(&channel, Format::Conda);
+    Package::new("c", "1.0", "h0_0", "noarch").write(&channel, Format::Conda);
+    Package::new("c", "2.0", "h0_0", "noarch").write(&channel, Format::Conda);
+    Package::new("d", "1.0", "h0_0", "noarch")
+        .depends(&["b", "c"])
+        .write(&channel, Format::Conda);
+    Package::new("e", "1.0", "h0_0", "noarch")
+        .depends(&["a", "__glibc >=2.17"])
+        .write(&channel, Format::Conda);
+    run_ok(krait(dir).arg("index").arg(&channel));
+    channel
+}
+
+/// The package names of a repoquery table, in order.
+fn table_names(table: &str) -> Vec<String> {
+    let mut lines = table.lines();
+    assert!(lines.next().unwrap().starts_with(" Name "), "{table}");
+    assert!(lines.next().unwrap().starts_with('─'), "{table}");
+    lines
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .collect()
+}
+
+/// The package names of a repoquery `--json` answer, in order.
+fn pkg_names(value: &Value) -> Vec<&str> {
+    let pkgs = value["result"]["pkgs"].as_array().unwrap();
+    pkgs.iter().map(|p| p["name"].as_str().unwrap()).collect()
+}
+
+#[test]
+fn repoquery_depends_and_whoneeds_over_an_environment_and_a_channel() {
+    let setup = Setup::new(dependency_chain_channel);
+    let (home, channel) = (setup.home(), setup.channel());
+    let prefix = home.join("env");
+    let env = ["-p", prefix.to_str().unwrap()];
+    create(home, channel, &env, &["a", "d"]);
+    let repoquery = |args: &[&str]| run_ok(krait(home).arg("repoquery").args(args));
+    let on_channel = |args: &[&str]| {
+        let mut cmd = krait(home);
+        cmd.arg("repoquery")
+            .args(args)
+            .arg("-c")
+            .arg(channel)
+            .arg("--override-channels");
+        run_ok(&mut cmd)
+    };
+
+    // depends: the package and its direct dependencies; --recursive the whole closure.
+    let direct = repoquery(&[&["depends", "a"], &env[..]].concat());
+    assert_eq!(table_names(&direct), ["a", "b"]);
+    let row = direct.lines().nth(3).unwrap();
+    assert!(row.contains("1.0") && row.contains("h0_0"), "{direct}");
+    assert!(row.contains(&channel_url(channel)), "{direct}");
+    let closure = repoquery(&[&["depends", "a", "--recursive"], &env[..]].concat());
+    assert_eq!(table_names(&closure), ["a", "b", "c"]);
+    let tree = repoquery(&[&["depends", "a", "--tree"], &env[..]].concat());
+    assert_eq!(tree, "a[1.0]\n  └─ b[1.0]\n     └─ c[1.0]\n");
+    let tree = repoquery(&[&["depends", "d", "--tree"], &env[..]].concat());
+    assert_eq!(
+        tree,
+        "d[1.0]\n  ├─ b[1.0]\n  │  └─ c[1.0]\n  └─ c already visited\n"
+    );
+
+    // whoneeds: what depends on the package, directly or (--tree) all the way up.
+    let needs_b = repoquery(&[&["whoneeds", "b"], &env[..]].concat());
+    assert_eq!(table_names(&needs_b), ["a", "d"]);
+    assert!(
+        needs_b.lines().next().unwrap().contains("Depends"),
+        "{needs_b}"
+    );
+    let needs_c = repoquery(&[&["whoneeds", "c"], &env[..]].concat());
+    assert_eq!(table_names(&needs_c), ["b", "d"]);
+    assert!(needs_c.contains("c >=1,<2"), "{needs_c}");
+    let tree = repoquery(&[&["whoneeds", "c", "--tree"], &env[..]].concat());
+    assert_eq!(
+        tree,
+        "c[1.0]\n  ├─ b[1.0]\n  │  ├─ a[1.0]\n  │  └─ d[1.0]\n  └─ d already visited\n"
+    );
+
+    // --json in mamba's shape.
+    let value = json(&repoquery(
+        &[&["depends", "a", "--recursive", "--json"], &env[..]].concat(),
+    ));
+    assert_eq!(
+        value["query"],
+        serde_json::json!({"query": "a", "type": "depends"})
+    );
+    assert_eq!(pkg_names(&value), ["a", "b", "c"]);
+    assert_eq!(value["result"]["graph_roots"][0]["name"], "a");
+    assert_eq!(value["result"]["pkgs"][2]["version"], "1.0");
+
+    // Over the channel each dependency takes the newest version it allows: c 1.0 for b's
+    // range, c 2.0 for d's bare `c`; an unsatisfiable one shows as not found.
+    let tree = on_channel(&["depends", "d", "--tree"]);
+    assert_eq!(tree, "d[1.0]\n  ├─ b[1.0]\n  │  └─ c[1.0]\n  └─ c[2.0]\n");
+    assert_eq!(table_names(&on_channel(&["depends", "b"])), ["b", "c"]);
+    let tree = on_channel(&["depends", "e", "--tree"]);
+    assert_eq!(
+        tree,
+        "e[1.0]\n  ├─ a[1.0]\n  │  └─ b[1.0]\n  │     └─ c[1.0]\n  └─ __glibc >=2.17 >>> NOT FOUND <<<\n"
+    );
+    let tree = on_channel(&["whoneeds", "b", "--tree"]);
+    assert_eq!(tree, "b[1.0]\n  ├─ a[1.0]\n  │  └─ e[1.0]\n  └─ d[1.0]\n");
+    let value = json(&on_channel(&["whoneeds", "b", "--json"]));
+    assert_eq!(value["query"]["type"], "whoneeds");
+    assert_eq!(pkg_names(&value), ["a", "d"]);
+    assert_eq!(value["result"]["pkgs"][0]["subdir"], SUBDIR);
+
+    // A spec that matches nothing is an error naming the spec and where it looked.
+    let err = run_err(
+        krait(home)
+            .args(["repoquery", "depends", "nosuch"])
+            .args(env),
+    );
+    assert!(err.contains("no package matches \"nosuch\""), "{err}");
+    assert!(err.contains(&prefix.display().to_string()), "{err}");
+    let err = run_err(
+        krait(home)
+            .args(["repoquery", "whoneeds", "c>=3", "-c"])
+            .arg(channel)
+            .arg("--override-channels"),
+    );
+    assert!(err.contains("no package matches \"c>=3\""), "{err}");
+    assert!(err.contains(&channel_url(channel)), "{err}");
 }

@@ -5,6 +5,7 @@ pub mod hot_files;
 pub mod index;
 pub mod labels;
 pub mod repodata;
+pub mod repoquery;
 pub mod request_path;
 pub mod resolve;
 pub mod search;

@@ -122,7 +122,7 @@ pub fn sort_as_conda(records: &mut [RepoDataRecord]) {
 }
 
 /// The name conda shows for a record's channel.
-fn channel_name(record: &RepoDataRecord) -> String {
+pub fn channel_name(record: &RepoDataRecord) -> String {
     record
         .channel
         .as_deref()
@@ -215,12 +215,7 @@ pub fn format_info(records: &[RepoDataRecord]) -> String {
 pub fn to_json(records: &[RepoDataRecord]) -> Value {
     let mut by_name = serde_json::Map::new();
     for record in records {
-        let mut value = serde_json::to_value(&record.package_record).expect("records serialize");
-        if let Value::Object(map) = &mut value {
-            map.insert("channel".into(), json!(channel_name(record)));
-            map.insert("fn".into(), json!(record.identifier.to_file_name()));
-            map.insert("url".into(), json!(record.url.as_str()));
-        }
+        let value = record_json(record);
         let entry = by_name
             .entry(record.package_record.name.as_normalized().to_string())
             .or_insert_with(|| Value::Array(Vec::new()));
@@ -229,6 +224,17 @@ pub fn to_json(records: &[RepoDataRecord]) -> Value {
         }
     }
     Value::Object(by_name)
+}
+
+/// One record as conda prints it in JSON: the repodata fields plus `channel`, `fn` and `url`.
+pub fn record_json(record: &RepoDataRecord) -> Value {
+    let mut value = serde_json::to_value(&record.package_record).expect("records serialize");
+    if let Value::Object(map) = &mut value {
+        map.insert("channel".into(), json!(channel_name(record)));
+        map.insert("fn".into(), json!(record.identifier.to_file_name()));
+        map.insert("url".into(), json!(record.url.as_str()));
+    }
+    value
 }
 
 /// conda's PackagesNotFoundError text.

@@ -23,6 +23,7 @@ mod lock;
 mod remove;
 mod rename;
 mod render;
+mod repoquery;
 mod run;
 mod search;
 mod serve;
@@ -92,6 +93,8 @@ enum Command {
     Lock(lock::Args),
     /// Remove packages (and what depends on them) from an environment.
     Remove(remove::Args),
+    /// Query dependencies as mamba does: `depends` or `whoneeds` a package, in an environment or channels.
+    Repoquery(repoquery::Args),
     /// Rename an environment (a clone to the new name, then the old one removed).
     Rename(rename::Args),
     /// Run a command inside an activated environment.
@@ -143,6 +146,7 @@ pub fn main() -> ExitCode {
         Command::List(args) => list::run(args, &cli.global),
         Command::Lock(args) => lock::run(args, &cli.global),
         Command::Remove(args) => remove::run(args, &cli.global),
+        Command::Repoquery(args) => repoquery::run(args, &cli.global),
         Command::Rename(args) => rename::run(args, &cli.global),
         Command::Run(args) => run::run(args, &cli.global),
         Command::ShellHook(args) => shell_hook::run(args, &cli.global),
