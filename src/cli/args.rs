@@ -5,12 +5,14 @@ use crate::builder::package::ArchiveFormat;
 use crate::builder::BuildOptions;
 use crate::channel::resolve::ChannelSelection;
 use crate::channel::serve::read_token_file;
+use crate::channel::upload::{Destination, Uploader};
 use crate::cli::GlobalArgs;
 use crate::config::{build_root_dir, local_channel_dir, Config};
 use crate::env::install::{Outcome, RunOptions, SolveSettings};
 use crate::env::prefix::EnvTarget;
 use crate::env::report;
 use crate::env::transaction::LinkMode;
+use crate::net::network_client;
 use serde_json::{Map, Value};
 use std::path::PathBuf;
 
@@ -46,6 +48,17 @@ pub struct TargetArgs {
 }
 
 impl TargetArgs {
+    /// Refuses a command that needs an environment named by `-n` or `-p` when it has neither.
+    pub fn require(&self, command: &str, help: &str) -> miette::Result<()> {
+        if self.name.is_none() && self.prefix.is_none() {
+            return Err(miette::miette!(
+                help = help.to_string(),
+                "krait {command} needs -n NAME or -p PATH"
+            ));
+        }
+        Ok(())
+    }
+
     pub fn env_target(&self) -> EnvTarget {
         EnvTarget {
             name: self.name.clone(),
@@ -71,6 +84,17 @@ impl TokenArgs {
             Some(path) => Some(read_token_file(path)?),
             None => self.token.clone(),
         })
+    }
+
+    /// The uploader to `destination` (a `krait serve` URL or a channel folder) with this token.
+    pub fn uploader(&self, destination: &str, force: bool) -> miette::Result<Uploader> {
+        let config = Config::load()?;
+        Ok(Uploader::new(
+            Destination::parse(destination),
+            self.token()?,
+            force,
+            network_client(&config),
+        ))
     }
 }
 

@@ -3,7 +3,6 @@
 use crate::builder::package::ArchiveFormat;
 use crate::builder::test::test_in_its_channel;
 use crate::builder::{build, BuildOptions};
-use crate::channel::upload::{Destination, Uploader};
 use crate::cli::args::{SetupArgs, TokenArgs};
 use crate::cli::GlobalArgs;
 use std::path::PathBuf;
@@ -57,13 +56,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     }
     let upload = match &args.upload_to {
         Some(to) => {
-            let config = crate::config::Config::load()?;
-            let uploader = Uploader::new(
-                Destination::parse(to),
-                args.token.token()?,
-                false,
-                crate::net::network_client(&config),
-            );
+            let uploader = args.token.uploader(to, false)?;
             uploader.check()?;
             Some(uploader)
         }

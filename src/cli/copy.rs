@@ -1,11 +1,8 @@
 //! `krait copy SPEC --from-label dev --to-label main -c (URL | DIR)`: promote packages between
 //! labels of a channel (on the server when the channel is a URL).
 
-use crate::channel::upload::{Destination, Uploader};
 use crate::cli::args::TokenArgs;
 use crate::cli::GlobalArgs;
-use crate::config::Config;
-use crate::net::network_client;
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
@@ -32,13 +29,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
-    let config = Config::load()?;
-    let uploader = Uploader::new(
-        Destination::parse(&args.channel),
-        args.token.token()?,
-        args.force,
-        network_client(&config),
-    );
+    let uploader = args.token.uploader(&args.channel, args.force)?;
     let runtime = crate::cli::runtime()?;
     let copied = uploader.copy(&runtime, &args.spec, &args.from_label, &args.to_label)?;
     if args.json {

@@ -31,12 +31,10 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
-    if args.target.name.is_none() && args.target.prefix.is_none() {
-        return Err(miette::miette!(
-            help = "give the new environment a name with -n NAME or a path with -p PATH",
-            "krait create needs -n NAME or -p PATH"
-        ));
-    }
+    args.target.require(
+        "create",
+        "give the new environment a name with -n NAME or a path with -p PATH",
+    )?;
     if let Some(source) = &args.clone {
         return clone(source, &args.target.env_target(), &args.solve, global);
     }

@@ -29,12 +29,8 @@ pub struct Args {
 
 pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     let _ = args.yes;
-    if args.target.name.is_none() && args.target.prefix.is_none() {
-        return Err(miette::miette!(
-            help = "e.g. `krait rename -n old new`",
-            "krait rename needs -n NAME or -p PATH"
-        ));
-    }
+    args.target
+        .require("rename", "e.g. `krait rename -n old new`")?;
     let solve = SolveArgs {
         dry_run: args.dry_run,
         yes: true,

@@ -1,11 +1,8 @@
 //! `krait upload ARCHIVE... --to (URL | DIR) [--label L]`: put packages into a channel (or
 //! one of its labels); `krait upload --remove SUBDIR/FILE... --to ...` takes them out.
 
-use crate::channel::upload::{Destination, Uploader};
 use crate::cli::args::TokenArgs;
 use crate::cli::GlobalArgs;
-use crate::config::Config;
-use crate::net::network_client;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -36,14 +33,10 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
-    let config = Config::load()?;
-    let uploader = Uploader::new(
-        Destination::parse(&args.to),
-        args.token.token()?,
-        args.force,
-        network_client(&config),
-    )
-    .with_label(args.label)?;
+    let uploader = args
+        .token
+        .uploader(&args.to, args.force)?
+        .with_label(args.label)?;
     let runtime = crate::cli::runtime()?;
     if !args.remove.is_empty() {
         for target in &args.remove {

@@ -20,12 +20,8 @@ pub struct Args {
 
 pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     let _ = args.yes;
-    if args.target.name.is_none() && args.target.prefix.is_none() {
-        return Err(miette::miette!(
-            help = "e.g. `krait env remove -n myenv`",
-            "krait env remove needs -n NAME or -p PATH"
-        ));
-    }
+    args.target
+        .require("env remove", "e.g. `krait env remove -n myenv`")?;
     let config = Config::load()?;
     let prefix = prefix::existing(&config, &args.target.env_target())?;
     if std::env::var_os("CONDA_PREFIX")
