@@ -169,7 +169,12 @@ impl Context {
             return Ok(0);
         }
         tracing::info!("releasing the leases of dead workers {dead:?}");
-        self.store.release(&dead).await
+        let released = self.store.release(&dead).await?;
+        if released > 0 {
+            // Nobody else announces their work again: wake the fleet's idle loops.
+            self.store.notify_stages(&Stage::ALL).await?;
+        }
+        Ok(released)
     }
 
     /// Called when a claim came back empty: true when the stage loop should end (draining and

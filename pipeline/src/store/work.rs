@@ -165,6 +165,36 @@ const MARK_URL_GROUPS_CHANGED: &str = "INSERT INTO hotel_groups (hotel_group)
      SELECT DISTINCT hotel_group FROM catalog_entries WHERE url = $1 AND active = 1 ORDER BY 1
      ON CONFLICT (hotel_group) DO UPDATE SET version = hotel_groups.version + 1";
 
+/// Finished inputs whose hotel groups may have become ready for dedupe (see
+/// [`Store::notify_ready`]).
+#[derive(Clone, Copy)]
+enum ReadinessOf<'a> {
+    /// Downloads finished (stored, not modified or failed), by URL.
+    Urls(&'a [String]),
+    /// Fingerprints finished (done or failed), by blob.
+    Blobs(&'a [String]),
+    /// The groups themselves.
+    Groups(&'a [String]),
+}
+
+impl<'a> ReadinessOf<'a> {
+    /// A query for the hotel groups the items (`$2`, a text array) belong to, and the items.
+    fn groups(self) -> (&'static str, &'a [String]) {
+        match self {
+            ReadinessOf::Urls(urls) => (
+                "SELECT hotel_group FROM catalog_entries WHERE url = ANY($2) AND active = 1",
+                urls,
+            ),
+            ReadinessOf::Blobs(blobs) => (
+                "SELECT c.hotel_group FROM downloads d JOIN catalog_entries c ON c.url = d.url
+                 WHERE d.sha256 = ANY($2) AND c.active = 1",
+                blobs,
+            ),
+            ReadinessOf::Groups(groups) => ("SELECT unnest($2::text[])", groups),
+        }
+    }
+}
+
 /// Rows a claim may take: not leased, or leased with an expired lease.
 const LEASE_FREE: &str = concat!("(t.lease_until IS NULL OR t.lease_until < ", now_ms!(), ")");
 
@@ -467,6 +497,7 @@ impl Store {
     ) -> Result<u64> {
         let mut accepted = 0;
         let mut stored = false;
+        let mut finished_urls = Vec::new();
         self.sent(2);
         on_engine!(self, pool => {
             let mut tx = pool.begin_write().await?;
@@ -516,6 +547,7 @@ impl Store {
                 };
                 if done {
                     accepted += 1;
+                    finished_urls.push(job.url.clone());
                 }
                 if done && changed {
                     self.sent(1);
@@ -527,13 +559,41 @@ impl Store {
             }
             tx.commit().await?;
         });
-        let woken: &[Stage] = match (stored, accepted > 0) {
-            (true, _) => &[Stage::Fingerprint, Stage::Dedupe],
-            (false, true) => &[Stage::Dedupe],
-            (false, false) => &[],
-        };
-        self.notify_stages(woken).await?;
+        if accepted > 0 {
+            let woken: &[Stage] = if stored { &[Stage::Fingerprint] } else { &[] };
+            self.notify_ready(woken, ReadinessOf::Urls(&finished_urls))
+                .await?;
+        }
         Ok(accepted)
+    }
+
+    /// Wakes workers waiting for `stages`, and those waiting for dedupe if a hotel group of
+    /// `finished` is now ready for it, in one statement (PostgreSQL `NOTIFY`; nothing on SQLite,
+    /// whose workers poll). Idle dedupe loops thus wake when a group's last input finishes, not
+    /// on every completion. Called after the completion commits: each statement reads a fresh
+    /// snapshot, so when two workers finish a group's last two inputs at once, the check that
+    /// runs last sees both, and a ready group is always announced (the poll stays as a net).
+    async fn notify_ready(&self, stages: &[Stage], finished: ReadinessOf<'_>) -> Result<()> {
+        let Engine::Postgres(pool) = &self.engine else {
+            return Ok(());
+        };
+        let mut channels: Vec<&str> = stages.iter().map(|stage| stage.channel()).collect();
+        channels.push(Stage::Dedupe.channel());
+        let (groups, items) = finished.groups();
+        let sql = format!(
+            "SELECT pg_notify(channel, '') FROM unnest($1::text[]) AS c(channel)
+             WHERE channel <> '{dedupe}' OR EXISTS (
+                 SELECT 1 FROM hotel_groups t WHERE t.hotel_group IN ({groups}) AND {ready})",
+            dedupe = Stage::Dedupe.channel(),
+            ready = Stage::Dedupe.work_predicate(),
+        );
+        self.sent(1);
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&channels)
+            .bind(items)
+            .execute(pool)
+            .await?;
+        Ok(())
     }
 
     /// Claims up to `n` stored bodies waiting for their fingerprint.
@@ -566,7 +626,7 @@ impl Store {
         owner: &str,
         results: &[(Claimed<String>, FingerprintOutcome)],
     ) -> Result<u64> {
-        let mut accepted = 0;
+        let mut finished_blobs = Vec::new();
         self.sent(2 + results.len() as u64);
         on_engine!(self, pool => {
             let mut tx = pool.begin_write().await?;
@@ -586,14 +646,17 @@ impl Store {
                         "finished_at", "sha256 = $1", 4,
                     ), [&claimed.item, reason, detail], owner, claimed.claims),
                 };
-                accepted += u64::from(done);
+                if done {
+                    finished_blobs.push(claimed.item.clone());
+                }
             }
             tx.commit().await?;
         });
-        if accepted > 0 {
-            self.notify(Stage::Dedupe).await?;
+        if !finished_blobs.is_empty() {
+            self.notify_ready(&[], ReadinessOf::Blobs(&finished_blobs))
+                .await?;
         }
-        Ok(accepted)
+        Ok(finished_blobs.len() as u64)
     }
 
     /// Claims up to `n` hotel groups ready for `stage`: changed since the stage last saw them,
@@ -668,63 +731,110 @@ impl Store {
             fenced
         });
         if done {
-            self.notify(Stage::Prioritise).await?;
+            // Inputs that changed while it was leased leave the group to dedupe again.
+            self.notify_ready(
+                &[Stage::Prioritise],
+                ReadinessOf::Groups(std::slice::from_ref(group)),
+            )
+            .await?;
         }
         Ok(done)
     }
 
-    /// Replaces a hotel group's ranking: (sha256, rank, score) for every kept image. Images that
-    /// stay keep their rendering state, so generate renders only new ones.
+    /// Replaces a hotel group's ranking: (sha256, rank, score) for every kept image, in one
+    /// statement that drops the images no longer kept and one that upserts the kept ones
+    /// (PostgreSQL: over arrays; SQLite: over multi-row VALUES, in chunks that stay within its
+    /// bound-value limit). Images that stay keep their rendering state, so generate renders
+    /// only new ones.
     pub async fn complete_ranking(
         &self,
         owner: &str,
         claimed: &Claimed<GroupWork>,
         ranking: &[(String, i64, f64)],
     ) -> Result<bool> {
+        const UPSERT_CHUNK: usize = 500;
+        const ON_CONFLICT: &str = " ON CONFLICT (hotel_group, sha256) DO UPDATE SET
+             rank = excluded.rank, score = excluded.score";
         let group = &claimed.item.hotel_group;
-        self.sent(4 + ranking.len() as u64);
-        let done = on_engine!(self, pool => {
-            let mut tx = pool.begin_write().await?;
-            let fenced = fenced!(
-                tx,
-                GroupStage::Prioritise.finish_sql(),
-                [group, claimed.item.version],
-                owner,
-                claimed.claims
-            );
-            if fenced {
-                let existing: Vec<(String,)> =
-                    sqlx::query_as("SELECT sha256 FROM ranking WHERE hotel_group = $1")
-                        .bind(group)
-                        .fetch_all(&mut *tx)
-                        .await?;
-                for (sha256,) in existing {
-                    if !ranking.iter().any(|(kept, _, _)| *kept == sha256) {
-                        self.sent(1);
-                        sqlx::query("DELETE FROM ranking WHERE hotel_group = $1 AND sha256 = $2")
-                            .bind(group)
-                            .bind(&sha256)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                }
-                for (sha256, rank, score) in ranking {
+        let kept: Vec<&str> = ranking
+            .iter()
+            .map(|(sha256, _, _)| sha256.as_str())
+            .collect();
+        let done = match &self.engine {
+            Engine::Postgres(pool) => {
+                self.sent(5);
+                let mut tx = pool.begin_write().await?;
+                let fenced = fenced!(
+                    tx,
+                    GroupStage::Prioritise.finish_sql(),
+                    [group, claimed.item.version],
+                    owner,
+                    claimed.claims
+                );
+                if fenced {
                     sqlx::query(
-                        "INSERT INTO ranking (hotel_group, sha256, rank, score) VALUES ($1, $2, $3, $4)
-                         ON CONFLICT (hotel_group, sha256) DO UPDATE SET
-                           rank = excluded.rank, score = excluded.score",
+                        "DELETE FROM ranking WHERE hotel_group = $1 AND sha256 <> ALL($2::text[])",
                     )
                     .bind(group)
-                    .bind(sha256)
-                    .bind(rank)
-                    .bind(score)
+                    .bind(&kept)
                     .execute(&mut *tx)
                     .await?;
+                    let (ranks, scores): (Vec<i64>, Vec<f64>) = ranking
+                        .iter()
+                        .map(|(_, rank, score)| (*rank, *score))
+                        .unzip();
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "INSERT INTO ranking (hotel_group, sha256, rank, score)
+                         SELECT $1, * FROM unnest($2::text[], $3::bigint[], $4::float8[])
+                         {ON_CONFLICT}"
+                    )))
+                    .bind(group)
+                    .bind(&kept)
+                    .bind(&ranks)
+                    .bind(&scores)
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
                 }
-                tx.commit().await?;
+                fenced
             }
-            fenced
-        });
+            Engine::Sqlite(pool) => {
+                self.sent(4 + ranking.len().div_ceil(UPSERT_CHUNK) as u64);
+                let mut tx = pool.begin_write().await?;
+                let fenced = fenced!(
+                    tx,
+                    GroupStage::Prioritise.finish_sql(),
+                    [group, claimed.item.version],
+                    owner,
+                    claimed.claims
+                );
+                if fenced {
+                    sqlx::query(
+                        "DELETE FROM ranking WHERE hotel_group = $1
+                           AND sha256 NOT IN (SELECT value FROM json_each($2))",
+                    )
+                    .bind(group)
+                    .bind(serde_json::to_string(&kept).expect("strings serialise"))
+                    .execute(&mut *tx)
+                    .await?;
+                    for chunk in ranking.chunks(UPSERT_CHUNK) {
+                        let mut upsert = sqlx::QueryBuilder::new(
+                            "INSERT INTO ranking (hotel_group, sha256, rank, score) ",
+                        );
+                        upsert.push_values(chunk, |mut row, (sha256, rank, score)| {
+                            row.push_bind(group.as_str())
+                                .push_bind(sha256.as_str())
+                                .push_bind(*rank)
+                                .push_bind(*score);
+                        });
+                        upsert.push(ON_CONFLICT);
+                        upsert.build().execute(&mut *tx).await?;
+                    }
+                    tx.commit().await?;
+                }
+                fenced
+            }
+        };
         if done {
             self.notify(Stage::Generate).await?;
         }
