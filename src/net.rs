@@ -1,6 +1,6 @@
 //! The HTTP client every krait request goes through, configured from `.condarc`: certificates
 //! as `ssl_verify` says, proxies as `proxy_servers` picks them, conda's timeouts and retries,
-//! and channel tokens.
+//! and channel tokens; `s3://` channels through rattler's S3 middleware.
 
 use crate::config::{proxy_for, Config, SslVerify};
 use std::time::Duration;
@@ -44,6 +44,12 @@ pub fn http_client(config: &Config) -> reqwest_middleware::ClientWithMiddleware 
         // the next mirror in order.
         .with(mirrors(config))
         .with(AuthenticationMiddleware::from_auth_storage(storage))
+        // Last: `s3://` requests become presigned HTTPS ones (credentials from the AWS chain,
+        // see `channel::s3`), signed anew for every attempt.
+        .with(rattler_networking::s3_middleware::S3Middleware::new(
+            Default::default(),
+            AuthenticationStorage::empty(),
+        ))
         .build()
 }
 

@@ -18,6 +18,7 @@ pub mod source;
 pub mod symlinks;
 pub mod test;
 
+use crate::channel::files::Folder;
 use crate::channel::index::{index_channel, IndexOptions};
 use crate::channel::resolve::{ChannelResolver, ChannelSelection};
 use crate::config::Config;
@@ -312,7 +313,7 @@ fn reindex(output_folder: &Path) -> Result<(), BuildError> {
         write_zst: true,
         ..IndexOptions::default()
     };
-    index_channel(output_folder, &options)?;
+    index_channel(&Folder::new(output_folder), &options)?;
     Ok(())
 }
 

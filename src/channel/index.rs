@@ -1,4 +1,5 @@
-//! `krait index`: write `repodata.json` (and `.zst`) for every subdir of a channel folder.
+//! `krait index`: write `repodata.json` (and `.zst`) for every subdir of a channel, in a folder
+//! or in an S3 bucket ([`super::files`]).
 //!
 //! Incremental: the records of the previous run are kept in `<channel>/.cache/krait-index/`,
 //! keyed by file name with the archive's size and modification time, so a re-run reads only
@@ -11,6 +12,7 @@
 //! channel folder of its own (`main` is the channel itself); [`channel_folders`] lists them.
 
 use super::channeldata::{channeldata, PackageExtras};
+use super::files::{ChannelFiles, Entry, Folder};
 use rattler_conda_types::package::{ArchiveIdentifier, CondaArchiveType, DistArchiveIdentifier};
 use rattler_conda_types::{ChannelInfo, PackageRecord, PatchInstructions, RepoData, Subdir};
 use rayon::prelude::*;
@@ -36,6 +38,13 @@ pub enum IndexError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{location}: {message}")]
+    #[diagnostic(help(
+        "S3 credentials, region and endpoint come from the AWS chain: AWS_ACCESS_KEY_ID and \
+         AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, SSO, instance roles), AWS_REGION, and \
+         AWS_ENDPOINT_URL for an S3-compatible server"
+    ))]
+    Remote { location: String, message: String },
     #[error("{path} is not valid repodata patch instructions: {message}")]
     #[diagnostic(help(
         "conda-index's format: {{\"packages\": {{FILE: {{\"depends\": [...]}}}}, \"packages.conda\": {{...}}, \"remove\": [FILE...]}}"
@@ -92,39 +101,37 @@ struct CachedRecord {
 
 type RecordCache = BTreeMap<String, CachedRecord>;
 
-/// Indexes every subdir of `channel` (creating `noarch/` if absent, as conda-index does).
+/// Where the index keeps its records between runs, in the channel.
+pub const CACHE_DIR: &str = ".cache/krait-index";
+
+/// The record cache of one subdir.
+fn cache_path(subdir: &str) -> String {
+    format!("{CACHE_DIR}/{subdir}.json")
+}
+
+/// The previous run's records of `subdir` (none when absent or unreadable: all are read again).
+fn read_cache(files: &dyn ChannelFiles, subdir: &str) -> Result<RecordCache, IndexError> {
+    Ok(files
+        .read(&cache_path(subdir))?
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default())
+}
+
+/// Indexes every subdir of a channel (writing `noarch/` if absent, as conda-index does).
 pub fn index_channel(
-    channel: &Path,
+    files: &dyn ChannelFiles,
     options: &IndexOptions,
 ) -> Result<Vec<SubdirReport>, IndexError> {
-    if !channel.is_dir() {
-        return Err(IndexError::MissingChannel(channel.to_path_buf()));
+    let mut subdirs = subdir_names(files)?;
+    if !subdirs.iter().any(|s| s == "noarch") {
+        subdirs.push("noarch".into());
+        subdirs.sort();
     }
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| IndexError::Io { path, source }
-    };
-    let noarch = channel.join("noarch");
-    if !noarch.is_dir() {
-        std::fs::create_dir_all(&noarch).map_err(|source| IndexError::Write {
-            path: noarch.clone(),
-            source,
-        })?;
-    }
-    let mut subdirs = Vec::new();
-    for entry in std::fs::read_dir(channel).map_err(io(channel))? {
-        let entry = entry.map_err(io(channel))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if entry.path().is_dir() && name.parse::<Subdir>().is_ok() {
-            subdirs.push(name);
-        }
-    }
-    subdirs.sort();
     let reports = subdirs
         .iter()
-        .map(|subdir| index_subdir(channel, subdir, options))
+        .map(|subdir| index_subdir(files, subdir, options))
         .collect::<Result<Vec<_>, _>>()?;
-    write_channeldata(channel)?;
+    write_channeldata(files)?;
     Ok(reports)
 }
 
@@ -143,51 +150,31 @@ pub const MAIN_LABEL: &str = "main";
 /// with one).
 pub const LABELS: &str = "label";
 
+/// The labels of a channel other than `main` (the folders of `<channel>/label/`), sorted.
+pub fn label_names(files: &dyn ChannelFiles) -> Result<Vec<String>, IndexError> {
+    let mut labels = files.folders(LABELS)?;
+    labels.retain(|name| !name.starts_with('.'));
+    Ok(labels)
+}
+
 /// A channel folder and the folders of its labels (`<channel>/label/<label>/`).
 pub fn channel_folders(channel: &Path) -> Result<Vec<PathBuf>, IndexError> {
+    let labels = label_names(&Folder::new(channel))?;
     let mut folders = vec![channel.to_path_buf()];
-    let labels = channel.join(LABELS);
-    if labels.is_dir() {
-        let mut found = Vec::new();
-        for entry in std::fs::read_dir(&labels).map_err(|source| IndexError::Io {
-            path: labels.clone(),
-            source,
-        })? {
-            let entry = entry.map_err(|source| IndexError::Io {
-                path: labels.clone(),
-                source,
-            })?;
-            let hidden = entry.file_name().to_string_lossy().starts_with('.');
-            if entry.path().is_dir() && !hidden {
-                found.push(entry.path());
-            }
-        }
-        found.sort();
-        folders.extend(found);
-    }
+    folders.extend(labels.iter().map(|label| label_folder(channel, label)));
     Ok(folders)
 }
 
-/// Writes `<channel>/channeldata.json` from the index caches of its subdirs (those with a
+/// Writes the channel's `channeldata.json` from the index caches of its subdirs (those with a
 /// repodata.json). One writer at a time; the last one has seen every subdir index before it.
-pub fn write_channeldata(channel: &Path) -> Result<(), IndexError> {
-    let cache_dir = channel.join(".cache").join("krait-index");
-    let _lock = lock_subdir(&cache_dir, "channeldata")?;
+pub fn write_channeldata(files: &dyn ChannelFiles) -> Result<(), IndexError> {
+    let _lock = files.lock("channeldata")?;
     let mut caches = Vec::new();
-    for entry in std::fs::read_dir(channel).map_err(|source| IndexError::Io {
-        path: channel.to_path_buf(),
-        source,
-    })? {
-        let Ok(entry) = entry else { continue };
-        let subdir = entry.file_name().to_string_lossy().into_owned();
-        if subdir.parse::<Subdir>().is_err() || !entry.path().join("repodata.json").is_file() {
-            continue;
+    for subdir in subdir_names(files)? {
+        if files.exists(&format!("{subdir}/repodata.json"))? {
+            let cache = read_cache(files, &subdir)?;
+            caches.push((subdir, cache));
         }
-        let cache: RecordCache = std::fs::read(cache_dir.join(format!("{subdir}.json")))
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default();
-        caches.push((subdir, cache));
     }
     let data = channeldata(caches.iter().flat_map(|(subdir, cache)| {
         cache
@@ -195,54 +182,42 @@ pub fn write_channeldata(channel: &Path) -> Result<(), IndexError> {
             .map(move |entry| (subdir.as_str(), &entry.record, &entry.extras))
     }));
     let json = serde_json::to_vec_pretty(&data).expect("channeldata serializes");
-    write_atomic(&channel.join("channeldata.json"), &json)
+    files.write("channeldata.json", &json)
 }
 
 /// An archive's record and channeldata extras, or why it cannot be indexed.
 type ArchiveRead = Result<(PackageRecord, PackageExtras), String>;
 
-/// One archive found in a subdir folder.
-struct Archive {
-    file_name: String,
-    path: PathBuf,
-    size: u64,
-    mtime_ns: u128,
-}
-
-/// Indexes one subdir folder of `channel` (incrementally unless `options.force`).
+/// Indexes one subdir of a channel (incrementally unless `options.force`).
 pub fn index_subdir(
-    channel: &Path,
+    files: &dyn ChannelFiles,
     subdir: &str,
     options: &IndexOptions,
 ) -> Result<SubdirReport, IndexError> {
-    let dir = channel.join(subdir);
-    let cache_dir = channel.join(".cache").join("krait-index");
-    let cache_path = cache_dir.join(format!("{subdir}.json"));
     // One indexer per subdir at a time (`krait index` next to `krait serve`'s uploads): the
     // last to write repodata.json has listed every archive written before it started.
-    let _lock = lock_subdir(&cache_dir, subdir)?;
-    let previous: RecordCache = if options.force {
+    let _lock = files.lock(subdir)?;
+    let previous = if options.force {
         RecordCache::new()
     } else {
-        std::fs::read(&cache_path)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default()
+        read_cache(files, subdir)?
     };
 
-    let mut archives = list_archives(&dir)?;
-    archives.retain(|a| !options.exclude.contains(&a.file_name));
-    let (reused, to_read): (Vec<&Archive>, Vec<&Archive>) = archives.iter().partition(|a| {
+    let mut archives = files.files(subdir)?;
+    archives.retain(|a| {
+        CondaArchiveType::split_str(&a.name).is_some() && !options.exclude.contains(&a.name)
+    });
+    let (reused, to_read): (Vec<&Entry>, Vec<&Entry>) = archives.iter().partition(|a| {
         previous
-            .get(&a.file_name)
+            .get(&a.name)
             .is_some_and(|c| c.size == a.size && c.mtime_ns == a.mtime_ns)
     });
 
     let bar = crate::progress::counter(to_read.len() as u64, subdir, options.progress);
-    let results: Vec<(&Archive, ArchiveRead)> = to_read
+    let results: Vec<(&Entry, ArchiveRead)> = to_read
         .par_iter()
         .map(|archive| {
-            let result = read_record(archive, subdir);
+            let result = read_record(files, subdir, archive);
             bar.inc(1);
             (*archive, result)
         })
@@ -251,15 +226,15 @@ pub fn index_subdir(
 
     let mut cache = RecordCache::new();
     for archive in &reused {
-        let entry = previous[&archive.file_name].clone();
-        cache.insert(archive.file_name.clone(), entry);
+        let entry = previous[&archive.name].clone();
+        cache.insert(archive.name.clone(), entry);
     }
     let mut bad = Vec::new();
     for (archive, result) in results {
         match result {
             Ok((record, extras)) => {
                 cache.insert(
-                    archive.file_name.clone(),
+                    archive.name.clone(),
                     CachedRecord {
                         size: archive.size,
                         mtime_ns: archive.mtime_ns,
@@ -269,7 +244,7 @@ pub fn index_subdir(
                 );
             }
             Err(reason) => bad.push(BadArchive {
-                path: archive.path.clone(),
+                path: files.location(&format!("{subdir}/{}", archive.name)),
                 reason,
             }),
         }
@@ -277,48 +252,40 @@ pub fn index_subdir(
     bad.sort_by(|a, b| a.path.cmp(&b.path));
 
     let mut repodata = repodata_from(subdir, &cache);
-    let patches_path = dir.join(PATCH_INSTRUCTIONS);
-    let from_packages_path = dir.join("repodata_from_packages.json");
-    if patches_path.is_file() {
-        // As conda-index: the records as built in repodata_from_packages.json, the patched
-        // ones in repodata.json.
-        let unpatched = serde_json::to_vec_pretty(&repodata).expect("repodata serializes");
-        write_atomic(&from_packages_path, &unpatched)?;
-        apply_patch_instructions(&mut repodata, &patches_path)?;
-    } else if from_packages_path.exists() {
-        std::fs::remove_file(&from_packages_path).map_err(|source| IndexError::Write {
-            path: from_packages_path.clone(),
-            source,
-        })?;
+    let patches_path = format!("{subdir}/{PATCH_INSTRUCTIONS}");
+    let from_packages_path = format!("{subdir}/repodata_from_packages.json");
+    match files.read(&patches_path)? {
+        Some(patches) => {
+            // As conda-index: the records as built in repodata_from_packages.json, the patched
+            // ones in repodata.json.
+            let instructions = parse_patch_instructions(&patches, &files.location(&patches_path))?;
+            let unpatched = serde_json::to_vec_pretty(&repodata).expect("repodata serializes");
+            files.write(&from_packages_path, &unpatched)?;
+            apply_patch_instructions(&mut repodata, instructions);
+        }
+        None => files.remove(&from_packages_path)?,
     }
     let json = serde_json::to_vec_pretty(&repodata).expect("repodata serializes");
-    write_atomic(&dir.join("repodata.json"), &json)?;
-    let zst_path = dir.join("repodata.json.zst");
+    files.write(&format!("{subdir}/repodata.json"), &json)?;
+    let zst_path = format!("{subdir}/repodata.json.zst");
     if options.write_zst {
         let compressed = zstd::bulk::compress(&json, 16).map_err(|source| IndexError::Write {
-            path: zst_path.clone(),
+            path: files.location(&zst_path),
             source,
         })?;
-        write_atomic(&zst_path, &compressed)?;
-    } else if zst_path.exists() {
+        files.write(&zst_path, &compressed)?;
+    } else {
         // A stale .zst would be preferred by clients over the fresh repodata.json.
-        std::fs::remove_file(&zst_path).map_err(|source| IndexError::Write {
-            path: zst_path.clone(),
-            source,
-        })?;
+        files.remove(&zst_path)?;
     }
-    let shards_index = dir.join(super::shards::SHARDS_INDEX);
     if options.write_shards {
-        super::shards::write_shards(&dir, subdir, &repodata)?;
-    } else if shards_index.exists() {
+        super::shards::write_shards(files, subdir, &repodata)?;
+    } else {
         // Likewise a stale shard index.
-        std::fs::remove_file(&shards_index).map_err(|source| IndexError::Write {
-            path: shards_index.clone(),
-            source,
-        })?;
+        files.remove(&format!("{subdir}/{}", super::shards::SHARDS_INDEX))?;
     }
     let cache_json = serde_json::to_vec(&cache).expect("cache serializes");
-    write_atomic(&cache_path, &cache_json)?;
+    files.write(&cache_path(subdir), &cache_json)?;
 
     Ok(SubdirReport {
         subdir: subdir.to_string(),
@@ -342,27 +309,23 @@ struct Revocations {
     revoke: Vec<String>,
 }
 
-/// Reads and checks a `patch_instructions.json`.
-pub fn read_patch_instructions(
-    path: &Path,
-) -> Result<(PatchInstructions, Vec<String>), IndexError> {
-    let bytes = std::fs::read(path).map_err(|source| IndexError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+/// Parses and checks a `patch_instructions.json` (`origin` names it in errors).
+fn parse_patch_instructions(bytes: &[u8], origin: &Path) -> Result<PatchSet, IndexError> {
     let invalid = |e: serde_json::Error| IndexError::Patch {
-        path: path.to_path_buf(),
+        path: origin.to_path_buf(),
         message: e.to_string(),
     };
-    let instructions = serde_json::from_slice(&bytes).map_err(invalid)?;
-    let revocations: Revocations = serde_json::from_slice(&bytes).map_err(invalid)?;
+    let instructions = serde_json::from_slice(bytes).map_err(invalid)?;
+    let revocations: Revocations = serde_json::from_slice(bytes).map_err(invalid)?;
     Ok((instructions, revocations.revoke))
 }
 
+/// Patch instructions and the archives they revoke.
+type PatchSet = (PatchInstructions, Vec<String>);
+
 /// Applies patch instructions as conda-index does: rattler's patches, then removed archives
 /// out of the listing (rattler only marks them) and revoked ones made uninstallable.
-fn apply_patch_instructions(repodata: &mut RepoData, path: &Path) -> Result<(), IndexError> {
-    let (instructions, revoked) = read_patch_instructions(path)?;
+fn apply_patch_instructions(repodata: &mut RepoData, (instructions, revoked): PatchSet) {
     repodata.apply_patches(&instructions);
     for removed in &repodata.removed {
         repodata.packages.shift_remove(removed);
@@ -377,17 +340,16 @@ fn apply_patch_instructions(repodata: &mut RepoData, path: &Path) -> Result<(), 
             record.depends.push("package_has_been_revoked".into());
         }
     }
-    Ok(())
 }
 
-/// Installs patch instructions into a channel folder, to be applied by this and every later
-/// index run: `source` is one `patch_instructions.json` (for every subdir, noarch included) or a
+/// Installs patch instructions into a channel, to be applied by this and every later index
+/// run: `source` is one `patch_instructions.json` (for every subdir, noarch included) or a
 /// folder with `<subdir>/patch_instructions.json` files (conda-forge-repodata-patches' layout).
 /// Every file is checked before any is installed.
-pub fn install_patch_instructions(channel: &Path, source: &Path) -> Result<(), IndexError> {
-    if !channel.is_dir() {
-        return Err(IndexError::MissingChannel(channel.to_path_buf()));
-    }
+pub fn install_patch_instructions(
+    files: &dyn ChannelFiles,
+    source: &Path,
+) -> Result<(), IndexError> {
     let mut installs = Vec::new();
     if source.is_dir() {
         for entry in std::fs::read_dir(source).map_err(|e| IndexError::Io {
@@ -402,99 +364,45 @@ pub fn install_patch_instructions(channel: &Path, source: &Path) -> Result<(), I
             }
         }
     } else {
-        let mut subdirs = subdir_folders(channel);
+        let mut subdirs = subdir_names(files)?;
         if !subdirs.iter().any(|s| s == "noarch") {
             subdirs.push("noarch".into());
         }
         installs.extend(subdirs.into_iter().map(|s| (s, source.to_path_buf())));
     }
-    for (_, file) in &installs {
-        read_patch_instructions(file)?;
-    }
+    let mut checked = Vec::new();
     for (subdir, file) in installs {
         let bytes = std::fs::read(&file).map_err(|source| IndexError::Io {
             path: file.clone(),
             source,
         })?;
-        let target = channel.join(&subdir);
-        std::fs::create_dir_all(&target).map_err(|source| IndexError::Write {
-            path: target.clone(),
-            source,
-        })?;
-        write_atomic(&target.join(PATCH_INSTRUCTIONS), &bytes)?;
+        parse_patch_instructions(&bytes, &file)?;
+        checked.push((subdir, bytes));
+    }
+    for (subdir, bytes) in checked {
+        files.write(&format!("{subdir}/{PATCH_INSTRUCTIONS}"), &bytes)?;
     }
     Ok(())
 }
 
-/// The names of the subdir folders (`noarch`, `linux-64`, ...) of a channel folder, sorted.
-pub fn subdir_folders(channel: &Path) -> Vec<String> {
-    let mut subdirs: Vec<String> = std::fs::read_dir(channel)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|entry| entry.path().is_dir())
-        .map(|entry| entry.file_name().to_string_lossy().into_owned())
-        .filter(|name| name.parse::<Subdir>().is_ok())
-        .collect();
-    subdirs.sort();
-    subdirs
-}
-
-/// Holds `<channel>/.cache/krait-index/<subdir>.lock` (waiting for another process that holds
-/// it) until dropped.
-fn lock_subdir(cache_dir: &Path, subdir: &str) -> Result<std::fs::File, IndexError> {
-    let path = cache_dir.join(format!("{subdir}.lock"));
-    let failed = |source| IndexError::Write {
-        path: path.clone(),
-        source,
-    };
-    std::fs::create_dir_all(cache_dir).map_err(failed)?;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(failed)?;
-    file.lock().map_err(failed)?;
-    Ok(file)
-}
-
-fn list_archives(dir: &Path) -> Result<Vec<Archive>, IndexError> {
-    let io = |source| IndexError::Io {
-        path: dir.to_path_buf(),
-        source,
-    };
-    let mut archives = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(io)? {
-        let entry = entry.map_err(io)?;
-        let file_name = entry.file_name().to_string_lossy().into_owned();
-        if CondaArchiveType::split_str(&file_name).is_none() {
-            continue;
-        }
-        let meta = entry.metadata().map_err(io)?;
-        if !meta.is_file() {
-            continue;
-        }
-        let mtime_ns = mtime_ns(&meta);
-        archives.push(Archive {
-            path: entry.path(),
-            file_name,
-            size: meta.len(),
-            mtime_ns,
-        });
-    }
-    archives.sort_by(|a, b| a.file_name.cmp(&b.file_name));
-    Ok(archives)
+/// The names of the subdir folders (`noarch`, `linux-64`, ...) of a channel, sorted.
+pub fn subdir_names(files: &dyn ChannelFiles) -> Result<Vec<String>, IndexError> {
+    let mut subdirs = files.folders("")?;
+    subdirs.retain(|name| name.parse::<Subdir>().is_ok());
+    Ok(subdirs)
 }
 
 /// Reads and validates one archive, returning its repodata record or why it is unusable.
-fn read_record(archive: &Archive, subdir: &str) -> ArchiveRead {
-    let bytes = std::fs::read(&archive.path).map_err(|e| format!("cannot read: {e}"))?;
-    let (stem, kind) = CondaArchiveType::split_str(&archive.file_name)
-        .ok_or_else(|| format!("{:?} does not end in .conda or .tar.bz2", archive.file_name))?;
+fn read_record(files: &dyn ChannelFiles, subdir: &str, archive: &Entry) -> ArchiveRead {
+    let bytes = files
+        .read(&format!("{subdir}/{}", archive.name))
+        .map_err(|e| e.to_string())?
+        .ok_or("the archive went away while it was being indexed")?;
+    let (stem, kind) = CondaArchiveType::split_str(&archive.name)
+        .ok_or_else(|| format!("{:?} does not end in .conda or .tar.bz2", archive.name))?;
     let found = read_info(&bytes, kind)?;
     let extras = found.extras.clone();
-    let record = check_record(found, stem, &archive.file_name, bytes.len())?;
+    let record = check_record(found, stem, &archive.name, bytes.len())?;
     check_subdir(&record, subdir)?;
     Ok((record, extras))
 }
@@ -706,58 +614,52 @@ pub fn mtime_ns(meta: &std::fs::Metadata) -> u128 {
         .unwrap_or_default()
 }
 
-/// Whether a channel folder has sharded repodata, which its writers then keep up to date.
-pub fn is_sharded(channel: &Path) -> bool {
-    std::fs::read_dir(channel)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .any(|entry| entry.path().join(super::shards::SHARDS_INDEX).is_file())
+/// Whether a channel has sharded repodata, which its writers then keep up to date.
+pub fn is_sharded(files: &dyn ChannelFiles) -> bool {
+    subdir_names(files)
+        .unwrap_or_default()
+        .iter()
+        .any(|subdir| {
+            files
+                .exists(&format!("{subdir}/{}", super::shards::SHARDS_INDEX))
+                .unwrap_or_default()
+        })
 }
 
-/// Writes a validated archive into its subdir atomically and re-indexes that subdir (and
-/// `noarch/` if it has no repodata yet, which clients fetch alongside every subdir), with
-/// sharded repodata when `shards`.
+/// Writes a validated archive into its subdir and re-indexes that subdir (and `noarch/` if it
+/// has no repodata yet, which clients fetch alongside every subdir), with sharded repodata when
+/// `shards`.
 pub fn store_and_index(
-    channel: &Path,
+    files: &dyn ChannelFiles,
     subdir: &str,
-    path: &Path,
+    file_name: &str,
     bytes: &[u8],
     shards: bool,
 ) -> Result<(), IndexError> {
-    let dir = channel.join(subdir);
-    std::fs::create_dir_all(&dir).map_err(|source| IndexError::Write {
-        path: dir.clone(),
-        source,
-    })?;
-    write_atomic(path, bytes)?;
+    files.write(&format!("{subdir}/{file_name}"), bytes)?;
     let options = IndexOptions {
         write_zst: true,
         write_shards: shards,
         ..IndexOptions::default()
     };
-    index_subdir(channel, subdir, &options)?;
-    if !channel.join("noarch").join("repodata.json").exists() {
-        std::fs::create_dir_all(channel.join("noarch")).map_err(|source| IndexError::Write {
-            path: channel.join("noarch"),
-            source,
-        })?;
-        index_subdir(channel, "noarch", &options)?;
+    index_subdir(files, subdir, &options)?;
+    if !files.exists("noarch/repodata.json")? {
+        index_subdir(files, "noarch", &options)?;
     }
-    write_channeldata(channel)
+    write_channeldata(files)
 }
 
-/// Deletes `<subdir>/<file_name>` from a channel folder: its repodata entry goes first (the
-/// subdir is re-indexed without it), then the file, so a client never finds an entry whose
-/// file is gone. Returns false when there was no such file.
+/// Deletes `<subdir>/<file_name>` from a channel: its repodata entry goes first (the subdir is
+/// re-indexed without it), then the file, so a client never finds an entry whose file is gone.
+/// Returns false when there was no such file.
 pub fn remove_and_index(
-    channel: &Path,
+    files: &dyn ChannelFiles,
     subdir: &str,
     file_name: &str,
     shards: bool,
 ) -> Result<bool, IndexError> {
-    let path = channel.join(subdir).join(file_name);
-    if !path.is_file() {
+    let path = format!("{subdir}/{file_name}");
+    if !files.exists(&path)? {
         return Ok(false);
     }
     let options = IndexOptions {
@@ -766,19 +668,8 @@ pub fn remove_and_index(
         exclude: vec![file_name.to_string()],
         ..IndexOptions::default()
     };
-    index_subdir(channel, subdir, &options)?;
-    std::fs::remove_file(&path).map_err(|source| IndexError::Write {
-        path: path.clone(),
-        source,
-    })?;
-    write_channeldata(channel)?;
+    index_subdir(files, subdir, &options)?;
+    files.remove(&path)?;
+    write_channeldata(files)?;
     Ok(true)
-}
-
-/// [`crate::fs::write_atomic`] with the path named in the error.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IndexError> {
-    crate::fs::write_atomic(path, bytes).map_err(|source| IndexError::Write {
-        path: path.to_path_buf(),
-        source,
-    })
 }

@@ -2,9 +2,10 @@
 //! `main` is the channel itself. Promotion (`krait copy --from-label dev --to-label main SPEC`)
 //! copies the archives of one label that match a spec into another and re-indexes it.
 
-use super::index::{label_folder, store_and_index, subdir_folders, IndexError};
+use super::files::ChannelFiles;
+use super::index::{store_and_index, subdir_names, IndexError};
 use rattler_conda_types::{MatchSpec, Matches, ParseStrictness, RepoData};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Why a copy between labels failed.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -42,7 +43,7 @@ pub fn check_label(label: &str) -> Result<(), LabelError> {
 /// left as is (and listed); one with other bytes is replaced only with `force`. The target is
 /// indexed with sharded repodata when `shards`.
 pub fn copy_between_labels(
-    channel: &Path,
+    channel: &dyn ChannelFiles,
     from: &str,
     to: &str,
     spec: &str,
@@ -56,14 +57,27 @@ pub fn copy_between_labels(
             spec: spec.to_string(),
             reason: e.to_string(),
         })?;
-    let source = label_folder(channel, from);
-    let target = label_folder(channel, to);
-    let mut matching = Vec::new();
-    for subdir in subdirs_with_repodata(&source) {
-        let repodata_path = source.join(&subdir).join("repodata.json");
-        let repodata = RepoData::from_path(&repodata_path).map_err(|source| LabelError::Read {
-            path: repodata_path.clone(),
+    let source = channel.label(from);
+    let target = channel.label(to);
+    let read = |files: &dyn ChannelFiles, path: &str| {
+        let failed = |source| LabelError::Read {
+            path: files.location(path),
             source,
+        };
+        files
+            .read(path)?
+            .ok_or_else(|| failed(std::io::ErrorKind::NotFound.into()))
+    };
+    let mut matching = Vec::new();
+    for subdir in subdir_names(source.as_ref())? {
+        let repodata_path = format!("{subdir}/repodata.json");
+        if !source.exists(&repodata_path)? {
+            continue;
+        }
+        let bytes = read(source.as_ref(), &repodata_path)?;
+        let repodata: RepoData = serde_json::from_slice(&bytes).map_err(|e| LabelError::Read {
+            path: source.location(&repodata_path),
+            source: std::io::Error::other(e),
         })?;
         for (id, record) in repodata.packages.iter().chain(&repodata.conda_packages) {
             if matcher.matches(record) {
@@ -81,25 +95,13 @@ pub fn copy_between_labels(
     let mut copied = Vec::new();
     for (subdir, file_name) in matching {
         let shown = format!("{subdir}/{file_name}");
-        let from_path = source.join(&subdir).join(&file_name);
-        let bytes = std::fs::read(&from_path).map_err(|source| LabelError::Read {
-            path: from_path.clone(),
-            source,
-        })?;
-        let to_path = target.join(&subdir).join(&file_name);
-        match std::fs::read(&to_path) {
-            Ok(existing) if existing == bytes => {}
-            Ok(_) if !force => return Err(LabelError::Conflict(shown)),
-            _ => store_and_index(&target, &subdir, &to_path, &bytes, shards)?,
+        let bytes = read(source.as_ref(), &shown)?;
+        match target.read(&shown)? {
+            Some(existing) if existing == bytes => {}
+            Some(_) if !force => return Err(LabelError::Conflict(shown)),
+            _ => store_and_index(target.as_ref(), &subdir, &file_name, &bytes, shards)?,
         }
         copied.push(shown);
     }
     Ok(copied)
-}
-
-/// The subdir folders of a channel folder that have a repodata.json.
-fn subdirs_with_repodata(channel: &Path) -> Vec<String> {
-    let mut subdirs = subdir_folders(channel);
-    subdirs.retain(|name| channel.join(name).join("repodata.json").is_file());
-    subdirs
 }

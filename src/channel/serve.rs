@@ -27,6 +27,7 @@
 //! the repodata entry goes first, then the file. Promotion: `POST /api/copy` (under the channel)
 //! with `{"spec": ..., "from_label": ..., "to_label": ..., "force": false}`.
 
+use super::files::{cache_control, Folder};
 use super::hot_files::HotFiles;
 use super::index::IndexOptions;
 use super::index::{channel_folders, index_channel, label_folder, LABELS};
@@ -51,12 +52,6 @@ use tower_http::services::ServeDir;
 
 /// The default audit log, in the root.
 const AUDIT_LOG: &str = ".krait-audit.jsonl";
-
-/// What every response but an archive says about caching: keep it, but ask before each use.
-const REVALIDATE: &str = "public, max-age=0, must-revalidate";
-
-/// What a shard says about caching: its name changes with its content.
-const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
 /// Bytes per file read when serving downloads.
 const READ_CHUNK: usize = 512 * 1024;
@@ -207,7 +202,7 @@ pub async fn serve(
         let mut reports = Vec::new();
         for channel in channels {
             for folder in channel_folders(&channel)? {
-                reports.extend(index_channel(&folder, &index_options)?);
+                reports.extend(index_channel(&Folder::new(folder), &index_options)?);
             }
         }
         Ok::<_, IndexError>(reports)
@@ -744,23 +739,15 @@ async fn download(state: &ServerState, request: Request, path: &str) -> Response
     with_cache_control(response, &file)
 }
 
-/// Adds [`REVALIDATE`] to a successful or 304 answer for anything but an archive (repodata,
-/// the shard index and channeldata change with every upload and deletion), and
-/// [`IMMUTABLE`] to a shard, whose name is the hash of its content.
+/// Adds the file's [`cache_control`] to a successful or 304 answer.
 fn with_cache_control(mut response: Response, file: &Path) -> Response {
-    let archive = file
-        .file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.ends_with(".conda") || n.ends_with(".tar.bz2"));
-    let shard = file
-        .parent()
-        .is_some_and(|p| p.ends_with(super::shards::SHARDS_DIR));
     let status = response.status();
-    if !archive && (status.is_success() || status == StatusCode::NOT_MODIFIED) {
-        let policy = if shard { IMMUTABLE } else { REVALIDATE };
-        response
-            .headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
+    if let Some(policy) = cache_control(file) {
+        if status.is_success() || status == StatusCode::NOT_MODIFIED {
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
+        }
     }
     response
 }
@@ -922,10 +909,12 @@ async fn upload(
     }
     let size = bytes.len();
     let written = {
-        let subdir = subdir.clone();
-        tokio::task::spawn_blocking(move || store_and_index(&root, &subdir, &path, &bytes, true))
-            .await
-            .expect("indexing does not panic")
+        let (subdir, file_name) = (subdir.clone(), file_name.clone());
+        tokio::task::spawn_blocking(move || {
+            store_and_index(&Folder::new(root), &subdir, &file_name, &bytes, true)
+        })
+        .await
+        .expect("indexing does not panic")
     };
     if let Err(e) = written {
         return Err(error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()));
@@ -957,9 +946,11 @@ async fn delete(state: &ServerState, location: &Location, who: &str, target: &st
     let _guard = state.write_lock.lock().await;
     let removed = {
         let (dir, subdir, file_name) = (location.dir.clone(), subdir.clone(), file_name.clone());
-        tokio::task::spawn_blocking(move || remove_and_index(&dir, &subdir, &file_name, true))
-            .await
-            .expect("indexing does not panic")
+        tokio::task::spawn_blocking(move || {
+            remove_and_index(&Folder::new(dir), &subdir, &file_name, true)
+        })
+        .await
+        .expect("indexing does not panic")
     };
     match removed {
         Ok(true) => {
@@ -1010,7 +1001,7 @@ async fn copy(state: &ServerState, request: Request, location: &Location, who: &
         wanted.force,
     );
     let copied = tokio::task::spawn_blocking(move || {
-        copy_between_labels(&dir, &from, &to, &spec, force, true)
+        copy_between_labels(&Folder::new(dir), &from, &to, &spec, force, true)
     })
     .await
     .expect("copying does not panic");

@@ -6,11 +6,12 @@
 //! Shards are content-addressed, so an unchanged name keeps its file; files no index names any
 //! more are removed once they are an hour old (a client may still hold the previous index).
 
-use super::index::{write_atomic, IndexError};
+use super::files::{ChannelFiles, Entry};
+use super::index::IndexError;
 use rattler_conda_types::{RepoData, Shard, ShardedRepodata, ShardedSubdirInfo};
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The index file of a sharded subdir.
 pub const SHARDS_INDEX: &str = "repodata_shards.msgpack.zst";
@@ -28,8 +29,13 @@ fn msgpack_zst<T: serde::Serialize>(value: &T, path: &Path) -> Result<Vec<u8>, I
     zstd::bulk::compress(&packed, 3).map_err(|e| failed(e.to_string()))
 }
 
-/// Writes the shards and the shard index of the subdir folder `dir` from its repodata.
-pub fn write_shards(dir: &Path, subdir: &str, repodata: &RepoData) -> Result<(), IndexError> {
+/// Writes the shards and the shard index of `subdir` from its repodata: the shards first, so
+/// that every shard the new index names is there when a client reads it.
+pub fn write_shards(
+    files: &dyn ChannelFiles,
+    subdir: &str,
+    repodata: &RepoData,
+) -> Result<(), IndexError> {
     let mut by_name: BTreeMap<String, Shard> = BTreeMap::new();
     for (id, record) in &repodata.packages {
         let shard = by_name
@@ -43,20 +49,17 @@ pub fn write_shards(dir: &Path, subdir: &str, repodata: &RepoData) -> Result<(),
             .or_default();
         shard.conda_packages.insert(id.clone(), record.clone());
     }
-    let shards_dir = dir.join(SHARDS_DIR);
-    std::fs::create_dir_all(&shards_dir).map_err(|source| IndexError::Write {
-        path: shards_dir.clone(),
-        source,
-    })?;
+    let shards_dir = format!("{subdir}/{SHARDS_DIR}");
+    let existing = files.files(&shards_dir)?;
+    let present: HashSet<&str> = existing.iter().map(|e| e.name.as_str()).collect();
     let mut hashes = Vec::new();
     let mut kept = HashSet::new();
     for (name, shard) in &by_name {
-        let bytes = msgpack_zst(shard, &shards_dir)?;
+        let bytes = msgpack_zst(shard, &files.location(&shards_dir))?;
         let hash = rattler_digest::compute_bytes_digest::<rattler_digest::Sha256>(&bytes);
         let file_name = format!("{}.msgpack.zst", hex::encode(hash));
-        let path = shards_dir.join(&file_name);
-        if !path.is_file() {
-            write_atomic(&path, &bytes)?;
+        if !present.contains(file_name.as_str()) {
+            files.write(&format!("{shards_dir}/{file_name}"), &bytes)?;
         }
         kept.insert(file_name);
         hashes.push((name.clone(), hash));
@@ -73,27 +76,29 @@ pub fn write_shards(dir: &Path, subdir: &str, repodata: &RepoData) -> Result<(),
         },
         shards: hashes.into_iter().collect(),
     };
-    let index_path = dir.join(SHARDS_INDEX);
-    write_atomic(&index_path, &msgpack_zst(&index, &index_path)?)?;
-    remove_stale(&shards_dir, &kept);
+    let index_path = format!("{subdir}/{SHARDS_INDEX}");
+    let bytes = msgpack_zst(&index, &files.location(&index_path))?;
+    files.write(&index_path, &bytes)?;
+    remove_stale(files, &shards_dir, &existing, &kept);
     Ok(())
 }
 
 /// Removes shards that no index names and that are older than [`STALE_SHARD_AGE`].
-fn remove_stale(shards_dir: &Path, kept: &HashSet<String>) {
-    let now = SystemTime::now();
-    for entry in std::fs::read_dir(shards_dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let old = entry
-            .metadata()
-            .and_then(|m| m.modified())
-            .is_ok_and(|t| now.duration_since(t).unwrap_or_default() > STALE_SHARD_AGE);
-        if name.ends_with(".msgpack.zst") && !kept.contains(&name) && old {
-            let _ = std::fs::remove_file(entry.path());
+fn remove_stale(
+    files: &dyn ChannelFiles,
+    shards_dir: &str,
+    existing: &[Entry],
+    kept: &HashSet<String>,
+) {
+    let now_ns = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    for entry in existing {
+        let old = now_ns.saturating_sub(entry.mtime_ns) > STALE_SHARD_AGE.as_nanos();
+        if entry.name.ends_with(".msgpack.zst") && !kept.contains(&entry.name) && old {
+            // Left for the next run when it cannot go now.
+            let _ = files.remove(&format!("{shards_dir}/{}", entry.name));
         }
     }
 }

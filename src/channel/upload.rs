@@ -5,14 +5,17 @@
 //! its file name); its subdir comes from `info/index.json`. Over HTTP the archive goes to
 //! `PUT <url>/api/upload/<subdir>/<file name>` with its sha256 in `X-Content-Sha256` and the
 //! token as `Authorization: Bearer` (a `/t/<token>/` in the URL works too). Into a folder it is
-//! written with a temp file and a rename and that subdir is re-indexed.
+//! written with a temp file and a rename, into an S3 bucket (`s3://bucket/channel`) with one
+//! PUT, and that subdir is re-indexed there.
 //!
 //! The same destinations take deletions (`DELETE <url>/<subdir>/<file name>`) and promotions
 //! between labels (`POST <url>/api/copy`); a label's URL is `<url>/label/<label>/`.
 
+use super::files::{ChannelFiles, Folder};
 use super::index::IndexError;
-use super::index::{is_sharded, label_folder, read_archive, remove_and_index, store_and_index};
+use super::index::{is_sharded, read_archive, remove_and_index, store_and_index};
 use super::labels::{check_label, copy_between_labels, LabelError};
+use super::s3::BucketChannel;
 use std::path::{Path, PathBuf};
 use url::Url;
 
@@ -69,13 +72,16 @@ pub enum UploadError {
 pub enum Destination {
     Server(Url),
     Folder(PathBuf),
+    /// A channel in an S3 bucket: `s3://bucket/channel`.
+    Bucket(Url),
 }
 
 impl Destination {
-    /// `http(s)://...` is a server, `file://...` or anything else a folder.
+    /// `http(s)://...` is a server, `s3://...` a bucket, `file://...` or anything else a folder.
     pub fn parse(text: &str) -> Destination {
         match Url::parse(text) {
             Ok(url) if matches!(url.scheme(), "http" | "https") => Destination::Server(url),
+            Ok(url) if url.scheme() == "s3" => Destination::Bucket(url),
             Ok(url) if url.scheme() == "file" => url
                 .to_file_path()
                 .map(Destination::Folder)
@@ -139,25 +145,21 @@ fn load(path: &Path) -> Result<LocalArchive, UploadError> {
     })
 }
 
-/// Copies an archive into a channel folder and re-indexes its subdir.
-pub fn upload_to_folder(
-    channel: &Path,
+/// Writes an archive into a channel (folder or bucket) and re-indexes its subdir.
+fn upload_to_channel(
+    channel: &dyn ChannelFiles,
     archive: &Path,
     force: bool,
 ) -> Result<Uploaded, UploadError> {
-    if !channel.is_dir() {
-        return Err(UploadError::MissingChannel(channel.to_path_buf()));
-    }
     let local = load(archive)?;
     let target = format!("{}/{}", local.subdir, local.file_name);
-    let path = channel.join(&local.subdir).join(&local.file_name);
-    if path.exists() && !force {
+    if !force && channel.exists(&target)? {
         return Err(UploadError::Exists(target));
     }
     store_and_index(
         channel,
         &local.subdir,
-        &path,
+        &local.file_name,
         &local.bytes,
         is_sharded(channel),
     )?;
@@ -239,6 +241,14 @@ async fn send(
     Ok(response)
 }
 
+/// Where one upload or deletion goes.
+enum Target {
+    /// A channel krait writes itself (a folder or a bucket).
+    Channel(Box<dyn ChannelFiles>),
+    /// A `krait serve` channel's URL.
+    Server(Url),
+}
+
 /// Sends archives to one destination: the same path for `krait upload` and
 /// `krait build --upload-to`.
 #[derive(Debug, Clone)]
@@ -277,20 +287,34 @@ impl Uploader {
         Ok(self)
     }
 
-    /// The folder or URL of the label this uploader writes to.
-    fn labelled(&self) -> Destination {
-        match (&self.destination, &self.label) {
-            (destination, None) => destination.clone(),
-            (Destination::Folder(dir), Some(label)) => {
-                Destination::Folder(label_folder(dir, label))
-            }
-            (Destination::Server(url), Some(label)) => {
-                let url = as_folder_url(url)
-                    .join(&format!("{}/{label}/", super::index::LABELS))
-                    .unwrap_or_else(|_| url.clone());
-                Destination::Server(url)
-            }
+    /// The channel krait writes itself (a folder or a bucket; `None` for a server).
+    fn channel(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+    ) -> Result<Option<Box<dyn ChannelFiles>>, UploadError> {
+        self.check()?;
+        Ok(match &self.destination {
+            Destination::Server(_) => None,
+            Destination::Folder(dir) => Some(Box::new(Folder::new(dir))),
+            Destination::Bucket(url) => Some(Box::new(BucketChannel::open(runtime.handle(), url)?)),
+        })
+    }
+
+    /// The label this uploader writes to: its channel, or its URL on a server.
+    fn labelled(&self, runtime: &tokio::runtime::Runtime) -> Result<Target, UploadError> {
+        let label = self.label.as_deref().unwrap_or(super::index::MAIN_LABEL);
+        if let Some(channel) = self.channel(runtime)? {
+            return Ok(Target::Channel(channel.label(label)));
         }
+        let Destination::Server(url) = &self.destination else {
+            unreachable!("only a server has no channel krait writes itself")
+        };
+        Ok(Target::Server(match &self.label {
+            Some(label) => as_folder_url(url)
+                .join(&format!("{}/{label}/", super::index::LABELS))
+                .unwrap_or_else(|_| url.clone()),
+            None => url.clone(),
+        }))
     }
 
     /// Deletes `<subdir>/<file name>` from the channel (or label); its repodata entry goes
@@ -309,15 +333,15 @@ impl Uploader {
         {
             return Err(bad_target());
         }
-        self.check()?;
-        match self.labelled() {
-            Destination::Folder(dir) => {
-                match remove_and_index(&dir, subdir, file_name, is_sharded(&dir))? {
+        match self.labelled(runtime)? {
+            Target::Channel(channel) => {
+                let channel = channel.as_ref();
+                match remove_and_index(channel, subdir, file_name, is_sharded(channel))? {
                     true => Ok(()),
                     false => Err(UploadError::NotInChannel(target.to_string())),
                 }
             }
-            Destination::Server(url) => {
+            Target::Server(url) => {
                 let url = as_folder_url(&url).join(target).map_err(|_| bad_target())?;
                 let mut request = self.client.delete(url.clone());
                 if let Some(token) = &self.token {
@@ -337,44 +361,47 @@ impl Uploader {
         from: &str,
         to: &str,
     ) -> Result<Vec<String>, UploadError> {
-        self.check()?;
-        match &self.destination {
-            Destination::Folder(dir) => {
-                let shards = is_sharded(dir);
-                Ok(copy_between_labels(
-                    dir, from, to, spec, self.force, shards,
-                )?)
-            }
-            Destination::Server(url) => {
-                let url = as_folder_url(url)
-                    .join(COPY_PATH.trim_start_matches('/'))
-                    .map_err(|e| UploadError::Http {
-                        url: url.to_string(),
-                        message: e.to_string(),
-                    })?;
-                let body = serde_json::json!({
-                    "spec": spec, "from_label": from, "to_label": to, "force": self.force,
-                });
-                let mut request = self.client.post(url.clone()).json(&body);
-                if let Some(token) = &self.token {
-                    request = request.bearer_auth(token);
-                }
-                runtime.block_on(async {
-                    let response = send(request, &url, spec).await?;
-                    let answer: serde_json::Value =
-                        response.json().await.map_err(|e| UploadError::Http {
-                            url: redact_token(&url),
-                            message: e.to_string(),
-                        })?;
-                    Ok(answer["copied"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|v| v.as_str().map(str::to_string))
-                        .collect())
-                })
-            }
+        if let Some(channel) = self.channel(runtime)? {
+            let shards = is_sharded(channel.as_ref());
+            return Ok(copy_between_labels(
+                channel.as_ref(),
+                from,
+                to,
+                spec,
+                self.force,
+                shards,
+            )?);
         }
+        let Destination::Server(url) = &self.destination else {
+            unreachable!("only a server has no channel krait writes itself")
+        };
+        let url = as_folder_url(url)
+            .join(COPY_PATH.trim_start_matches('/'))
+            .map_err(|e| UploadError::Http {
+                url: url.to_string(),
+                message: e.to_string(),
+            })?;
+        let body = serde_json::json!({
+            "spec": spec, "from_label": from, "to_label": to, "force": self.force,
+        });
+        let mut request = self.client.post(url.clone()).json(&body);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        runtime.block_on(async {
+            let response = send(request, &url, spec).await?;
+            let answer: serde_json::Value =
+                response.json().await.map_err(|e| UploadError::Http {
+                    url: redact_token(&url),
+                    message: e.to_string(),
+                })?;
+            Ok(answer["copied"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect())
+        })
     }
 
     /// Fails early (before a long build, say) when the destination folder does not exist.
@@ -392,20 +419,11 @@ impl Uploader {
         runtime: &tokio::runtime::Runtime,
         archive: &Path,
     ) -> Result<Uploaded, UploadError> {
-        match &self.labelled() {
-            Destination::Folder(dir) => {
-                if self.label.is_some() {
-                    self.check()?;
-                    std::fs::create_dir_all(dir).map_err(|source| IndexError::Write {
-                        path: dir.clone(),
-                        source,
-                    })?;
-                }
-                upload_to_folder(dir, archive, self.force)
-            }
-            Destination::Server(url) => runtime.block_on(upload_to_server(
+        match self.labelled(runtime)? {
+            Target::Channel(channel) => upload_to_channel(channel.as_ref(), archive, self.force),
+            Target::Server(url) => runtime.block_on(upload_to_server(
                 &self.client,
-                url,
+                &url,
                 self.token.as_deref(),
                 archive,
                 self.force,
@@ -413,7 +431,6 @@ impl Uploader {
         }
     }
 }
-
 /// A URL as it may be printed: the `/t/<token>/` segment masked.
 fn redact_token(url: &Url) -> String {
     crate::config::mask_token(url.as_str(), "********")

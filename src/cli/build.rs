@@ -35,10 +35,14 @@ pub struct Args {
     /// Print the built archives as JSON.
     #[arg(long)]
     json: bool,
-    /// After each package is built and tested, upload it to this `krait serve` URL or channel
-    /// folder (as `krait upload --to` does).
-    #[arg(long, value_name = "URL|DIR")]
+    /// After each package is built and tested, upload it to this `krait serve` URL, channel
+    /// folder or S3 channel (s3://bucket/channel), as `krait upload --to` does.
+    #[arg(long, value_name = "URL|DIR|S3")]
     upload_to: Option<String>,
+    /// Upload to this label of the channel (`<channel>/label/<label>/`), as `anaconda upload
+    /// --label` does.
+    #[arg(long, requires = "upload_to")]
+    label: Option<String>,
     #[command(flatten)]
     token: TokenArgs,
 }
@@ -56,7 +60,10 @@ pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
     }
     let upload = match &args.upload_to {
         Some(to) => {
-            let uploader = args.token.uploader(to, false)?;
+            let uploader = args
+                .token
+                .uploader(to, false)?
+                .with_label(args.label.clone())?;
             uploader.check()?;
             Some(uploader)
         }

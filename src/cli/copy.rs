@@ -9,8 +9,9 @@ use std::process::ExitCode;
 pub struct Args {
     /// The packages to copy, as a match spec (e.g. "mypkg ==1.2").
     spec: String,
-    /// The channel: a `krait serve` URL (http://host:port/<channel>/) or a channel folder.
-    #[arg(short = 'c', long, value_name = "URL|DIR")]
+    /// The channel: a `krait serve` URL (http://host:port/<channel>/), a channel folder or
+    /// an S3 channel (s3://bucket/channel).
+    #[arg(short = 'c', long, value_name = "URL|DIR|S3")]
     channel: String,
     /// The label to copy from.
     #[arg(long)]

@@ -1,7 +1,8 @@
-//! `krait index CHANNEL_DIR`: write repodata for every subdir of a channel folder and of its
-//! labels (`label/<label>/`), and its channeldata.json.
+//! `krait index CHANNEL`: write repodata for every subdir of a channel (a folder or
+//! `s3://bucket/channel`) and of its labels (`label/<label>/`), and its channeldata.json.
 
-use crate::channel::index::{channel_folders, index_channel, install_patch_instructions};
+use crate::channel::files::open_channel;
+use crate::channel::index::{index_channel, install_patch_instructions, label_names};
 use crate::channel::index::{is_sharded, IndexOptions};
 use crate::cli::GlobalArgs;
 use std::path::PathBuf;
@@ -9,8 +10,9 @@ use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The channel folder (holding linux-64/, noarch/, ...).
-    channel: PathBuf,
+    /// The channel: a folder (holding linux-64/, noarch/, ...) or a channel in an S3 bucket
+    /// (s3://bucket/channel; credentials, region and endpoint from the AWS chain).
+    channel: String,
     /// Re-read every archive instead of reusing records of unchanged ones.
     #[arg(long)]
     force: bool,
@@ -34,21 +36,23 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> miette::Result<ExitCode> {
+    let runtime = crate::cli::runtime()?;
+    let channel = open_channel(&args.channel, runtime.handle())?;
+    let channel = channel.as_ref();
     let options = IndexOptions {
         force: args.force,
         write_zst: !args.no_zst,
         // Kept up to date where they exist, as uploads do.
-        write_shards: args.shards || is_sharded(&args.channel),
+        write_shards: args.shards || is_sharded(channel),
         progress: !global.quiet && !args.json,
         ..IndexOptions::default()
     };
     if let Some(patches) = &args.patch_instructions {
-        install_patch_instructions(&args.channel, patches)?;
+        install_patch_instructions(channel, patches)?;
     }
-    let mut reports = index_channel(&args.channel, &options)?;
-    for label in channel_folders(&args.channel)?.iter().skip(1) {
-        let name = label.file_name().unwrap_or_default().to_string_lossy();
-        for mut report in index_channel(label, &options)? {
+    let mut reports = index_channel(channel, &options)?;
+    for name in label_names(channel)? {
+        for mut report in index_channel(channel.label(&name).as_ref(), &options)? {
             report.subdir = format!("label/{name}/{}", report.subdir);
             reports.push(report);
         }

@@ -1,4 +1,4 @@
-//! `krait upload ARCHIVE... --to (URL | DIR) [--label L]`: put packages into a channel (or
+//! `krait upload ARCHIVE... --to (URL | DIR | s3://bucket/channel) [--label L]`: put packages into a channel (or
 //! one of its labels); `krait upload --remove SUBDIR/FILE... --to ...` takes them out.
 
 use crate::cli::args::TokenArgs;
@@ -19,8 +19,10 @@ pub struct Args {
     /// (`<channel>/label/<label>/`; `main` is the channel itself).
     #[arg(long)]
     label: Option<String>,
-    /// A `krait serve` URL (http://host:port/, /t/<token>/ allowed) or a channel folder.
-    #[arg(long, value_name = "URL|DIR")]
+    /// A `krait serve` URL (http://host:port/, /t/<token>/ allowed), a channel folder, or a
+    /// channel in an S3 bucket (s3://bucket/channel; credentials, region and endpoint from the
+    /// AWS chain).
+    #[arg(long, value_name = "URL|DIR|S3")]
     to: String,
     #[command(flatten)]
     token: TokenArgs,

@@ -10,6 +10,7 @@ import pathlib
 import sys
 
 from rattler import BuildString, GenericVirtualPackage, Gateway, PackageName, Subdir, Version, solve
+from rattler.networking import Client
 
 
 async def main():
@@ -19,7 +20,12 @@ async def main():
     records = await solve(
         sources=channels.split(","),
         specs=specs,
-        gateway=Gateway(cache_dir=pathlib.Path(cache)),
+        # Gateway()'s own client has no S3 middleware: s3:// channels need the standard client
+        # (credentials, region and endpoint from the AWS environment).
+        gateway=Gateway(
+            cache_dir=pathlib.Path(cache),
+            client=Client.default_client() if "s3://" in channels else None,
+        ),
         platforms=[Subdir(subdir), Subdir("noarch")],
         virtual_packages=[
             GenericVirtualPackage(PackageName(v.split("=")[0]), Version(v.split("=")[1]), BuildString("0")) for v in virtual
