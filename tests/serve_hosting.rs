@@ -534,6 +534,17 @@ fn patch_instructions_fix_records_without_a_rebuild() {
     );
     assert!(noarch["packages.conda"].get("broken-1.0-0.conda").is_none());
     assert_eq!(noarch["removed"], serde_json::json!(["broken-1.0-0.conda"]));
+    // channeldata.json is made from the patched records, as conda-index makes it.
+    let channeldata: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(channel.join("channeldata.json")).unwrap()).unwrap();
+    assert!(
+        channeldata["packages"].get("broken").is_none(),
+        "{channeldata}"
+    );
+    assert!(
+        channeldata["packages"].get("bar").is_some(),
+        "{channeldata}"
+    );
     assert_eq!(
         noarch["packages.conda"]["unsafe-1.0-0.conda"]["depends"],
         serde_json::json!(["package_has_been_revoked"])

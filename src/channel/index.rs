@@ -165,21 +165,35 @@ pub fn channel_folders(channel: &Path) -> Result<Vec<PathBuf>, IndexError> {
     Ok(folders)
 }
 
-/// Writes the channel's `channeldata.json` from the index caches of its subdirs (those with a
-/// repodata.json). One writer at a time; the last one has seen every subdir index before it.
+/// Writes the channel's `channeldata.json` from the repodata of its subdirs, as patched
+/// (conda-index builds it from the patched records too: a removed package is not in it), with
+/// the extras of each archive from the index caches. One writer at a time; the last one has
+/// seen every subdir index before it.
 pub fn write_channeldata(files: &dyn ChannelFiles) -> Result<(), IndexError> {
     let _lock = files.lock("channeldata")?;
-    let mut caches = Vec::new();
+    let mut subdirs = Vec::new();
     for subdir in subdir_names(files)? {
-        if files.exists(&format!("{subdir}/repodata.json"))? {
-            let cache = read_cache(files, &subdir)?;
-            caches.push((subdir, cache));
-        }
+        let path = format!("{subdir}/repodata.json");
+        let Some(bytes) = files.read(&path)? else {
+            continue;
+        };
+        let repodata: RepoData = serde_json::from_slice(&bytes).map_err(|e| IndexError::Io {
+            path: files.location(&path),
+            source: std::io::Error::other(e),
+        })?;
+        let cache = read_cache(files, &subdir)?;
+        subdirs.push((subdir, repodata, cache));
     }
-    let data = channeldata(caches.iter().flat_map(|(subdir, cache)| {
-        cache
-            .values()
-            .map(move |entry| (subdir.as_str(), &entry.record, &entry.extras))
+    let no_extras = PackageExtras::default();
+    let no_extras = &no_extras;
+    let data = channeldata(subdirs.iter().flat_map(|(subdir, repodata, cache)| {
+        let records = repodata.packages.iter().chain(&repodata.conda_packages);
+        records.map(move |(id, record)| {
+            let extras = cache
+                .get(&id.to_file_name())
+                .map_or(no_extras, |cached| &cached.extras);
+            (subdir.as_str(), record, extras)
+        })
     }));
     let json = serde_json::to_vec_pretty(&data).expect("channeldata serializes");
     files.write("channeldata.json", &json)
