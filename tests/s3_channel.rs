@@ -11,6 +11,7 @@ mod common;
 mod engines;
 
 use common::fixtures::{Format, Package};
+use common::serve::{found_versions, listed_files};
 use common::{krait, peer_python, peer_script, run_err, run_ok};
 use serde_json::Value;
 use std::path::Path;
@@ -95,17 +96,6 @@ fn json_object(s3: &engines::S3, bucket: &str, key: &str) -> Value {
     serde_json::from_str(&out).unwrap()
 }
 
-/// The file names a repodata.json lists.
-fn listed(repodata: &Value) -> Vec<String> {
-    let mut files: Vec<String> = ["packages", "packages.conda"]
-        .iter()
-        .flat_map(|key| repodata[key].as_object().cloned().unwrap_or_default())
-        .map(|(file, _)| file)
-        .collect();
-    files.sort();
-    files
-}
-
 /// `krait search` of `spec` in one channel: the versions found.
 fn search(home: &Path, s3: &engines::S3, channel: &str, spec: &str) -> Vec<String> {
     let out = run_ok(krait_s3(home, s3, true).args([
@@ -118,14 +108,7 @@ fn search(home: &Path, s3: &engines::S3, channel: &str, spec: &str) -> Vec<Strin
         "--json",
         spec,
     ]));
-    let found: Value = serde_json::from_str(&out).unwrap();
-    let mut versions: Vec<String> = found
-        .as_object()
-        .into_iter()
-        .flat_map(|names| names.values())
-        .flat_map(|records| records.as_array().cloned().unwrap_or_default())
-        .map(|r| r["version"].as_str().unwrap().to_string())
-        .collect();
+    let mut versions = found_versions(out.as_bytes());
     versions.sort();
     versions
 }
@@ -175,7 +158,7 @@ fn a_channel_in_a_bucket_is_indexed_uploaded_to_promoted_pruned_and_installed_fr
         assert!(all.iter().any(|k| k == key), "{key} missing from {all:?}");
     }
     let noarch = json_object(s3, &bucket, "team/noarch/repodata.json");
-    assert_eq!(listed(&noarch), ["foo-1.0-0.conda"]);
+    assert_eq!(listed_files(&noarch), ["foo-1.0-0.conda"]);
     // Clients keep repodata and revalidate it (as with `krait serve`); archives say nothing.
     let cache_control = |key: &str| {
         boto3(
@@ -358,7 +341,7 @@ fn build_uploads_to_a_bucket_label_and_missing_credentials_change_nothing() {
         "noarch/hello-generic-1.2.0-3.conda"
     );
     let repodata = json_object(s3, &bucket, "ci/label/nightly/noarch/repodata.json");
-    assert_eq!(listed(&repodata), ["hello-generic-1.2.0-3.conda"]);
+    assert_eq!(listed_files(&repodata), ["hello-generic-1.2.0-3.conda"]);
     assert_eq!(
         search(
             home,

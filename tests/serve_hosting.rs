@@ -5,7 +5,8 @@
 mod common;
 
 use common::fixtures::{Format, Package};
-use common::serve::{py_rattler_solve as solve, request, token_file, Server};
+use common::serve::{found_versions, listed_files, py_rattler_solve as solve};
+use common::serve::{request, token_file, Server};
 use common::{krait, run, run_err, run_ok};
 use std::path::Path;
 
@@ -24,28 +25,13 @@ fn search(home: &Path, channel_url: &str, spec: &str) -> (Vec<String>, String) {
         spec,
     ]));
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let found: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    let versions = found
-        .as_object()
-        .into_iter()
-        .flat_map(|names| names.values())
-        .flat_map(|records| records.as_array().cloned().unwrap_or_default())
-        .map(|r| r["version"].as_str().unwrap().to_string())
-        .collect();
-    (versions, stderr)
+    (found_versions(&out.stdout), stderr)
 }
 
 fn repodata_files(server: &Server, path: &str) -> Vec<String> {
     let reply = request("GET", &format!("{}{path}", server.url), &[], None);
     assert_eq!(reply.status, 200, "{path}: {}", reply.text());
-    let repodata: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
-    let mut files: Vec<String> = ["packages", "packages.conda"]
-        .iter()
-        .flat_map(|key| repodata[key].as_object().cloned().unwrap_or_default())
-        .map(|(file, _)| file)
-        .collect();
-    files.sort();
-    files
+    listed_files(&serde_json::from_slice(&reply.body).unwrap())
 }
 
 #[test]

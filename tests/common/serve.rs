@@ -119,3 +119,27 @@ pub fn py_rattler_solve(home: &Path, channel_url: &str, spec: &str) -> Vec<Strin
     ]));
     serde_json::from_str(out.trim()).unwrap()
 }
+
+/// The file names a repodata.json lists (both archive formats), sorted.
+pub fn listed_files(repodata: &serde_json::Value) -> Vec<String> {
+    let mut files: Vec<String> = ["packages", "packages.conda"]
+        .iter()
+        .flat_map(|key| repodata[key].as_object().cloned().unwrap_or_default())
+        .map(|(file, _)| file)
+        .collect();
+    files.sort();
+    files
+}
+
+/// The versions in `krait search --json` output, in its order (none for output that is not
+/// JSON, as after an error).
+pub fn found_versions(search_stdout: &[u8]) -> Vec<String> {
+    let found: serde_json::Value = serde_json::from_slice(search_stdout).unwrap_or_default();
+    found
+        .as_object()
+        .into_iter()
+        .flat_map(|names| names.values())
+        .flat_map(|records| records.as_array().cloned().unwrap_or_default())
+        .map(|r| r["version"].as_str().unwrap().to_string())
+        .collect()
+}
