@@ -96,21 +96,27 @@ fn json_object(s3: &engines::S3, bucket: &str, key: &str) -> Value {
     serde_json::from_str(&out).unwrap()
 }
 
-/// `krait search` of `spec` in one channel: the versions found.
+/// `krait search --json` of `spec` in one channel (linux-64 and noarch).
+fn search_command(home: &Path, s3: &engines::S3, channel: &str, spec: &str) -> Command {
+    let mut cmd = krait_s3(home, s3, true);
+    cmd.args(["search", "--override-channels", "-c", channel])
+        .args(["--platform", "linux-64", "--json", spec]);
+    cmd
+}
+
+/// The versions `krait search` finds of `spec` in one channel, sorted.
 fn search(home: &Path, s3: &engines::S3, channel: &str, spec: &str) -> Vec<String> {
-    let out = run_ok(krait_s3(home, s3, true).args([
-        "search",
-        "--override-channels",
-        "-c",
-        channel,
-        "--platform",
-        "linux-64",
-        "--json",
-        spec,
-    ]));
+    let out = run_ok(&mut search_command(home, s3, channel, spec));
     let mut versions = found_versions(out.as_bytes());
     versions.sort();
     versions
+}
+
+/// Whether `krait search` finds nothing for `spec` (it exits non-zero, as conda does).
+fn search_fails(home: &Path, s3: &engines::S3, channel: &str, spec: &str) -> bool {
+    !common::run(&mut search_command(home, s3, channel, spec))
+        .status
+        .success()
 }
 
 #[test]
@@ -302,20 +308,6 @@ fn a_channel_in_a_bucket_is_indexed_uploaded_to_promoted_pruned_and_installed_fr
         &channel,
     ]));
     assert!(err.contains("is not in the channel"), "{err}");
-}
-
-/// Whether `krait search` finds nothing for `spec` (it exits non-zero, as conda does).
-fn search_fails(home: &Path, s3: &engines::S3, channel: &str, spec: &str) -> bool {
-    let out = common::run(krait_s3(home, s3, true).args([
-        "search",
-        "--override-channels",
-        "-c",
-        channel,
-        "--platform",
-        "linux-64",
-        spec,
-    ]));
-    !out.status.success()
 }
 
 #[test]
